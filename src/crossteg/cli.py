@@ -1,0 +1,193 @@
+"""The `crossteg` command: parses arguments, calls the library, prints. Exit codes: 0 ok, 1 other,
+2 usage or bad input, 3 capacity exceeded, 4 wrong key or no secret found."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from crossteg.errors import CrossTegError, UsageError
+
+app = typer.Typer(
+    name="crossteg",
+    help="Cross-modal steganography: hide speech in a face photo, an image in audio, anything in a network.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+state = {"quiet": False}
+
+KeyOpt = Annotated[str | None, typer.Option("--key", "-k", help="Passphrase (default: none, anyone can reveal).")]
+KeyFileOpt = Annotated[Path | None, typer.Option("--key-file", help="Use the bytes of this file as the key.")]
+ForceOpt = Annotated[bool, typer.Option("--force", "-f", help="Replace an existing output file.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print a machine-readable JSON result.")]
+
+
+@app.callback()
+def _root(quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or chatter.")] = False) -> None:
+    state["quiet"] = quiet
+
+
+@contextmanager
+def progress_bar() -> Iterator[Any]:
+    """A rich progress display fed by the library's progress(description, completed, total) callbacks."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    if state["quiet"]:
+        yield lambda *_: None
+        return
+    tasks: dict[str, Any] = {}
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                  TimeElapsedColumn(), console=err, transient=True) as bar:
+
+        def update(description: str, completed: float, total: float) -> None:
+            if description not in tasks:
+                tasks[description] = bar.add_task(description, total=total)
+            bar.update(tasks[description], completed=completed, total=total)
+
+        yield update
+
+
+def say(message: str) -> None:
+    """Print a human-readable line unless --quiet."""
+    if not state["quiet"]:
+        out.print(message, highlight=False)
+
+
+def emit_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
+
+
+def resolve_key(key: str | None, key_file: Path | None) -> bytes:
+    from crossteg.keys import passphrase_bytes
+
+    return passphrase_bytes(key, key_file)
+
+
+@app.command()
+def methods(as_json: JsonOpt = False) -> None:
+    """List the methods: what each hides, in what, the stego file type, and whether its weights are shipped."""
+    from crossteg.methods import list_methods
+
+    infos = [m.info() for m in list_methods()]
+    if as_json:
+        emit_json(infos)
+        return
+    from rich.table import Table
+
+    table = Table("id", "secret", "cover", "stego", "weights", "method")
+    for i in infos:
+        table.add_row(i["id"], ", ".join(i["secret"]), ", ".join(i["cover"]), ", ".join(i["stego_ext"]),
+                      "yes" if i["weights"] else "no", i["title"])
+    out.print(table)
+
+
+@app.command()
+def hide(
+    method: Annotated[str, typer.Argument(help="Method id (see `crossteg methods`).")],
+    cover: Annotated[Path, typer.Option("--cover", "-c", help="Cover file (image or audio, per method).")],
+    secret: Annotated[list[Path], typer.Option("--secret", "-s", help="Secret file; repeat for methods "
+                                                                      "that take several.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Stego file to write.")],
+    key: KeyOpt = None,
+    key_file: KeyFileOpt = None,
+    quality: Annotated[str, typer.Option(help="fast | paper (step counts of the paper, where it applies).")] = "fast",
+    float32: Annotated[bool, typer.Option("--float32", help="Write a float32 WAV instead of 16-bit PCM.")] = False,
+    force: ForceOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Hide SECRET in COVER with METHOD and write the stego file."""
+    from crossteg.pipeline import hide_files
+
+    if quality not in ("fast", "paper"):
+        raise UsageError(f"--quality must be fast or paper, not {quality}")
+    with progress_bar() as progress:
+        summary = hide_files(method, cover, secret, output, key=resolve_key(key, key_file), quality=quality,
+                             float32=float32, force=force, progress=progress)
+    emit_json(summary) if as_json else say(summary["message"])
+
+
+@app.command()
+def reveal(
+    method: Annotated[str, typer.Argument(help="Method id (see `crossteg methods`).")],
+    stego: Annotated[Path, typer.Argument(help="Stego file written by `crossteg hide`.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the revealed secret.")],
+    key: KeyOpt = None,
+    key_file: KeyFileOpt = None,
+    level: Annotated[int, typer.Option(help="Access level for nested methods (1 or 2).")] = 1,
+    force: ForceOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Reveal the secret in STEGO and write it to OUTPUT (its format follows OUTPUT's extension)."""
+    from crossteg.pipeline import reveal_file
+
+    with progress_bar() as progress:
+        summary = reveal_file(method, stego, output, key=resolve_key(key, key_file), level=level, force=force,
+                              progress=progress)
+    emit_json(summary) if as_json else say(summary["message"])
+
+
+@app.command("eval")
+def evaluate(
+    method: Annotated[str | None, typer.Argument(help="Method id; or use --all.")] = None,
+    all_methods: Annotated[bool, typer.Option("--all", help="Evaluate every registered method.")] = False,
+    suite: Annotated[str, typer.Option(help="quick (bundled samples) | paper (paper settings, slow).")] = "quick",
+    attacks: Annotated[str, typer.Option(help="Comma-separated attacks on the stego file, or 'all'.")] = "none",
+    data: Annotated[Path | None, typer.Option(help="Folder of your own images/speech/video/meshes.")] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="JSON report to write.")] = Path("eval.json"),
+    force: ForceOpt = True,
+    as_json: JsonOpt = False,
+) -> None:
+    """Hide, save, reload and reveal the sample data with each method; report the papers' metrics as JSON."""
+    from crossteg.evaluate import run_eval
+
+    if (method is None) == (not all_methods):
+        raise UsageError("name one METHOD or pass --all")
+    with progress_bar() as progress:
+        report = run_eval(None if all_methods else method, suite=suite, attacks=attacks, data=data,
+                          output=output, force=force, progress=progress)
+    emit_json(report) if as_json else say(report["message"])
+
+
+@app.command()
+def demo(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the demo's files.")] = Path("demo-out"),
+) -> None:
+    """Hide the bundled speech in the bundled face, reveal it, and write a report with pictures and metrics."""
+    from crossteg.demo import run_demo
+
+    with progress_bar() as progress:
+        report = run_demo(output, progress=progress)
+    say(f"demo written: {report}")
+
+
+def main() -> None:
+    """Entry point: one clear line on stderr and the SPEC exit code for every error, no traceback."""
+    try:
+        typer.main.get_command(app)(prog_name="crossteg")
+    except CrossTegError as error:
+        err.print(f"error: {error}", highlight=False, markup=False)
+        sys.exit(error.exit_code)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+    except Exception as error:  # a bug, not bad input: still one line unless asked for the traceback
+        if os.environ.get("CROSSTEG_DEBUG"):
+            raise
+        err.print(f"error: unexpected {type(error).__name__}: {error} (CROSSTEG_DEBUG=1 shows the traceback)",
+                  highlight=False, markup=False)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

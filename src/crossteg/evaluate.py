@@ -1,0 +1,144 @@
+"""`crossteg eval`: hide -> save a real file -> (attack) -> reload -> reveal, for every method and sample.
+
+Rows follow the results shape of SPEC ("Measuring"), one metric per row, so reports compare mechanically.
+The quick suite takes one bundled (or user-given) sample per modality; no code here branches on a method id.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import time
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from crossteg import media, metrics
+from crossteg.errors import CapacityError, KeyError_, UsageError
+from crossteg.media.files import check_output
+from crossteg.media.payload import Payload
+from crossteg.methods.base import Method, Progress, get_method, method_ids, no_progress
+from crossteg.pipeline import load_cover, load_secret
+from crossteg.results import Results, Row
+from crossteg.robustness import Attack, select
+
+EVAL_KEY = "crossteg-eval"
+
+
+def assets_dir() -> Path:
+    """The bundled sample folder."""
+    return Path(str(files("crossteg") / "assets"))
+
+
+def samples_by_modality(folder: Path | None) -> dict[str, list[Path]]:
+    """Media files in `folder` (default: the bundled assets), grouped by modality, sorted by name."""
+    folder = folder or assets_dir()
+    if not folder.is_dir():
+        raise UsageError(f"--data {folder} is not a folder")
+    groups: dict[str, list[Path]] = {}
+    for path in sorted(folder.iterdir()):
+        if path.is_file() and path.suffix.lower() in media.ALL_EXTS:
+            groups.setdefault(media.modality_of(path), []).append(path)
+    return groups
+
+
+def container_metrics(cover: Any, stego: Any) -> dict[str, float]:
+    """How far the stego is from the cover (the paper's container_* metrics)."""
+    if cover.modality == "image":
+        return {"container_psnr": metrics.psnr(cover.pixels, stego.pixels),
+                "container_ssim": metrics.ssim(cover.pixels, stego.pixels)}
+    return {"container_snr": metrics.snr(cover.samples.reshape(-1), stego.samples.reshape(-1))}
+
+
+def secret_metrics(original: Any, revealed: Any) -> dict[str, float]:
+    """How close the revealed secret is to the original (the paper's secret_* metrics)."""
+    scores: dict[str, float] = {}
+    if isinstance(original, Payload):
+        scores["secret_exact"] = float(isinstance(revealed, Payload) and revealed.data == original.data)
+        original, revealed = original.decode(), revealed.decode()
+    if original.modality in ("image", "video"):
+        a, b = (original.pixels, revealed.pixels) if original.modality == "image" else (original.frames,
+                                                                                         revealed.frames)
+        scores |= {"secret_psnr": metrics.psnr(a, b), "secret_ssim": metrics.ssim(a, b)}
+    elif original.modality == "audio":
+        a, b = original.mono(), revealed.mono().resample(original.sample_rate)
+        scores["secret_snr"] = metrics.snr(a.samples[0], b.samples[0])
+        if a.duration >= 1.0:
+            scores["secret_pesq"] = metrics.pesq_wb(a.samples[0], b.samples[0], a.sample_rate)
+            scores["secret_stoi"] = metrics.stoi(a.samples[0], b.samples[0], a.sample_rate)
+    elif original.modality == "shape":
+        scores["secret_chamfer"] = metrics.chamfer(original.sample_surface(5000)[0],
+                                                   revealed.sample_surface(5000)[0])
+    return scores
+
+
+def run_case(method: Method, cover_path: Path, secret_path: Path, attacks: list[Attack], workdir: Path,
+             progress: Progress = no_progress) -> list[Row]:
+    """All rows for one cover/secret pair: container quality, timings, secret fidelity per attack, wrong key."""
+    setting = f"quick {secret_path.name} in {cover_path.name}"
+    cover, secret = load_cover(method, cover_path), load_secret(method, secret_path)
+    try:
+        start = time.perf_counter()
+        stego = method.hide(cover, secret, EVAL_KEY, progress=progress)
+        hide_seconds = time.perf_counter() - start
+    except CapacityError as error:
+        return [Row(setting, "secret_exact" if method.hides_bytes else "secret_psnr", math.nan, note=str(error))]
+    stego_path = media.save(stego, workdir / f"stego{method.stego_suffix(cover)}", force=True)
+    rows = [Row(setting, k, v, note="from saved file") for k, v in
+            container_metrics(cover, media.load(stego_path)).items()]
+    rows.append(Row(setting, "hide_seconds", hide_seconds))
+    for attack in [None, *[a for a in attacks if stego_path.suffix in a.suffixes]]:
+        path = stego_path
+        if attack is not None:
+            path = workdir / f"attacked-{attack.name}{stego_path.suffix}"
+            attack.apply(stego_path, path)
+        start = time.perf_counter()
+        revealed = method.reveal(media.load(path), EVAL_KEY, progress=progress)
+        label = f"{setting} after {attack.name}" if attack else setting
+        if attack is None:
+            rows.append(Row(setting, "reveal_seconds", time.perf_counter() - start))
+        rows += [Row(label, k, v, note="from saved file") for k, v in secret_metrics(secret, revealed).items()]
+    try:
+        method.reveal(media.load(stego_path), EVAL_KEY + "-wrong")
+        rows.append(Row(setting, "wrong_key_rejected", 0.0, note="wrong key revealed something (noise)"))
+    except KeyError_:
+        rows.append(Row(setting, "wrong_key_rejected", 1.0, note="wrong key reported as such"))
+    return rows
+
+
+def quick_cases(method: Method, samples: dict[str, list[Path]]) -> list[tuple[Path, Path]]:
+    """One (cover, secret) pair per cover modality x secret modality, preferring distinct files."""
+    cases = []
+    for cover_modality in method.cover:
+        for secret_modality in method.secret:
+            covers, secrets = samples.get(cover_modality, []), samples.get(secret_modality, [])
+            if covers and secrets:
+                secret = next((s for s in secrets if s != covers[0]), secrets[0])
+                cases.append((covers[0], secret))
+    return cases
+
+
+def run_eval(method_id: str | None, *, suite: str = "quick", attacks: str = "none", data: Path | None = None,
+             output: Path = Path("eval.json"), force: bool = False,
+             progress: Progress = no_progress) -> dict[str, Any]:
+    """Evaluate one method (or all, when `method_id` is None) and write the JSON report to `output`."""
+    if suite != "quick":
+        raise UsageError("only --suite quick is available in eval; paper tables are reproduced by benchmarks/")
+    check_output(output, force=force)
+    chosen, samples = select(attacks), samples_by_modality(data)
+    ids = [method_id] if method_id else method_ids()
+    methods = [get_method(i) for i in ids]
+    cases = [(m, c, s) for m in methods for c, s in quick_cases(m, samples)]
+    results = Results(f"eval-{suite}", method_id or "all",
+                      f"crossteg eval {method_id or '--all'} --suite {suite} --attacks {attacks}")
+    with tempfile.TemporaryDirectory(prefix="crossteg-eval-") as tmp:
+        for done, (method, cover_path, secret_path) in enumerate(cases):
+            progress("evaluating", done, len(cases))
+            for row in run_case(method, cover_path, secret_path, chosen, Path(tmp)):
+                row.method = method.id
+                results.rows.append(row)
+        progress("evaluating", len(cases), len(cases))
+    results.write(output, markdown=False)
+    failed = sum(r.failed for r in results.rows)
+    message = f"{len(results.rows)} results for {len(cases)} case(s) of {', '.join(ids)} -> {output}"
+    return results.to_dict() | {"message": message + (f" ({failed} not measurable, see notes)" if failed else "")}

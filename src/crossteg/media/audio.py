@@ -1,0 +1,167 @@
+"""Audio: a float32 channels x frames container in [-1, 1] with its sample rate, and its file formats.
+
+WAV/FLAC/OGG/AIFF go through soundfile; anything else (MP3, AAC/M4A, Opus, the sound of a video file) is
+decoded by the ffmpeg binary that ships with imageio-ffmpeg, so no system ffmpeg is needed.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from crossteg.errors import MediaError
+from crossteg.media import _ffmpeg
+from crossteg.media.files import atomic_path
+
+EXTS = frozenset({".wav", ".flac", ".ogg", ".oga", ".aif", ".aiff", ".mp3", ".m4a", ".aac", ".opus", ".wma"})
+_SOUNDFILE_EXTS = frozenset({".wav", ".flac", ".ogg", ".oga", ".aif", ".aiff"})
+_WRITE_FORMATS = {".wav": "WAV", ".flac": "FLAC"}
+_MAX_CHANNELS = 64  # more than this is almost surely a frames x channels array passed the wrong way round
+
+
+@dataclass
+class Audio:
+    """Sound: `samples` is float32 channels x frames (C x T) in [-1, 1]; 1-D input is mono (1 x T)."""
+
+    samples: np.ndarray
+    sample_rate: int
+    modality: ClassVar[str] = "audio"
+
+    def __post_init__(self) -> None:
+        s = np.asarray(self.samples)
+        if np.issubdtype(s.dtype, np.integer):
+            raise ValueError("Audio samples must be floats in [-1, 1]; use Audio.from_int16 for 16-bit PCM")
+        if s.ndim == 1:
+            s = s[None, :]
+        if s.ndim != 2 or not 1 <= s.shape[0] <= _MAX_CHANNELS:
+            raise ValueError(f"Audio samples must be channels x frames (C <= {_MAX_CHANNELS}), got {s.shape}")
+        self.samples = np.ascontiguousarray(s, dtype=np.float32)
+        self.sample_rate = int(self.sample_rate)
+        if self.sample_rate <= 0:
+            raise ValueError(f"sample rate must be positive, got {self.sample_rate}")
+
+    @property
+    def channels(self) -> int:
+        return int(self.samples.shape[0])
+
+    @property
+    def frames(self) -> int:
+        return int(self.samples.shape[1])
+
+    @property
+    def duration(self) -> float:
+        """Length in seconds."""
+        return self.frames / self.sample_rate
+
+    def to_int16(self) -> np.ndarray:
+        """C x T int16 = clip(round(x * 32768), -32768, 32767); `from_int16` inverts it exactly."""
+        return np.clip(np.round(self.samples * np.float32(32768.0)), -32768, 32767).astype(np.int16)
+
+    @classmethod
+    def from_int16(cls, arr: np.ndarray, sample_rate: int) -> Audio:
+        """Audio from 16-bit PCM values (C x T or T), as arr / 32768 (exact in float32)."""
+        a = np.asarray(arr)
+        if not np.issubdtype(a.dtype, np.integer) or (a.size and (a.min() < -32768 or a.max() > 32767)):
+            raise ValueError("from_int16 needs integer samples in [-32768, 32767]")
+        return cls(a.astype(np.float32) / np.float32(32768.0), sample_rate)
+
+    def mono(self) -> Audio:
+        """Mix down to one channel (mean over channels)."""
+        return Audio(self.samples.mean(axis=0, keepdims=True), self.sample_rate)
+
+    def resample(self, sample_rate: int) -> Audio:
+        """The one place crossteg resamples (soxr, high quality); a no-op at the same rate.
+
+        The new length is round(frames * new_rate / old_rate).
+        """
+        sample_rate = int(sample_rate)
+        if sample_rate == self.sample_rate:
+            return self
+        if sample_rate <= 0:
+            raise ValueError(f"sample rate must be positive, got {sample_rate}")
+        import soxr
+
+        out = soxr.resample(np.ascontiguousarray(self.samples.T), self.sample_rate, sample_rate, quality="HQ")
+        return Audio(np.asarray(out, dtype=np.float32).T.reshape(self.channels, -1), sample_rate)
+
+
+def decode_with_ffmpeg(path: str | os.PathLike) -> Audio | None:
+    """Decode the first audio stream of any file ffmpeg reads; None when the file has no audio stream."""
+    import soundfile as sf
+
+    with tempfile.TemporaryDirectory(prefix="crossteg-") as tmp:
+        wav = Path(tmp) / "audio.wav"
+        proc = _ffmpeg.run(["-i", _ffmpeg.source(path), "-map", "0:a:0", "-c:a", "pcm_f32le", "-f", "wav", str(wav)])
+        if proc.returncode != 0:
+            if "matches no streams" in proc.stderr:
+                return None
+            raise MediaError(f"cannot decode audio from {path}: {_ffmpeg.last_error(proc)}")
+        data, rate = sf.read(wav, dtype="float32", always_2d=True)
+    return Audio(data.T, rate)
+
+
+def _read_soundfile(path: Path) -> Audio:
+    import soundfile as sf
+
+    if sf.info(str(path)).subtype == "PCM_16":  # read the integers themselves so 16-bit files round-trip exactly
+        data, rate = sf.read(str(path), dtype="int16", always_2d=True)
+        return Audio.from_int16(data.T, rate)
+    data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    return Audio(data.T, rate)
+
+
+def load_audio(path: str | os.PathLike, sample_rate: int | None = None, mono: bool = False) -> Audio:
+    """Read a sound file (WAV, FLAC, OGG, MP3, M4A, ... or a video's audio track), optionally mixed to mono
+    and resampled to `sample_rate`."""
+    import soundfile as sf
+
+    p = Path(path)
+    if not p.is_file():
+        raise MediaError(f"no such file: {p}")
+    audio: Audio | None
+    if p.suffix.lower() in _SOUNDFILE_EXTS:
+        try:
+            audio = _read_soundfile(p)
+        except (sf.SoundFileError, RuntimeError, OSError, ValueError) as exc:
+            try:  # e.g. an .ogg holding a codec this libsndfile lacks
+                audio = decode_with_ffmpeg(p)
+            except MediaError:
+                raise MediaError(f"cannot read audio {p}: {exc}") from exc
+    else:
+        audio = decode_with_ffmpeg(p)
+    if audio is None:
+        raise MediaError(f"cannot read audio {p}: it has no audio stream")
+    if mono:
+        audio = audio.mono()
+    if sample_rate is not None:
+        audio = audio.resample(sample_rate)
+    return audio
+
+
+def save_audio(audio: Audio, path: str | os.PathLike, subtype: str = "PCM_16") -> None:
+    """Write .wav (16-bit PCM from `to_int16`, exact; subtype="FLOAT" for float32) or .flac (16-bit)."""
+    import soundfile as sf
+
+    out = Path(path)
+    fmt = _WRITE_FORMATS.get(out.suffix.lower())
+    if fmt is None:
+        raise MediaError(f"cannot write audio as '{out.suffix}' (use .wav or .flac)")
+    subtype = subtype.upper()
+    if not sf.check_format(fmt, subtype):
+        raise MediaError(f"cannot write {fmt} audio with subtype {subtype}")
+    if subtype == "PCM_16":
+        data = audio.to_int16().T
+    elif subtype in ("FLOAT", "DOUBLE"):
+        data = audio.samples.T
+    else:  # other integer widths: libsndfile converts, so clip first to avoid wrap-around
+        data = np.clip(audio.samples, -1.0, 1.0).T
+    try:
+        with atomic_path(out) as tmp:
+            sf.write(str(tmp), data, audio.sample_rate, subtype=subtype, format=fmt)
+    except (sf.SoundFileError, RuntimeError, OSError) as exc:
+        raise MediaError(f"cannot write audio {out}: {exc}") from exc

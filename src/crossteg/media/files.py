@@ -1,0 +1,45 @@
+"""Safe file writing shared by every writer: outputs are checked first and written atomically."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from crossteg.errors import UsageError
+
+
+def check_output(path: str | os.PathLike, inputs: Iterable[str | os.PathLike] = (), force: bool = False) -> Path:
+    """Refuse an output that is one of the inputs (never, even with force) or that exists without force."""
+    out = Path(path)
+    for inp in inputs:
+        if out.resolve() == Path(inp).resolve():
+            raise UsageError(f"output {out} is one of the inputs; inputs are never overwritten")
+    if out.exists() and not force:
+        raise UsageError(f"output {out} already exists (use --force to replace it)")
+    if out.is_dir():
+        raise UsageError(f"output {out} is a directory")
+    return out
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside `path` (same suffix); rename it into place only if the body succeeds."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=f".tmp{out.suffix}", dir=out.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write bytes to `path` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)

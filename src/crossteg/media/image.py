@@ -1,0 +1,108 @@
+"""Still images: a float32 H x W x 3 container in [0, 1] and its 8-bit file formats (Pillow)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from crossteg.errors import MediaError
+from crossteg.media.files import atomic_path
+
+EXTS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
+
+# Pillow format and options per writable suffix; everything but JPEG is lossless for 8-bit RGB.
+_WRITERS: dict[str, tuple[str, dict]] = {
+    ".png": ("PNG", {}),
+    ".jpg": ("JPEG", {"quality": 95}),
+    ".jpeg": ("JPEG", {"quality": 95}),
+    ".bmp": ("BMP", {}),
+    ".tif": ("TIFF", {}),
+    ".tiff": ("TIFF", {}),
+    ".webp": ("WEBP", {"lossless": True}),
+}
+
+
+@dataclass
+class Image:
+    """An RGB image: `pixels` is float32 H x W x 3 with values in [0, 1] (not clipped here; see `to_uint8`)."""
+
+    pixels: np.ndarray
+    modality: ClassVar[str] = "image"
+
+    def __post_init__(self) -> None:
+        px = np.asarray(self.pixels)
+        if np.issubdtype(px.dtype, np.integer):
+            raise ValueError("Image pixels must be floats in [0, 1]; use Image.from_uint8 for 8-bit arrays")
+        if px.ndim == 2:  # grayscale H x W
+            px = np.stack([px] * 3, axis=-1)
+        elif px.ndim == 3 and px.shape[2] == 1:
+            px = np.repeat(px, 3, axis=2)
+        if px.ndim != 3 or px.shape[2] != 3:
+            raise ValueError(f"Image pixels must be H x W x 3, got shape {px.shape}")
+        self.pixels = np.ascontiguousarray(px, dtype=np.float32)
+
+    @property
+    def height(self) -> int:
+        return int(self.pixels.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.pixels.shape[1])
+
+    def to_uint8(self) -> np.ndarray:
+        """H x W x 3 uint8 = round(clip(x, 0, 1) * 255); `from_uint8` inverts it exactly."""
+        return np.round(np.clip(self.pixels, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+    @classmethod
+    def from_uint8(cls, arr: np.ndarray) -> Image:
+        """Image from an H x W x 3 (or H x W) uint8 array, as arr / 255."""
+        return cls(np.asarray(arr, dtype=np.uint8).astype(np.float32) / np.float32(255.0))
+
+
+def _to_rgb_array(img) -> np.ndarray:
+    """Any Pillow image -> float32 H x W x 3 in [0, 1]; 16-bit grayscale keeps its full precision."""
+    if img.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        # 16-bit PNGs open as I;16 (or I, int32 holding 0..65535)
+        arr = np.clip(np.asarray(img).astype(np.float64), 0, 65535) / 65535.0
+        return np.stack([arr] * 3, axis=-1).astype(np.float32)
+    if img.mode == "F":
+        arr = np.clip(np.asarray(img, dtype=np.float32), 0.0, 1.0)
+        return np.stack([arr] * 3, axis=-1)
+    if img.mode != "RGB":
+        img = img.convert("RGB")  # drops alpha; palette, L, 1, CMYK, YCbCr -> RGB
+    return np.asarray(img, dtype=np.uint8).astype(np.float32) / np.float32(255.0)
+
+
+def load_image(path: str | os.PathLike) -> Image:
+    """Read any image Pillow understands as RGB (first frame; EXIF rotation applied)."""
+    from PIL import Image as PILImage
+    from PIL import ImageOps
+
+    try:
+        with PILImage.open(path) as img:
+            img.load()
+            img = ImageOps.exif_transpose(img) or img
+            return Image(_to_rgb_array(img))
+    except (OSError, ValueError, SyntaxError, PILImage.DecompressionBombError) as exc:
+        raise MediaError(f"cannot read image {path}: {exc}") from exc
+
+
+def save_image(image: Image, path: str | os.PathLike) -> None:
+    """Write 8-bit RGB: .png (lossless) or .jpg/.jpeg (quality 95); also .bmp/.tif/.webp (lossless)."""
+    from PIL import Image as PILImage
+
+    out = Path(path)
+    writer = _WRITERS.get(out.suffix.lower())
+    if writer is None:
+        raise MediaError(f"cannot write an image as '{out.suffix}' (use one of {', '.join(sorted(_WRITERS))})")
+    fmt, options = writer
+    pil = PILImage.fromarray(image.to_uint8())
+    try:
+        with atomic_path(out) as tmp:
+            pil.save(tmp, format=fmt, **options)
+    except OSError as exc:
+        raise MediaError(f"cannot write image {out}: {exc}") from exc

@@ -1,0 +1,207 @@
+"""Video: float32 T x H x W x 3 frames in [0, 1], a frame rate and an optional sound track.
+
+Containers (mp4, mov, mkv, avi, webm, gif) are read and written by the ffmpeg binary that ships with
+imageio-ffmpeg; a folder of frame images and a lossless `.npz` are read and written without it.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from crossteg.errors import MediaError
+from crossteg.media import _ffmpeg
+from crossteg.media import image as _image
+from crossteg.media.audio import Audio, decode_with_ffmpeg, save_audio
+from crossteg.media.files import atomic_path
+
+EXTS = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm", ".mpg", ".mpeg", ".gif", ".npz"})
+_MUXERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".gif": "gif"}  # H.264 but gif
+FOLDER_FPS = 25.0  # a frame folder carries no rate; 25 fps is ffmpeg's own default for image sequences
+_CRF = 17  # x264 constant rate factor: 17 is visually lossless (x264 docs), small enough for secrets
+
+
+@dataclass
+class Video:
+    """Moving pictures: `frames` is float32 T x H x W x 3 in [0, 1], `fps` frames per second."""
+
+    frames: np.ndarray
+    fps: float
+    audio: Audio | None = None
+    modality: ClassVar[str] = "video"
+
+    def __post_init__(self) -> None:
+        f = np.asarray(self.frames)
+        if np.issubdtype(f.dtype, np.integer):
+            raise ValueError("Video frames must be floats in [0, 1]; divide uint8 frames by 255")
+        if f.ndim != 4 or f.shape[3] != 3:
+            raise ValueError(f"Video frames must be T x H x W x 3, got shape {f.shape}")
+        self.frames = np.ascontiguousarray(f, dtype=np.float32)
+        self.fps = float(self.fps)
+        if not self.fps > 0:
+            raise ValueError(f"fps must be positive, got {self.fps}")
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.frames.shape[0])
+
+    @property
+    def height(self) -> int:
+        return int(self.frames.shape[1])
+
+    @property
+    def width(self) -> int:
+        return int(self.frames.shape[2])
+
+    @property
+    def duration(self) -> float:
+        """Length in seconds (frames / fps)."""
+        return self.num_frames / self.fps
+
+    def to_uint8(self) -> np.ndarray:
+        """T x H x W x 3 uint8 = round(clip(x, 0, 1) * 255), as for images."""
+        return np.round(np.clip(self.frames, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def _reason(exc: Exception) -> str:
+    """The last line of an error; imageio-ffmpeg puts ffmpeg's own complaint there."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[-1] if lines else type(exc).__name__
+
+
+def _load_container(path: Path, max_frames: int | None) -> Video:
+    import imageio_ffmpeg
+
+    frames = []
+    try:
+        gen = imageio_ffmpeg.read_frames(_ffmpeg.source(path))
+        meta = next(gen)
+        w, h = meta["size"]
+        for raw in gen:
+            frames.append(np.frombuffer(raw, dtype=np.uint8).reshape(h, w, 3))
+            if max_frames is not None and len(frames) >= max_frames:
+                break
+        gen.close()
+    except (OSError, RuntimeError, StopIteration, KeyError, ValueError) as exc:
+        raise MediaError(f"cannot read video {path}: {_reason(exc)}") from exc
+    if not frames:
+        raise MediaError(f"cannot read video {path}: it has no frames")
+    fps = float(meta.get("fps") or 0) or FOLDER_FPS
+    video = Video(np.stack(frames).astype(np.float32) / np.float32(255.0), fps)
+    if path.suffix.lower() != ".gif":
+        video.audio = decode_with_ffmpeg(path)
+        if video.audio is not None and max_frames is not None:  # keep sound and pictures the same length
+            keep = int(round(video.duration * video.audio.sample_rate))
+            video.audio = Audio(video.audio.samples[:, :keep], video.audio.sample_rate)
+    return video
+
+
+def _load_folder(path: Path, max_frames: int | None) -> Video:
+    files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in _image.EXTS)
+    if not files:
+        raise MediaError(f"cannot read video {path}: the folder holds no frame images")
+    frames = [_image.load_image(p).pixels for p in files[:max_frames]]
+    if len({f.shape for f in frames}) != 1:
+        raise MediaError(f"cannot read video {path}: the frame images differ in size")
+    return Video(np.stack(frames), FOLDER_FPS)
+
+
+def _load_npz(path: Path | io.BytesIO, max_frames: int | None) -> Video:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            frames, fps = z["frames"][:max_frames], float(z["fps"])
+            audio = (z["audio"], int(z["audio_rate"])) if "audio" in z else None
+    except (OSError, ValueError, KeyError) as exc:
+        raise MediaError(f"cannot read video {path}: {exc}") from exc
+    if frames.dtype == np.uint8:
+        frames = frames.astype(np.float32) / np.float32(255.0)
+    video = Video(frames, fps)
+    if audio is not None:
+        samples, rate = audio
+        video.audio = Audio.from_int16(samples, rate) if samples.dtype == np.int16 else Audio(samples, rate)
+    return video
+
+
+def load_video(path: str | os.PathLike, max_frames: int | None = None) -> Video:
+    """Read a video file (any container ffmpeg reads, or .npz) or a folder of frame images sorted by name."""
+    p = Path(path)
+    if not p.exists():
+        raise MediaError(f"no such file: {p}")
+    if p.is_dir():
+        return _load_folder(p, max_frames)
+    if p.suffix.lower() == ".npz":
+        return _load_npz(p, max_frames)
+    return _load_container(p, max_frames)
+
+
+def npz_bytes(video: Video) -> bytes:
+    """Lossless compressed npz: uint8 frames, fps, and the sound (int16 when exact, else float32) if any."""
+    arrays: dict[str, np.ndarray] = {"frames": video.to_uint8(), "fps": np.float64(video.fps)}
+    if video.audio is not None:
+        pcm = video.audio.to_int16()
+        exact = np.array_equal(Audio.from_int16(pcm, 1).samples, video.audio.samples)
+        arrays["audio"] = pcm if exact else video.audio.samples
+        arrays["audio_rate"] = np.int64(video.audio.sample_rate)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    return buf.getvalue()
+
+
+def _even_uint8(video: Video) -> np.ndarray:
+    """uint8 frames padded (edge pixels repeated) to even height and width, which yuv420p needs."""
+    frames = video.to_uint8()
+    pad = ((0, 0), (0, video.height % 2), (0, video.width % 2), (0, 0))
+    return np.ascontiguousarray(np.pad(frames, pad, mode="edge"))
+
+
+def _fit_audio(audio: Audio, seconds: float) -> Audio:
+    """Trim or zero-pad sound to the pictures' length, so muxing needs no -shortest (which can drop frames)."""
+    n = int(round(seconds * audio.sample_rate))
+    s = audio.samples[:, :n]
+    return Audio(np.pad(s, ((0, 0), (0, n - s.shape[1]))), audio.sample_rate)
+
+
+def _write_ffmpeg(video: Video, tmp: Path, suffix: str, workdir: str) -> None:
+    """Pipe raw RGB frames into the bundled ffmpeg, muxing the sound (as AAC) from a float WAV if any."""
+    frames = _even_uint8(video) if suffix != ".gif" else video.to_uint8()
+    _, h, w, _ = frames.shape
+    rate = str(Fraction(video.fps).limit_denominator(100_000))
+    args = ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", rate, "-i", "-"]
+    if suffix == ".gif":  # a palette computed from the clip itself looks far better than the fixed one
+        args += ["-vf", "split[a][b];[a]palettegen[p];[b][p]paletteuse", "-c:v", "gif"]
+    else:
+        args += ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", str(_CRF)]
+        if video.audio is not None:
+            wav = Path(workdir) / "sound.wav"
+            save_audio(_fit_audio(video.audio, video.duration), wav, subtype="FLOAT")
+            args[10:10] = ["-i", str(wav)]  # second input, right after the frames
+            args += ["-map", "0:v:0", "-map", "1:a:0", "-c:a", "aac", "-b:a", "192k"]
+    proc = _ffmpeg.run([*args, "-f", _MUXERS[suffix], str(tmp)], data=frames.tobytes())
+    if proc.returncode != 0:
+        raise RuntimeError(_ffmpeg.last_error(proc))
+
+
+def save_video(video: Video, path: str | os.PathLike) -> None:
+    """Write .mp4/.mov/.mkv (H.264 crf 17, yuv420p, odd sizes padded by one edge pixel; sound as AAC),
+    .gif, or lossless .npz (uint8 frames + fps + sound). Atomic: nothing is left behind on failure."""
+    out = Path(path)
+    suffix = out.suffix.lower()
+    if suffix not in _MUXERS and suffix != ".npz":
+        raise MediaError(f"cannot write a video as '{out.suffix}' (use .mp4, .mov, .mkv, .gif or .npz)")
+    if video.num_frames == 0:
+        raise MediaError(f"cannot write video {out}: it has no frames")
+    try:
+        with atomic_path(out) as tmp, tempfile.TemporaryDirectory(prefix="crossteg-") as workdir:
+            if suffix == ".npz":
+                tmp.write_bytes(npz_bytes(video))
+            else:
+                _write_ffmpeg(video, tmp, suffix, workdir)
+    except (OSError, RuntimeError) as exc:
+        raise MediaError(f"cannot write video {out}: {_reason(exc)}") from exc

@@ -1,0 +1,153 @@
+"""The contract every method implements, and the one registry the CLI, cards, eval and tests read.
+
+    cover ──┐
+            ├─ Method.hide(cover, secret, key) ──> stego (same modality as cover, saved as an ordinary file)
+    secret ─┘
+    stego ──── Method.reveal(stego, key, level) ──> secret
+
+A method is one module in `crossteg/methods/` whose class is decorated with `@register`; the registry finds
+every such module on first use, so adding a method is adding a file.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from crossteg.errors import CapacityError, UsageError
+from crossteg.keys import Key
+
+Progress = Callable[[str, float, float], None]
+"""progress(description, completed, total): called by long-running methods; the CLI draws it as a bar."""
+
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+MODALITIES = ("image", "audio", "video", "shape")
+
+
+def no_progress(description: str, completed: float, total: float) -> None:
+    """The default progress callback: ignores everything."""
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """How much secret fits in a cover, in the secret's own units (bytes, seconds of speech, frames...)."""
+
+    amount: float
+    unit: str
+
+    def __str__(self) -> str:
+        return f"{self.amount:g} {self.unit}"
+
+
+class Method(ABC):
+    """A steganographic method: hides secrets of `secret` modalities in covers of `cover` modalities."""
+
+    id: ClassVar[str]
+    title: ClassVar[str]
+    paper: ClassVar[str] = ""
+    secret: ClassVar[tuple[str, ...]]
+    cover: ClassVar[tuple[str, ...]]
+    stego_ext: ClassVar[tuple[str, ...]]  # suffixes a stego file may be written as, in `cover` order
+    weights: ClassVar[tuple[str, ...]] = ()  # files under crossteg/weights/ the method needs
+    levels: ClassVar[int] = 1  # nested access levels (reveal --level)
+    max_secrets: ClassVar[int] = 1  # hide() takes a list when > 1
+    hides_bytes: ClassVar[bool] = False  # True: the secret is any file's bytes (a Payload), not one modality
+
+    def __init__(self, quality: str = "fast") -> None:
+        self.quality = quality  # "fast" stops early on a target metric; "paper" uses the paper's step counts
+
+    @abstractmethod
+    def capacity(self, cover: Any) -> Capacity:
+        """How much secret `cover` can carry."""
+
+    @abstractmethod
+    def secret_size(self, secret: Any) -> float:
+        """The size of `secret` in the unit of `capacity()`."""
+
+    @abstractmethod
+    def hide(self, cover: Any, secret: Any, key: Key = None, *, progress: Progress = no_progress) -> Any:
+        """Return the stego object: the cover's modality, carrying `secret`."""
+
+    @abstractmethod
+    def reveal(self, stego: Any, key: Key = None, *, level: int = 1, progress: Progress = no_progress) -> Any:
+        """Recover the secret from `stego`; a wrong key raises KeyError_ or yields noise, never crashes."""
+
+    # Shared behaviour -----------------------------------------------------------------------------------
+
+    def check_fits(self, cover: Any, secret: Any) -> None:
+        """Raise CapacityError, saying capacity and size, when `secret` does not fit in `cover`."""
+        cap = self.capacity(cover)
+        size = self.secret_size(secret)
+        if size > cap.amount:
+            raise CapacityError(f"secret is {size:g} {cap.unit} but this cover holds at most {cap} with {self.id}")
+
+    def check_cover(self, cover: Any) -> None:
+        """Raise UsageError when the cover's modality is not one this method hides in."""
+        modality = getattr(cover, "modality", type(cover).__name__)
+        if modality not in self.cover:
+            raise UsageError(f"{self.id} hides in {' or '.join(self.cover)}, not in {modality}")
+
+    def stego_suffix(self, cover: Any) -> str:
+        """The file suffix the stego of `cover` must be saved with."""
+        return self.stego_ext[self.cover.index(cover.modality)]
+
+    def weights_present(self) -> bool:
+        """True when every weight file the method needs is shipped."""
+        return all((WEIGHTS_DIR / name).exists() for name in self.weights)
+
+    @classmethod
+    def info(cls) -> dict[str, Any]:
+        """What `crossteg methods --json` prints for this method."""
+        return {
+            "id": cls.id,
+            "title": cls.title,
+            "paper": cls.paper,
+            "secret": list(cls.secret),
+            "cover": list(cls.cover),
+            "stego_ext": list(dict.fromkeys(cls.stego_ext)),
+            "levels": cls.levels,
+            "max_secrets": cls.max_secrets,
+            "weights": cls().weights_present(),
+        }
+
+
+_REGISTRY: dict[str, type[Method]] = {}
+
+
+def register(cls: type[Method]) -> type[Method]:
+    """Class decorator: make `cls` reachable as `get_method(cls.id)`."""
+    if cls.id in _REGISTRY and _REGISTRY[cls.id] is not cls:
+        raise RuntimeError(f"method id {cls.id!r} registered twice")
+    _REGISTRY[cls.id] = cls
+    return cls
+
+
+def _discover() -> None:
+    package = importlib.import_module("crossteg.methods")
+    for module in pkgutil.iter_modules(package.__path__):
+        if module.name != "base" and not module.name.startswith("_"):
+            importlib.import_module(f"crossteg.methods.{module.name}")
+
+
+def method_ids() -> list[str]:
+    """All registered method ids, sorted."""
+    _discover()
+    return sorted(_REGISTRY)
+
+
+def get_method(method_id: str, **config: Any) -> Method:
+    """The method registered as `method_id`, built with `config`; unknown ids get a UsageError listing all."""
+    ids = method_ids()
+    if method_id not in _REGISTRY:
+        raise UsageError(f"unknown method {method_id!r}; available: {', '.join(ids)}")
+    return _REGISTRY[method_id](**config)
+
+
+def list_methods() -> list[Method]:
+    """One instance of every registered method."""
+    return [get_method(i) for i in method_ids()]

@@ -1,0 +1,89 @@
+"""File-level hide and reveal shared by the CLI, the demo and eval: load, check, run, save atomically."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from crossteg import media
+from crossteg.errors import UsageError
+from crossteg.keys import Key
+from crossteg.media.files import atomic_write_bytes, check_output
+from crossteg.media.payload import Payload
+from crossteg.methods.base import Method, Progress, get_method, no_progress
+
+
+def load_cover(method: Method, path: Path) -> Any:
+    """The cover at `path`, refused unless its modality is one `method` hides in."""
+    cover = media.load(path)
+    if cover.modality not in method.cover:
+        raise UsageError(f"{path} is {cover.modality}; {method.id} hides in {' or '.join(method.cover)}")
+    return cover
+
+
+def load_secret(method: Method, path: Path) -> Any:
+    """The secret at `path`: its exact bytes for byte-hiding methods, else a media object of an allowed modality."""
+    if method.hides_bytes:
+        if not path.is_file():
+            raise UsageError(f"no such file: {path}")
+        return Payload.from_file(path)
+    secret = media.load(path)
+    if secret.modality not in method.secret:
+        raise UsageError(f"{path} is {secret.modality}; {method.id} hides {' or '.join(method.secret)}")
+    return secret
+
+
+def hide_files(method_id: str, cover_path: Path, secret_paths: list[Path], output: Path, *, key: Key = None,
+               quality: str = "fast", float32: bool = False, force: bool = False,
+               progress: Progress = no_progress) -> dict[str, Any]:
+    """Hide the secret file(s) in the cover file and write the stego file; return a summary."""
+    method = get_method(method_id, quality=quality)
+    if not 1 <= len(secret_paths) <= method.max_secrets:
+        raise UsageError(f"{method.id} takes {method.max_secrets} secret(s) at most, got {len(secret_paths)}")
+    inputs = [cover_path, *secret_paths]
+    check_output(output, inputs, force)
+    cover = load_cover(method, cover_path)
+    expected = method.stego_suffix(cover)
+    if output.suffix.lower() != expected:
+        raise UsageError(f"{method.id} stego of {cover.modality} must be written as {expected}, not {output.name}")
+    secrets = [load_secret(method, p) for p in secret_paths]
+    secret = secrets[0] if method.max_secrets == 1 else secrets
+    start = time.perf_counter()
+    stego = method.hide(cover, secret, key, progress=progress)
+    seconds = time.perf_counter() - start
+    media.save(stego, output, force=force, inputs=inputs, **({"subtype": "FLOAT"} if float32 else {}))
+    capacity = method.capacity(cover)
+    used = sum(method.secret_size(s) for s in secrets)
+    return {"method": method.id, "stego": str(output), "capacity": capacity.amount, "unit": capacity.unit,
+            "secret_size": used, "hide_seconds": round(seconds, 3),
+            "message": f"hid {used:g} {capacity.unit} ({100 * used / max(capacity.amount, 1e-9):.0f}% of "
+                       f"{capacity}) in {cover_path.name} -> {output}"}
+
+
+def write_secret(secret: Any, output: Path, inputs: list[Path], force: bool = False) -> Path:
+    """Write a revealed secret: a Payload as its exact bytes (or converted when OUTPUT asks another format)."""
+    check_output(output, inputs, force)
+    if isinstance(secret, Payload):
+        wanted = output.suffix.lower()
+        if not secret.suffix or wanted == secret.suffix or wanted not in media.ALL_EXTS:
+            atomic_write_bytes(output, secret.data)
+            return output
+        secret = secret.decode()
+    return media.save(secret, output, force=force, inputs=inputs)
+
+
+def reveal_file(method_id: str, stego_path: Path, output: Path, *, key: Key = None, level: int = 1,
+                force: bool = False, progress: Progress = no_progress) -> dict[str, Any]:
+    """Reveal the secret in a stego file and write it to `output`; return a summary."""
+    method = get_method(method_id)
+    if not 1 <= level <= method.levels:
+        raise UsageError(f"{method.id} has access level{'s 1..' if method.levels > 1 else ' '}{method.levels} only")
+    check_output(output, [stego_path], force)
+    stego = load_cover(method, stego_path)
+    start = time.perf_counter()
+    secret = method.reveal(stego, key, level=level, progress=progress)
+    seconds = time.perf_counter() - start
+    write_secret(secret, output, [stego_path], force)
+    return {"method": method.id, "secret": str(output), "reveal_seconds": round(seconds, 3),
+            "message": f"revealed {stego_path.name} -> {output}"}

@@ -1,0 +1,90 @@
+"""The one results shape of SPEC ("Measuring"), shared by `crossteg eval` and every benchmark."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+import os
+import platform
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from crossteg.media.files import atomic_write_bytes
+
+IDENTICAL = "identical (infinite)"
+LOWER_IS_BETTER = ("_seconds", "_chamfer", "_mse", "_mae", "_apd", "_rmse", "_ae", "_piqe", "detection_accuracy",
+                   "detection_auc", "real_time_factor")
+
+
+def machine() -> str:
+    """A short description of this machine for results files."""
+    return f"{os.cpu_count()}-core {platform.machine()} CPU"
+
+
+@dataclass
+class Row:
+    """One measured number, with the paper's number for the same setting when there is one."""
+
+    setting: str
+    metric: str
+    ours: float | None
+    paper: float | None = None
+    higher_is_better: bool | None = None
+    n: int = 1
+    note: str = ""
+    method: str | None = None  # set only in multi-method reports
+
+    def __post_init__(self) -> None:
+        if self.higher_is_better is None:
+            self.higher_is_better = not self.metric.endswith(LOWER_IS_BETTER)
+        if self.ours is not None:
+            value = float(self.ours)
+            if math.isinf(value):  # JSON has no infinity: identical signals give infinite PSNR/SNR
+                self.ours, self.note = None, IDENTICAL + (f"; {self.note}" if self.note else "")
+            else:
+                self.ours = None if math.isnan(value) else round(value, 4)
+
+    @property
+    def failed(self) -> bool:
+        """True when nothing could be measured (the note says why)."""
+        return self.ours is None and not self.note.startswith(IDENTICAL)
+
+
+@dataclass
+class Results:
+    """A results file: `benchmarks/results/<benchmark>.json` or an eval report."""
+
+    benchmark: str
+    method: str
+    command: str
+    rows: list[Row] = field(default_factory=list)
+    date: str = field(default_factory=lambda: datetime.date.today().isoformat())
+    machine: str = field(default_factory=machine)
+
+    def to_dict(self) -> dict[str, Any]:
+        rows = [{k: v for k, v in asdict(r).items() if k != "method" or v is not None} for r in self.rows]
+        return {"benchmark": self.benchmark, "method": self.method, "date": self.date, "machine": self.machine,
+                "command": self.command, "rows": rows}
+
+    def to_markdown(self) -> str:
+        """A table with the paper's number beside ours."""
+        multi = any(r.method for r in self.rows)
+        head = ("| method " if multi else "") + "| setting | metric | ours | paper | n | note |"
+        lines = [f"# {self.benchmark} ({self.method})", "", f"`{self.command}` on {self.machine}, {self.date}.",
+                  "", head, "|" + "---|" * (head.count("|") - 1)]
+        for r in self.rows:
+            ours = "—" if r.ours is None else f"{r.ours:g}"
+            paper = "" if r.paper is None else f"{r.paper:g}"
+            arrow = "↑" if r.higher_is_better else "↓"
+            lines.append(("| " + (r.method or "") + " " if multi else "")
+                         + f"| {r.setting} | {r.metric} {arrow} | {ours} | {paper} | {r.n} | {r.note} |")
+        return "\n".join(lines) + "\n"
+
+    def write(self, path: Path, markdown: bool = True) -> Path:
+        """Write JSON (strict: no NaN/inf) atomically, and the Markdown table beside it."""
+        atomic_write_bytes(path, (json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n").encode())
+        if markdown:
+            atomic_write_bytes(path.with_suffix(".md"), self.to_markdown().encode())
+        return path

@@ -1,0 +1,22 @@
+"""Shared fixtures: bundled assets and a way to run the real `crossteg` command as a subprocess."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from crossteg.evaluate import assets_dir
+
+
+@pytest.fixture(scope="session")
+def assets() -> Path:
+    return assets_dir()
+
+
+def run_cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run `python -m crossteg ARGS` and capture its output (never raises on a non-zero exit)."""
+    return subprocess.run([sys.executable, "-m", "crossteg", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, timeout=300)

@@ -1,0 +1,127 @@
+"""The `crossteg` command as a user runs it: a real subprocess, real files, SPEC exit codes."""
+
+import json
+import shutil
+
+import pytest
+from PIL import Image as PILImage
+
+from conftest import run_cli
+
+
+def assert_clean_failure(result, code: int, *outputs) -> None:
+    """One line on stderr, the SPEC exit code, no traceback, and nothing written."""
+    assert result.returncode == code, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
+    assert "Traceback" not in result.stderr
+    for path in outputs:
+        assert not path.exists()
+        assert not list(path.parent.glob(f".{path.stem}.*")), "temporary file left behind"
+
+
+def test_help_lists_commands():
+    result = run_cli("--help")
+    assert result.returncode == 0
+    for command in ("methods", "hide", "reveal", "eval", "demo"):
+        assert command in result.stdout
+
+
+def test_methods_json_lists_lsb():
+    result = run_cli("methods", "--json")
+    assert result.returncode == 0
+    lsb = next(m for m in json.loads(result.stdout) if m["id"] == "lsb")
+    assert lsb["cover"] == ["image", "audio"] and set(lsb["secret"]) == {"image", "audio", "video", "shape"}
+    assert lsb["stego_ext"] == [".png", ".wav"] and lsb["weights"] is True
+
+
+@pytest.mark.parametrize("cover,secret", [("face.png", "speech_2.wav"), ("speech_long.wav", "mesh.ply")])
+def test_round_trip_is_bit_exact_through_files(tmp_path, assets, cover, secret):
+    secret_file = tmp_path / secret
+    if secret == "mesh.ply":  # 10 s of 16 kHz audio holds 20 kB: hide a prefix of the mesh file as raw bytes
+        secret_file.write_bytes((assets / secret).read_bytes()[:15000])
+    else:
+        shutil.copy(assets / secret, secret_file)
+    stego = tmp_path / ("stego.png" if cover.endswith(".png") else "stego.wav")
+    hidden = run_cli("hide", "lsb", "--cover", assets / cover, "--secret", secret_file, "-o", stego, "--key", "pw")
+    assert hidden.returncode == 0, hidden.stderr
+    if stego.suffix == ".png":  # another tool re-writes the PNG: pixel values are what counts
+        with PILImage.open(stego) as img:
+            img.save(stego, optimize=True)
+    out = tmp_path / f"revealed{secret_file.suffix}"
+    revealed = run_cli("reveal", "lsb", stego, "-o", out, "--key", "pw", "--json")
+    assert revealed.returncode == 0, revealed.stderr
+    assert json.loads(revealed.stdout)["secret"] == str(out)
+    assert out.read_bytes() == secret_file.read_bytes()
+
+
+def test_key_file_works_and_wrong_key_exits_4(tmp_path, assets):
+    key_file = tmp_path / "key.bin"
+    key_file.write_bytes(b"\x01\x02 binary key")
+    secret = tmp_path / "note.txt"
+    secret.write_text("meet at noon")
+    stego = tmp_path / "stego.png"
+    assert run_cli("hide", "lsb", "-c", assets / "face.png", "-s", secret, "-o", stego,
+                   "--key-file", key_file).returncode == 0
+    out = tmp_path / "out.txt"
+    assert_clean_failure(run_cli("reveal", "lsb", stego, "-o", out, "--key", "guess"), 4, out)
+    assert run_cli("reveal", "lsb", stego, "-o", out, "--key-file", key_file).returncode == 0
+    assert out.read_text() == "meet at noon"
+
+
+def test_bad_inputs_fail_cleanly(tmp_path, assets):
+    out = tmp_path / "stego.png"
+    secret = tmp_path / "s.txt"
+    secret.write_text("hello")
+    corrupt = tmp_path / "corrupt.png"
+    corrupt.write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+    cases = [
+        (("-c", tmp_path / "missing.png", "-s", secret), 2),            # missing cover
+        (("-c", assets / "face.png", "-s", tmp_path / "missing"), 2),   # missing secret
+        (("-c", corrupt, "-s", secret), 2),                             # unreadable cover
+        (("-c", assets / "mesh.ply", "-s", secret), 2),                 # wrong modality for lsb
+        (("-c", assets / "face160.png", "-s", assets / "speech_long.wav"), 3),  # over capacity
+    ]
+    for args, code in cases:
+        assert_clean_failure(run_cli("hide", "lsb", *args, "-o", out), code, out)
+    over = run_cli("hide", "lsb", "-c", assets / "face160.png", "-s", assets / "speech_long.wav", "-o", out)
+    assert "holds at most" in over.stderr and "bytes" in over.stderr
+    lossy = tmp_path / "stego.jpg"
+    assert_clean_failure(run_cli("hide", "lsb", "-c", assets / "face.png", "-s", secret, "-o", lossy), 2, lossy)
+
+
+def test_outputs_are_never_clobbered(tmp_path, assets):
+    cover = tmp_path / "cover.png"
+    shutil.copy(assets / "face160.png", cover)
+    before = cover.read_bytes()
+    secret = tmp_path / "s.txt"
+    secret.write_text("hello")
+    same = run_cli("hide", "lsb", "-c", cover, "-s", secret, "-o", cover, "--force")
+    assert same.returncode == 2 and "input" in same.stderr and cover.read_bytes() == before
+    stego = tmp_path / "stego.png"
+    stego.write_bytes(b"precious")
+    exists = run_cli("hide", "lsb", "-c", cover, "-s", secret, "-o", stego)
+    assert exists.returncode == 2 and "--force" in exists.stderr and stego.read_bytes() == b"precious"
+    assert run_cli("hide", "lsb", "-c", cover, "-s", secret, "-o", stego, "--force").returncode == 0
+    assert stego.read_bytes() != b"precious"
+
+
+def test_eval_writes_results_json(tmp_path):
+    report_path = tmp_path / "eval.json"
+    result = run_cli("--quiet", "eval", "lsb", "--attacks", "all", "-o", report_path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(report_path.read_text())
+    assert report["method"] == "lsb" and {"benchmark", "date", "machine", "command"} <= set(report)
+    exact = [r for r in report["rows"] if r["metric"] == "secret_exact" and r["ours"] is not None]
+    assert exact and all(r["ours"] == 1.0 for r in exact)
+    assert any("after png-resave" in r["setting"] for r in exact)
+    assert all(r["ours"] == 1.0 for r in report["rows"] if r["metric"] == "wrong_key_rejected")
+
+
+def test_demo_writes_report_with_pictures(tmp_path):
+    result = run_cli("--quiet", "demo", "-o", tmp_path / "demo")
+    assert result.returncode == 0, result.stderr
+    report = (tmp_path / "demo" / "report.md").read_text()
+    for name in ("container.png", "speech.png", "stego.png", "revealed.wav"):
+        assert (tmp_path / "demo" / name).stat().st_size > 1000
+    assert "![container](container.png)" in report and "secret_pesq" in report
