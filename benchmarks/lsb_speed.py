@@ -16,7 +16,7 @@ from pathlib import Path
 
 import skimage.data
 
-from crossteg import media, metrics
+from crossteg import keys, media, metrics
 from crossteg.evaluate import assets_dir
 from crossteg.media import Audio, Image
 from crossteg.methods import get_method
@@ -25,9 +25,12 @@ from crossteg.results import Results, Row
 COMMAND = "python -m benchmarks.lsb_speed"
 
 
-def _timed(fn, repeats: int) -> tuple[float, object]:
+def _timed(fn, repeats: int, cold_key: bool = False) -> tuple[float, object]:
+    """Median seconds of `repeats` calls; `cold_key` re-stretches the key each time, as one CLI call does."""
     times, result = [], None
     for _ in range(repeats):
+        if cold_key:
+            keys._stretch.cache_clear()
         start = time.perf_counter()
         result = fn()
         times.append(time.perf_counter() - start)
@@ -38,9 +41,11 @@ def measure(setting: str, cover: Image | Audio, repeats: int, workdir: Path) -> 
     """Rows for one cover filled to capacity with random bytes, revealed from the saved file."""
     lsb = get_method("lsb")
     payload = os.urandom(int(lsb.capacity(cover).amount))
+    hide_cold, _ = _timed(lambda: lsb.hide(cover, payload, "bench"), repeats, cold_key=True)
     hide_s, stego = _timed(lambda: lsb.hide(cover, payload, "bench"), repeats)
     path = media.save(stego, workdir / f"stego{lsb.stego_suffix(cover)}", force=True)
     loaded = media.load(path)
+    reveal_cold, _ = _timed(lambda: lsb.reveal(loaded, "bench"), repeats, cold_key=True)
     reveal_s, revealed = _timed(lambda: lsb.reveal(loaded, "bench"), repeats)
     megabytes = len(payload) / 1e6
     if isinstance(cover, Image):
@@ -51,10 +56,10 @@ def measure(setting: str, cover: Image | Audio, repeats: int, workdir: Path) -> 
         quality = [Row(setting, "container_snr", metrics.snr(cover.samples, loaded.samples))]
         density = Row(setting, "bits_per_sample", 8 * len(payload) / cover.samples.size)
     return [*quality, density,
-            Row(setting, "hide_seconds", hide_s, n=repeats, note="median, in memory, incl. key stretching"),
-            Row(setting, "reveal_seconds", reveal_s, n=repeats, note="median, in memory"),
-            Row(setting, "hide_mb_per_second", megabytes / hide_s, n=repeats),
-            Row(setting, "reveal_mb_per_second", megabytes / reveal_s, n=repeats),
+            Row(setting, "hide_seconds", hide_cold, n=repeats, note="median, in memory, incl. scrypt key stretching"),
+            Row(setting, "reveal_seconds", reveal_cold, n=repeats, note="median, in memory, incl. scrypt"),
+            Row(setting, "hide_mb_per_second", megabytes / hide_s, n=repeats, note="embedding only (key cached)"),
+            Row(setting, "reveal_mb_per_second", megabytes / reveal_s, n=repeats, note="extraction only (key cached)"),
             Row(setting, "secret_exact", float(revealed.data == payload),
                 note=f"{len(payload)} random bytes, revealed from the saved file")]
 

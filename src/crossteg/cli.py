@@ -24,7 +24,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # an error stays on one line however long
 state = {"quiet": False}
 
 KeyOpt = Annotated[str | None, typer.Option("--key", "-k", help="Passphrase (default: none, anyone can reveal).")]

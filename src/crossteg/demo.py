@@ -36,8 +36,8 @@ def run_demo(output: Path, progress: Progress = no_progress) -> Path:
     """Run the demo into `output` (its own folder: files in it are replaced) and return the report's path."""
     output.mkdir(parents=True, exist_ok=True)
     method = best_method()
-    cover = media.load(assets_dir() / FACE)
-    speech = media.load(assets_dir() / SPEECH)
+    cover = media.load_image(assets_dir() / FACE)
+    speech = media.load_audio(assets_dir() / SPEECH)
     secret: Any = Payload.from_media(speech) if method.hides_bytes else speech
 
     start = time.perf_counter()
@@ -45,14 +45,15 @@ def run_demo(output: Path, progress: Progress = no_progress) -> Path:
     hide_seconds = time.perf_counter() - start
     stego_path = media.save(stego, output / f"stego{method.stego_suffix(cover)}", force=True)
 
+    saved = media.load_image(stego_path)  # everything below works from the file as saved
     start = time.perf_counter()
-    revealed = method.reveal(media.load(stego_path), DEMO_KEY, progress=progress)  # from the file as saved
+    revealed = method.reveal(saved, DEMO_KEY, progress=progress)
     reveal_seconds = time.perf_counter() - start
     revealed_speech = revealed.decode() if isinstance(revealed, Payload) else revealed
     media.save(revealed_speech, output / "revealed.wav", force=True)
 
-    scores = container_metrics(cover, media.load(stego_path)) | secret_metrics(secret, revealed)
-    figures.image_comparison(cover.pixels, media.load(stego_path).pixels, output / "container.png")
+    scores = container_metrics(cover, saved) | secret_metrics(secret, revealed)
+    figures.image_comparison(cover.pixels, saved.pixels, output / "container.png")
     figures.audio_comparison(speech.mono().samples[0], revealed_speech.mono().samples[0], speech.sample_rate,
                              output / "speech.png")
     report = output / "report.md"

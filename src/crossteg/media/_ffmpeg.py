@@ -12,19 +12,18 @@ def source(path: str | os.PathLike) -> str:
     return f"file:{Path(path).absolute()}"
 
 
-def run(args: list[str], data: bytes | None = None) -> subprocess.CompletedProcess:
-    """Run `ffmpeg -v error ARGS` (feeding `data` to stdin if given); stderr is captured as text."""
+def run(args: list[str], data: bytes | None = None) -> tuple[int, str]:
+    """Run `ffmpeg -v error ARGS`, feeding `data` to stdin if given; returns (exit status, error text)."""
     import imageio_ffmpeg
 
     cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-v", "error", "-y"]
     if data is None:
         cmd.append("-nostdin")
     proc = subprocess.run(cmd + args, input=data, capture_output=True)
-    proc.stderr = proc.stderr.decode("utf-8", errors="replace")
-    return proc
+    return proc.returncode, proc.stderr.decode("utf-8", errors="replace")
 
 
-def last_error(proc: subprocess.CompletedProcess) -> str:
+def last_error(status: int, stderr: str) -> str:
     """The last line ffmpeg printed, which names the problem."""
-    lines = str(proc.stderr).strip().splitlines()
-    return lines[-1] if lines else f"ffmpeg exited with status {proc.returncode}"
+    lines = stderr.strip().splitlines()
+    return lines[-1] if lines else f"ffmpeg exited with status {status}"

@@ -75,19 +75,28 @@ class Audio:
         return Audio(self.samples.mean(axis=0, keepdims=True), self.sample_rate)
 
     def resample(self, sample_rate: int) -> Audio:
-        """The one place crossteg resamples (soxr, high quality); a no-op at the same rate.
-
-        The new length is round(frames * new_rate / old_rate).
-        """
-        sample_rate = int(sample_rate)
-        if sample_rate == self.sample_rate:
+        """This audio at another rate (see `resample`); a no-op at the same rate."""
+        if int(sample_rate) == self.sample_rate:
             return self
-        if sample_rate <= 0:
-            raise ValueError(f"sample rate must be positive, got {sample_rate}")
-        import soxr
+        out = resample(self.samples, self.sample_rate, sample_rate)
+        return Audio(out.astype(np.float32).reshape(self.channels, -1), int(sample_rate))
 
-        out = soxr.resample(np.ascontiguousarray(self.samples.T), self.sample_rate, sample_rate, quality="HQ")
-        return Audio(np.asarray(out, dtype=np.float32).T.reshape(self.channels, -1), sample_rate)
+
+def resample(samples: np.ndarray, sample_rate: int, target_rate: int) -> np.ndarray:
+    """The one place crossteg resamples: soxr (high quality) along the last axis of a T or C x T array.
+
+    The new length is round(frames * target_rate / sample_rate); the dtype is float64 for float64 input.
+    """
+    sample_rate, target_rate = int(sample_rate), int(target_rate)
+    if sample_rate <= 0 or target_rate <= 0:
+        raise ValueError(f"sample rates must be positive, got {sample_rate} and {target_rate}")
+    x = np.asarray(samples)
+    if sample_rate == target_rate:
+        return x
+    import soxr
+
+    out = soxr.resample(np.ascontiguousarray(x.T), sample_rate, target_rate, quality="HQ")
+    return np.asarray(out).T
 
 
 def decode_with_ffmpeg(path: str | os.PathLike) -> Audio | None:
@@ -96,11 +105,12 @@ def decode_with_ffmpeg(path: str | os.PathLike) -> Audio | None:
 
     with tempfile.TemporaryDirectory(prefix="crossteg-") as tmp:
         wav = Path(tmp) / "audio.wav"
-        proc = _ffmpeg.run(["-i", _ffmpeg.source(path), "-map", "0:a:0", "-c:a", "pcm_f32le", "-f", "wav", str(wav)])
-        if proc.returncode != 0:
-            if "matches no streams" in proc.stderr:
+        args = ["-i", _ffmpeg.source(path), "-map", "0:a:0", "-c:a", "pcm_f32le", "-f", "wav", str(wav)]
+        status, stderr = _ffmpeg.run(args)
+        if status != 0:
+            if "matches no streams" in stderr:
                 return None
-            raise MediaError(f"cannot decode audio from {path}: {_ffmpeg.last_error(proc)}")
+            raise MediaError(f"cannot read audio {path}: {_ffmpeg.last_error(status, stderr)}")
         data, rate = sf.read(wav, dtype="float32", always_2d=True)
     return Audio(data.T, rate)
 
@@ -108,7 +118,7 @@ def decode_with_ffmpeg(path: str | os.PathLike) -> Audio | None:
 def _read_soundfile(path: Path) -> Audio:
     import soundfile as sf
 
-    if sf.info(str(path)).subtype == "PCM_16":  # read the integers themselves so 16-bit files round-trip exactly
+    if sf.info(str(path)).subtype == "PCM_16":  # read the integers so 16-bit files round-trip exactly
         data, rate = sf.read(str(path), dtype="int16", always_2d=True)
         return Audio.from_int16(data.T, rate)
     data, rate = sf.read(str(path), dtype="float32", always_2d=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -28,7 +28,7 @@ _WRITERS: dict[str, tuple[str, dict]] = {
 
 @dataclass
 class Image:
-    """An RGB image: `pixels` is float32 H x W x 3 with values in [0, 1] (not clipped here; see `to_uint8`)."""
+    """An RGB image: `pixels` is float32 H x W x 3 in [0, 1] (not clipped here; see `to_uint8`)."""
 
     pixels: np.ndarray
     modality: ClassVar[str] = "image"
@@ -63,7 +63,7 @@ class Image:
         return cls(np.asarray(arr, dtype=np.uint8).astype(np.float32) / np.float32(255.0))
 
 
-def _to_rgb_array(img) -> np.ndarray:
+def _to_rgb_array(img: Any) -> np.ndarray:
     """Any Pillow image -> float32 H x W x 3 in [0, 1]; 16-bit grayscale keeps its full precision."""
     if img.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
         # 16-bit PNGs open as I;16 (or I, int32 holding 0..65535)
@@ -85,8 +85,7 @@ def load_image(path: str | os.PathLike) -> Image:
     try:
         with PILImage.open(path) as img:
             img.load()
-            img = ImageOps.exif_transpose(img) or img
-            return Image(_to_rgb_array(img))
+            return Image(_to_rgb_array(ImageOps.exif_transpose(img)))
     except (OSError, ValueError, SyntaxError, PILImage.DecompressionBombError) as exc:
         raise MediaError(f"cannot read image {path}: {exc}") from exc
 
@@ -98,7 +97,8 @@ def save_image(image: Image, path: str | os.PathLike) -> None:
     out = Path(path)
     writer = _WRITERS.get(out.suffix.lower())
     if writer is None:
-        raise MediaError(f"cannot write an image as '{out.suffix}' (use one of {', '.join(sorted(_WRITERS))})")
+        known = ", ".join(sorted(_WRITERS))
+        raise MediaError(f"cannot write an image as '{out.suffix}' (use one of {known})")
     fmt, options = writer
     pil = PILImage.fromarray(image.to_uint8())
     try:

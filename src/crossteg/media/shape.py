@@ -69,6 +69,8 @@ class Shape:
 
         The sign needs a closed, consistently oriented mesh; an inside-out one (negative volume) is flipped.
         """
+        if len(self.faces) == 0:
+            raise ValueError("a shape without triangles has no signed distance")
         pts = np.asarray(points, dtype=np.float64).reshape(-1, 3)
         mesh = self.to_trimesh()
         dist, normal, closest = _closest_points(mesh, pts)
@@ -90,7 +92,8 @@ def _point_triangle(p: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray, 
     def dot(x, y):
         return np.einsum("ij,ij->j", x, y)
 
-    d00, d01, d11, d20, d21, d22 = dot(ab, ab), dot(ab, ac), dot(ac, ac), dot(ap, ab), dot(ap, ac), dot(ap, ap)
+    d00, d01, d11 = dot(ab, ab), dot(ab, ac), dot(ac, ac)
+    d20, d21, d22 = dot(ap, ab), dot(ap, ac), dot(ap, ap)
     with np.errstate(divide="ignore", invalid="ignore"):  # degenerate triangles fall to their edges
         denom = d00 * d11 - d01 * d01
         v, w = (d11 * d20 - d01 * d21) / denom, (d00 * d21 - d01 * d20) / denom
@@ -163,7 +166,7 @@ def _nearest(pts, corners, owner, cand, n, chunk: int = 1 << 15):
     return best_d, best_f
 
 
-def _pseudo_normals(mesh: trimesh.Trimesh, face: np.ndarray, feature: np.ndarray, t: np.ndarray) -> np.ndarray:
+def _pseudo_normals(mesh: trimesh.Trimesh, face: np.ndarray, feature: np.ndarray, t: np.ndarray):
     """Angle-weighted pseudo-normal at each closest point: the face normal inside a triangle, the sum of the
     two faces' normals on an edge, the angle-weighted vertex normal at a corner. With it the sign of
     (p - closest) . normal is right even where several triangles share the closest point."""
@@ -186,7 +189,7 @@ def _pseudo_normals(mesh: trimesh.Trimesh, face: np.ndarray, feature: np.ndarray
 
 
 def load_shape(path: str | os.PathLike) -> Shape:
-    """Read a mesh (.ply, .obj, .off, .stl; scenes are concatenated). STL triangle soups get merged vertices."""
+    """Read a mesh (.ply, .obj, .off, .stl; scenes concatenated); STL triangle soups get merged vertices."""
     import trimesh
 
     p = Path(path)
@@ -218,7 +221,11 @@ def shape_bytes(shape: Shape, file_type: str = "ply") -> bytes:
     """The mesh as file bytes: binary PLY (float32-exact vertices) or OBJ."""
     options = {"encoding": "binary"} if file_type == "ply" else {"include_normals": False}
     data = shape.to_trimesh().export(file_type=file_type, **options)
-    return data if isinstance(data, bytes) else data.encode()
+    if isinstance(data, str):
+        return data.encode()
+    if not isinstance(data, bytes):
+        raise TypeError(f"trimesh exported {type(data).__name__}, expected bytes")
+    return data
 
 
 def mesh_from_sdf(sdf_grid: np.ndarray, bounds: tuple[float, float] = (-1.0, 1.0)) -> Shape:

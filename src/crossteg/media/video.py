@@ -9,10 +9,11 @@ from __future__ import annotations
 import io
 import os
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -113,19 +114,21 @@ def _load_folder(path: Path, max_frames: int | None) -> Video:
     return Video(np.stack(frames), FOLDER_FPS)
 
 
-def _load_npz(path: Path | io.BytesIO, max_frames: int | None) -> Video:
+def _load_npz(path: Path, max_frames: int | None) -> Video:
+    """Keys: frames (T x H x W x 3, uint8 or float32), fps, and optionally audio (C x T, int16 or float32)
+    with audio_rate."""
     try:
         with np.load(path, allow_pickle=False) as z:
             frames, fps = z["frames"][:max_frames], float(z["fps"])
-            audio = (z["audio"], int(z["audio_rate"])) if "audio" in z else None
-    except (OSError, ValueError, KeyError) as exc:
+            if frames.dtype == np.uint8:
+                frames = frames.astype(np.float32) / np.float32(255.0)
+            video = Video(frames, fps)
+            if "audio" in z:
+                samples, rate = z["audio"], int(z["audio_rate"])
+                is_pcm = samples.dtype == np.int16
+                video.audio = Audio.from_int16(samples, rate) if is_pcm else Audio(samples, rate)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
         raise MediaError(f"cannot read video {path}: {exc}") from exc
-    if frames.dtype == np.uint8:
-        frames = frames.astype(np.float32) / np.float32(255.0)
-    video = Video(frames, fps)
-    if audio is not None:
-        samples, rate = audio
-        video.audio = Audio.from_int16(samples, rate) if samples.dtype == np.int16 else Audio(samples, rate)
     return video
 
 
@@ -143,7 +146,7 @@ def load_video(path: str | os.PathLike, max_frames: int | None = None) -> Video:
 
 def npz_bytes(video: Video) -> bytes:
     """Lossless compressed npz: uint8 frames, fps, and the sound (int16 when exact, else float32) if any."""
-    arrays: dict[str, np.ndarray] = {"frames": video.to_uint8(), "fps": np.float64(video.fps)}
+    arrays: dict[str, Any] = {"frames": video.to_uint8(), "fps": np.float64(video.fps)}
     if video.audio is not None:
         pcm = video.audio.to_int16()
         exact = np.array_equal(Audio.from_int16(pcm, 1).samples, video.audio.samples)
@@ -162,7 +165,7 @@ def _even_uint8(video: Video) -> np.ndarray:
 
 
 def _fit_audio(audio: Audio, seconds: float) -> Audio:
-    """Trim or zero-pad sound to the pictures' length, so muxing needs no -shortest (which can drop frames)."""
+    """Trim or zero-pad sound to the pictures' length, so muxing needs no -shortest (it can drop frames)."""
     n = int(round(seconds * audio.sample_rate))
     s = audio.samples[:, :n]
     return Audio(np.pad(s, ((0, 0), (0, n - s.shape[1]))), audio.sample_rate)
@@ -173,19 +176,20 @@ def _write_ffmpeg(video: Video, tmp: Path, suffix: str, workdir: str) -> None:
     frames = _even_uint8(video) if suffix != ".gif" else video.to_uint8()
     _, h, w, _ = frames.shape
     rate = str(Fraction(video.fps).limit_denominator(100_000))
-    args = ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", rate, "-i", "-"]
+    inputs = ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", rate, "-i", "-"]
     if suffix == ".gif":  # a palette computed from the clip itself looks far better than the fixed one
-        args += ["-vf", "split[a][b];[a]palettegen[p];[b][p]paletteuse", "-c:v", "gif"]
+        outputs = ["-vf", "split[a][b];[a]palettegen[p];[b][p]paletteuse", "-c:v", "gif"]
     else:
-        args += ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", str(_CRF)]
+        outputs = ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", str(_CRF)]
         if video.audio is not None:
             wav = Path(workdir) / "sound.wav"
             save_audio(_fit_audio(video.audio, video.duration), wav, subtype="FLOAT")
-            args[10:10] = ["-i", str(wav)]  # second input, right after the frames
-            args += ["-map", "0:v:0", "-map", "1:a:0", "-c:a", "aac", "-b:a", "192k"]
-    proc = _ffmpeg.run([*args, "-f", _MUXERS[suffix], str(tmp)], data=frames.tobytes())
-    if proc.returncode != 0:
-        raise RuntimeError(_ffmpeg.last_error(proc))
+            inputs += ["-i", str(wav)]
+            outputs += ["-map", "0:v:0", "-map", "1:a:0", "-c:a", "aac", "-b:a", "192k"]
+    args = [*inputs, *outputs, "-f", _MUXERS[suffix], str(tmp)]
+    status, stderr = _ffmpeg.run(args, data=frames.tobytes())
+    if status != 0:
+        raise RuntimeError(_ffmpeg.last_error(status, stderr))
 
 
 def save_video(video: Video, path: str | os.PathLike) -> None:

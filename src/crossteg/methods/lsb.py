@@ -94,7 +94,8 @@ class LSB(Method):
         values = _carrier(cover).copy()
         progress("embedding", 0, 1)
         positions = material.permutation("positions", values.size)[: bits.size]
-        values[positions] = (values[positions] & ~1) | bits.astype(values.dtype)
+        current = values[positions]
+        values[positions] = current - (current & 1) + bits.astype(values.dtype)  # clear the LSB, set the bit
         progress("embedding", 1, 1)
         return _rebuild(cover, values)
 

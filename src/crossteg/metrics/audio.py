@@ -4,14 +4,14 @@ Conventions: audio is a float array in [-1, 1], either 1-D (mono, T samples) or 
 SNR, SI-SNR and AE accept both and first trim ``ref`` and ``test`` to their common length along the last
 (time) axis; PESQ and STOI take 1-D mono only (downmix with ``x.mean(axis=0)``) and an explicit
 ``sample_rate`` in Hz.
-pesq, pystoi and scipy.signal are imported inside the functions so ``import crossteg.metrics`` stays fast.
+pesq and pystoi are imported inside the functions so ``import crossteg.metrics`` stays fast.
 """
 
 from __future__ import annotations
 
-from math import gcd
-
 import numpy as np
+
+from crossteg.media.audio import resample  # the one resampler, shared with media
 
 PESQ_WB_RATE = 16000  # ITU-T P.862.2 wide-band PESQ runs at 16 kHz
 PESQ_WB_MAX = 4.644  # highest MOS-LQO that P.862.2 wide-band mapping can give (identical signals)
@@ -37,18 +37,6 @@ def _mono(x: np.ndarray, name: str) -> np.ndarray:
     if arr.ndim != 1:
         raise ValueError(f"{name} must be 1-D mono audio (downmix C x T: x.mean(axis=0)), got {arr.shape}")
     return arr
-
-
-def resample(x: np.ndarray, sample_rate: int, target_rate: int) -> np.ndarray:
-    """Polyphase resampling (``scipy.signal.resample_poly``) of a 1-D signal from ``sample_rate`` Hz."""
-    if sample_rate <= 0 or target_rate <= 0:
-        raise ValueError(f"sample rates must be positive, got {sample_rate} and {target_rate}")
-    if sample_rate == target_rate:
-        return np.asarray(x, dtype=np.float64)
-    from scipy.signal import resample_poly
-
-    g = gcd(int(sample_rate), int(target_rate))
-    return resample_poly(np.asarray(x, dtype=np.float64), int(target_rate) // g, int(sample_rate) // g)
 
 
 def snr(ref: np.ndarray, test: np.ndarray) -> float:

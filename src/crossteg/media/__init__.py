@@ -1,0 +1,135 @@
+"""Typed media containers and the one place file formats are handled.
+
+`load(path)` / `save(obj, path)` pick the format from the extension; `encode` / `decode` turn a media object
+into compact lossless bytes (and back) so it can be hidden as a payload. Heavy libraries (trimesh, soxr,
+imageio-ffmpeg, scikit-image) are imported only when a function needs them, so importing this is cheap.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from crossteg.errors import MediaError
+from crossteg.media import audio as _audio
+from crossteg.media import image as _image
+from crossteg.media import shape as _shape
+from crossteg.media import video as _video
+from crossteg.media.audio import Audio, load_audio, save_audio
+from crossteg.media.files import check_output
+from crossteg.media.image import Image, load_image, save_image
+from crossteg.media.shape import Shape, load_shape, mesh_from_sdf, save_shape
+from crossteg.media.video import Video, load_video, save_video
+
+__all__ = [
+    "ALL_EXTS", "AUDIO_EXTS", "IMAGE_EXTS", "SHAPE_EXTS", "VIDEO_EXTS",
+    "Audio", "Image", "Media", "Shape", "Video",
+    "decode", "encode", "load", "load_audio", "load_image", "load_shape", "load_video", "mesh_from_sdf",
+    "modality_of", "save", "save_audio", "save_image", "save_shape", "save_video",
+]  # fmt: skip
+
+Media = Image | Audio | Video | Shape
+
+IMAGE_EXTS: frozenset[str] = _image.EXTS
+AUDIO_EXTS: frozenset[str] = _audio.EXTS
+VIDEO_EXTS: frozenset[str] = _video.EXTS  # .gif is read as a video (all its frames)
+SHAPE_EXTS: frozenset[str] = _shape.EXTS
+ALL_EXTS: frozenset[str] = IMAGE_EXTS | AUDIO_EXTS | VIDEO_EXTS | SHAPE_EXTS
+
+_BY_EXT = {ext: m for m, exts in (("image", IMAGE_EXTS), ("audio", AUDIO_EXTS), ("video", VIDEO_EXTS),
+                                  ("shape", SHAPE_EXTS)) for ext in exts}  # fmt: skip
+_LOADERS: dict[str, Callable[..., Media]] = {
+    "image": load_image, "audio": load_audio, "video": load_video, "shape": load_shape}
+_SAVERS: dict[str, Callable[..., None]] = {
+    "image": save_image, "audio": save_audio, "video": save_video, "shape": save_shape}
+
+
+def modality_of(path: str | os.PathLike) -> str:
+    """The modality a path holds, from its extension: image, audio, video or shape; a folder is a video."""
+    p = Path(path)
+    if p.is_dir():
+        return "video"
+    modality = _BY_EXT.get(p.suffix.lower())
+    if modality is None:
+        known = " ".join(sorted(_BY_EXT))
+        raise MediaError(f"cannot tell what kind of media {p} is from '{p.suffix}' (known: {known})")
+    return modality
+
+
+def load(path: str | os.PathLike, modality: str | None = None) -> Media:
+    """Read a media file (or frame folder); with `modality`, refuse a file of another kind."""
+    p = Path(path)
+    if not p.exists():
+        raise MediaError(f"no such file: {p}")
+    if modality is not None and modality not in _LOADERS:
+        raise ValueError(f"unknown modality {modality!r} (one of {', '.join(_LOADERS)})")
+    found = modality_of(p)
+    if modality is not None and found != modality:
+        raise MediaError(f"{p} is {found}, expected {modality}")
+    return _LOADERS[found](p)
+
+
+def save(
+    obj: Media,
+    path: str | os.PathLike,
+    *,
+    force: bool = False,
+    inputs: Iterable[str | os.PathLike] = (),
+    **options: Any,
+) -> Path:
+    """Write `obj` in the format its extension names, atomically; refuses to overwrite an input (ever) or
+    an existing file (without `force`). `options` go to the writer, e.g. subtype="FLOAT" for audio."""
+    out = check_output(path, inputs, force)
+    modality = getattr(obj, "modality", None)
+    if modality not in _SAVERS:
+        raise TypeError(f"cannot save a {type(obj).__name__}; expected Image, Audio, Video or Shape")
+    target = _BY_EXT.get(out.suffix.lower())
+    if target != modality:
+        raise MediaError(f"cannot save {modality} as '{out.suffix}' ({out})")
+    _SAVERS[modality](obj, out, **options)
+    return out
+
+
+def encode(obj: Media) -> tuple[bytes, str]:
+    """Compact lossless bytes and their suffix: PNG for images; FLAC if the samples are exactly 16-bit, else
+    float32 WAV, for audio; compressed npz (uint8 frames, fps, sound) for video; binary PLY for shapes."""
+    import soundfile as sf
+    from PIL import Image as PILImage
+
+    buf = io.BytesIO()
+    if isinstance(obj, Image):
+        PILImage.fromarray(obj.to_uint8()).save(buf, format="PNG")
+        return buf.getvalue(), ".png"
+    if isinstance(obj, Audio):
+        pcm = obj.to_int16()
+        exact = (Audio.from_int16(pcm, obj.sample_rate).samples == obj.samples).all()
+        if exact and obj.channels <= 8:  # FLAC holds at most 8 channels
+            sf.write(buf, pcm.T, obj.sample_rate, subtype="PCM_16", format="FLAC")
+            return buf.getvalue(), ".flac"
+        sf.write(buf, obj.samples.T, obj.sample_rate, subtype="FLOAT", format="WAV")
+        return buf.getvalue(), ".wav"
+    if isinstance(obj, Video):
+        return _video.npz_bytes(obj), ".npz"
+    if isinstance(obj, Shape):
+        return _shape.shape_bytes(obj, "ply"), ".ply"
+    raise TypeError(f"cannot encode a {type(obj).__name__}; expected Image, Audio, Video or Shape")
+
+
+def decode(data: bytes, suffix: str) -> Media:
+    """The media object held in `data`, a file of type `suffix` (inverse of `encode`, any loadable suffix)."""
+    suffix = suffix.lower() if suffix.startswith(".") else f".{suffix.lower()}"
+    modality = _BY_EXT.get(suffix)
+    if modality is None:
+        raise MediaError(f"cannot decode media of type '{suffix}'")
+    with tempfile.TemporaryDirectory(prefix="crossteg-") as tmp:
+        path = Path(tmp) / f"media{suffix}"
+        path.write_bytes(data)
+        try:
+            return _LOADERS[modality](path)
+        except MediaError as exc:  # say what failed without naming the temporary file
+            reason = exc.__cause__ or str(exc).rsplit(": ", 1)[-1]
+            raise MediaError(f"cannot decode {modality} data ({suffix}): {reason}") from exc

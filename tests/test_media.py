@@ -1,0 +1,328 @@
+"""crossteg.media: containers, file formats, load/save dispatch and lossless encode/decode."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import imageio_ffmpeg
+import numpy as np
+import pytest
+import soundfile as sf
+from PIL import Image as PILImage
+
+from crossteg import media
+from crossteg.errors import MediaError, UsageError
+from crossteg.media import Audio, Image, Shape, Video, _ffmpeg
+
+RNG = np.random.default_rng(1234)
+
+
+def smooth_frames(t: int, h: int, w: int) -> np.ndarray:
+    """Slowly varying colour gradients, the kind of content a video codec keeps well."""
+    yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
+    frames = [np.stack([0.5 + 0.4 * np.sin(6 * xx + 0.3 * k), 0.5 + 0.4 * np.cos(5 * yy + 0.2 * k),
+                        0.5 + 0.3 * np.sin(3 * (xx + yy))], axis=-1) for k in range(t)]  # fmt: skip
+    return np.stack(frames).astype(np.float32)
+
+
+def sine(freq: float, seconds: float, rate: int, amp: float = 0.5) -> np.ndarray:
+    return (amp * np.sin(2 * np.pi * freq * np.arange(int(seconds * rate)) / rate)).astype(np.float32)
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    return float(10 * np.log10(1.0 / np.mean((a.astype(np.float64) - b) ** 2)))
+
+
+def peak_hz(x: np.ndarray, rate: int) -> float:
+    spectrum = np.abs(np.fft.rfft(x))
+    return float(np.fft.rfftfreq(len(x), 1 / rate)[spectrum.argmax()])
+
+
+def sphere() -> Shape:
+    import trimesh
+
+    mesh = trimesh.creation.icosphere(subdivisions=3, radius=0.5)
+    return Shape(mesh.vertices, mesh.faces)
+
+
+# ---------------------------------------------------------------- images
+
+
+def test_png_uint8_round_trip_is_exact(tmp_path):
+    arr = RNG.integers(0, 256, (17, 23, 3), dtype=np.uint8)
+    img = Image.from_uint8(arr)
+    assert img.pixels.dtype == np.float32 and (img.height, img.width) == (17, 23)
+    np.testing.assert_array_equal(img.to_uint8(), arr)
+    media.save_image(img, tmp_path / "a.png")
+    np.testing.assert_array_equal(media.load_image(tmp_path / "a.png").to_uint8(), arr)
+    # another tool re-writing the PNG (other compression settings) keeps the pixel values
+    with PILImage.open(tmp_path / "a.png") as pil:
+        pil.save(tmp_path / "b.png", optimize=True, compress_level=9)
+    np.testing.assert_array_equal(media.load_image(tmp_path / "b.png").to_uint8(), arr)
+
+
+def test_other_png_modes_load_as_rgb(tmp_path):
+    gray = RNG.integers(0, 256, (8, 9), dtype=np.uint8)
+    PILImage.fromarray(gray).save(tmp_path / "gray.png")
+    np.testing.assert_array_equal(media.load_image(tmp_path / "gray.png").to_uint8(), np.dstack([gray] * 3))
+
+    rgba = RNG.integers(0, 256, (8, 9, 4), dtype=np.uint8)
+    PILImage.fromarray(rgba).save(tmp_path / "rgba.png")
+    np.testing.assert_array_equal(media.load_image(tmp_path / "rgba.png").to_uint8(), rgba[..., :3])
+
+    deep = RNG.integers(0, 65536, (8, 9), dtype=np.uint16)
+    PILImage.fromarray(deep).save(tmp_path / "deep.png")  # 16-bit grayscale PNG
+    px = media.load_image(tmp_path / "deep.png").pixels
+    assert px.shape == (8, 9, 3)
+    np.testing.assert_allclose(px[..., 0], deep / 65535.0, atol=1e-6)
+
+
+def test_jpeg_is_approximate(tmp_path):
+    img = Image(smooth_frames(1, 48, 64)[0])
+    media.save_image(img, tmp_path / "a.jpg")
+    assert psnr(media.load_image(tmp_path / "a.jpg").pixels, img.pixels) > 35
+
+
+def test_image_rejects_wrong_arrays():
+    assert Image(np.zeros((4, 5), np.float32)).pixels.shape == (4, 5, 3)
+    with pytest.raises(ValueError):
+        Image(np.zeros((4, 5, 3), np.uint8))  # 8-bit must go through from_uint8
+    with pytest.raises(ValueError):
+        Image(np.zeros((4, 5, 4), np.float32))
+
+
+# ---------------------------------------------------------------- audio
+
+
+def test_wav_16bit_round_trip_is_exact(tmp_path):
+    pcm = RNG.integers(-32768, 32768, (2, 3001), dtype=np.int16)
+    audio = Audio.from_int16(pcm, 22050)
+    assert (audio.channels, audio.frames, audio.sample_rate) == (2, 3001, 22050)
+    np.testing.assert_array_equal(audio.to_int16(), pcm)
+    for name in ("a.wav", "a.flac"):
+        media.save_audio(audio, tmp_path / name)
+        back = media.load_audio(tmp_path / name)
+        np.testing.assert_array_equal(back.to_int16(), pcm)
+        np.testing.assert_array_equal(back.samples, audio.samples)
+    assert sf.info(str(tmp_path / "a.wav")).subtype == "PCM_16"
+
+
+def test_float_wav_round_trip_is_exact(tmp_path):
+    audio = Audio(RNG.uniform(-1, 1, 2000).astype(np.float32), 16000)
+    assert audio.samples.shape == (1, 2000)  # 1-D means mono
+    media.save_audio(audio, tmp_path / "f.wav", subtype="FLOAT")
+    assert sf.info(str(tmp_path / "f.wav")).subtype == "FLOAT"
+    np.testing.assert_array_equal(media.load_audio(tmp_path / "f.wav").samples, audio.samples)
+
+
+def test_stereo_files_load_channels_first(tmp_path):
+    left, right = sine(440, 0.1, 8000), np.zeros(800, np.float32)
+    sf.write(str(tmp_path / "s.wav"), np.stack([left, right], axis=1), 8000, subtype="FLOAT")  # T x C on disk
+    audio = media.load_audio(tmp_path / "s.wav")
+    assert audio.samples.shape == (2, 800) and audio.duration == pytest.approx(0.1)
+    np.testing.assert_array_equal(audio.samples[0], left)
+    np.testing.assert_array_equal(audio.samples[1], right)
+    mono = audio.mono()
+    assert mono.channels == 1
+    np.testing.assert_allclose(mono.samples[0], left / 2, atol=1e-7)
+    both = media.load_audio(tmp_path / "s.wav", sample_rate=16000, mono=True)
+    assert (both.channels, both.sample_rate, both.frames) == (1, 16000, 1600)
+
+
+def test_resample_keeps_frequency_and_sets_length():
+    audio = Audio(np.stack([sine(440, 1.0, 44100), sine(1000, 1.0, 44100)]), 44100)
+    out = audio.resample(16000)
+    assert out.sample_rate == 16000 and out.samples.shape == (2, 16000)
+    assert peak_hz(out.samples[0], 16000) == pytest.approx(440, abs=1.5)
+    assert peak_hz(out.samples[1], 16000) == pytest.approx(1000, abs=1.5)
+    assert audio.resample(44100) is audio
+
+
+@pytest.mark.parametrize("suffix, codec", [(".mp3", "libmp3lame"), (".m4a", "aac")])
+def test_compressed_audio_decodes_through_bundled_ffmpeg(tmp_path, suffix, codec):
+    media.save_audio(Audio(sine(440, 1.0, 44100), 44100), tmp_path / "src.wav")
+    out = tmp_path / f"song{suffix}"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(tmp_path / "src.wav"),
+                    "-c:a", codec, "-b:a", "128k", str(out)], check=True)  # fmt: skip
+    audio = media.load(out)
+    assert isinstance(audio, Audio) and audio.sample_rate == 44100
+    assert audio.duration == pytest.approx(1.0, abs=0.1)
+    assert peak_hz(audio.samples[0], 44100) == pytest.approx(440, abs=2)
+
+
+# ---------------------------------------------------------------- video
+
+
+def test_mp4_round_trip(tmp_path):
+    frames = smooth_frames(10, 48, 64)
+    media.save_video(Video(frames, fps=12.5), tmp_path / "v.mp4")
+    back = media.load_video(tmp_path / "v.mp4")
+    assert back.frames.shape == (10, 48, 64, 3) and back.fps == pytest.approx(12.5) and back.audio is None
+    assert psnr(back.frames, frames) > 30
+    assert media.load_video(tmp_path / "v.mp4", max_frames=4).num_frames == 4
+    odd = smooth_frames(3, 33, 47)  # yuv420p needs even sizes: padded by one edge pixel
+    media.save_video(Video(odd, fps=25), tmp_path / "odd.mp4")
+    padded = media.load_video(tmp_path / "odd.mp4").frames
+    assert padded.shape == (3, 34, 48, 3) and psnr(padded[:, :33, :47], odd) > 30
+
+
+def test_mp4_with_sound_track(tmp_path):
+    sound = Audio(np.stack([sine(440, 1.2, 16000), sine(660, 1.2, 16000)]), 16000)
+    video = Video(smooth_frames(25, 32, 32), fps=25, audio=sound)  # 1.0 s of pictures, 1.2 s of sound
+    media.save(video, tmp_path / "talk.mp4")
+    back = media.load(tmp_path / "talk.mp4")
+    assert isinstance(back, Video) and back.audio is not None and back.num_frames == 25
+    assert back.audio.channels == 2 and back.audio.duration == pytest.approx(1.0, abs=0.1)
+    assert peak_hz(back.audio.samples[0], back.audio.sample_rate) == pytest.approx(440, abs=3)
+    assert media.load_audio(tmp_path / "talk.mp4").duration == pytest.approx(1.0, abs=0.1)
+
+
+def test_gif_folder_and_npz(tmp_path):
+    frames = smooth_frames(4, 16, 20)
+    media.save_video(Video(frames, fps=10), tmp_path / "v.gif")
+    gif = media.load(tmp_path / "v.gif")
+    assert gif.frames.shape == (4, 16, 20, 3) and gif.fps == pytest.approx(10)
+    assert psnr(gif.frames, frames) > 20
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i, frame in enumerate(frames):
+        media.save_image(Image(frame), folder / f"frame_{i:03d}.png")
+    clip = media.load(folder)
+    assert isinstance(clip, Video) and clip.fps == 25.0
+    assert clip.frames.shape == (4, 16, 20, 3)
+    np.testing.assert_array_equal(clip.to_uint8(), Video(frames, fps=1).to_uint8())
+
+    sound = Audio.from_int16(np.arange(100, dtype=np.int16), 8000)
+    video = Video(np.round(frames * 255) / 255, fps=7.5, audio=sound)
+    media.save(video, tmp_path / "v.npz")
+    back = media.load(tmp_path / "v.npz")
+    np.testing.assert_array_equal(back.frames, video.frames)
+    assert back.fps == 7.5 and back.audio is not None
+    np.testing.assert_array_equal(back.audio.samples, video.audio.samples)
+
+
+# ---------------------------------------------------------------- shapes
+
+
+def test_shape_files_round_trip(tmp_path):
+    shape = sphere()
+    media.save_shape(shape, tmp_path / "s.ply")
+    back = media.load_shape(tmp_path / "s.ply")
+    np.testing.assert_array_equal(back.vertices, shape.vertices)
+    np.testing.assert_array_equal(back.faces, shape.faces)
+    media.save_shape(shape, tmp_path / "s.obj")
+    back = media.load(tmp_path / "s.obj")
+    np.testing.assert_allclose(back.vertices, shape.vertices, atol=1e-6)
+    np.testing.assert_array_equal(back.faces, shape.faces)
+
+
+def test_sdf_is_negative_inside():
+    shape = sphere()
+    points = np.array([[0, 0, 0], [0.2, 0.1, 0], [0.6, 0, 0], [0, -1, 0.3]], np.float32)
+    d = shape.sdf(points)
+    assert d[0] < 0 and d[1] < 0 and d[2] > 0 and d[3] > 0
+    np.testing.assert_allclose(d, np.linalg.norm(points, axis=1) - 0.5, atol=0.01)  # faceted sphere
+    inside_out = Shape(shape.vertices, shape.faces[:, ::-1])
+    np.testing.assert_allclose(inside_out.sdf(points), d, atol=1e-6)
+
+
+def test_mesh_from_sdf_recovers_a_sphere():
+    g = np.linspace(-1, 1, 40)
+    grid = np.linalg.norm(np.stack(np.meshgrid(g, g, g, indexing="ij"), -1), axis=-1) - 0.6
+    mesh = media.mesh_from_sdf(grid)
+    np.testing.assert_allclose(np.linalg.norm(mesh.vertices, axis=1), 0.6, atol=0.01)
+    assert mesh.to_trimesh().volume > 0  # outward-facing triangles
+    with pytest.raises(MediaError):
+        media.mesh_from_sdf(np.ones((4, 4, 4)))
+
+
+def test_normalize_and_sample():
+    shape = Shape(sphere().vertices * 3 + np.float32(5), sphere().faces)
+    norm = shape.normalized()
+    assert np.abs(norm.vertices).max() == pytest.approx(0.9, abs=1e-5)
+    points, normals = norm.sample_surface(500, seed=3)
+    assert points.shape == normals.shape == (500, 3)
+    np.testing.assert_allclose(np.linalg.norm(normals, axis=1), 1, atol=1e-5)
+    np.testing.assert_array_equal(points, norm.sample_surface(500, seed=3)[0])
+
+
+# ---------------------------------------------------------------- load / save dispatch
+
+
+def test_modality_of(tmp_path):
+    assert [media.modality_of(f"x{s}") for s in (".PNG", ".wav", ".mp4", ".obj")] == [
+        "image", "audio", "video", "shape"]  # fmt: skip
+    assert media.modality_of(tmp_path) == "video"
+    with pytest.raises(MediaError):
+        media.modality_of("notes.txt")
+
+
+def test_load_refuses_missing_wrong_and_corrupt_files(tmp_path):
+    with pytest.raises(MediaError, match="no such file"):
+        media.load(tmp_path / "nothing.png")
+    media.save_audio(Audio(sine(440, 0.1, 8000), 8000), tmp_path / "a.wav")
+    with pytest.raises(MediaError, match="is audio, expected image"):
+        media.load(tmp_path / "a.wav", modality="image")
+    for name in ("bad.png", "bad.wav", "bad.mp4", "bad.ply", "bad.npz", "bad.mp3"):
+        (tmp_path / name).write_bytes(b"this is not a media file" * 10)
+        with pytest.raises(MediaError):
+            media.load(tmp_path / name)
+
+
+def test_save_refuses_to_overwrite(tmp_path):
+    img = Image.from_uint8(RNG.integers(0, 256, (4, 4, 3), dtype=np.uint8))
+    out = media.save(img, tmp_path / "a.png")
+    with pytest.raises(UsageError, match="exists"):
+        media.save(img, out)
+    with pytest.raises(UsageError, match="input"):
+        media.save(img, out, force=True, inputs=[tmp_path / "." / "a.png"])
+    assert media.save(img, out, force=True) == out
+
+
+def test_failed_save_leaves_nothing_behind(tmp_path, monkeypatch):
+    img = Image(np.zeros((4, 4, 3), np.float32))
+    for name in ("a.wav", "a.xyz", "a.gif"):  # image as sound, unknown, image as video
+        with pytest.raises(MediaError):
+            media.save(img, tmp_path / name)
+    with pytest.raises(MediaError):
+        media.save_audio(Audio(np.zeros(10, np.float32), 8000), tmp_path / "a.flac", subtype="FLOAT")
+
+    def broken_pillow(self, fp, *args, **kwargs):
+        Path(fp).write_bytes(b"partial")
+        raise OSError("disk full")
+
+    def broken_ffmpeg(args, data=None):
+        Path(args[-1]).write_bytes(b"partial")
+        return 1, "boom"
+
+    monkeypatch.setattr(PILImage.Image, "save", broken_pillow)
+    with pytest.raises(MediaError, match="disk full"):
+        media.save(img, tmp_path / "b.png")
+    monkeypatch.setattr(_ffmpeg, "run", broken_ffmpeg)
+    with pytest.raises(MediaError, match="boom"):
+        media.save(Video(np.zeros((2, 4, 4, 3), np.float32), fps=5), tmp_path / "c.mp4")
+    assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------- encode / decode
+
+
+def test_encode_decode_round_trips():
+    img = Image.from_uint8(RNG.integers(0, 256, (6, 7, 3), dtype=np.uint8))
+    pcm = Audio.from_int16(RNG.integers(-32768, 32768, (2, 500), dtype=np.int16), 16000)
+    floaty = Audio(RNG.uniform(-1, 1, 500).astype(np.float32), 16000)
+    video = Video(np.round(smooth_frames(3, 8, 10) * 255) / 255, fps=24, audio=floaty)
+    cases = [(img, ".png"), (pcm, ".flac"), (floaty, ".wav"), (video, ".npz"), (sphere(), ".ply")]
+    for obj, suffix in cases:
+        data, got = media.encode(obj)
+        assert got == suffix and isinstance(data, bytes)
+        back = media.decode(data, got)
+        assert type(back) is type(obj)
+        for field in ("pixels", "samples", "frames", "vertices", "faces"):
+            if hasattr(obj, field):
+                np.testing.assert_array_equal(getattr(back, field), getattr(obj, field))
+    assert media.decode(*media.encode(video)).audio.samples.tobytes() == floaty.samples.tobytes()
+    with pytest.raises(MediaError, match="decode"):
+        media.decode(b"garbage", ".png")
