@@ -171,6 +171,17 @@ def demo(
     say(f"demo written: {report}")
 
 
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def train(
+    ctx: typer.Context,
+    target: Annotated[str, typer.Argument(help="What to train: a method id, or vocoder, icn, waveglow, detector.")],
+) -> None:
+    """Train (reproduce) shipped weights; options after TARGET go to its trainer (`crossteg train TARGET --help`)."""
+    from crossteg.train import run_trainer
+
+    run_trainer(target, list(ctx.args))
+
+
 def main() -> None:
     """Entry point: one clear line on stderr and the SPEC exit code for every error, no traceback."""
     try:

@@ -1,0 +1,21 @@
+"""Training entry points behind `crossteg train TARGET [options]`.
+
+Each trainer is a module in this package with `main(argv: list[str]) -> None` (argparse inside), registered in
+TRAINERS under the target name. Nothing outside `crossteg train` imports this package, so start-up stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from crossteg.errors import UsageError
+
+TRAINERS: dict[str, str] = {}  # target -> module under crossteg.train, e.g. "detector": "detector"
+
+
+def run_trainer(target: str, argv: list[str]) -> None:
+    """Run the trainer registered for `target` with its own command-line options."""
+    if target not in TRAINERS:
+        known = ", ".join(sorted(TRAINERS)) or "none yet"
+        raise UsageError(f"nothing to train called {target!r}; trainable: {known}")
+    importlib.import_module(f"crossteg.train.{TRAINERS[target]}").main(argv)
