@@ -103,6 +103,8 @@ def hide(
     key_file: KeyFileOpt = None,
     quality: Annotated[str, typer.Option(help="fast | paper (step counts of the paper, where it applies).")] = "fast",
     float32: Annotated[bool, typer.Option("--float32", help="Write a float32 WAV instead of 16-bit PCM.")] = False,
+    precision: Annotated[str | None, typer.Option(help="inrsteg: stored weights fp32 | fp16 | int8.")] = None,
+    steps: Annotated[int | None, typer.Option(help="Cap on optimisation steps per fit (fitting methods).")] = None,
     force: ForceOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -113,7 +115,8 @@ def hide(
         raise UsageError(f"--quality must be fast or paper, not {quality}")
     with progress_bar() as progress:
         summary = hide_files(method, cover, secret, output, key=resolve_key(key, key_file), quality=quality,
-                             float32=float32, force=force, progress=progress)
+                             float32=float32, force=force, progress=progress,
+                             **{k: v for k, v in (("precision", precision), ("steps", steps)) if v is not None})
     emit_json(summary) if as_json else say(summary["message"])
 
 
@@ -121,10 +124,12 @@ def hide(
 def reveal(
     method: Annotated[str, typer.Argument(help="Method id (see `crossteg methods`).")],
     stego: Annotated[Path, typer.Argument(help="Stego file written by `crossteg hide`.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the revealed secret.")],
+    output: Annotated[list[Path], typer.Option("--output", "-o", help="Where to write the revealed secret; repeat "
+                                                                      "for several secrets, or give a folder.")],
     key: KeyOpt = None,
     key_file: KeyFileOpt = None,
     level: Annotated[int, typer.Option(help="Access level for nested methods (1 or 2).")] = 1,
+    render: Annotated[Path | None, typer.Option(help="inrsteg: also write the cover the stego INR represents.")] = None,
     force: ForceOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -133,7 +138,7 @@ def reveal(
 
     with progress_bar() as progress:
         summary = reveal_file(method, stego, output, key=resolve_key(key, key_file), level=level, force=force,
-                              progress=progress)
+                              render=render, progress=progress)
     emit_json(summary) if as_json else say(summary["message"])
 
 
@@ -169,6 +174,41 @@ def demo(
     with progress_bar() as progress:
         report = run_demo(output, progress=progress)
     say(f"demo written: {report}")
+
+
+@app.command()
+def steganalyze(
+    files: Annotated[list[Path], typer.Argument(help="Image (PNG...) or audio (WAV...) files to examine.")],
+    detector: Annotated[list[str] | None, typer.Option(
+        "--detector", "-d", help="Detector name (repeat or comma-separate): chi-square, rs, spa, cnn-<method>. "
+                                 "Default: every one available for the file's modality.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Probability that each FILE carries a secret, per detector (classical LSB attacks and trained CNNs)."""
+    from crossteg.steganalysis import analyze_file
+
+    names = [n.strip() for d in detector or [] for n in d.split(",") if n.strip()] or None
+    for path in files:
+        if not path.is_file():
+            raise UsageError(f"no such file: {path}")
+    rows: list[dict[str, Any]] = []
+    with progress_bar() as progress:
+        for done, path in enumerate(files):
+            progress("steganalysis", done, len(files))
+            rows += [{"file": str(path), "detector": d.detector, "probability": round(d.probability, 4),
+                      "rate": None if d.rate is None else round(d.rate, 4), "note": d.note}
+                     for d in analyze_file(path, names)]
+        progress("steganalysis", len(files), len(files))
+    if as_json:
+        emit_json(rows)
+        return
+    from rich.table import Table
+
+    table = Table("file", "detector", "P(secret)", "est. rate", "note")
+    for r in rows:
+        table.add_row(r["file"], r["detector"], f"{r['probability']:.3f}",
+                      "" if r["rate"] is None else f"{100 * r['rate']:.0f}%", r["note"])
+    out.print(table)
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

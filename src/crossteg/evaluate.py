@@ -2,6 +2,8 @@
 
 Rows follow the results shape of SPEC ("Measuring"), one metric per row, so reports compare mechanically.
 The quick suite takes one bundled (or user-given) sample per modality; no code here branches on a method id.
+Every reveal gives a `reveal_ok` row (1, or 0 with the reason: a reveal that fails after an attack is a result,
+not a crash); attacks that would not change a stego (`NotApplicable`) are skipped.
 """
 
 from __future__ import annotations
@@ -14,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from crossteg import media, metrics
-from crossteg.errors import CapacityError, KeyError_, UsageError
+from crossteg.errors import CapacityError, CrossTegError, KeyError_, UsageError
 from crossteg.media.files import check_output
 from crossteg.media.payload import Payload
 from crossteg.methods.base import Method, Progress, get_method, method_ids, no_progress
 from crossteg.pipeline import load_cover, load_secret
 from crossteg.results import Results, Row
-from crossteg.robustness import Attack, select
+from crossteg.robustness import Attack, NotApplicable, select
 
 EVAL_KEY = "crossteg-eval"
 
@@ -72,6 +74,29 @@ def secret_metrics(original: Any, revealed: Any) -> dict[str, float]:
     return scores
 
 
+def reveal_rows(method: Method, path: Path, secret: Any, label: str, *, attacked: bool,
+                progress: Progress = no_progress) -> list[Row]:
+    """`reveal_ok` 1 and the secret's fidelity, or `reveal_ok` 0 with the reason when reveal fails cleanly
+    (CrossTegError). After an attack even a crash is recorded (as such) rather than ending the eval."""
+    start = time.perf_counter()
+    try:
+        revealed = method.reveal(media.load(path), EVAL_KEY, progress=progress)
+    except CrossTegError as error:
+        return [Row(label, "reveal_ok", 0.0, note=f"reveal failed: {error}")]
+    except Exception as error:
+        if not attacked:
+            raise
+        return [Row(label, "reveal_ok", 0.0, note=f"reveal crashed (not a clean failure): "
+                                                  f"{type(error).__name__}: {error}")]
+    seconds = time.perf_counter() - start
+    rows = [Row(label, "reveal_ok", 1.0)] + ([] if attacked else [Row(label, "reveal_seconds", seconds)])
+    try:
+        scores = secret_metrics(secret, revealed)
+    except CrossTegError as error:  # e.g. revealed bytes that are no longer a readable media file
+        return [*rows, Row(label, "secret_readable", 0.0, note=str(error))]
+    return rows + [Row(label, k, v, note="from saved file") for k, v in scores.items()]
+
+
 def run_case(method: Method, cover_path: Path, secret_path: Path, attacks: list[Attack], workdir: Path,
              progress: Progress = no_progress) -> list[Row]:
     """All rows for one cover/secret pair: container quality, timings, secret fidelity per attack, wrong key."""
@@ -87,17 +112,18 @@ def run_case(method: Method, cover_path: Path, secret_path: Path, attacks: list[
     rows = [Row(setting, k, v, note="from saved file") for k, v in
             container_metrics(cover, media.load(stego_path)).items()]
     rows.append(Row(setting, "hide_seconds", hide_seconds))
-    for attack in [None, *[a for a in attacks if stego_path.suffix in a.suffixes]]:
-        path = stego_path
+    for attack in [None, *[a for a in attacks if stego_path.suffix.lower() in a.suffixes]]:
+        path, label = stego_path, setting
         if attack is not None:
-            path = workdir / f"attacked-{attack.name}{stego_path.suffix}"
-            attack.apply(stego_path, path)
-        start = time.perf_counter()
-        revealed = method.reveal(media.load(path), EVAL_KEY, progress=progress)
-        label = f"{setting} after {attack.name}" if attack else setting
-        if attack is None:
-            rows.append(Row(setting, "reveal_seconds", time.perf_counter() - start))
-        rows += [Row(label, k, v, note="from saved file") for k, v in secret_metrics(secret, revealed).items()]
+            path, label = workdir / f"attacked-{attack.name}{stego_path.suffix}", f"{setting} after {attack.name}"
+            try:
+                attack.apply(stego_path, path)
+            except NotApplicable:  # e.g. resampling to the rate the stego already has
+                continue
+            except CrossTegError as error:
+                rows.append(Row(label, "reveal_ok", None, note=f"attack failed: {error}"))
+                continue
+        rows += reveal_rows(method, path, secret, label, attacked=attack is not None, progress=progress)
     try:
         method.reveal(media.load(stego_path), EVAL_KEY + "-wrong")
         rows.append(Row(setting, "wrong_key_rejected", 0.0, note="wrong key revealed something (noise)"))

@@ -22,6 +22,15 @@ def load_cover(method: Method, path: Path) -> Any:
     return cover
 
 
+def load_stego(method: Method, path: Path) -> Any:
+    """The stego file at `path`, refused unless it is of a kind `method` writes."""
+    stego = media.load(path)
+    if stego.modality not in method.stego_modalities():
+        raise UsageError(f"{path} is {stego.modality}; {method.id} stego files are "
+                         f"{' or '.join(method.stego_modalities())}")
+    return stego
+
+
 def load_secret(method: Method, path: Path) -> Any:
     """The secret at `path`: its exact bytes for byte-hiding methods, else a media object of an allowed modality."""
     if method.hides_bytes:
@@ -36,9 +45,9 @@ def load_secret(method: Method, path: Path) -> Any:
 
 def hide_files(method_id: str, cover_path: Path, secret_paths: list[Path], output: Path, *, key: Key = None,
                quality: str = "fast", float32: bool = False, force: bool = False,
-               progress: Progress = no_progress) -> dict[str, Any]:
+               progress: Progress = no_progress, **options: Any) -> dict[str, Any]:
     """Hide the secret file(s) in the cover file and write the stego file; return a summary."""
-    method = get_method(method_id, quality=quality)
+    method = get_method(method_id, quality=quality, **options)
     if not 1 <= len(secret_paths) <= method.max_secrets:
         raise UsageError(f"{method.id} takes {method.max_secrets} secret(s) at most, got {len(secret_paths)}")
     inputs = [cover_path, *secret_paths]
@@ -73,17 +82,46 @@ def write_secret(secret: Any, output: Path, inputs: list[Path], force: bool = Fa
     return media.save(secret, output, force=force, inputs=inputs)
 
 
-def reveal_file(method_id: str, stego_path: Path, output: Path, *, key: Key = None, level: int = 1,
-                force: bool = False, progress: Progress = no_progress) -> dict[str, Any]:
-    """Reveal the secret in a stego file and write it to `output`; return a summary."""
+def reveal_file(method_id: str, stego_path: Path, outputs: list[Path], *, key: Key = None, level: int = 1,
+                force: bool = False, render: Path | None = None,
+                progress: Progress = no_progress) -> dict[str, Any]:
+    """Reveal the secret(s) in a stego file and write them to `outputs` (one per secret, or one folder)."""
     method = get_method(method_id)
     if not 1 <= level <= method.levels:
         raise UsageError(f"{method.id} has access level{'s 1..' if method.levels > 1 else ' '}{method.levels} only")
-    check_output(output, [stego_path], force)
-    stego = load_cover(method, stego_path)
+    for path in [*outputs, *([render] if render else [])]:
+        if not path.is_dir():
+            check_output(path, [stego_path], force)
+    stego = load_stego(method, stego_path)
     start = time.perf_counter()
-    secret = method.reveal(stego, key, level=level, progress=progress)
+    revealed = method.reveal(stego, key, level=level, progress=progress)
     seconds = time.perf_counter() - start
-    write_secret(secret, output, [stego_path], force)
-    return {"method": method.id, "secret": str(output), "reveal_seconds": round(seconds, 3),
-            "message": f"revealed {stego_path.name} -> {output}"}
+    secrets = revealed if isinstance(revealed, list) else [revealed]
+    paths = _secret_paths(secrets, outputs)
+    for secret, path in zip(secrets, paths, strict=True):
+        write_secret(secret, path, [stego_path], force)
+    if render is not None:
+        if not hasattr(method, "render_cover"):
+            raise UsageError(f"{method.id} has nothing to render: its stego file is the cover itself")
+        media.save(method.render_cover(stego), render, force=force, inputs=[stego_path])
+    return {"method": method.id, "secrets": [str(p) for p in paths], "reveal_seconds": round(seconds, 3),
+            "message": f"revealed {stego_path.name} -> {', '.join(str(p) for p in paths)}"}
+
+
+DEFAULT_SUFFIX = {"image": ".png", "audio": ".wav", "video": ".mp4", "shape": ".ply"}
+
+
+def _secret_paths(secrets: list[Any], outputs: list[Path]) -> list[Path]:
+    """One output per secret: the given files, or numbered files in a single given folder."""
+    if len(outputs) == 1 and outputs[0].is_dir():
+        return [outputs[0] / f"secret_{k + 1}{DEFAULT_SUFFIX.get(getattr(s, 'modality', ''), _payload_suffix(s))}"
+                for k, s in enumerate(secrets)]
+    if len(outputs) != len(secrets):
+        kinds = ", ".join(getattr(s, "modality", "file") for s in secrets)
+        raise UsageError(f"this file holds {len(secrets)} secret(s) ({kinds}); give -o once per secret or a folder")
+    return outputs
+
+
+def _payload_suffix(secret: Any) -> str:
+    """The suffix of a byte payload (or .bin)."""
+    return getattr(secret, "suffix", "") or ".bin"

@@ -17,35 +17,38 @@ from typing import Any
 from crossteg.errors import MediaError
 from crossteg.media import audio as _audio
 from crossteg.media import image as _image
+from crossteg.media import inr as _inr
 from crossteg.media import shape as _shape
 from crossteg.media import video as _video
 from crossteg.media.audio import Audio, load_audio, save_audio
 from crossteg.media.files import check_output
 from crossteg.media.image import Image, load_image, save_image
+from crossteg.media.inr import INR, load_inr, save_inr
 from crossteg.media.shape import Shape, load_shape, mesh_from_sdf, save_shape
 from crossteg.media.video import Video, load_video, save_video
 
 __all__ = [
     "ALL_EXTS", "AUDIO_EXTS", "IMAGE_EXTS", "SHAPE_EXTS", "VIDEO_EXTS",
-    "Audio", "Image", "Media", "Shape", "Video",
+    "INR_EXTS", "Audio", "INR", "Image", "Media", "Shape", "Video",
     "decode", "encode", "load", "load_audio", "load_image", "load_shape", "load_video", "mesh_from_sdf",
     "modality_of", "save", "save_audio", "save_image", "save_shape", "save_video",
 ]  # fmt: skip
 
-Media = Image | Audio | Video | Shape
+Media = Image | Audio | Video | Shape | INR
 
 IMAGE_EXTS: frozenset[str] = _image.EXTS
 AUDIO_EXTS: frozenset[str] = _audio.EXTS
 VIDEO_EXTS: frozenset[str] = _video.EXTS  # .gif is read as a video (all its frames)
 SHAPE_EXTS: frozenset[str] = _shape.EXTS
-ALL_EXTS: frozenset[str] = IMAGE_EXTS | AUDIO_EXTS | VIDEO_EXTS | SHAPE_EXTS
+INR_EXTS: frozenset[str] = _inr.EXTS  # a network (inrsteg's stego INR)
+ALL_EXTS: frozenset[str] = IMAGE_EXTS | AUDIO_EXTS | VIDEO_EXTS | SHAPE_EXTS | INR_EXTS
 
 _BY_EXT = {ext: m for m, exts in (("image", IMAGE_EXTS), ("audio", AUDIO_EXTS), ("video", VIDEO_EXTS),
-                                  ("shape", SHAPE_EXTS)) for ext in exts}  # fmt: skip
+                                  ("shape", SHAPE_EXTS), ("inr", INR_EXTS)) for ext in exts}  # fmt: skip
 _LOADERS: dict[str, Callable[..., Media]] = {
-    "image": load_image, "audio": load_audio, "video": load_video, "shape": load_shape}
+    "image": load_image, "audio": load_audio, "video": load_video, "shape": load_shape, "inr": load_inr}
 _SAVERS: dict[str, Callable[..., None]] = {
-    "image": save_image, "audio": save_audio, "video": save_video, "shape": save_shape}
+    "image": save_image, "audio": save_audio, "video": save_video, "shape": save_shape, "inr": save_inr}
 
 
 def modality_of(path: str | os.PathLike) -> str:

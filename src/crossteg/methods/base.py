@@ -12,6 +12,7 @@ every such module on first use, so adding a method is adding a file.
 from __future__ import annotations
 
 import importlib
+import inspect
 import pkgutil
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -52,6 +53,7 @@ class Method(ABC):
     paper: ClassVar[str] = ""
     secret: ClassVar[tuple[str, ...]]
     cover: ClassVar[tuple[str, ...]]
+    stego: ClassVar[tuple[str, ...]] = ()  # modality of the stego file when it is not the cover's (e.g. "inr")
     stego_ext: ClassVar[tuple[str, ...]]  # suffixes a stego file may be written as, in `cover` order
     weights: ClassVar[tuple[str, ...]] = ()  # files under crossteg/weights/ the method needs
     levels: ClassVar[int] = 1  # nested access levels (reveal --level)
@@ -91,6 +93,10 @@ class Method(ABC):
         modality = getattr(cover, "modality", type(cover).__name__)
         if modality not in self.cover:
             raise UsageError(f"{self.id} hides in {' or '.join(self.cover)}, not in {modality}")
+
+    def stego_modalities(self) -> tuple[str, ...]:
+        """Modalities a stego file of this method can have."""
+        return self.stego or self.cover
 
     def stego_suffix(self, cover: Any) -> str:
         """The file suffix the stego of `cover` must be saved with."""
@@ -145,7 +151,12 @@ def get_method(method_id: str, **config: Any) -> Method:
     ids = method_ids()
     if method_id not in _REGISTRY:
         raise UsageError(f"unknown method {method_id!r}; available: {', '.join(ids)}")
-    return _REGISTRY[method_id](**config)
+    cls = _REGISTRY[method_id]
+    accepted = inspect.signature(cls.__init__).parameters
+    unknown = [name for name in config if name not in accepted]
+    if unknown:
+        raise UsageError(f"{method_id} has no option {', '.join(unknown)}")
+    return cls(**config)
 
 
 def list_methods() -> list[Method]:

@@ -1,7 +1,7 @@
 """Classic least-significant-bit (LSB) embedding: the baseline row of every paper's comparison table.
 
-    secret file bytes ─> [suffix | bytes] ─ChaCha20-Poly1305─> [len ⊕ keystream | nonce | ciphertext+tag]
-                         ─> bits ─keyed permutation─> LSBs of the cover's 8-bit pixels / 16-bit samples
+    secret file bytes ─> [suffix | bytes] ─sealed frame (codecs/frame.py)─> bits
+                      ─keyed permutation─> LSBs of the cover's 8-bit pixels / 16-bit samples
 
 One bit per 8-bit colour value (3 bits per pixel) or per 16-bit sample. The payload is encrypted and
 authenticated, so a wrong key is reported as such, and its bits are scattered over the whole cover by a
@@ -12,20 +12,18 @@ PNG and 16-bit WAV store exactly the integers written, and re-saving them with a
 from __future__ import annotations
 
 import os
-import struct
 from typing import Any
 
 import numpy as np
-from cryptography.exceptions import InvalidTag
 
 from crossteg import keys
-from crossteg.errors import KeyError_, UsageError
+from crossteg.codecs import frame
+from crossteg.errors import UsageError
 from crossteg.media.audio import Audio
 from crossteg.media.image import Image
 from crossteg.media.payload import Payload
 from crossteg.methods.base import Capacity, Method, Progress, no_progress, register
 
-LENGTH_BYTES, NONCE_BYTES, TAG_BYTES = 4, 12, 16
 ASSOCIATED_DATA = b"crossteg-lsb-v1"
 
 
@@ -68,15 +66,13 @@ class LSB(Method):
     hides_bytes = True
 
     def capacity(self, cover: Image | Audio) -> Capacity:
-        """Bytes of secret data (file contents plus its suffix) the cover holds, after the header and tag."""
+        """Bytes of secret data (file contents plus its suffix) the cover holds, after the frame's overhead."""
         self.check_cover(cover)
-        overhead = LENGTH_BYTES + NONCE_BYTES + TAG_BYTES + 1
-        return Capacity(max(0, _carrier(cover).size // 8 - overhead), "bytes")
+        return Capacity(max(0, frame.capacity_bytes(_carrier(cover).size) - 1), "bytes")
 
     def secret_size(self, secret: Any) -> float:
         """Bytes the secret takes in the payload: its data plus its suffix."""
-        payload = _as_payload(secret)
-        return len(_plaintext(payload)) - 1
+        return len(_plaintext(_as_payload(secret))) - 1
 
     def hide(self, cover: Image | Audio, secret: Any, key: keys.Key = None, *,
              progress: Progress = no_progress) -> Image | Audio:
@@ -85,19 +81,11 @@ class LSB(Method):
         payload = _as_payload(secret)
         self.check_fits(cover, payload)
         material = keys.derive(key, self.id)
-        nonce = os.urandom(NONCE_BYTES)
-        sealed = material.aead("payload").encrypt(nonce, _plaintext(payload), ASSOCIATED_DATA)
-        length = np.frombuffer(struct.pack(">I", len(sealed)), np.uint8) ^ np.frombuffer(
-            material.keystream("length", LENGTH_BYTES), np.uint8)
-        frame = length.tobytes() + nonce + sealed
-        bits = np.unpackbits(np.frombuffer(frame, np.uint8))
-        values = _carrier(cover).copy()
         progress("embedding", 0, 1)
-        positions = material.permutation("positions", values.size)[: bits.size]
-        current = values[positions]
-        values[positions] = current - (current & 1) + bits.astype(values.dtype)  # clear the LSB, set the bit
+        sealed = frame.seal(material, _plaintext(payload), ASSOCIATED_DATA)
+        stego = _rebuild(cover, frame.embed(_carrier(cover), material, sealed))
         progress("embedding", 1, 1)
-        return _rebuild(cover, values)
+        return stego
 
     def reveal(self, stego: Image | Audio, key: keys.Key = None, *, level: int = 1,
                progress: Progress = no_progress) -> Payload:
@@ -105,20 +93,5 @@ class LSB(Method):
         self.check_cover(stego)
         if level != 1:
             raise UsageError("lsb has a single access level")
-        material = keys.derive(key, self.id)
-        values = _carrier(stego)
-        positions = material.permutation("positions", values.size)
-
-        def read(start: int, count: int) -> bytes:
-            return np.packbits((values[positions[start * 8:(start + count) * 8]] & 1).astype(np.uint8)).tobytes()
-
-        length_mask = material.keystream("length", LENGTH_BYTES)
-        (length,) = struct.unpack(">I", bytes(a ^ b for a, b in zip(read(0, LENGTH_BYTES), length_mask, strict=True)))
-        if not TAG_BYTES < length <= values.size // 8 - LENGTH_BYTES - NONCE_BYTES:
-            raise KeyError_("wrong key, or no lsb secret in this file")
-        nonce = read(LENGTH_BYTES, NONCE_BYTES)
-        try:
-            plain = material.aead("payload").decrypt(nonce, read(LENGTH_BYTES + NONCE_BYTES, length), ASSOCIATED_DATA)
-        except InvalidTag:
-            raise KeyError_("wrong key, or no lsb secret in this file") from None
+        plain = frame.extract(_carrier(stego), keys.derive(key, self.id), ASSOCIATED_DATA, "lsb secret")
         return Payload(plain[1 + plain[0]:], plain[1:1 + plain[0]].decode("ascii", "replace"))

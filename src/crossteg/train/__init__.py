@@ -10,7 +10,7 @@ import importlib
 
 from crossteg.errors import UsageError
 
-TRAINERS: dict[str, str] = {}  # target -> module under crossteg.train, e.g. "detector": "detector"
+TRAINERS: dict[str, str] = {"detector": "detector"}  # target -> module under crossteg.train
 
 
 def run_trainer(target: str, argv: list[str]) -> None:

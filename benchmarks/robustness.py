@@ -1,0 +1,121 @@
+"""Robustness sweep: does each method's secret come back after the stego file is re-encoded, resized, noised?
+
+    python -m benchmarks.robustness [--methods lsb,...] [--attacks all] [--out benchmarks/results]
+
+For every registered method and every cover x secret modality it hides, one case on the bundled assets:
+the largest bundled cover of that modality (the most capacity) and the largest bundled secret of that
+modality that fits in it (or, when none fits, the smallest, which records the capacity error). Two short
+secrets are derived from the bundled ones (first 0.5 s of speech_1.wav, face160.png at 64x64) so that small
+carriers such as LSB in a 16-bit WAV have something to carry. Each case runs through `crossteg eval`'s own
+`run_case` with every registered attack; the table keeps `reveal_ok` (1 = revealed, 0 = failed cleanly, the
+note says why) and the secret fidelity after each attack, and a summary row per method and attack: the
+fraction of cases revealed. No paper reports these numbers for LSB; paper methods add their rows as they land.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image as PILImage
+
+from crossteg import media
+from crossteg.errors import CrossTegError
+from crossteg.evaluate import assets_dir, run_case, samples_by_modality
+from crossteg.media import Audio, Image
+from crossteg.methods import get_method
+from crossteg.methods.base import Method, method_ids
+from crossteg.pipeline import load_cover, load_secret
+from crossteg.results import Results, Row
+from crossteg.robustness import select
+
+COMMAND = "python -m benchmarks.robustness"
+SHORT_SPEECH_SECONDS = 0.5
+SMALL_IMAGE_SIDE = 64
+
+
+def build_data(folder: Path) -> Path:
+    """The bundled assets plus two small secrets derived from them."""
+    for path in assets_dir().iterdir():
+        shutil.copy(path, folder / path.name)
+    speech = media.load(assets_dir() / "speech_1.wav")
+    assert isinstance(speech, Audio)
+    short = speech.samples[:, : int(SHORT_SPEECH_SECONDS * speech.sample_rate)]
+    media.save(Audio(short, speech.sample_rate), folder / "speech_short.wav")
+    with PILImage.open(assets_dir() / "face160.png") as face:
+        small = face.convert("RGB").resize((SMALL_IMAGE_SIDE, SMALL_IMAGE_SIDE), PILImage.Resampling.LANCZOS)
+    media.save(Image.from_uint8(np.asarray(small)), folder / f"face{SMALL_IMAGE_SIDE}.png")
+    return folder
+
+
+def fits(method: Method, cover: object, secret_path: Path) -> bool:
+    try:
+        return method.secret_size(load_secret(method, secret_path)) <= method.capacity(cover).amount
+    except CrossTegError:
+        return False
+
+
+def robustness_cases(method: Method, samples: dict[str, list[Path]]) -> list[tuple[Path, Path]]:
+    """Per cover x secret modality: the largest cover, and the largest distinct secret that fits it."""
+    cases = []
+    for cover_modality in method.cover:
+        if not samples.get(cover_modality):
+            continue
+        cover_path = max(samples[cover_modality], key=lambda p: p.stat().st_size)
+        cover = load_cover(method, cover_path)
+        for secret_modality in method.secret:
+            secrets = sorted((p for p in samples.get(secret_modality, []) if p != cover_path),
+                             key=lambda p: p.stat().st_size)
+            if secrets:
+                fitting = [p for p in secrets if fits(method, cover, p)]
+                cases.append((cover_path, fitting[-1] if fitting else secrets[0]))
+    return cases
+
+
+def summary(method_id: str, rows: list[Row]) -> list[Row]:
+    """Per attack: the fraction of this method's cases whose secret came back."""
+    by_attack: dict[str, list[float]] = {}
+    for row in rows:
+        if row.metric == "reveal_ok" and row.ours is not None:
+            attack = row.setting.split(" after ")[1] if " after " in row.setting else "none"
+            by_attack.setdefault(attack, []).append(float(row.ours))
+    return [Row(f"all cases after {attack}" if attack != "none" else "all cases, no attack", "reveal_ok",
+                sum(v) / len(v), n=len(v), note="fraction of cases revealed", method=method_id)
+            for attack, v in by_attack.items()]
+
+
+def main(argv: list[str] | None = None) -> Results:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--methods", default="all", help="comma-separated method ids, or all")
+    parser.add_argument("--attacks", default="all", help="comma-separated attack names, or all")
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
+    args = parser.parse_args(argv)
+    ids = method_ids() if args.methods == "all" else args.methods.split(",")
+    attacks = select(args.attacks)
+    results = Results("robustness", "all" if args.methods == "all" else args.methods, COMMAND)
+    details: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="crossteg-robustness-") as tmp:
+        samples = samples_by_modality(build_data(Path(tmp)))
+        for method_id in ids:
+            method = get_method(method_id)
+            rows = []
+            for cover_path, secret_path in robustness_cases(method, samples):
+                workdir = Path(tmp) / "work"
+                workdir.mkdir(exist_ok=True)
+                rows += [r for r in run_case(method, cover_path, secret_path, attacks, workdir)
+                         if r.metric == "reveal_ok" or r.metric.startswith("secret_")]
+            for row in rows:
+                row.method = method.id
+            results.rows += summary(method.id, rows)
+            details += rows
+    results.rows += details
+    results.write(args.out / "robustness.json")
+    print(results.to_markdown())
+    return results
+
+
+if __name__ == "__main__":
+    main()

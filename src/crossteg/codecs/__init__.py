@@ -1,0 +1,1 @@
+"""Signal codecs shared by several methods (payload frames, mel spectrograms, ...)."""

@@ -1,0 +1,115 @@
+"""Data representation transformation (INRSteg sec. 3.2): media <-> (coordinates, targets) <-> media.
+
+Input/output sizes are the paper's: (I, O) = (2, 3) image, (1, 1) audio, (3, 3) video, (3, 1) 3-D shape (SDF).
+Coordinates span [-1, 1] per axis; audio time spans [-AUDIO_SPAN, AUDIO_SPAN] because one second holds
+thousands of oscillations (the SIREN reference code's audio wrapper uses the same 100x stretch). Colours
+are mapped to [-1, 1]; audio is kept as samples in [-1, 1] (mono: INRSteg's audio INR has one output).
+A shape is normalised into [-0.9, 0.9]^3 and represented by its signed distance (negative inside).
+`layout` is the small JSON-able description a signal needs to be rendered back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from crossteg.media import Audio, Image, Shape, Video, mesh_from_sdf
+from crossteg.nn.siren import Siren
+
+IO_DIMS = {"image": (2, 3), "audio": (1, 1), "video": (3, 3), "shape": (3, 1)}  # INRSteg sec. 3.2
+AUDIO_SPAN = 100.0  # SIREN reference audio wrapper: time coordinates in [-100, 100]
+SHAPE_POINTS = 60_000  # SDF training points: half near the surface, half uniform (SIREN-style sampling)
+SHAPE_RESOLUTION = 96  # marching-cubes grid when a shape INR is rendered back to a mesh
+EIKONAL_WEIGHT = 0.1  # weight of the |grad f| = 1 term in the SDF loss (SIREN sec. 4.2 uses an eikonal term)
+
+
+@dataclass
+class Signal:
+    """A signal as an INR sees it: coordinates -> targets, plus the layout to render it back."""
+
+    modality: str
+    coords: torch.Tensor  # points x I
+    targets: torch.Tensor  # points x O
+    layout: dict[str, Any]
+
+
+def _grid(*sizes: int) -> torch.Tensor:
+    axes = [torch.linspace(-1, 1, n) if n > 1 else torch.zeros(1) for n in sizes]
+    return torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, len(sizes))
+
+
+def to_signal(obj: Any, seed: int = 0) -> Signal:
+    """The coordinates and targets that represent `obj` (an Image, Audio, Video or Shape)."""
+    if isinstance(obj, Image):
+        h, w = obj.pixels.shape[:2]
+        targets = torch.from_numpy(obj.pixels.reshape(-1, 3)) * 2 - 1
+        return Signal("image", _grid(h, w), targets, {"height": h, "width": w})
+    if isinstance(obj, Audio):
+        mono = obj.mono().samples[0]
+        coords = torch.linspace(-AUDIO_SPAN, AUDIO_SPAN, mono.size).unsqueeze(1)
+        return Signal("audio", coords, torch.from_numpy(mono).unsqueeze(1),
+                      {"samples": int(mono.size), "sample_rate": obj.sample_rate})
+    if isinstance(obj, Video):
+        t, h, w = obj.frames.shape[:3]
+        targets = torch.from_numpy(obj.frames.reshape(-1, 3)) * 2 - 1
+        return Signal("video", _grid(t, h, w), targets, {"frames": t, "height": h, "width": w, "fps": obj.fps})
+    if isinstance(obj, Shape):
+        return _shape_signal(obj, seed)
+    raise TypeError(f"no INR representation for {type(obj).__name__}")
+
+
+def _shape_signal(shape: Shape, seed: int) -> Signal:
+    rng = np.random.default_rng(seed)
+    unit = shape.normalized()
+    surface, _ = unit.sample_surface(SHAPE_POINTS // 2, seed=seed)
+    near = surface + rng.normal(scale=0.02, size=surface.shape)
+    uniform = rng.uniform(-1, 1, size=(SHAPE_POINTS - len(near), 3))
+    points = np.concatenate([near, uniform]).astype(np.float32)
+    sdf = unit.sdf(points).astype(np.float32)
+    lo, hi = shape.vertices.min(0), shape.vertices.max(0)
+    layout = {"center": ((lo + hi) / 2).tolist(), "scale": float((hi - lo).max() / 2 / 0.9),
+              "resolution": SHAPE_RESOLUTION}
+    return Signal("shape", torch.from_numpy(points), torch.from_numpy(sdf).unsqueeze(1), layout)
+
+
+def loss_for(modality: str):
+    """The fitting loss: MSE (INRSteg eq. 2), plus an eikonal term for signed distances."""
+    if modality != "shape":
+        return lambda model, x, y: torch.mean((model(x) - y) ** 2)
+
+    def sdf_loss(model: Siren, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        x = x.clone().requires_grad_(True)
+        f = model(x)
+        (grad,) = torch.autograd.grad(f.sum(), x, create_graph=True)
+        return torch.mean((f - y) ** 2) + EIKONAL_WEIGHT * torch.mean((grad.norm(dim=1) - 1) ** 2)
+
+    return sdf_loss
+
+
+@torch.no_grad()
+def _evaluate(model: Siren, coords: torch.Tensor, chunk: int = 65536) -> torch.Tensor:
+    return torch.cat([model(coords[i:i + chunk]) for i in range(0, len(coords), chunk)])
+
+
+def render(model: Siren, modality: str, layout: dict[str, Any]) -> Any:
+    """The media object an INR of `modality` represents (the inverse of `to_signal`)."""
+    if modality == "image":
+        h, w = layout["height"], layout["width"]
+        rgb = _evaluate(model, _grid(h, w)).reshape(h, w, 3)
+        return Image(((rgb + 1) / 2).clamp(0, 1).numpy())
+    if modality == "audio":
+        coords = torch.linspace(-AUDIO_SPAN, AUDIO_SPAN, layout["samples"]).unsqueeze(1)
+        return Audio(_evaluate(model, coords).clamp(-1, 1).numpy().reshape(1, -1), layout["sample_rate"])
+    if modality == "video":
+        t, h, w = layout["frames"], layout["height"], layout["width"]
+        rgb = _evaluate(model, _grid(t, h, w)).reshape(t, h, w, 3)
+        return Video(((rgb + 1) / 2).clamp(0, 1).numpy(), layout["fps"])
+    if modality == "shape":
+        n = layout["resolution"]
+        sdf = _evaluate(model, _grid(n, n, n)).reshape(n, n, n).numpy()
+        mesh = mesh_from_sdf(sdf)
+        return Shape(mesh.vertices * layout["scale"] + np.asarray(layout["center"], np.float32), mesh.faces)
+    raise ValueError(f"unknown modality {modality!r}")

@@ -1,0 +1,165 @@
+"""SIREN (Sitzmann et al. 2020): an MLP with sine activations that represents a signal as a function.
+
+    x ─ sin(w0·(W0 x + b0)) ─ ... ─ sin(w0·(W_{n-1} · + b_{n-1})) ─ W_n · (+ b_n) ─> y
+
+`layers` counts the n sine (hidden) layers; there are n + 1 linear maps. Weights live in plain tensors
+(`weights[j]`, `biases[j]`) so that methods can place, freeze and permute blocks of them (inrsteg) or treat
+them as pixels (inrweights). `fit` is the shared full-batch / sampled Adam loop with optional gradient masks.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+W0 = 30.0  # SIREN paper sec. 3.2: omega_0 = 30 for the first and hidden layers
+
+
+@dataclass(frozen=True)
+class SirenConfig:
+    """Shape of a SIREN: inputs, outputs, hidden width, number of sine layers, and whether the last map has a bias."""
+
+    in_features: int
+    out_features: int
+    hidden: int
+    layers: int
+    w0: float = W0
+    output_bias: bool = True
+
+    def shapes(self) -> list[tuple[int, int]]:
+        """(out, in) of each of the layers + 1 linear maps."""
+        dims = [self.in_features] + [self.hidden] * self.layers + [self.out_features]
+        return [(dims[j + 1], dims[j]) for j in range(self.layers + 1)]
+
+
+class Siren(nn.Module):
+    """A SIREN with the paper's initialisation (sec. 3.2 and supplement 1.5)."""
+
+    def __init__(self, config: SirenConfig, generator: torch.Generator | None = None) -> None:
+        super().__init__()
+        self.config = config
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        for j, (fan_out, fan_in) in enumerate(config.shapes()):
+            # first layer U(-1/n, 1/n); later layers U(-sqrt(6/n)/w0, sqrt(6/n)/w0) so pre-activations stay ~U(-1,1)
+            bound = 1.0 / fan_in if j == 0 else math.sqrt(6.0 / fan_in) / config.w0
+            weight = (torch.rand(fan_out, fan_in, generator=generator) * 2 - 1) * bound
+            bias = (torch.rand(fan_out, generator=generator) * 2 - 1) / math.sqrt(fan_in)  # PyTorch Linear default
+            is_output = j == config.layers
+            self.weights.append(nn.Parameter(weight))
+            self.biases.append(nn.Parameter(bias if not is_output or config.output_bias else torch.zeros(fan_out),
+                                            requires_grad=not is_output or config.output_bias))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: points x in_features -> points x out_features."""
+        w0 = self.config.w0
+        for weight, bias in zip(self.weights[:-1], self.biases[:-1], strict=True):
+            x = torch.sin(w0 * torch.addmm(bias, x, weight.t()))
+        return torch.addmm(self.biases[-1], x, self.weights[-1].t())
+
+    def state(self) -> dict[str, torch.Tensor]:
+        """Weights as a flat name -> tensor dict (detached copies), the layout written to .safetensors."""
+        out = {}
+        for j, (weight, bias) in enumerate(zip(self.weights, self.biases, strict=True)):
+            out[f"layers.{j}.weight"] = weight.detach().clone()
+            out[f"layers.{j}.bias"] = bias.detach().clone()
+        return out
+
+    def load_state(self, tensors: dict[str, torch.Tensor]) -> Siren:
+        """Load tensors written by `state` (strict: every name and shape must match)."""
+        expected = {k: v.shape for k, v in self.state().items()}
+        got = {k: v.shape for k, v in tensors.items()}
+        if expected != got:
+            raise ValueError(f"SIREN tensors do not match the architecture: expected {expected}, got {got}")
+        with torch.no_grad():
+            for j in range(len(self.weights)):
+                self.weights[j].copy_(tensors[f"layers.{j}.weight"])
+                self.biases[j].copy_(tensors[f"layers.{j}.bias"])
+        return self
+
+
+Loss = Callable[[Siren, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def mse_loss(model: Siren, coords: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """The reconstruction loss of INRSteg eq. 2 (mean instead of sum: same minimiser, lr independent of size)."""
+    return torch.mean((model(coords) - targets) ** 2)
+
+
+@dataclass(frozen=True)
+class FitSchedule:
+    """Adam with a cosine decay from `lr` to `lr * final_fraction`, `steps` at most, stopping at `target`."""
+
+    steps: int
+    lr: float = 1e-4
+    final_fraction: float = 0.05
+    batch: int | None = None  # points per step; None = full batch
+    check_every: int = 25
+
+
+def fit(model: Siren, coords: torch.Tensor, targets: torch.Tensor, schedule: FitSchedule, *,
+        loss_fn: Loss = mse_loss, frozen: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
+        good_enough: Callable[[Siren], bool] | None = None,
+        progress: Callable[[int, float], None] | None = None, seed: int = 0) -> int:
+    """Optimise `model` to map coords -> targets; return the steps taken.
+
+    `frozen` lists (weight_mask, bias_mask) per layer, True where a parameter must keep its value exactly
+    (INRSteg's masked update, sec. 3.3): their gradients are zeroed and their values restored after each step.
+    `good_enough(model)` is checked every `check_every` steps to stop early; `progress(step, loss)` reports.
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(params, lr=schedule.lr)
+    lr_at = lambda s: schedule.final_fraction + (1 - schedule.final_fraction) * 0.5 * (  # noqa: E731
+        1 + math.cos(math.pi * s / max(1, schedule.steps)))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_at)
+    keep = _snapshot(model, frozen)
+    generator = torch.Generator().manual_seed(seed)  # point sampling only; keys never use torch RNGs
+    step = 0
+    for step in range(1, schedule.steps + 1):
+        if schedule.batch and schedule.batch < len(coords):
+            idx = torch.randint(len(coords), (schedule.batch,), generator=generator)
+            loss = loss_fn(model, coords[idx], targets[idx])
+        else:
+            loss = loss_fn(model, coords, targets)
+        optimizer.zero_grad(set_to_none=False)
+        loss.backward()
+        _zero_frozen_grads(model, frozen)
+        optimizer.step()
+        scheduler.step()
+        _restore(model, frozen, keep)
+        if progress is not None:
+            progress(step, float(loss.detach()))
+        if good_enough is not None and step % schedule.check_every == 0 and good_enough(model):
+            break
+    return step
+
+
+def _snapshot(model: Siren, frozen: list[tuple[torch.Tensor, torch.Tensor]] | None) -> list[tuple[torch.Tensor, ...]]:
+    if not frozen:
+        return []
+    return [(w.detach().clone(), b.detach().clone()) for w, b in zip(model.weights, model.biases, strict=True)]
+
+
+def _zero_frozen_grads(model: Siren, frozen: list[tuple[torch.Tensor, torch.Tensor]] | None) -> None:
+    if not frozen:
+        return
+    for (wmask, bmask), weight, bias in zip(frozen, model.weights, model.biases, strict=True):
+        if weight.grad is not None:
+            weight.grad[wmask] = 0
+        if bias.grad is not None:
+            bias.grad[bmask] = 0
+
+
+def _restore(model: Siren, frozen: list[tuple[torch.Tensor, torch.Tensor]] | None,
+             keep: list[tuple[torch.Tensor, ...]]) -> None:
+    if not frozen:
+        return
+    with torch.no_grad():
+        for (wmask, bmask), (w_keep, b_keep), weight, bias in zip(frozen, keep, model.weights, model.biases,
+                                                                 strict=True):
+            weight[wmask] = w_keep[wmask]
+            bias[bmask] = b_keep[bmask]

@@ -1,0 +1,167 @@
+"""inrsteg: placement, keyed permutation, the sealed layout header, and real round trips through files."""
+
+import numpy as np
+import pytest
+import torch
+from conftest import run_cli
+
+from crossteg import keys, media
+from crossteg.codecs.inr import AUDIO_SPAN, render, to_signal
+from crossteg.errors import CapacityError, KeyError_, UsageError
+from crossteg.media import Audio, Image, Shape, Video
+from crossteg.methods import get_method
+from crossteg.methods import inrsteg as I
+from crossteg.metrics import psnr, snr
+from crossteg.nn.siren import Siren, SirenConfig
+
+TINY = {"hidden": 32, "layers": 3, "steps": 60}
+rng = np.random.default_rng(0)
+
+
+def smooth_image(h: int = 24, w: int = 24) -> Image:
+    y, x = np.mgrid[0:h, 0:w] / max(h, w)
+    return Image(np.stack([x, y, 0.5 + 0.3 * np.sin(6 * x * y)], -1).astype(np.float32))
+
+
+def tone(n: int = 2000, rate: int = 8000) -> Audio:
+    t = np.arange(n) / rate
+    return Audio((0.5 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)[None], rate)
+
+
+def fresh_stego(slots, hidden=32, layers=3):
+    g = torch.Generator().manual_seed(1)
+    stego = Siren(SirenConfig(2, 3, hidden, layers), g)
+    frozen = [(torch.zeros_like(w, dtype=torch.bool), torch.zeros_like(b, dtype=torch.bool))
+              for w, b in zip(stego.weights, stego.biases, strict=True)]
+    secrets = [Siren(s.config(), g) for s in slots]
+    for slot, secret in zip(slots, secrets, strict=True):
+        I.place(stego, secret, slot, frozen)
+    return stego, secrets, frozen
+
+
+@pytest.mark.parametrize("modalities", [["audio"], ["audio", "video"], ["shape", "image", "audio", "video"]])
+def test_placement_is_exact_and_blocks_do_not_overlap(modalities):
+    slots = I.plan("image", modalities, 32, 3)
+    stego, secrets, frozen = fresh_stego(slots)
+    points = torch.rand(50, 3) * 2 - 1
+    for slot, secret in zip(slots, secrets, strict=True):
+        x = points[:, : I.IO_DIMS[slot.modality][0]]
+        assert torch.equal(I.extract(stego, slot)(x), secret(x))
+    owned = sum(int(w.sum()) for w, _ in frozen)
+    assert owned == sum(sum(s.weights[j].numel() for j in range(len(s.weights))) for s in secrets)  # disjoint
+
+
+def test_wider_inputs_and_outputs_lose_a_layer():
+    audio_cover = I.plan("audio", ["video"], 32, 4)[0]  # video (3 in, 3 out) in audio (1 in, 1 out)
+    assert (audio_cover.offset, audio_cover.layers) == (1, 2)
+    assert I.plan("video", ["audio"], 32, 4)[0].layers == 4
+    with pytest.raises(CapacityError):
+        I.plan("image", ["image"] * 4, 8, 3)
+
+
+def test_every_hidden_layer_is_permuted_and_undone_exactly_by_the_key():
+    slots = I.plan("image", ["audio"], 32, 3)
+    stego, _, _ = fresh_stego(slots)
+    before = {k: v.clone() for k, v in stego.state().items()}
+    x = torch.rand(100, 2) * 2 - 1
+    out = stego(x)
+    material = keys.derive("key", "inrsteg")
+    I.permute(stego, material)
+    for j in range(3):  # the reference code never permuted its last hidden layer
+        assert not torch.equal(stego.weights[j], before[f"layers.{j}.weight"]), f"hidden layer {j} not permuted"
+    assert torch.allclose(stego(x), out, atol=1e-6)  # same function
+    I.permute(stego, keys.derive("other", "inrsteg"), inverse=True)
+    assert not torch.equal(stego.weights[1], before["layers.1.weight"])
+    I.permute(stego, keys.derive("other", "inrsteg"))
+    I.permute(stego, material, inverse=True)
+    assert all(torch.equal(stego.state()[k], v) for k, v in before.items())
+
+
+def test_representations_round_trip():
+    image = smooth_image()
+    assert to_signal(image).coords.shape == (24 * 24, 2)
+    clip = Video(np.stack([smooth_image().pixels] * 3), fps=8.0)
+    assert to_signal(clip).coords.shape == (3 * 24 * 24, 3)
+    sig = to_signal(tone())
+    assert float(sig.coords.abs().max()) == pytest.approx(AUDIO_SPAN) and sig.targets.shape == (2000, 1)
+    # a model that returns its target exactly renders the original back
+    model = Siren(SirenConfig(2, 3, 8, 1))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.zero_()
+    blank = render(model, "image", {"height": 4, "width": 5})
+    assert blank.pixels.shape == (4, 5, 3) and np.allclose(blank.pixels, 0.5)
+
+
+def test_hide_reveal_through_file_two_secrets(tmp_path):
+    method = get_method("inrsteg", **TINY)
+    cover, audio, image = smooth_image(), tone(), smooth_image(16, 16)
+    fitted = []
+    original_place = I.place
+    I.place = lambda stego, secret, slot, frozen: (fitted.append(secret), original_place(stego, secret, slot, frozen))
+    try:
+        stego = method.hide(cover, [audio, image], key="pw")
+    finally:
+        I.place = original_place
+    path = media.save(stego, tmp_path / "stego.safetensors")
+    assert "layout" in media.load(path).metadata and "audio" not in str(media.load(path).metadata)  # nothing in clear
+    revealed = method.reveal(media.load(path), key="pw")
+    assert [r.modality for r in revealed] == ["audio", "image"]
+    # lossless in INR terms: the revealed secret is what its INR rendered before hiding
+    want_audio = render(fitted[0], "audio", {"samples": 2000, "sample_rate": 8000}).samples
+    assert snr(want_audio, revealed[0].samples) > 60
+    want_image = render(fitted[1], "image", {"height": 16, "width": 16}).pixels
+    assert psnr(want_image, revealed[1].pixels) > 60
+    assert method.render_cover(media.load(path)).pixels.shape == cover.pixels.shape
+    with pytest.raises(KeyError_):
+        method.reveal(media.load(path), key="wrong")
+
+
+def test_shape_secret_in_audio_cover(tmp_path, assets):
+    method = get_method("inrsteg", hidden=32, layers=3, steps=30)
+    shape = media.load(assets / "mesh.ply")
+    stego = method.hide(tone(), shape, key="k")
+    (mesh,) = method.reveal(media.load(media.save(stego, tmp_path / "s.safetensors")), key="k")
+    assert isinstance(mesh, Shape) and len(mesh.faces) > 0
+
+
+@pytest.mark.parametrize("precision", ["fp16", "int8"])
+def test_quantised_files_still_reveal(tmp_path, precision):
+    method = get_method("inrsteg", precision=precision, **TINY)
+    stego = method.hide(smooth_image(), tone(), key="k")
+    path = media.save(stego, tmp_path / "s.safetensors")
+    loaded = media.load(path)
+    assert {v.dtype for k, v in loaded.tensors.items() if not k.endswith(".scale")} == {
+        np.dtype(np.float16 if precision == "fp16" else np.int8)}
+    (audio,) = method.reveal(loaded, key="k")
+    assert audio.frames == 2000
+
+
+def test_bad_inputs():
+    method = get_method("inrsteg", **TINY)
+    with pytest.raises(CapacityError):
+        method.hide(smooth_image(), [tone()] * 5, key="k")
+    with pytest.raises(UsageError):
+        method.hide(tone().samples, tone(), key="k")
+    with pytest.raises(UsageError):
+        get_method("inrsteg", precision="int4")
+
+
+def test_cli_round_trip_with_render(tmp_path, assets):
+    cover, secret = tmp_path / "cover.png", tmp_path / "secret.wav"
+    media.save(smooth_image(), cover)
+    media.save(tone(), secret)
+    stego = tmp_path / "stego.safetensors"
+    hidden = run_cli("hide", "inrsteg", "-c", cover, "-s", secret, "-s", cover, "-o", stego, "-k", "pw",
+                     "--precision", "fp16", "--steps", "100")
+    assert hidden.returncode == 0, hidden.stderr
+    outs = tmp_path / "out"
+    outs.mkdir()
+    revealed = run_cli("reveal", "inrsteg", stego, "-o", outs, "-k", "pw", "--render", tmp_path / "cover_r.png")
+    assert revealed.returncode == 0, revealed.stderr
+    assert (outs / "secret_1.wav").exists() and (outs / "secret_2.png").exists()
+    assert media.load(tmp_path / "cover_r.png").pixels.shape == (24, 24, 3)
+    wrong = run_cli("reveal", "inrsteg", stego, "-o", outs / "x.wav", "-k", "nope")
+    assert wrong.returncode == 4 and "wrong key" in wrong.stderr
+    too_few = run_cli("reveal", "inrsteg", stego, "-o", tmp_path / "one.wav", "-k", "pw")
+    assert too_few.returncode == 2 and "2 secret" in too_few.stderr
