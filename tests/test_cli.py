@@ -51,7 +51,7 @@ def test_round_trip_is_bit_exact_through_files(tmp_path, assets, cover, secret):
     out = tmp_path / f"revealed{secret_file.suffix}"
     revealed = run_cli("reveal", "lsb", stego, "-o", out, "--key", "pw", "--json")
     assert revealed.returncode == 0, revealed.stderr
-    assert json.loads(revealed.stdout)["secret"] == str(out)
+    assert json.loads(revealed.stdout)["secrets"] == [str(out)]
     assert out.read_bytes() == secret_file.read_bytes()
 
 

@@ -46,9 +46,9 @@ def samples_by_modality(folder: Path | None) -> dict[str, list[Path]]:
 
 def container_metrics(cover: Any, stego: Any) -> dict[str, float]:
     """How far the stego is from the cover (the paper's container_* metrics)."""
-    if cover.modality == "image":
-        return {"container_psnr": metrics.psnr(cover.pixels, stego.pixels),
-                "container_ssim": metrics.ssim(cover.pixels, stego.pixels)}
+    if cover.modality in ("image", "video"):
+        a, b = (cover.pixels, stego.pixels) if cover.modality == "image" else (cover.frames, stego.frames)
+        return {"container_psnr": metrics.psnr(a, b), "container_ssim": metrics.ssim(a, b)}
     return {"container_snr": metrics.snr(cover.samples.reshape(-1), stego.samples.reshape(-1))}
 
 
@@ -89,6 +89,8 @@ def reveal_rows(method: Method, path: Path, secret: Any, label: str, *, attacked
         return [Row(label, "reveal_ok", 0.0, note=f"reveal crashed (not a clean failure): "
                                                   f"{type(error).__name__}: {error}")]
     seconds = time.perf_counter() - start
+    if isinstance(revealed, list):  # methods that hide several secrets reveal a list; eval hides one
+        revealed = revealed[0]
     rows = [Row(label, "reveal_ok", 1.0)] + ([] if attacked else [Row(label, "reveal_seconds", seconds)])
     try:
         scores = secret_metrics(secret, revealed)
@@ -109,8 +111,8 @@ def run_case(method: Method, cover_path: Path, secret_path: Path, attacks: list[
     except CapacityError as error:
         return [Row(setting, "secret_exact" if method.hides_bytes else "secret_psnr", math.nan, note=str(error))]
     stego_path = media.save(stego, workdir / f"stego{method.stego_suffix(cover)}", force=True)
-    rows = [Row(setting, k, v, note="from saved file") for k, v in
-            container_metrics(cover, media.load(stego_path)).items()]
+    seen = method.render_cover(media.load(stego_path))  # what the world sees of the stego file
+    rows = [Row(setting, k, v, note="from saved file") for k, v in container_metrics(cover, seen).items()]
     rows.append(Row(setting, "hide_seconds", hide_seconds))
     for attack in [None, *[a for a in attacks if stego_path.suffix.lower() in a.suffixes]]:
         path, label = stego_path, setting
@@ -133,14 +135,18 @@ def run_case(method: Method, cover_path: Path, secret_path: Path, attacks: list[
 
 
 def quick_cases(method: Method, samples: dict[str, list[Path]]) -> list[tuple[Path, Path]]:
-    """One (cover, secret) pair per cover modality x secret modality, preferring distinct files."""
+    """Pairs that give every cover modality and every secret modality of `method` at least one case: the i-th
+    secret modality goes into the i-th cover modality (cycling), in the first cover (by name) it fits in."""
+    covers = [m for m in method.cover if samples.get(m)]
+    secrets = [m for m in method.secret if samples.get(m)]
     cases = []
-    for cover_modality in method.cover:
-        for secret_modality in method.secret:
-            covers, secrets = samples.get(cover_modality, []), samples.get(secret_modality, [])
-            if covers and secrets:
-                secret = next((s for s in secrets if s != covers[0]), secrets[0])
-                cases.append((covers[0], secret))
+    for i in range(max(len(covers), len(secrets)) if covers and secrets else 0):
+        cover_files, secret_files = samples[covers[i % len(covers)]], samples[secrets[i % len(secrets)]]
+        secret_path = next((s for s in secret_files if s not in cover_files[:1]), secret_files[0])
+        secret = load_secret(method, secret_path)
+        fits = [c for c in cover_files if c != secret_path
+                and method.secret_size(secret) <= method.capacity(load_cover(method, c)).amount]
+        cases.append((fits[0] if fits else cover_files[0], secret_path))
     return cases
 
 
@@ -153,7 +159,7 @@ def run_eval(method_id: str | None, *, suite: str = "quick", attacks: str = "non
     check_output(output, force=force)
     chosen, samples = select(attacks), samples_by_modality(data)
     ids = [method_id] if method_id else method_ids()
-    methods = [get_method(i) for i in ids]
+    methods = [get_method(i, **get_method(i).quick_options) for i in ids]
     cases = [(m, c, s) for m in methods for c, s in quick_cases(m, samples)]
     results = Results(f"eval-{suite}", method_id or "all",
                       f"crossteg eval {method_id or '--all'} --suite {suite} --attacks {attacks}")

@@ -101,7 +101,7 @@ def reveal_file(method_id: str, stego_path: Path, outputs: list[Path], *, key: K
     for secret, path in zip(secrets, paths, strict=True):
         write_secret(secret, path, [stego_path], force)
     if render is not None:
-        if not hasattr(method, "render_cover"):
+        if not method.stego:
             raise UsageError(f"{method.id} has nothing to render: its stego file is the cover itself")
         media.save(method.render_cover(stego), render, force=force, inputs=[stego_path])
     return {"method": method.id, "secrets": [str(p) for p in paths], "reveal_seconds": round(seconds, 3),

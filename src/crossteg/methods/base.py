@@ -59,6 +59,7 @@ class Method(ABC):
     levels: ClassVar[int] = 1  # nested access levels (reveal --level)
     max_secrets: ClassVar[int] = 1  # hide() takes a list when > 1
     hides_bytes: ClassVar[bool] = False  # True: the secret is any file's bytes (a Payload), not one modality
+    quick_options: ClassVar[dict[str, Any]] = {}  # constructor options for `crossteg eval --suite quick`
 
     def __init__(self, quality: str = "fast") -> None:
         self.quality = quality  # "fast" stops early on a target metric; "paper" uses the paper's step counts
@@ -93,6 +94,10 @@ class Method(ABC):
         modality = getattr(cover, "modality", type(cover).__name__)
         if modality not in self.cover:
             raise UsageError(f"{self.id} hides in {' or '.join(self.cover)}, not in {modality}")
+
+    def render_cover(self, stego: Any) -> Any:
+        """What the world sees of a stego object, comparable with the cover (the stego itself, for most)."""
+        return stego
 
     def stego_modalities(self) -> tuple[str, ...]:
         """Modalities a stego file of this method can have."""

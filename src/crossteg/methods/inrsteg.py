@@ -158,6 +158,7 @@ class INRSteg(Method):
     stego = ("inr",)
     stego_ext = (".safetensors", ".safetensors", ".safetensors")
     max_secrets = 4
+    quick_options = {"steps": 300}  # quick eval: a few hundred steps per fit (fast mode's caps take minutes)
 
     def __init__(self, quality: str = "fast", precision: str = "fp32", hidden: int = HIDDEN,
                  layers: int = LAYERS, steps: int | None = None) -> None:

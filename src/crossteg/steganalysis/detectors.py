@@ -67,6 +67,10 @@ def _lines(obj: Any) -> list[np.ndarray]:
     return classical.image_lines(values) if obj.modality == "image" else classical.audio_lines(values)
 
 
+def _threshold(obj: Any) -> float:
+    return classical.RATE_THRESHOLDS[obj.modality]
+
+
 def _classical(name: str, estimate: Callable[[Any], classical.Estimate]) -> Callable[[Any], Detection]:
     def detect(obj: Any) -> Detection:
         e = estimate(obj)
@@ -79,9 +83,9 @@ CLASSICAL = (
     Detector("chi-square", "chi-square attack on pairs of values (Westfeld & Pfitzmann 2000)", MODALITIES,
              _classical("chi-square", lambda obj: classical.chi_square(_integers(obj)))),
     Detector("rs", "RS analysis (Fridrich, Goljan & Du 2001)", MODALITIES,
-             _classical("rs", lambda obj: classical.rs_analysis(_lines(obj)))),
+             _classical("rs", lambda obj: classical.rs_analysis(_lines(obj), _threshold(obj)))),
     Detector("spa", "sample pair analysis (Dumitrescu, Wu & Wang 2003)", MODALITIES,
-             _classical("spa", lambda obj: classical.sample_pair_analysis(_lines(obj)))),
+             _classical("spa", lambda obj: classical.sample_pair_analysis(_lines(obj), _threshold(obj)))),
 )
 
 _LOADED: dict[tuple[str, str, Path], Any] = {}
