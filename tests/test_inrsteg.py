@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 import torch
-from conftest import run_cli
 
+from conftest import run_cli
 from crossteg import keys, media
 from crossteg.codecs.inr import AUDIO_SPAN, render, to_signal
 from crossteg.errors import CapacityError, KeyError_, UsageError
