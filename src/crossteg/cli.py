@@ -48,12 +48,14 @@ def progress_bar() -> Iterator[Any]:
         return
     tasks: dict[str, Any] = {}
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-                  TimeElapsedColumn(), console=err, transient=True) as bar:
+                  TimeElapsedColumn(), TextColumn("{task.fields[detail]}"), console=err, transient=True) as bar:
 
-        def update(description: str, completed: float, total: float) -> None:
+        def update(description: str, completed: float, total: float, detail: str = "") -> None:
             if description not in tasks:
-                tasks[description] = bar.add_task(description, total=total)
+                tasks[description] = bar.add_task(description, total=total, detail="")
             bar.update(tasks[description], completed=completed, total=total)
+            if detail:
+                bar.update(tasks[description], detail=detail)
 
         yield update
 

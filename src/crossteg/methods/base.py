@@ -23,14 +23,15 @@ from typing import Any, ClassVar
 from crossteg.errors import CapacityError, UsageError
 from crossteg.keys import Key
 
-Progress = Callable[[str, float, float], None]
-"""progress(description, completed, total): called by long-running methods; the CLI draws it as a bar."""
+Progress = Callable[..., None]
+"""progress(description, completed, total, detail=""): called by long-running methods; the CLI draws a bar,
+with `detail` (e.g. the metric reached so far) beside it."""
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 MODALITIES = ("image", "audio", "video", "shape")
 
 
-def no_progress(description: str, completed: float, total: float) -> None:
+def no_progress(description: str, completed: float, total: float, detail: str = "") -> None:
     """The default progress callback: ignores everything."""
 
 

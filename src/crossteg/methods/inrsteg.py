@@ -184,12 +184,25 @@ class INRSteg(Method):
         return FitSchedule(steps, FAST_LR, batch=BATCH[modality], check_every=50)
 
     def _fit(self, model: Siren, signal: Signal, label: str, progress: Progress, frozen=None) -> None:
+        """Fit `model` to `signal`; in fast mode stop at the target quality. Progress shows the quality so far."""
         schedule = self._schedule(signal.modality)
         target = TARGETS.get(signal.modality) if self.quality == "fast" else None
-        good = (lambda m: quality(signal, m) >= target) if target is not None else None
-        fit(model, signal.coords, signal.targets, schedule, loss_fn=loss_for(signal.modality), frozen=frozen,
-            good_enough=good, progress=lambda step, loss: progress(label, step, schedule.steps))
-        progress(label, schedule.steps, schedule.steps)
+        unit = "SNR" if signal.modality == "audio" else "PSNR"
+        reached = {"dB": float("nan")}
+
+        def good_enough(m: Siren) -> bool:
+            if signal.modality == "shape":
+                return False
+            reached["dB"] = quality(signal, m)
+            return target is not None and reached["dB"] >= target
+
+        def report(step: int, loss: float) -> None:
+            shown = f"{unit} {reached['dB']:.1f} dB" if reached["dB"] == reached["dB"] else f"loss {loss:.2e}"
+            progress(label, step, schedule.steps, shown)
+
+        steps = fit(model, signal.coords, signal.targets, schedule, loss_fn=loss_for(signal.modality),
+                    frozen=frozen, good_enough=good_enough, progress=report)
+        progress(label, schedule.steps, schedule.steps, f"done in {steps} steps")
 
     def hide(self, cover: Any, secret: Any, key: keys.Key = None, *, progress: Progress = no_progress) -> INR:
         """Fit the secrets, place them, fit the cover around them, permute with the key, seal the layout."""
