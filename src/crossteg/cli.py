@@ -204,23 +204,31 @@ def steganalyze(
     if as_json:
         emit_json(rows)
         return
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table("file", "detector", "P(secret)", "est. rate", "note")
-    for r in rows:
-        table.add_row(r["file"], r["detector"], f"{r['probability']:.3f}",
-                      "" if r["rate"] is None else f"{100 * r['rate']:.0f}%", r["note"])
-    out.print(table)
+    for path in dict.fromkeys(r["file"] for r in rows):
+        out.print(f"[bold]{escape(path)}[/bold]", highlight=False)
+        table = Table("detector", "P(secret)", "est. rate", "note")
+        for r in (r for r in rows if r["file"] == path):
+            table.add_row(r["detector"], f"{r['probability']:.3f}",
+                          "" if r["rate"] is None else f"{100 * r['rate']:.0f}%", r["note"])
+        out.print(table)
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@app.command(add_help_option=False,
+             context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def train(
     ctx: typer.Context,
     target: Annotated[str, typer.Argument(help="What to train: a method id, or vocoder, icn, waveglow, detector.")],
 ) -> None:
     """Train (reproduce) shipped weights; options after TARGET go to its trainer (`crossteg train TARGET --help`)."""
-    from crossteg.train import run_trainer
+    from crossteg.train import TRAINERS, run_trainer
 
+    if target in ("-h", "--help"):  # --help after TARGET belongs to the trainer, so this command parses its own
+        out.print(ctx.get_help())
+        say(f"trainable: {', '.join(sorted(TRAINERS)) or 'none yet'}")
+        return
     run_trainer(target, list(ctx.args))
 
 

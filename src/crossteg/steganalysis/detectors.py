@@ -25,6 +25,15 @@ from crossteg.steganalysis import classical
 MODALITIES = ("image", "audio")
 
 
+def stego_modalities(method: Any) -> tuple[str, ...]:
+    """The modalities in which `method` writes its stego as an image or audio file (what detectors examine);
+    a method whose stego is another kind of file (e.g. a .safetensors INR) has none for that cover."""
+    from crossteg import media
+
+    exts = {"image": media.IMAGE_EXTS, "audio": media.AUDIO_EXTS}
+    return tuple(m for m, ext in zip(method.cover, method.stego_ext, strict=True) if m in exts and ext in exts[m])
+
+
 @dataclass(frozen=True)
 class Detection:
     """One detector's verdict on one file: probability that it carries a secret, and the estimated rate."""
@@ -94,7 +103,7 @@ _LOADED: dict[tuple[str, str, Path], Any] = {}
 def learned_detector(method_id: str, weights_dir: Path = WEIGHTS_DIR) -> Detector:
     """The CNN detector trained on stegos of `method_id` (Xu-Net for images, 1-D CNN for audio)."""
     name = f"cnn-{method_id}"
-    modalities = tuple(m for m in get_method(method_id).cover if m in MODALITIES)
+    modalities = stego_modalities(get_method(method_id))
 
     def detect(obj: Any) -> Detection:
         from crossteg.steganalysis.learned import load_detector, predict
@@ -109,9 +118,8 @@ def learned_detector(method_id: str, weights_dir: Path = WEIGHTS_DIR) -> Detecto
 
 
 def all_detectors(weights_dir: Path = WEIGHTS_DIR) -> list[Detector]:
-    """Every detector: the classical ones, then one learned detector per method hiding in images or audio."""
-    learned = [learned_detector(m, weights_dir) for m in method_ids()
-               if any(c in MODALITIES for c in get_method(m).cover)]
+    """Every detector: the classical ones, then one learned detector per method writing image or audio stegos."""
+    learned = [learned_detector(m, weights_dir) for m in method_ids() if stego_modalities(get_method(m))]
     return [*CLASSICAL, *learned]
 
 

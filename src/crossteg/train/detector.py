@@ -17,6 +17,7 @@ import json
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +27,13 @@ import torch
 from crossteg.media.files import atomic_path, atomic_write_bytes
 from crossteg.methods.base import WEIGHTS_DIR, get_method
 from crossteg.steganalysis import detection_accuracy, detection_auc
+from crossteg.steganalysis.detectors import stego_modalities
 from crossteg.steganalysis.learned import build, config_to_dict, default_config, sha256_file, weights_name
 from crossteg.steganalysis.pairs import PAYLOADS, Pair, make_pairs, sources_for
 
+AUGMENT = {"image": "random crop, half of them Lanczos-downscaled, random rotation/flip",
+           "audio": "random 1-channel crop, 70 % of them at a random gain and re-quantised"}
+METRICS_NOTE = "held-out pairs (by source, see data), accuracy at probability 0.5, AUC; no model selection on them"
 LICENSE = "MIT (weights trained by crossteg's own trainer; training data public domain / CC0, see data)"
 
 
@@ -38,8 +43,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--method", required=True, help="method whose stegos the detector learns (e.g. lsb)")
     parser.add_argument("--modality", choices=("image", "audio"), action="append",
                         help="cover modality (repeatable; default: every one the method hides in)")
-    parser.add_argument("--steps", type=int, default=1500, help="Adam steps (default 1500)")
-    parser.add_argument("--pairs", type=int, default=600, help="training cover/stego pairs (default 600)")
+    parser.add_argument("--steps", type=int, default=3000, help="Adam steps (default 3000)")
+    parser.add_argument("--pairs", type=int, default=900, help="training cover/stego pairs (default 900)")
     parser.add_argument("--held-out", type=int, default=None, help="held-out pairs (default pairs / 3)")
     parser.add_argument("--batch", type=int, default=16, help="pairs per minibatch (default 16)")
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
@@ -51,7 +56,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice; "
                                                                   "1 is fastest on a busy machine)")
-    parser.add_argument("--log-every", type=int, default=100, help="progress line every N steps")
+    parser.add_argument("--log-every", type=int, default=250, help="progress line every N steps")
     parser.add_argument("--no-espeak", action="store_true", help="audio: bundled and synthetic sources only")
     parser.add_argument("--out", type=Path, default=WEIGHTS_DIR, help="folder for weights + card "
                                                                       "(default: crossteg/weights)")
@@ -116,45 +121,29 @@ def evaluate(model: torch.nn.Module, covers: torch.Tensor, stegos: torch.Tensor,
     return metrics
 
 
-def make_set(method_id: str, modality: str, held_out: bool, count: int, seed: int, args: argparse.Namespace,
-             workdir: Path) -> tuple[list[Pair], list[str]]:
-    """`count` pairs from the training or held-out sources, and the names of the sources in that pool."""
-    method = get_method(method_id)
+def make_set(method_id: str, modality: str, held_out: bool, count: int, args: argparse.Namespace,
+             workdir: Path) -> list[Pair]:
+    """`count` pairs from the training or the held-out sources, written under `workdir` and read back."""
     sources = sources_for(modality, held_out, espeak=not args.no_espeak)
-    rng = np.random.default_rng([seed, int(held_out)])
+    rng = np.random.default_rng([args.seed, int(held_out)])
     folder = workdir / ("held-out" if held_out else "train")
     folder.mkdir(parents=True, exist_ok=True)
     pairs = []
-    for i, pair in enumerate(make_pairs(method, sources, count, rng, folder, args.size, args.length)):
+    for i, pair in enumerate(make_pairs(get_method(method_id), sources, count, rng, folder, args.size, args.length)):
         pairs.append(pair)
         if (i + 1) % max(1, count // 4) == 0 or i + 1 == count:
             log(f"  {'held-out' if held_out else 'training'} pairs: {i + 1}/{count}")
-    return pairs, [s.name for s in sources]
+    return pairs
 
 
-def train_modality(method_id: str, modality: str, args: argparse.Namespace) -> dict[str, Any]:
-    """Make the pairs, train, evaluate on held-out pairs, write weights + card; return the card."""
-    held_count = args.held_out if args.held_out is not None else max(4, args.pairs // 3)
-    log(f"detector for {method_id} {modality}: {args.pairs} training pairs, {held_count} held-out pairs")
-    start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="crossteg-detector-") as tmp:
-        train, _ = make_set(method_id, modality, False, args.pairs, args.seed, args, Path(tmp))
-        held, _ = make_set(method_id, modality, True, held_count, args.seed, args, Path(tmp))
-    data_seconds = time.perf_counter() - start
-    train_sources, held_sources = sorted({p.source for p in train}), sorted({p.source for p in held})
-    covers, stegos = collect(train)
-    held_covers, held_stegos = collect(held)
-    held_payloads = [p.payload for p in held]
-    del train, held
-
-    torch.manual_seed(args.seed)  # weight init only; keys never come from torch's generator
+def fit(model: torch.nn.Module, covers: torch.Tensor, stegos: torch.Tensor, args: argparse.Namespace,
+        monitor: Callable[[], str]) -> None:
+    """Adam on minibatches of `args.batch` whole pairs; a progress line (with `monitor()`) every log_every steps."""
     generator = torch.Generator().manual_seed(args.seed)
-    config = default_config(modality)
-    model = build(config)
     optimiser = torch.optim.Adam(model.parameters(), lr=args.lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=max(1, args.steps))
     loss_fn = torch.nn.BCEWithLogitsLoss()
-    labels = torch.cat([torch.zeros(args.batch), torch.ones(args.batch)])
+    labels = torch.cat([torch.zeros(args.batch), torch.ones(args.batch)])  # covers first, then their stegos
     start, running, correct = time.perf_counter(), 0.0, 0.0
     for step in range(1, args.steps + 1):
         model.train()
@@ -170,11 +159,35 @@ def train_modality(method_id: str, modality: str, args: argparse.Namespace) -> d
         correct += float(((logits > 0).float() == labels).float().mean())
         if step % args.log_every == 0 or step == args.steps:
             n = step % args.log_every or args.log_every
-            held_metrics = evaluate(model, held_covers, held_stegos, held_payloads)
-            log(f"  step {step}/{args.steps}  loss {running / n:.4f}  train acc {correct / n:.3f}  held-out acc "
-                f"{held_metrics['held_out_accuracy']:.3f} auc {held_metrics['held_out_auc']:.3f}  "
+            log(f"  step {step}/{args.steps}  loss {running / n:.4f}  train acc {correct / n:.3f}  {monitor()}  "
                 f"{time.perf_counter() - start:.0f}s")
             running, correct = 0.0, 0.0
+
+
+def train_modality(method_id: str, modality: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Make the pairs, train, evaluate on held-out pairs, write weights + card; return the card."""
+    held_count = args.held_out if args.held_out is not None else max(4, args.pairs // 3)
+    log(f"detector for {method_id} {modality}: {args.pairs} training pairs, {held_count} held-out pairs")
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="crossteg-detector-") as tmp:
+        train = make_set(method_id, modality, False, args.pairs, args, Path(tmp))
+        held = make_set(method_id, modality, True, held_count, args, Path(tmp))
+    data_seconds = time.perf_counter() - start
+    train_sources, held_sources = sorted({p.source for p in train}), sorted({p.source for p in held})
+    (covers, stegos), (held_covers, held_stegos) = collect(train), collect(held)
+    held_payloads = [p.payload for p in held]
+    del train, held
+
+    torch.manual_seed(args.seed)  # weight init only; keys never come from torch's generator
+    config = default_config(modality)
+    model = build(config)
+
+    def monitor() -> str:  # shown only: no step or model is chosen by its held-out score
+        m = evaluate(model, held_covers, held_stegos, held_payloads)
+        return f"held-out acc {m['held_out_accuracy']:.3f} auc {m['held_out_auc']:.3f}"
+
+    start = time.perf_counter()
+    fit(model, covers, stegos, args, monitor)
     train_seconds = time.perf_counter() - start
     metrics = evaluate(model, held_covers, held_stegos, held_payloads)
     details = {"train_pairs": len(covers), "held_out_pairs": len(held_covers), "data_seconds": round(data_seconds, 1),
@@ -202,7 +215,7 @@ def save(model: torch.nn.Module, config: Any, method_id: str, modality: str, arg
         "paper": ("Xu, Wu & Shi, Structural Design of CNNs for Steganalysis, IEEE SPL 2016" if modality == "image"
                   else "Chen, Luo & Li, Audio Steganalysis with CNN, IH&MMSec 2017 (residual filter)"),
         "weights": weights_path.name, "sha256": sha256_file(weights_path), "bytes": weights_path.stat().st_size,
-        "data": {"covers": f"{shape} covers cut from the sources below (random crop/rescale/gain)",
+        "data": {"covers": f"{shape} covers cut from the sources below ({AUGMENT[modality]})",
                  "stegos": f"made with {method_id}.hide: {payload}; covers and stegos written as files and read back",
                  "split": "by source: no source (or file derived from it) in both training and held-out sets",
                  "license": "sources are public domain or CC0 (scikit-image sample data, crossteg assets, "
@@ -212,7 +225,7 @@ def save(model: torch.nn.Module, config: Any, method_id: str, modality: str, arg
                      "optimizer": "Adam, cosine-decayed learning rate", "lr": args.lr, "steps": args.steps,
                      "batch_pairs": args.batch, "seed": args.seed, "device": "cpu",
                      "threads": torch.get_num_threads()},
-        "metrics": metrics,
+        "metrics": metrics, "metrics_note": METRICS_NOTE,
         "license": LICENSE,
     }
     atomic_write_bytes(args.out / f"{stem}.json", (json.dumps(card, indent=2) + "\n").encode())
@@ -234,12 +247,14 @@ def _argv(args: argparse.Namespace, modality: str) -> list[str]:
 def main(argv: list[str] | None = None) -> None:
     args = parse(sys.argv[1:] if argv is None else argv)
     method = get_method(args.method)
-    modalities = args.modality or [m for m in method.cover if m in ("image", "audio")]
-    unsupported = [m for m in modalities if m not in method.cover]
-    if unsupported or not modalities:
+    possible = stego_modalities(method)
+    modalities = args.modality or list(possible)
+    if not modalities or any(m not in possible for m in modalities):
         from crossteg.errors import UsageError
 
-        raise UsageError(f"{method.id} hides in {', '.join(method.cover)}; no detector for {', '.join(unsupported)}")
+        raise UsageError(f"{method.id} writes no {' or '.join(args.modality or ['image', 'audio'])} stego files "
+                         f"(its stegos are {', '.join(dict.fromkeys(method.stego_ext))}); detectors examine "
+                         "image and audio files")
     if args.threads:
         torch.set_num_threads(args.threads)
     for modality in modalities:
