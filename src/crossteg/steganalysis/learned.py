@@ -88,6 +88,21 @@ class _Abs(nn.Module):
         return x.abs()  # ABS layer after the first convolution (Xu et al. 2016, sec. III-A)
 
 
+def _conv_stack(channels: int, widths: tuple[int, ...], kernel: int, pool: int, dims: int) -> nn.Sequential:
+    """Xu-Net's groups: two k-wide convolutions with tanh (the first after |x|), then 1-wide ones with ReLU;
+    every group but the last pooled. No conv bias before batch norm (paper)."""
+    conv_cls = nn.Conv2d if dims == 2 else nn.Conv1d
+    layers, width_in = [], channels
+    for i, width in enumerate(widths):
+        k = kernel if i < 2 else 1
+        conv = conv_cls(width_in, width, k, padding=k // 2, bias=False)
+        activation = nn.Tanh() if i < 2 else nn.ReLU()
+        last = i == len(widths) - 1
+        layers.append(_group(conv, width, dims, activation, None if last else pool, absolute=i == 0))
+        width_in = width
+    return nn.Sequential(*layers)
+
+
 class XuNet(nn.Module):
     """Xu-Net for B x C x H x W images in [0, 1]; returns B logits (positive: carries a secret)."""
 
@@ -98,16 +113,8 @@ class XuNet(nn.Module):
         self.config = config
         kv = torch.from_numpy(KV_KERNEL)[None, None].repeat(config.channels, 1, 1, 1)  # C x 1 x 5 x 5
         self.register_buffer("kv", kv, persistent=False)  # fixed, not trained, not stored
-        layers, width_in = [], config.channels
-        for i, width in enumerate(config.widths):
-            k = config.kernel if i < 2 else 1
-            conv = nn.Conv2d(width_in, width, k, padding=k // 2, bias=False)  # no bias before BN (paper)
-            activation = nn.Tanh() if i < 2 else nn.ReLU()
-            last = i == len(config.widths) - 1
-            layers.append(_group(conv, width, 2, activation, None if last else config.pool, absolute=i == 0))
-            width_in = width
-        self.features = nn.Sequential(*layers)
-        self.fc = nn.Linear(width_in, 1)
+        self.features = _conv_stack(config.channels, config.widths, config.kernel, config.pool, dims=2)
+        self.fc = nn.Linear(config.widths[-1], 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         residual = nn.functional.conv2d(x * 255.0, self.kv, padding=2, groups=self.config.channels)
@@ -124,16 +131,8 @@ class AudioCNN(nn.Module):
         super().__init__()
         self.config = config
         self.register_buffer("residual_kernel", torch.from_numpy(RESIDUAL_KERNEL)[None, None], persistent=False)
-        layers, width_in = [], 1
-        for i, width in enumerate(config.widths):
-            k = config.kernel if i < 2 else 1
-            conv = nn.Conv1d(width_in, width, k, padding=k // 2, bias=False)
-            activation = nn.Tanh() if i < 2 else nn.ReLU()
-            last = i == len(config.widths) - 1
-            layers.append(_group(conv, width, 1, activation, None if last else config.pool, absolute=i == 0))
-            width_in = width
-        self.features = nn.Sequential(*layers)
-        self.fc = nn.Linear(width_in, 1)
+        self.features = _conv_stack(1, config.widths, config.kernel, config.pool, dims=1)
+        self.fc = nn.Linear(config.widths[-1], 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         residual = nn.functional.conv1d(x * 32768.0, self.residual_kernel, padding=1)  # B x 1 x T
