@@ -125,3 +125,22 @@ def test_demo_writes_report_with_pictures(tmp_path):
     for name in ("container.png", "speech.png", "stego.png", "revealed.wav"):
         assert (tmp_path / "demo" / name).stat().st_size > 1000
     assert "![container](container.png)" in report and "secret_pesq" in report
+
+
+def test_method_options_are_parsed_and_unknown_ones_refused(tmp_path, assets):
+    from crossteg.cli import parse_options
+
+    assert parse_options(["steps=20", "qat=false", "variant=M-ED", "beta=0.5", "allow-missing=yes"]) == {
+        "steps": 20, "qat": False, "variant": "M-ED", "beta": 0.5, "allow_missing": True}
+    secret = tmp_path / "s.txt"
+    secret.write_text("hello")
+    out = tmp_path / "stego.png"
+    unknown = run_cli("hide", "lsb", "-c", assets / "face160.png", "-s", secret, "-o", out, "-O", "variant=M")
+    assert_clean_failure(unknown, 2, out)
+    assert "no option variant" in unknown.stderr
+    malformed = run_cli("hide", "lsb", "-c", assets / "face160.png", "-s", secret, "-o", out, "-O", "variant")
+    assert_clean_failure(malformed, 2, out)
+    assert run_cli("hide", "lsb", "-c", assets / "face160.png", "-s", secret, "-o", out).returncode == 0
+    missing = run_cli("reveal", "lsb", out, "-o", tmp_path / "s2.txt", "--allow-missing")
+    assert_clean_failure(missing, 2, tmp_path / "s2.txt")
+    assert "no option allow_missing" in missing.stderr

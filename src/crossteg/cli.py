@@ -31,6 +31,33 @@ KeyOpt = Annotated[str | None, typer.Option("--key", "-k", help="Passphrase (def
 KeyFileOpt = Annotated[Path | None, typer.Option("--key-file", help="Use the bytes of this file as the key.")]
 ForceOpt = Annotated[bool, typer.Option("--force", "-f", help="Replace an existing output file.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print a machine-readable JSON result.")]
+OptionOpt = Annotated[list[str] | None, typer.Option(
+    "--option", "-O", help="Method option KEY=VALUE, repeatable (e.g. -O variant=M-E, -O qat=false); "
+                           "`crossteg methods --json` lists each method's options.")]
+
+
+def parse_options(pairs: list[str] | None) -> dict[str, Any]:
+    """KEY=VALUE strings -> a dict, values read as int, float, true/false or else kept as text."""
+    options: dict[str, Any] = {}
+    for pair in pairs or []:
+        name, sep, text = pair.partition("=")
+        if not sep or not name.strip():
+            raise UsageError(f"--option takes KEY=VALUE, not {pair!r}")
+        options[name.strip().replace("-", "_")] = _option_value(text.strip())
+    return options
+
+
+def _option_value(text: str) -> Any:
+    if text.lower() in ("true", "yes", "on"):
+        return True
+    if text.lower() in ("false", "no", "off"):
+        return False
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
 
 
 @app.callback()
@@ -107,6 +134,7 @@ def hide(
     float32: Annotated[bool, typer.Option("--float32", help="Write a float32 WAV instead of 16-bit PCM.")] = False,
     precision: Annotated[str | None, typer.Option(help="inrsteg: stored weights fp32 | fp16 | int8.")] = None,
     steps: Annotated[int | None, typer.Option(help="Cap on optimisation steps per fit (fitting methods).")] = None,
+    option: OptionOpt = None,
     force: ForceOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -118,7 +146,8 @@ def hide(
     with progress_bar() as progress:
         summary = hide_files(method, cover, secret, output, key=resolve_key(key, key_file), quality=quality,
                              float32=float32, force=force, progress=progress,
-                             **{k: v for k, v in (("precision", precision), ("steps", steps)) if v is not None})
+                             **{k: v for k, v in (("precision", precision), ("steps", steps)) if v is not None},
+                             **parse_options(option))
     emit_json(summary) if as_json else say(summary["message"])
 
 
@@ -132,6 +161,9 @@ def reveal(
     key_file: KeyFileOpt = None,
     level: Annotated[int, typer.Option(help="Access level for nested methods (1 or 2).")] = 1,
     render: Annotated[Path | None, typer.Option(help="inrsteg: also write the cover the stego INR represents.")] = None,
+    allow_missing: Annotated[bool, typer.Option(
+        "--allow-missing", help="ditas: reconstruct from the stages whose audio is intact.")] = False,
+    option: OptionOpt = None,
     force: ForceOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -140,7 +172,8 @@ def reveal(
 
     with progress_bar() as progress:
         summary = reveal_file(method, stego, output, key=resolve_key(key, key_file), level=level, force=force,
-                              render=render, progress=progress)
+                              render=render, progress=progress,
+                              **parse_options(option) | ({"allow_missing": True} if allow_missing else {}))
     emit_json(summary) if as_json else say(summary["message"])
 
 

@@ -84,9 +84,10 @@ def write_secret(secret: Any, output: Path, inputs: list[Path], force: bool = Fa
 
 def reveal_file(method_id: str, stego_path: Path, outputs: list[Path], *, key: Key = None, level: int = 1,
                 force: bool = False, render: Path | None = None,
-                progress: Progress = no_progress) -> dict[str, Any]:
-    """Reveal the secret(s) in a stego file and write them to `outputs` (one per secret, or one folder)."""
-    method = get_method(method_id)
+                progress: Progress = no_progress, **options: Any) -> dict[str, Any]:
+    """Reveal the secret(s) in a stego file and write them to `outputs` (one per secret, or one folder);
+    `options` configure the method as in hide_files (e.g. allow_missing for ditas)."""
+    method = get_method(method_id, **options)
     if not 1 <= level <= method.levels:
         raise UsageError(f"{method.id} has access level{'s 1..' if method.levels > 1 else ' '}{method.levels} only")
     for path in [*outputs, *([render] if render else [])]:

@@ -113,6 +113,13 @@ class Method(ABC):
         return all((WEIGHTS_DIR / name).exists() for name in self.weights)
 
     @classmethod
+    def options(cls) -> list[str]:
+        """Names of the constructor options (`crossteg hide/reveal -O NAME=VALUE`), besides quality."""
+        params = inspect.signature(cls.__init__).parameters.items()
+        return [name for name, p in params if name not in ("self", "quality")
+                and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+    @classmethod
     def info(cls) -> dict[str, Any]:
         """What `crossteg methods --json` prints for this method."""
         return {
@@ -125,6 +132,7 @@ class Method(ABC):
             "levels": cls.levels,
             "max_secrets": cls.max_secrets,
             "weights": cls().weights_present(),
+            "options": cls.options(),
         }
 
 
