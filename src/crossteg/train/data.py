@@ -1,0 +1,146 @@
+"""Training data made on this machine: synthetic speech from many espeak-ng voices, and photo crops.
+
+Nothing is downloaded. Speech comes from `espeak-ng` (GPL-3 program; its output is not covered by the GPL),
+installed with `apt-get install espeak-ng` (the Makefile's training targets do it); photos are the colour and
+greyscale images that ship inside scikit-image (public domain / CC0 / BSD, see skimage.data's docs) plus any
+folder the caller adds. `astronaut` is left out on purpose: the bundled evaluation face (assets/face.png) is a
+crop of it, and the evaluation set is kept apart from training data.
+
+Generated clips are cached under `~/.cache/crossteg/speech/` (by voice, text and rate), so a resumed training
+run reuses them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from crossteg.errors import CrossTegError
+from crossteg.media.audio import resample
+
+SPEECH_RATE = 16_000
+CACHE = Path.home() / ".cache" / "crossteg" / "speech"
+
+# espeak-ng languages with clear Latin-script phonetics and a spread of variants (male/female/characters):
+# a voice is "<language>+<variant>", giving 12 x 24 = 288 distinct voices.
+LANGUAGES = ("en-us", "en-gb", "en-gb-scotland", "en-029", "de", "fr-fr", "es", "it", "nl", "pt", "pl", "sv")
+VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5", "croak", "klatt", "klatt2",
+            "klatt3", "whisperf", "Andy", "Annie", "Denis", "Gene", "Jacky", "Mr serious", "Storm")
+WORDS = ("time person year way day thing man world life hand part child eye woman place work week case point "
+         "number group problem fact water voice picture secret morning river garden window letter story music "
+         "city light paper mountain answer silence table friend market summer winter evening station bridge "
+         "carry bring leave hold follow remember open close listen whisper travel hide find keep send write "
+         "quick quiet bright dark early late small large green golden careful simple strange gentle hidden "
+         "always never often together tomorrow tonight under over behind across between inside").split()
+
+PHOTO_NAMES = ("chelsea", "coffee", "hubble_deep_field", "immunohistochemistry", "retina", "rocket",
+               "stereo_motorcycle", "colorwheel", "brick", "camera", "grass", "gravel", "moon", "coins", "clock",
+               "page", "text")
+
+
+def voices() -> list[str]:
+    """Every espeak-ng voice string this module synthesises with."""
+    return [f"{lang}+{variant}" for lang in LANGUAGES for variant in VARIANTS]
+
+
+def sentence(rng: np.random.Generator, words: int) -> str:
+    """A random sequence of common English words (prosody and phonemes vary; meaning does not matter)."""
+    return " ".join(rng.choice(WORDS, size=words)).capitalize() + "."
+
+
+def synthesize(text: str, voice: str, speed: int = 160, pitch: int = 50, rate: int = SPEECH_RATE) -> np.ndarray:
+    """Mono float32 speech of `text` by espeak-ng voice `voice`, resampled to `rate`, peak ~0.9 (cached)."""
+    digest = hashlib.sha256(f"{text}|{voice}|{speed}|{pitch}|{rate}".encode()).hexdigest()[:20]
+    cached = CACHE / f"{digest}.wav"
+    if cached.exists():
+        return sf.read(cached, dtype="float32")[0]
+    exe = shutil.which("espeak-ng")
+    if exe is None:
+        raise CrossTegError("training data needs espeak-ng: run `apt-get install espeak-ng` (Debian) first")
+    wav = subprocess.run([exe, "-v", voice, "-s", str(speed), "-p", str(pitch), "--stdout", text],
+                         capture_output=True, check=True).stdout
+    samples, source_rate = sf.read(io.BytesIO(wav), dtype="float32")
+    samples = resample(samples[None, :], source_rate, rate)[0]
+    samples = 0.9 * samples / max(float(np.abs(samples).max()), 1e-6)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    tmp = cached.with_suffix(".tmp.wav")
+    sf.write(tmp, samples, rate, subtype="FLOAT")
+    tmp.replace(cached)
+    return samples
+
+
+def speech_clips(rng: np.random.Generator, count: int, min_seconds: float = 0.5, max_seconds: float = 10.0,
+                 rate: int = SPEECH_RATE, voice_pool: list[str] | None = None) -> Iterator[np.ndarray]:
+    """`count` clips of random voices, speeds and pitches, lengths uniform in [min, max] seconds (cut or
+    built from several sentences)."""
+    pool = voice_pool or voices()
+    for _ in range(count):
+        length = int(rng.uniform(min_seconds, max_seconds) * rate)
+        voice = str(rng.choice(pool))
+        speed, pitch = int(rng.integers(120, 200)), int(rng.integers(20, 80))
+        parts: list[np.ndarray] = []
+        while sum(len(p) for p in parts) < length:
+            parts.append(synthesize(sentence(rng, int(rng.integers(4, 14))), voice, speed, pitch, rate))
+            parts.append(np.zeros(int(rng.uniform(0.05, 0.4) * rate), np.float32))
+        yield np.concatenate(parts)[:length].astype(np.float32)
+
+
+def split_voices(held_out: float = 0.15, seed: int = 0) -> tuple[list[str], list[str]]:
+    """(training voices, held-out voices): whole voices are held out, so evaluation speakers are unseen."""
+    pool = voices()
+    order = np.random.default_rng(seed).permutation(len(pool))
+    cut = int(len(pool) * held_out)
+    return [pool[i] for i in order[cut:]], [pool[i] for i in order[:cut]]
+
+
+def photos(extra_dirs: tuple[Path, ...] = ()) -> list[np.ndarray]:
+    """Training photos as float32 HxWx3 in [0, 1]: scikit-image's bundled images (greyscale ones as grey RGB;
+    both views of the stereo pair) and every PNG/JPEG under `extra_dirs`."""
+    import skimage.data
+    from PIL import Image as PILImage
+
+    out: list[np.ndarray] = []
+    for name in PHOTO_NAMES:
+        data = getattr(skimage.data, name)()
+        for array in data[:2] if isinstance(data, tuple) else (data,):
+            out.append(_as_rgb(np.asarray(array)))
+    for folder in extra_dirs:
+        for path in sorted(folder.rglob("*")):
+            if path.suffix.lower() in (".png", ".jpg", ".jpeg"):
+                out.append(_as_rgb(np.asarray(PILImage.open(path).convert("RGB"))))
+    return out
+
+
+def _as_rgb(array: np.ndarray) -> np.ndarray:
+    image = array.astype(np.float32) / (255.0 if array.dtype == np.uint8 else max(float(array.max()), 1.0))
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=2)
+    return np.ascontiguousarray(image[..., :3])
+
+
+def random_crops(images: list[np.ndarray], size: int, count: int, rng: np.random.Generator) -> np.ndarray:
+    """`count` augmented crops (N x size x size x 3): random image, scale 0.5-1 of its short side, flips."""
+    from skimage.transform import resize
+
+    crops = np.empty((count, size, size, 3), np.float32)
+    for k in range(count):
+        image = images[int(rng.integers(len(images)))]
+        short = min(image.shape[:2])
+        side = max(size // 2, int(short * rng.uniform(0.5, 1.0)))
+        side = min(side, short)
+        y = int(rng.integers(image.shape[0] - side + 1))
+        x = int(rng.integers(image.shape[1] - side + 1))
+        crop = image[y:y + side, x:x + side]
+        if side != size:
+            crop = resize(crop, (size, size), anti_aliasing=side > size, preserve_range=True)
+        if rng.random() < 0.5:
+            crop = crop[:, ::-1]
+        crops[k] = crop
+    return crops
