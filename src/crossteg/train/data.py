@@ -33,12 +33,13 @@ CACHE = Path.home() / ".cache" / "crossteg" / "speech"
 LANGUAGES = ("en-us", "en-gb", "en-gb-scotland", "en-029", "de", "fr-fr", "es", "it", "nl", "pt", "pl", "sv")
 VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5", "croak", "klatt", "klatt2",
             "klatt3", "whisperf", "Andy", "Annie", "Denis", "Gene", "Jacky", "Mr serious", "Storm")
-WORDS = ("time person year way day thing man world life hand part child eye woman place work week case point "
+_WORD_TEXT = ("time person year way day thing man world life hand part child eye woman place work week case point "
          "number group problem fact water voice picture secret morning river garden window letter story music "
          "city light paper mountain answer silence table friend market summer winter evening station bridge "
          "carry bring leave hold follow remember open close listen whisper travel hide find keep send write "
          "quick quiet bright dark early late small large green golden careful simple strange gentle hidden "
-         "always never often together tomorrow tonight under over behind across between inside").split()
+         "always never often together tomorrow tonight under over behind across between inside")
+WORDS = tuple(_WORD_TEXT.split())
 
 PHOTO_NAMES = ("chelsea", "coffee", "hubble_deep_field", "immunohistochemistry", "retina", "rocket",
                "stereo_motorcycle", "colorwheel", "brick", "camera", "grass", "gravel", "moon", "coins", "clock",
