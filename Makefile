@@ -35,6 +35,7 @@ test: lint
 
 bench: venv
 	$(BIN)/python -m benchmarks.run
+	$(BIN)/crossteg eval --all -o report
 
 assets: venv
 	$(BIN)/python scripts/make_assets.py

@@ -182,20 +182,33 @@ def evaluate(
     method: Annotated[str | None, typer.Argument(help="Method id; or use --all.")] = None,
     all_methods: Annotated[bool, typer.Option("--all", help="Evaluate every registered method.")] = False,
     suite: Annotated[str, typer.Option(help="quick (bundled samples) | paper (paper settings, slow).")] = "quick",
-    attacks: Annotated[str, typer.Option(help="Comma-separated attacks on the stego file, or 'all'.")] = "none",
+    attacks: Annotated[str | None, typer.Option(help="Comma-separated attacks on the stego file, 'all' or 'none' "
+                                                     "(default: none for a .json output, all for a report).")] = None,
     data: Annotated[Path | None, typer.Option(help="Folder of your own images/speech/video/meshes.")] = None,
-    output: Annotated[Path, typer.Option("--output", "-o", help="JSON report to write.")] = Path("eval.json"),
+    output: Annotated[Path, typer.Option("--output", "-o", help="A .json file for the results alone, or a folder "
+                                                                "for the full report (index.md, index.html, "
+                                                                "pictures; resumable).")] = Path("eval.json"),
     force: ForceOpt = True,
     as_json: JsonOpt = False,
 ) -> None:
-    """Hide, save, reload and reveal the sample data with each method; report the papers' metrics as JSON."""
-    from crossteg.evaluate import run_eval
-
+    """Hide, save, reload and reveal the sample data with each method; report the papers' metrics (JSON), or
+    write a report with pictures, robustness, steganalysis and the committed benchmarks (-o FOLDER)."""
     if (method is None) == (not all_methods):
         raise UsageError("name one METHOD or pass --all")
+    chosen = None if all_methods else method
     with progress_bar() as progress:
-        report = run_eval(None if all_methods else method, suite=suite, attacks=attacks, data=data,
-                          output=output, force=force, progress=progress)
+        if output.suffix.lower() == ".json":
+            from crossteg.evaluate import run_eval
+
+            report = run_eval(chosen, suite=suite, attacks=attacks or "none", data=data, output=output,
+                              force=force, progress=progress)
+        else:
+            from crossteg.report import run_report
+
+            if suite != "quick":
+                raise UsageError("only --suite quick is available in eval; paper tables are reproduced by "
+                                 "benchmarks/")
+            report = run_report(chosen, attacks=attacks or "all", data=data, output=output, progress=progress)
     emit_json(report) if as_json else say(report["message"])
 
 

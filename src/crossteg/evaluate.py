@@ -75,9 +75,10 @@ def secret_metrics(original: Any, revealed: Any) -> dict[str, float]:
 
 
 def reveal_rows(method: Method, path: Path, secret: Any, label: str, *, attacked: bool,
-                progress: Progress = no_progress) -> list[Row]:
+                progress: Progress = no_progress, keep: dict[str, Any] | None = None) -> list[Row]:
     """`reveal_ok` 1 and the secret's fidelity, or `reveal_ok` 0 with the reason when reveal fails cleanly
-    (CrossTegError). After an attack even a crash is recorded (as such) rather than ending the eval."""
+    (CrossTegError). After an attack even a crash is recorded (as such) rather than ending the eval.
+    `keep`, when given, receives the revealed secret under "revealed" (for the report's pictures)."""
     start = time.perf_counter()
     try:
         revealed = method.reveal(media.load(path), EVAL_KEY, progress=progress)
@@ -91,6 +92,8 @@ def reveal_rows(method: Method, path: Path, secret: Any, label: str, *, attacked
     seconds = time.perf_counter() - start
     if isinstance(revealed, list):  # methods that hide several secrets reveal a list; eval hides one
         revealed = revealed[0]
+    if keep is not None:
+        keep["revealed"] = revealed
     rows = [Row(label, "reveal_ok", 1.0)] + ([] if attacked else [Row(label, "reveal_seconds", seconds)])
     try:
         scores = secret_metrics(secret, revealed)
@@ -100,8 +103,10 @@ def reveal_rows(method: Method, path: Path, secret: Any, label: str, *, attacked
 
 
 def run_case(method: Method, cover_path: Path, secret_path: Path, attacks: list[Attack], workdir: Path,
-             progress: Progress = no_progress) -> list[Row]:
-    """All rows for one cover/secret pair: container quality, timings, secret fidelity per attack, wrong key."""
+             progress: Progress = no_progress, keep: dict[str, Any] | None = None) -> list[Row]:
+    """All rows for one cover/secret pair: container quality, timings, secret fidelity per attack, wrong key.
+    `keep`, when given, receives cover, secret, stego path, what the world sees of it ("seen") and the secret
+    revealed from the unattacked file ("revealed"), for pictures."""
     setting = f"quick {secret_path.name} in {cover_path.name}"
     cover, secret = load_cover(method, cover_path), load_secret(method, secret_path)
     try:
@@ -112,6 +117,8 @@ def run_case(method: Method, cover_path: Path, secret_path: Path, attacks: list[
         return [Row(setting, "secret_exact" if method.hides_bytes else "secret_psnr", math.nan, note=str(error))]
     stego_path = media.save(stego, workdir / f"stego{method.stego_suffix(cover)}", force=True)
     seen = method.render_cover(media.load(stego_path))  # what the world sees of the stego file
+    if keep is not None:
+        keep.update(cover=cover, secret=secret, stego_path=stego_path, seen=seen)
     rows = [Row(setting, k, v, note="from saved file") for k, v in container_metrics(cover, seen).items()]
     rows.append(Row(setting, "hide_seconds", hide_seconds))
     for attack in [None, *[a for a in attacks if stego_path.suffix.lower() in a.suffixes]]:
@@ -125,7 +132,8 @@ def run_case(method: Method, cover_path: Path, secret_path: Path, attacks: list[
             except CrossTegError as error:
                 rows.append(Row(label, "reveal_ok", None, note=f"attack failed: {error}"))
                 continue
-        rows += reveal_rows(method, path, secret, label, attacked=attack is not None, progress=progress)
+        rows += reveal_rows(method, path, secret, label, attacked=attack is not None, progress=progress,
+                            keep=keep if attack is None else None)
     try:
         method.reveal(media.load(stego_path), EVAL_KEY + "-wrong")
         rows.append(Row(setting, "wrong_key_rejected", 0.0, note="wrong key revealed something (noise)"))

@@ -1,0 +1,53 @@
+"""The report: builds on the bundled set with lsb alone, contains its pictures, and resumes from its cache."""
+
+import json
+
+import pytest
+
+from crossteg import report
+from crossteg.methods import lsb
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    result = report.run_report("lsb", attacks="png-resave,jpeg-95", output=out)
+    return out, result
+
+
+def test_report_has_pictures_tables_and_html(built):
+    out, result = built
+    md, page = (out / "index.md").read_text(), (out / "index.html").read_text()
+    pictures = sorted(p.relative_to(out).as_posix() for p in (out / "figures").glob("*.png"))
+    assert any(p.endswith("-container.png") for p in pictures) and any(p.endswith("-secret.png") for p in pictures)
+    for picture in pictures:
+        assert f"]({picture})" in md and f'src="{picture}"' in page
+        assert (out / picture).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "## lsb" in md and "| png-resave | reveal_ok | 1 |" in md and "| jpeg-95 | reveal_ok | 0 |" in md
+    assert "| chi-square |" in md  # steganalysis of the stego file
+    assert page.startswith("<!doctype html>") and page.count("<table>") == md.count("\n|---")
+    rows = json.loads((out / "results.json").read_text())["rows"]
+    assert {"container_psnr", "secret_exact", "hide_seconds", "wrong_key_rejected"} <= {r["metric"] for r in rows}
+    assert result["rows"] == rows
+
+
+def test_report_resumes_from_its_cache(built, monkeypatch):
+    out, _ = built
+    before = (out / "index.md").read_text()
+
+    def no_hide(*args, **kwargs):
+        raise AssertionError("a cached cell was recomputed")
+
+    monkeypatch.setattr(lsb.LSB, "hide", no_hide)
+    again = report.run_report("lsb", attacks="png-resave,jpeg-95", output=out)
+    assert "from the cache" in again["message"] and " 0 from the cache" not in again["message"]
+    assert (out / "index.md").read_text() == before
+    for cached in (out / "cache").glob("*.json"):
+        cached.unlink()
+    with pytest.raises(AssertionError, match="recomputed"):
+        report.run_report("lsb", attacks="png-resave,jpeg-95", output=out)
+
+
+def test_markdown_and_html_escape_cells():
+    blocks = [("table", ["a"], [["x|y <b>"]])]
+    assert "x\\|y <b>" in report.to_markdown(blocks) and "x|y &lt;b&gt;" in report.to_html(blocks)
