@@ -1,0 +1,74 @@
+"""Talking head: one face image + speech -> a video whose mouth, jaw, lids and head move with the speech.
+
+THInImg (papers/thinimg.txt, sec. 3.1, eq. 2) decodes a container into speech and hands it, with the
+recovered face, to MakeItTalk (its ref. [48]) to produce the talking-head video. This package is the
+decoder's G(.), built to run on a CPU with no trained model of its own:
+
+    face image --MediaPipe face mesh--> 478 landmarks --+
+                                                        +--> rig: moved control points per frame
+    speech --per-frame spectra--> mouth open/width -----+        (jaw, lips, lids, head pose)
+                        loudness --> nod + blinks ------+                  |
+                                                       piecewise-affine warp of the face, mouth shaded
+                                                                           |
+                                                         Video (25 fps, the face's size) + the speech
+
+Deviations from MakeItTalk, and why: MakeItTalk learns audio -> landmark displacements (content and
+speaker-aware head motion) with LSTM/self-attention networks trained on VoxCeleb2 and animates with an
+image-to-image translation network; neither its data nor its weights can be had here (no downloads, no
+audio-visual data in the package registries). We keep its structure (audio -> facial landmarks -> image warp;
+it also warps non-photorealistic faces by Delaunay triangulation) with a fixed mapping from per-frame audio
+features to the mouth and a seeded random, loudness-driven head motion. The mouth only opens as far as a
+warp can (no new teeth or tongue are synthesised: the inside is shaded dark), and the head does not turn.
+Lip sync, image quality (PIQE) and speed are measured in benchmarks/talkinghead.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from crossteg.media import Audio, Image, Video
+
+FPS = 25.0  # the issue's (and MakeItTalk's) frame rate
+SEED = 0
+
+Progress = Callable[..., Any]
+
+__all__ = ["FPS", "animate", "speak"]
+
+
+def animate(face: Image, speech: Audio, *, fps: float = FPS, face_check: bool = True, seed: int = SEED,
+            progress: Progress | None = None) -> tuple[Video, dict[str, Any]]:
+    """The talking-head video and what drove it: {"open", "width", "energy_db", "blink"} per frame and
+    "landmarks" (the face's, or the centred template's when no face was found and face_check is off)."""
+    from crossteg.talkinghead import features, landmarks, motion, rig, warp
+
+    mono = speech.mono()
+    count = features.num_frames(mono.duration, fps)
+    marks = landmarks.find_landmarks(face.pixels, face_check=face_check, name="the face image")
+    mouth = features.mouth_track(mono.samples[0], mono.sample_rate, fps, count)
+    the_rig = rig.build_rig(marks, face.height, face.width)
+    moves = motion.head_motion(count, fps, mouth.open, the_rig.face_height, np.random.default_rng(seed))
+    render = warp.Warper(face.pixels, the_rig.points)
+    frames = np.empty((count, face.height, face.width, 3), dtype=np.float32)
+    for t in range(count):
+        if progress is not None:
+            progress("talking head", t, count)
+        dst = rig.frame_points(the_rig, float(mouth.open[t]), float(mouth.width[t]), float(moves.blink[t]),
+                               float(moves.roll[t]), moves.shift[t], float(moves.scale[t]))
+        frames[t] = render(dst, rig.seam_outline(the_rig, dst))
+    if progress is not None:
+        progress("talking head", count, count)
+    drive = {"open": mouth.open, "width": mouth.width, "energy_db": mouth.energy_db, "blink": moves.blink,
+             "landmarks": marks}
+    return Video(frames, fps, audio=speech), drive
+
+
+def speak(face: Image, speech: Audio, progress: Progress | None = None, *, fps: float = FPS,
+          face_check: bool = True, seed: int = SEED) -> Video:
+    """A talking-head Video of `face` saying `speech`, at `fps` and the face's resolution, with the speech as
+    its sound track. Raises MediaError when no face is found (unless face_check=False: the centre moves)."""
+    video, _ = animate(face, speech, fps=fps, face_check=face_check, seed=seed, progress=progress)
+    return video
