@@ -1,0 +1,255 @@
+"""Speech <-> the h x w x c hidden tensor of THInImg (Zhao et al.), in its three formats (paper sec. 3.2, 4.4).
+
+    16 kHz speech ──STFT 1024/256──> |S| ──80 mel bands──> log-mel, normalised to [0, 1]       ("mel", c = 2)
+                  ──raw samples, (x + 1) / 2─────────────────────────────────────────────────────> ("raw", c = 7)
+                  ──STFT 256/256 boxcar, real | imag of bins 0-79, companded to [0, 1]──────────> ("stft", c = 4)
+    features ──split into 160-wide pieces, stitched into c channels of 160 x 160──> tensor  (c x 160 x 160)
+             + a repeated-bit header holding the true length in samples, inside the tensor (no side channel)
+    reveal:  tensor ──header──> length ──unstitch──> features ──mel_to_audio (Griffin-Lim) | identity | iSTFT──> speech
+
+Mel layout: each channel holds two 80-band x 160-frame pieces stacked vertically (bands on rows, frames on
+columns), so 320 frames per channel; the last HEADER_FRAMES frame columns of the last channel carry the header.
+Normalisation (the paper says only "after the standardization"): the WaveNet-vocoder / Tacotron recipe its
+decompressor comes from: 20 log10(max(|mel|, 1e-5)) - 20 dB, then (dB + 100) / 100 clipped to [0, 1].
+
+`mel_to_audio(mel) -> samples` is the decompressor. The paper uses a WaveNet vocoder; until a neural vocoder
+lands, it is Griffin-Lim (64 iterations, fast momentum) on the magnitude recovered from the mel with the
+pseudo-inverse of the filter bank, which caps PESQ-WB near 2.3-2.8 (NOTES.md).
+
+The STFT format keeps 80 of 129 bins (0-5 kHz): 10 s of 16 kHz speech has ~80 000 complex STFT values, more
+than c = 4 channels hold; the paper does not say how its STFT was cut to c = 4, so this is our choice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from crossteg.errors import CapacityError
+
+SAMPLE_RATE = 16_000  # paper sec. 4.3: audio adjusted to 16 kHz
+N_FFT = 1024  # sec. 4.3: STFT with 1,024 FFT bins
+HOP = 256  # sec. 4.3: sliding window shift 256
+N_MELS = 80  # sec. 4.3: 80 mel filters
+SIDE = 160  # sec. 4.4: h = w = 160, the image size
+MIN_DB, REF_DB = -100.0, 20.0  # WaveNet-vocoder normalisation (ours: the paper gives none)
+GRIFFIN_LIM_ITERS = 64
+STFT_BINS, STFT_HOP = 80, 256  # "stft" format: bins kept, window = hop (boxcar, perfect reconstruction)
+STFT_MU, STFT_PEAK = 0.01, 64.0  # companding of STFT values: log1p(|x| / mu), |x| up to PEAK
+HEADER_VALUES = 640  # values reserved for the length header in every format
+LENGTH_BITS = 24  # up to 16.7 M samples (17 min at 16 kHz)
+BIT_LOW, BIT_HIGH = 0.1, 0.9  # a header bit is written as one of these values
+FORMATS = {"mel": 2, "raw": 7, "stft": 4}  # sec. 4.4: channels c for 0-10 s
+HEADER_FRAMES = HEADER_VALUES // N_MELS  # mel: 8 frame columns
+HEADER_COLUMNS = HEADER_VALUES // SIDE  # stft: 4 frame columns of 160 values
+
+
+@dataclass(frozen=True)
+class Layout:
+    """One hidden-tensor format: `fmt` in FORMATS and the number of 160 x 160 channels."""
+
+    fmt: str = "mel"
+    channels: int = 2
+
+    def __post_init__(self) -> None:
+        if self.fmt not in FORMATS:
+            raise ValueError(f"unknown speech format {self.fmt!r} (one of {', '.join(FORMATS)})")
+        if self.channels < 1:
+            raise ValueError("a hidden tensor needs at least one channel")
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (self.channels, SIDE, SIDE)
+
+    @property
+    def max_samples(self) -> int:
+        """The longest speech (in samples at 16 kHz) this layout carries."""
+        if self.fmt == "mel":  # frames = 1 + n // HOP (centred STFT)
+            return (2 * SIDE * self.channels - HEADER_FRAMES) * HOP - 1
+        if self.fmt == "stft":
+            return (SIDE * self.channels - HEADER_COLUMNS) * STFT_HOP
+        return SIDE * SIDE * self.channels - HEADER_VALUES
+
+    @property
+    def max_seconds(self) -> float:
+        return self.max_samples / SAMPLE_RATE
+
+
+def channels_for(seconds: float, fmt: str = "mel") -> int:
+    """The fewest channels c holding `seconds` of speech (sec. 4.5: c grows with the length)."""
+    c = 1
+    while Layout(fmt, c).max_seconds < seconds:
+        c += 1
+    return c
+
+
+# Mel spectrogram and its inverse ------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def _mel_basis() -> tuple[np.ndarray, np.ndarray]:
+    """The 80 x 513 Slaney mel filter bank (0-8 kHz) and its pseudo-inverse."""
+    import librosa
+
+    basis = librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS, fmin=0.0, fmax=SAMPLE_RATE / 2)
+    return basis.astype(np.float32), np.linalg.pinv(basis).astype(np.float32)
+
+
+def mel_spectrogram(samples: np.ndarray) -> np.ndarray:
+    """80 x F normalised log-mel in [0, 1] of mono 16 kHz `samples` (F = 1 + len // 256)."""
+    import librosa
+
+    spec = np.abs(librosa.stft(np.asarray(samples, np.float32), n_fft=N_FFT, hop_length=HOP, win_length=N_FFT,
+                               window="hann", center=True))
+    db = 20.0 * np.log10(np.maximum(_mel_basis()[0] @ spec, 1e-5)) - REF_DB
+    return np.clip((db - MIN_DB) / -MIN_DB, 0.0, 1.0).astype(np.float32)
+
+
+def mel_to_audio(mel: np.ndarray, length: int | None = None, seed: int = 0) -> np.ndarray:
+    """Speech from an 80 x F normalised log-mel: the decompressor (Griffin-Lim until a vocoder lands)."""
+    import librosa
+
+    db = np.clip(mel, 0.0, 1.0) * -MIN_DB + MIN_DB + REF_DB
+    magnitude = np.maximum(_mel_basis()[1] @ (10.0 ** (db / 20.0)), 1e-8)
+    audio = librosa.griffinlim(magnitude ** 1.2, n_iter=GRIFFIN_LIM_ITERS, hop_length=HOP, win_length=N_FFT,
+                               n_fft=N_FFT, window="hann", center=True, momentum=0.99, length=length,
+                               random_state=seed)  # power 1.2 sharpens harmonics (Tacotron uses 1.5)
+    peak = float(np.abs(audio).max()) if audio.size else 0.0
+    return (audio * (0.9 / peak if peak > 0.9 else 1.0)).astype(np.float32)
+
+
+# STFT format --------------------------------------------------------------------------------------------
+
+
+def _compand(x: np.ndarray) -> np.ndarray:
+    return 0.5 + 0.5 * np.sign(x) * np.log1p(np.abs(x) / STFT_MU) / np.log1p(STFT_PEAK / STFT_MU)
+
+
+def _expand(y: np.ndarray) -> np.ndarray:
+    z = (np.clip(y, 0.0, 1.0) - 0.5) * 2.0 * np.log1p(STFT_PEAK / STFT_MU)
+    return np.sign(z) * STFT_MU * np.expm1(np.abs(z))
+
+
+def stft_columns(samples: np.ndarray) -> np.ndarray:
+    """160 x F: real parts of bins 0-79 over imaginary parts, companded to [0, 1], one column per 256 samples."""
+    n = -(-len(samples) // STFT_HOP) * STFT_HOP
+    frames = np.pad(np.asarray(samples, np.float64), (0, n - len(samples))).reshape(-1, STFT_HOP)
+    spectrum = np.fft.rfft(frames, axis=1)[:, :STFT_BINS].T  # 80 x F
+    return _compand(np.concatenate([spectrum.real, spectrum.imag])).astype(np.float32)
+
+
+def columns_to_audio(columns: np.ndarray, length: int) -> np.ndarray:
+    """Inverse of `stft_columns` (the dropped bins above 5 kHz come back as zeros)."""
+    values = _expand(columns)
+    spectrum = np.zeros((STFT_HOP // 2 + 1, columns.shape[1]), np.complex128)
+    spectrum[:STFT_BINS] = values[:STFT_BINS] + 1j * values[STFT_BINS:]
+    return np.fft.irfft(spectrum.T, n=STFT_HOP, axis=1).reshape(-1)[:length].astype(np.float32)
+
+
+# The length header --------------------------------------------------------------------------------------
+
+
+def header_values(n_samples: int) -> np.ndarray:
+    """HEADER_VALUES values carrying `n_samples`: each of LENGTH_BITS bits as a Manchester pair (0.9, 0.1) or
+    (0.1, 0.9), the 2 x LENGTH_BITS symbols repeated (interleaved) to fill the header, the rest 0.5."""
+    bits = (int(n_samples) >> np.arange(LENGTH_BITS)) & 1
+    first = np.where(bits == 1, BIT_HIGH, BIT_LOW)
+    repeats = HEADER_VALUES // (2 * LENGTH_BITS)
+    out = np.full(HEADER_VALUES, 0.5, np.float32)
+    out[:repeats * 2 * LENGTH_BITS] = np.tile(np.concatenate([first, 1.0 - first]), repeats)
+    return out
+
+
+def read_header(values: np.ndarray) -> tuple[int, float]:
+    """(length in samples, confidence in [0, 1]) from the header values.
+
+    Each bit is the sign of (mean of its first symbols - mean of its second symbols); confidence is the mean
+    size of that difference, 1 for a clean header. Noise, a constant (padding) or a wrong key's tiles give
+    differences near 0, so a low confidence."""
+    repeats = HEADER_VALUES // (2 * LENGTH_BITS)
+    means = np.asarray(values[:repeats * 2 * LENGTH_BITS], np.float64).reshape(repeats, 2, LENGTH_BITS).mean(0)
+    difference = means[0] - means[1]
+    n = int(((difference > 0).astype(np.int64) << np.arange(LENGTH_BITS)).sum())
+    confidence = float(np.clip(np.abs(difference).mean() / (BIT_HIGH - BIT_LOW), 0.0, 1.0))
+    return n, confidence
+
+
+# Split and stitch ---------------------------------------------------------------------------------------
+
+
+def _fit(n_samples: int, layout: Layout) -> None:
+    if n_samples > layout.max_samples:
+        raise CapacityError(f"speech is {n_samples / SAMPLE_RATE:.2f} s but this container holds at most "
+                            f"{layout.max_seconds:.2f} s ({layout.fmt}, c = {layout.channels})")
+
+
+def stitch(features: np.ndarray, n_samples: int, layout: Layout) -> np.ndarray:
+    """c x 160 x 160 tensor from features (80 x F mel, 160 x F stft columns, or T raw values) + the header."""
+    _fit(n_samples, layout)
+    c = layout.channels
+    if layout.fmt == "raw":
+        flat = np.zeros(SIDE * SIDE * c, np.float32)
+        flat[:len(features)] = features
+        flat[-HEADER_VALUES:] = header_values(n_samples)
+        return flat.reshape(layout.shape)
+    rows = N_MELS if layout.fmt == "mel" else SIDE
+    columns = SIDE * c * SIDE // rows  # frame columns the tensor holds
+    grid = np.zeros((rows, columns), np.float32)
+    grid[:, :features.shape[1]] = features
+    grid[:, columns - HEADER_VALUES // rows:] = header_values(n_samples).reshape(-1, rows).T
+    pieces = grid.reshape(rows, columns // SIDE, SIDE).transpose(1, 0, 2)  # pieces x rows x 160
+    return np.ascontiguousarray(pieces.reshape(c, SIDE, SIDE))
+
+
+def unstitch(tensor: np.ndarray, layout: Layout) -> tuple[np.ndarray, int, float]:
+    """(features, length in samples, header confidence): the inverse of `stitch`, features cut to the length."""
+    c = layout.channels
+    if layout.fmt == "raw":
+        flat = tensor.reshape(-1)
+        n, confidence = read_header(flat[-HEADER_VALUES:])
+        n = min(n, layout.max_samples)
+        return flat[:n].copy(), n, confidence
+    rows = N_MELS if layout.fmt == "mel" else SIDE
+    grid = tensor.reshape(c * SIDE // rows, rows, SIDE).transpose(1, 0, 2).reshape(rows, -1)
+    n, confidence = read_header(grid[:, -(HEADER_VALUES // rows):].T.reshape(-1))
+    n = min(n, layout.max_samples)
+    frames = (1 + n // HOP if n else 0) if layout.fmt == "mel" else -(-n // STFT_HOP)
+    return grid[:, :frames].copy(), n, confidence
+
+
+# Speech <-> tensor --------------------------------------------------------------------------------------
+
+
+def features_of(samples: np.ndarray, fmt: str) -> np.ndarray:
+    """The format's features of mono 16 kHz speech (before stitching)."""
+    if len(samples) == 0:
+        return np.zeros((N_MELS, 0) if fmt == "mel" else (SIDE, 0) if fmt == "stft" else 0, np.float32)
+    if fmt == "mel":
+        return mel_spectrogram(samples)
+    if fmt == "stft":
+        return stft_columns(samples)
+    return ((np.clip(samples, -1.0, 1.0) + 1.0) / 2.0).astype(np.float32)
+
+
+def features_to_audio(features: np.ndarray, n_samples: int, fmt: str) -> np.ndarray:
+    """Speech back from a format's features: Griffin-Lim (mel), inverse STFT (stft) or rescaling (raw)."""
+    if fmt == "mel":
+        return mel_to_audio(features, length=n_samples)
+    if fmt == "stft":
+        return columns_to_audio(features, n_samples)
+    return (np.clip(features, 0.0, 1.0) * 2.0 - 1.0).astype(np.float32)
+
+
+def compress(samples: np.ndarray, layout: Layout = Layout()) -> np.ndarray:
+    """Comp(A_r) of eq. 3: mono 16 kHz speech -> c x 160 x 160 hidden tensor with its length inside."""
+    samples = np.asarray(samples, np.float32).reshape(-1)
+    _fit(len(samples), layout)
+    return stitch(features_of(samples, layout.fmt), len(samples), layout)
+
+
+def decompress(tensor: np.ndarray, layout: Layout = Layout()) -> np.ndarray:
+    """Decomp of eq. 4: hidden tensor -> mono 16 kHz speech of the length carried in its header."""
+    features, n, _ = unstitch(np.asarray(tensor, np.float32), layout)
+    return features_to_audio(features, n, layout.fmt) if n else np.zeros(0, np.float32)

@@ -1,0 +1,272 @@
+"""THInImg (Zhao, Li, Ning, Jiang): long speech hidden in a face image by an invertible network, nested levels.
+
+    speech 1 ──Comp (codecs/mel.py: log-mel, split + stitch, length header)──> A_1 (c x 160 x 160)
+             ──keyed tile shuffle + inversion (level-1 key)──> A_s1 ───────────────┐
+    cover ──resize to 160 x 160────────────────────────────────────────────────────┼─ E1 (nn/coupling.py) ──> I_c
+                                                                                    │   8-bit PNG, 160 x 160
+    [speech 2 ──Comp──> keyed shuffle (level-2 key)──> A_s2 ─ E2(A_s2 in A_s1) ──> A_s1, nested model, sec. 3.3]
+    reveal level 1:  I_c ──E1 reverse──> A_s1R ──unshuffle (key 1)──> header, mel ──Griffin-Lim──> speech 1
+    reveal level 2:  I_c ──E1 reverse──> A_s1R ──E2 reverse──> A_s2R ──unshuffle (key 2)──> speech 2
+
+Our choices where the paper is silent (see also the weights cards):
+* Keys: the paper has none. Each level's hidden tensor is cut into 8 x 8 tiles that are permuted, and half of
+  them inverted (x -> 1 - x), by streams derived from that level's key (keys.py); the network is trained on
+  randomly shuffled tensors, so it hides any key's shuffle. A wrong key reads a different tile order: the
+  length header decodes to noise and the speech comes out as scrambled spectrogram tiles (noise).
+  Level 2 has its own key (`-O level2_key=...` on hide; `--level 2 --key` that key on reveal); without it the
+  level-1 key is used for both levels (with a different label, so the two shuffles differ).
+* Covers of any size are resized to the model's 160 x 160 (as the paper resizes its FFHQ faces); the container
+  PNG is 160 x 160. Capacity is therefore fixed: c = 2 mel channels hold 10.11 s of speech.
+* Which model wrote a container is not stored: reveal at level 1 tries the single-layer and the nested model
+  and keeps the one whose length header decodes with the higher confidence (`model="auto"`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from crossteg import keys
+from crossteg.codecs import mel
+from crossteg.errors import UsageError, WeightsError
+from crossteg.media.audio import Audio
+from crossteg.media.image import Image
+from crossteg.methods.base import WEIGHTS_DIR, Capacity, Method, Progress, no_progress, register
+from crossteg.nn.coupling import CouplingConfig, CouplingNet
+
+TILE = 8  # keyed shuffle granularity in pixels of the hidden tensor (ours)
+SINGLE, NESTED = "thinimg-mel-10s", "thinimg-nested-10s"
+MODELS = ("auto", "single", "nested")
+
+
+# Keyed shuffle of the hidden tensor ---------------------------------------------------------------------
+
+
+def n_tiles(shape: tuple[int, ...], tile: int = TILE) -> int:
+    """Tiles of a c x H x W tensor."""
+    return shape[0] * (shape[1] // tile) * (shape[2] // tile)
+
+
+def _tiles(tensor: np.ndarray, tile: int) -> np.ndarray:
+    c, h, w = tensor.shape
+    return tensor.reshape(c, h // tile, tile, w // tile, tile).transpose(0, 1, 3, 2, 4).reshape(-1, tile, tile)
+
+
+def _untiles(tiles: np.ndarray, shape: tuple[int, ...], tile: int) -> np.ndarray:
+    c, h, w = shape
+    return np.ascontiguousarray(tiles.reshape(c, h // tile, w // tile, tile, tile).transpose(0, 1, 3, 2, 4)
+                                .reshape(shape))
+
+
+def scramble(tensor: np.ndarray, perm: np.ndarray, flips: np.ndarray, tile: int = TILE) -> np.ndarray:
+    """Tile j of the output is tile perm[j] of the input, inverted (1 - x) where flips[j]."""
+    tiles = _tiles(tensor, tile)[perm]
+    return _untiles(np.where(flips.astype(bool)[:, None, None], 1.0 - tiles, tiles), tensor.shape, tile)
+
+
+def unscramble(tensor: np.ndarray, perm: np.ndarray, flips: np.ndarray, tile: int = TILE) -> np.ndarray:
+    """Inverse of `scramble` with the same perm and flips."""
+    shuffled = _tiles(tensor, tile)
+    tiles = np.empty_like(shuffled)
+    tiles[perm] = np.where(flips.astype(bool)[:, None, None], 1.0 - shuffled, shuffled)
+    return _untiles(tiles, tensor.shape, tile)
+
+
+def level_shuffle(key: keys.Key, level: int, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """(perm, flips) of one access level, derived from its key."""
+    material = keys.derive(key, "thinimg")
+    n = n_tiles(shape)
+    return (material.permutation(f"thinimg/level-{level}/tiles", n),
+            material.keystream_bits(f"thinimg/level-{level}/flips", n))
+
+
+# Weights ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Model:
+    """A loaded THInImg model: one embedding-revealing module per nesting layer, and its card."""
+
+    layers: list[CouplingNet]
+    layout: mel.Layout
+    card: dict[str, Any]
+
+
+def build_layers(config: CouplingConfig, nested: bool) -> list[CouplingNet]:
+    """Fresh modules: E1 (image | c), plus E2 (c | c) when nested (sec. 3.3)."""
+    layers = [CouplingNet(config)]
+    if nested:
+        layers.append(CouplingNet(CouplingConfig(**{**config.to_dict(), "image_channels": config.secret_channels})))
+    return layers
+
+
+def state_dict(layers: list[CouplingNet]) -> dict[str, torch.Tensor]:
+    """All layers' weights, prefixed layer1., layer2. ..."""
+    return {f"layer{k + 1}.{name}": v.detach().cpu().contiguous()
+            for k, net in enumerate(layers) for name, v in net.state_dict().items()}
+
+
+def load_model(name: str, weights_dir: Path = WEIGHTS_DIR) -> Model:
+    """Load weights + card strictly, checking the sha256; WeightsError says how to get them when missing."""
+    files = [Path(weights_dir) / f"{name}{suffix}" for suffix in (".json", ".safetensors")]
+    stamp = tuple(f.stat().st_mtime_ns if f.exists() else 0 for f in files)  # a re-written file is re-read
+    return _load_model(name, str(weights_dir), stamp)
+
+
+@lru_cache(maxsize=4)
+def _load_model(name: str, weights_dir: str, stamp: tuple[int, ...]) -> Model:
+    import hashlib
+
+    from safetensors.torch import load_file
+
+    folder = Path(weights_dir)
+    card_path, weights_path = folder / f"{name}.json", folder / f"{name}.safetensors"
+    if not card_path.exists() or not weights_path.exists():
+        raise WeightsError(f"thinimg weights {name} are missing from {folder}: run `crossteg train thinimg"
+                           f"{' --nested' if name == NESTED else ''}` to make them")
+    card = json.loads(card_path.read_text())
+    if hashlib.sha256(weights_path.read_bytes()).hexdigest() != card.get("sha256"):
+        raise WeightsError(f"{weights_path.name} does not match the sha256 in its card; re-train or restore it")
+    arch = card["architecture"]
+    config = CouplingConfig(**arch["coupling"])
+    layers = build_layers(config, arch["nested"])
+    state = load_file(str(weights_path))
+    for k, net in enumerate(layers):
+        prefix = f"layer{k + 1}."
+        net.load_state_dict({n[len(prefix):]: v for n, v in state.items() if n.startswith(prefix)}, strict=True)
+        net.eval()
+    expected = {f"layer{k + 1}." + n for k, net in enumerate(layers) for n in net.state_dict()}
+    if set(state) != expected:
+        raise WeightsError(f"{weights_path.name} holds unexpected tensors for its card's architecture")
+    return Model(layers, mel.Layout(arch["format"], config.secret_channels), card)
+
+
+# The method ---------------------------------------------------------------------------------------------
+
+
+def to_model_image(image: Image) -> np.ndarray:
+    """The cover as the model sees it: 3 x 160 x 160 in [0, 1], resized (Lanczos) when it is another size."""
+    pixels = image.pixels
+    if pixels.shape[:2] != (mel.SIDE, mel.SIDE):
+        from PIL import Image as PILImage
+
+        resized = PILImage.fromarray(image.to_uint8()).resize((mel.SIDE, mel.SIDE), PILImage.Resampling.LANCZOS)
+        pixels = np.asarray(resized, np.float32) / 255
+    return np.ascontiguousarray(pixels.transpose(2, 0, 1))
+
+
+def speech_samples(audio: Audio) -> np.ndarray:
+    """Mono 16 kHz samples of a speech secret (eq. 3 works at 16 kHz, sec. 4.3)."""
+    return audio.mono().resample(mel.SAMPLE_RATE).samples[0]
+
+
+@register
+class THInImg(Method):
+    """Speech (up to 10 s per level) hidden in a 160 x 160 face image by an invertible coupling network."""
+
+    id = "thinimg"
+    title = "THInImg: speech in a face image, invertible network, 2 access levels"
+    paper = "Zhao, Li, Ning, Jiang: THInImg: Cross-modal Steganography for Presenting Talking Heads in Images"
+    secret = ("audio",)
+    cover = ("image",)
+    stego_ext = (".png",)
+    weights = (f"{SINGLE}.safetensors", f"{SINGLE}.json")  # the nested model is needed only for 2 secrets
+    levels = 2
+    max_secrets = 2
+
+    def __init__(self, quality: str = "fast", model: str = "auto", level2_key: str | None = None,
+                 weights_dir: str | None = None) -> None:
+        super().__init__(quality)
+        if model not in MODELS:
+            raise UsageError(f"thinimg model must be one of {', '.join(MODELS)}, not {model!r}")
+        self.model, self.level2_key = model, level2_key
+        self.weights_dir = Path(weights_dir) if weights_dir else WEIGHTS_DIR
+
+    def weights_present(self) -> bool:
+        return all((self.weights_dir / name).exists() for name in self.weights)
+
+    def _load(self, name: str) -> Model:
+        return load_model(name, self.weights_dir)
+
+    def _layout(self) -> mel.Layout:
+        try:
+            return self._load(NESTED if self.model == "nested" else SINGLE).layout
+        except WeightsError:
+            return mel.Layout()
+
+    def capacity(self, cover: Image) -> Capacity:
+        """Seconds of speech per access level (the cover is resized to 160 x 160, so this does not vary)."""
+        self.check_cover(cover)
+        return Capacity(np.floor(self._layout().max_seconds * 100) / 100, "s of speech per level")
+
+    def secret_size(self, secret: Any) -> float:
+        """The longest secret's duration in seconds."""
+        return max(s.duration for s in (secret if isinstance(secret, list) else [secret]))
+
+    def _tensor(self, audio: Audio, key: keys.Key, level: int, layout: mel.Layout) -> np.ndarray:
+        perm, flips = level_shuffle(key, level, layout.shape)
+        return scramble(mel.compress(speech_samples(audio), layout), perm, flips)
+
+    def hide(self, cover: Image, secret: Audio | list[Audio], key: keys.Key = None, *,
+             progress: Progress = no_progress) -> Image:
+        """The 160 x 160 container image (8-bit values) carrying one speech clip, or two on nested levels."""
+        self.check_cover(cover)
+        secrets = secret if isinstance(secret, list) else [secret]
+        if not 1 <= len(secrets) <= self.max_secrets:
+            raise UsageError(f"thinimg hides 1 or 2 speech clips, got {len(secrets)}")
+        if self.model == "single" and len(secrets) == 2:
+            raise UsageError("two secrets need the nested model (model=auto or nested)")
+        model = self._load(NESTED if len(secrets) == 2 or self.model == "nested" else SINGLE)
+        self.check_fits(cover, secrets)
+        progress("compressing speech", 0, 1)
+        layout = model.layout
+        a1 = self._tensor(secrets[0], key, 1, layout)
+        progress("embedding", 0, 1)
+        with torch.no_grad():
+            hidden = torch.from_numpy(a1)[None]
+            if len(model.layers) == 2:  # eq. 8: the first speech tensor is the second layer's cover
+                second = secrets[1] if len(secrets) == 2 else Audio(np.zeros(0, np.float32), mel.SAMPLE_RATE)
+                a2 = self._tensor(second, self.level2_key or key, 2, layout)
+                hidden = model.layers[1](hidden, torch.from_numpy(a2)[None])[0]
+            container = model.layers[0](torch.from_numpy(to_model_image(cover))[None], hidden)[0][0]
+        progress("embedding", 1, 1)
+        return Image.from_uint8(np.round(container.clamp(0, 1).numpy().transpose(1, 2, 0) * 255).astype(np.uint8))
+
+    def _revealed(self, model: Model, stego: Image, level: int) -> np.ndarray:
+        """The hidden tensor of `level` (still shuffled) from the container: eq. 9."""
+        with torch.no_grad():
+            tensor = model.layers[0].reverse(torch.from_numpy(to_model_image(stego))[None])[1]
+            if level == 2:
+                tensor = model.layers[1].reverse(tensor)[1]
+        return tensor[0].clamp(0, 1).numpy()
+
+    def reveal(self, stego: Image, key: keys.Key = None, *, level: int = 1,
+               progress: Progress = no_progress) -> Audio:
+        """Speech of access `level` (its own key); a wrong key gives noise of a noise length, never an error."""
+        self.check_cover(stego)
+        if level not in (1, 2):
+            raise UsageError("thinimg has access levels 1 and 2")
+        progress("revealing", 0, 1)
+        names = [NESTED] if level == 2 or self.model == "nested" else [SINGLE]
+        if level == 1 and self.model == "auto" and (self.weights_dir / f"{NESTED}.safetensors").exists():
+            names.append(NESTED)
+        best: tuple[float, np.ndarray, int, mel.Layout] | None = None
+        for name in names:
+            model = self._load(name)
+            perm, flips = level_shuffle(key, level, model.layout.shape)
+            features, n, confidence = mel.unstitch(unscramble(self._revealed(model, stego, level), perm, flips),
+                                                   model.layout)
+            if best is None or confidence > best[0]:
+                best = (confidence, features, n, model.layout)
+        assert best is not None
+        _, features, n, layout = best
+        progress("decompressing (Griffin-Lim)", 0, 1)
+        samples = mel.features_to_audio(features, n, layout.fmt) if n else np.zeros(0, np.float32)
+        progress("revealing", 1, 1)
+        return Audio(samples, mel.SAMPLE_RATE)

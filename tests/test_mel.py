@@ -1,0 +1,66 @@
+"""codecs/mel.py: the paper's speech formats, split/stitch with the length inside, and the decompressor."""
+
+import numpy as np
+import pytest
+
+from crossteg import media
+from crossteg.codecs import mel
+from crossteg.errors import CapacityError
+from crossteg.metrics import stoi
+
+
+@pytest.fixture(scope="module")
+def speech(assets):
+    return media.load_audio(assets / "speech_long.wav", mel.SAMPLE_RATE, mono=True).samples[0]
+
+
+def test_paper_channel_counts_cover_ten_seconds():
+    for fmt, c in mel.FORMATS.items():  # sec. 4.4: c = 2 (mel), 7 (raw), 4 (stft) for 0-10 s
+        assert mel.Layout(fmt, c).max_seconds >= 10.0
+        assert mel.Layout(fmt, c - 1).max_seconds < 10.0
+        assert mel.channels_for(10.0, fmt) == c
+    assert mel.channels_for(20.0) == 4 and mel.channels_for(80.0) == 16  # c grows with the length (sec. 4.5)
+
+
+def test_mel_spectrogram_matches_the_paper_settings(speech):
+    spec = mel.mel_spectrogram(speech[:16000])
+    assert spec.shape == (80, 1 + 16000 // 256)
+    assert spec.min() >= 0.0 and spec.max() <= 1.0 and spec.std() > 0.1
+
+
+@pytest.mark.parametrize("fmt", sorted(mel.FORMATS))
+@pytest.mark.parametrize("seconds", [0.0, 0.3, 3.7, 10.0])
+def test_stitch_carries_the_length_inside_the_tensor(speech, fmt, seconds):
+    layout = mel.Layout(fmt, mel.FORMATS[fmt])
+    clip = speech[:int(seconds * mel.SAMPLE_RATE)]
+    tensor = mel.compress(clip, layout)
+    assert tensor.shape == (layout.channels, 160, 160) and tensor.min() >= 0 and tensor.max() <= 1
+    noisy = np.clip(tensor + np.random.default_rng(0).normal(0, 0.15, tensor.shape), 0, 1)  # a lossy channel
+    features, n, confidence = mel.unstitch(noisy.astype(np.float32), layout)
+    assert n == len(clip) and confidence > 0.5
+    exact, _, clean_confidence = mel.unstitch(tensor, layout)
+    np.testing.assert_array_equal(exact, mel.features_of(clip, fmt))
+    assert clean_confidence > 0.99
+
+
+def test_a_shuffled_header_has_low_confidence(speech):
+    tensor = mel.compress(speech[:32000])
+    shuffled = np.random.default_rng(1).permutation(tensor.reshape(-1)).reshape(tensor.shape)
+    assert mel.unstitch(shuffled, mel.Layout())[2] < 0.5
+
+
+def test_too_long_speech_says_the_maximum_seconds(speech):
+    with pytest.raises(CapacityError, match=r"at most 10\.11 s"):
+        mel.compress(np.zeros(int(10.2 * mel.SAMPLE_RATE), np.float32))
+    mel.compress(speech[:mel.Layout().max_samples])
+
+
+def test_round_trips_through_each_format(speech):
+    clip = speech[:3 * mel.SAMPLE_RATE]
+    raw = mel.decompress(mel.compress(clip, mel.Layout("raw", 7)), mel.Layout("raw", 7))
+    assert np.abs(raw - clip).max() < 1e-6
+    stft = mel.decompress(mel.compress(clip, mel.Layout("stft", 4)), mel.Layout("stft", 4))
+    assert len(stft) == len(clip) and stoi(clip, stft, mel.SAMPLE_RATE) > 0.9  # bins above 5 kHz dropped
+    griffin_lim = mel.decompress(mel.compress(clip))
+    assert len(griffin_lim) == len(clip) and stoi(clip, griffin_lim, mel.SAMPLE_RATE) > 0.8
+    assert np.abs(griffin_lim).max() <= 0.9 + 1e-6

@@ -1,0 +1,169 @@
+"""thinimg: the coupling network's exact inverse, keyed shuffles, weights loading, and real round trips through
+8-bit PNG files with the shipped weights (single layer and nested levels)."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import run_cli
+from crossteg import media
+from crossteg.codecs import mel
+from crossteg.errors import CapacityError, UsageError, WeightsError
+from crossteg.media import Audio
+from crossteg.methods import get_method
+from crossteg.methods import thinimg as T
+from crossteg.metrics import psnr, stoi
+from crossteg.nn.coupling import CouplingConfig, CouplingNet, haar, inverse_haar, round_8bit
+from crossteg.train import thinimg as trainer
+
+
+def randomised(net: CouplingNet) -> CouplingNet:
+    """A network whose subnets all do something (the shipped init zeroes their last convolutions)."""
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(torch.randn(p.shape, generator=g, dtype=p.dtype) * 0.1)
+    return net
+
+
+@pytest.mark.parametrize("dwt", [True, False])
+def test_reveal_inverts_embed_to_float_precision(dwt):
+    net = randomised(CouplingNet(CouplingConfig(3, 2, blocks=3, width=4, dwt=dwt)).double())
+    image, secret = torch.rand(2, 3, 16, 16, dtype=torch.double), torch.rand(2, 2, 16, 16, dtype=torch.double)
+    container, lost = net(image, secret)
+    assert (container - image).abs().max() > 1e-2  # the blocks are not the identity
+    image_r, secret_r = net.reverse(container, lost)
+    assert (image_r - image).abs().max() < 1e-10 and (secret_r - secret).abs().max() < 1e-10
+
+
+def test_haar_is_orthonormal_and_exact():
+    x = torch.rand(1, 3, 8, 8, dtype=torch.double)
+    y = haar(x)
+    assert y.shape == (1, 12, 4, 4) and torch.allclose((y ** 2).sum(), (x ** 2).sum())
+    assert torch.allclose(inverse_haar(y), x, atol=1e-12)
+
+
+def test_8bit_rounding_is_straight_through():
+    x = torch.tensor([-0.2, 0.3, 0.50001, 1.3], requires_grad=True)
+    y = round_8bit(x)
+    assert torch.equal(y.detach() * 255, torch.round(y.detach() * 255)) and y.min() >= 0 and y.max() <= 1
+    y.sum().backward()
+    assert torch.equal(x.grad, torch.ones(4))
+
+
+def test_scramble_is_keyed_and_invertible():
+    tensor = np.random.default_rng(0).random((2, 160, 160)).astype(np.float32)
+    perm, flips = T.level_shuffle("k", 1, tensor.shape)
+    shuffled = T.scramble(tensor, perm, flips)
+    np.testing.assert_allclose(T.unscramble(shuffled, perm, flips), tensor, atol=1e-6)  # 1 - (1 - x)
+    other = T.level_shuffle("k", 2, tensor.shape)  # another level of the same passphrase differs
+    assert not np.array_equal(other[0], perm)
+    wrong = T.unscramble(shuffled, *T.level_shuffle("not k", 1, tensor.shape))
+    assert abs(np.corrcoef(wrong.ravel(), tensor.ravel())[0, 1]) < 0.05
+
+
+def tiny_weights(folder, nested=False):
+    """Tiny untrained weights + card written by the trainer's own save function."""
+    args = trainer.parse(["--out", str(folder), "--width", "4", "--blocks", "2"] + (["--nested"] if nested else []))
+    layers = T.build_layers(CouplingConfig(3, 2, 2, 4), nested)
+    optimiser = torch.optim.Adam([p for n in layers for p in n.parameters()])
+    state = {"step": 0, "seconds": 0.0, "curve": [], "device": "cpu"}
+    trainer.save_all(layers, optimiser, state, args, folder / "tiny.ckpt")
+    return layers
+
+
+def test_weights_load_strictly_and_are_checked(tmp_path):
+    layers = tiny_weights(tmp_path)
+    model = T.load_model(T.SINGLE, tmp_path)
+    assert model.layout == mel.Layout() and model.layers[0].config == layers[0].config
+    card = json.loads((tmp_path / f"{T.SINGLE}.json").read_text())
+    card["sha256"] = "0" * 64
+    (tmp_path / f"{T.SINGLE}.json").write_text(json.dumps(card))
+    with pytest.raises(WeightsError, match="sha256"):
+        T.load_model(T.SINGLE, tmp_path)
+    with pytest.raises(WeightsError, match="crossteg train thinimg --nested"):
+        T.load_model(T.NESTED, tmp_path)
+
+
+def test_capacity_error_says_the_maximum_seconds(tmp_path, assets):
+    tiny_weights(tmp_path)
+    method = get_method("thinimg", weights_dir=str(tmp_path))
+    face = media.load(assets / "face.png")
+    assert method.capacity(face).amount == 10.11
+    with pytest.raises(CapacityError, match=r"at most 10\.11 s"):
+        method.hide(face, media.load(assets / "speech_long.wav"))
+    with pytest.raises(UsageError):
+        method.hide(face, [media.load(assets / "speech_1.wav")] * 3)
+
+
+def test_train_smoke_two_steps(tmp_path, monkeypatch):
+    """The trainer runs end to end (nested, tiny, two steps, no espeak: synthetic tones stand in)."""
+    tone = (0.5 * np.sin(np.arange(40_000) * 0.05)).astype(np.float32)
+    monkeypatch.setattr(trainer.data, "speech_clips", lambda rng, n, *a, **k: (tone[:int(rng.integers(8000, 40000))]
+                                                                                for _ in range(n)))
+    trainer.main(["--nested", "--steps", "2", "--batch", "1", "--crop", "32", "--width", "4", "--blocks", "2",
+                  "--clips", "2", "--out", str(tmp_path), "--checkpoint", str(tmp_path / "c.ckpt")])
+    card = json.loads((tmp_path / f"{T.NESTED}.json").read_text())
+    assert card["training"]["steps"] == 2 and card["curve"][-1]["container_psnr"] > 10
+    assert T.load_model(T.NESTED, tmp_path).layers[1].config.image_channels == 2
+    trainer.main(["--nested", "--resume", "--steps", "3", "--batch", "1", "--crop", "32", "--width", "4",
+                  "--blocks", "2", "--clips", "2", "--out", str(tmp_path), "--checkpoint", str(tmp_path / "c.ckpt")])
+    assert json.loads((tmp_path / f"{T.NESTED}.json").read_text())["training"]["steps"] == 3
+
+
+# Round trips with the shipped weights -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def clips(assets):
+    long = media.load_audio(assets / "speech_long.wav")
+    return [media.load_audio(assets / "speech_1.wav"), Audio(long.samples[:, :int(6.3 * 16000)], 16000)]
+
+
+def revealed_quality(original: Audio, revealed: Audio) -> float:
+    n = min(original.frames, revealed.frames)
+    return stoi(original.samples[0, :n], revealed.samples[0, :n], 16000)
+
+
+def test_hide_reveal_through_a_png_carries_each_length(tmp_path, assets, clips):
+    method = get_method("thinimg")
+    face = media.load(assets / "face.png")
+    for k, clip in enumerate(clips):
+        path = media.save(method.hide(face, clip, "key"), tmp_path / f"c{k}.png")
+        stego = media.load(path)
+        assert (stego.height, stego.width) == (160, 160)
+        assert psnr(media.load(assets / "face160.png").pixels, stego.pixels) > 20
+        revealed = method.reveal(stego, "key")
+        assert revealed.sample_rate == 16000 and revealed.frames == clip.frames  # the exact length came back
+        ceiling = mel.decompress(mel.compress(clip.samples[0]))
+        assert revealed_quality(clip, revealed) > 0.5 * revealed_quality(clip, Audio(ceiling, 16000))
+        wrong = method.reveal(stego, "wrong key")
+        assert wrong.frames != clip.frames and revealed_quality(clip, wrong) < 0.35
+
+
+def test_nested_levels_have_their_own_keys(tmp_path, assets, clips):
+    method = get_method("thinimg", level2_key="second key")
+    path = media.save(method.hide(media.load(assets / "face.png"), clips, "first key"), tmp_path / "n.png")
+    stego = media.load(path)
+    first = method.reveal(stego, "first key", level=1)
+    second = method.reveal(stego, "second key", level=2)
+    assert first.frames == clips[0].frames and second.frames == clips[1].frames
+    assert revealed_quality(clips[1], second) > 0.3
+    intruder = method.reveal(stego, "first key", level=2)  # holding level 1 gives nothing of level 2
+    assert intruder.frames != clips[1].frames and revealed_quality(clips[1], intruder) < 0.35
+
+
+def test_cli_hides_two_levels_and_reveals_the_second(tmp_path, assets):
+    out = tmp_path / "c.png"
+    result = run_cli("hide", "thinimg", "--cover", assets / "face.png", "--secret", assets / "speech_2.wav",
+                     "--secret", assets / "speech_3.wav", "-o", out, "--key", "one", "-O", "level2_key=two")
+    assert result.returncode == 0, result.stderr
+    result = run_cli("reveal", "thinimg", out, "--level", "2", "--key", "two", "-o", tmp_path / "b.wav")
+    assert result.returncode == 0, result.stderr
+    assert media.load(tmp_path / "b.wav").frames == media.load(assets / "speech_3.wav").frames
+    too_long = run_cli("hide", "thinimg", "--cover", assets / "face.png", "--secret", assets / "speech_long.wav",
+                       "-o", tmp_path / "x.png")
+    assert too_long.returncode == 3 and "10.11 s" in too_long.stderr + too_long.stdout
+
