@@ -2,7 +2,7 @@
 
     speech 1 ──Comp (codecs/mel.py: log-mel, split + stitch, length header)──> A_1 (c x 160 x 160)
              ──keyed tile shuffle + inversion (level-1 key)──> A_s1 ───────────────┐
-    cover ──resize to 160 x 160────────────────────────────────────────────────────┼─ E1 (nn/coupling.py) ──> I_c
+    cover ──160 x 160 tiles────────────────────────────────────────────────────────┼─ E1 (nn/coupling.py) ──> I_c
                                                                                     │   8-bit PNG, 160 x 160
     [speech 2 ──Comp──> keyed shuffle (level-2 key)──> A_s2 ─ E2(A_s2 in A_s1) ──> A_s1, nested model, sec. 3.3]
     reveal level 1:  I_c ──E1 reverse──> A_s1R ──unshuffle (key 1)──> header, mel ──Griffin-Lim──> speech 1
@@ -15,8 +15,11 @@ Our choices where the paper is silent (see also the weights cards):
   length header decodes to noise and the speech comes out as scrambled spectrogram tiles (noise).
   Level 2 has its own key (`-O level2_key=...` on hide; `--level 2 --key` that key on reveal); without it the
   level-1 key is used for both levels (with a different label, so the two shuffles differ).
-* Covers of any size are resized to the model's 160 x 160 (as the paper resizes its FFHQ faces); the container
-  PNG is 160 x 160. Capacity is therefore fixed: c = 2 mel channels hold 10.11 s of speech.
+* Covers: the paper's are 160 x 160 (resized FFHQ faces). A larger cover is cut into a centred grid of
+  160 x 160 tiles, each a container of its own (the margins stay untouched), and the stego keeps the cover's
+  size: capacity is 10.11 s of speech (c = 2 mel channels) per tile and level; a longer clip continues in the
+  next tile, and unused tiles carry an empty clip. Covers under 160 x 160 are refused. For the paper's
+  setting, resize the face to 160 x 160 first (assets/face160.png is one).
 * Which model wrote a container is not stored: reveal at level 1 tries the single-layer and the nested model
   and keeps the one whose length header decodes with the higher confidence (`model="auto"`).
 """
@@ -150,15 +153,18 @@ def _load_model(name: str, weights_dir: str, stamp: tuple[int, ...]) -> Model:
 # The method ---------------------------------------------------------------------------------------------
 
 
-def to_model_image(image: Image) -> np.ndarray:
-    """The cover as the model sees it: 3 x 160 x 160 in [0, 1], resized (Lanczos) when it is another size."""
-    pixels = image.pixels
-    if pixels.shape[:2] != (mel.SIDE, mel.SIDE):
-        from PIL import Image as PILImage
+def tile_corners(height: int, width: int) -> list[tuple[int, int]]:
+    """Top-left corners of the 160 x 160 tiles a cover holds: a centred grid, row by row."""
+    rows, cols = height // mel.SIDE, width // mel.SIDE
+    top, left = (height - rows * mel.SIDE) // 2, (width - cols * mel.SIDE) // 2
+    return [(top + r * mel.SIDE, left + c * mel.SIDE) for r in range(rows) for c in range(cols)]
 
-        resized = PILImage.fromarray(image.to_uint8()).resize((mel.SIDE, mel.SIDE), PILImage.Resampling.LANCZOS)
-        pixels = np.asarray(resized, np.float32) / 255
-    return np.ascontiguousarray(pixels.transpose(2, 0, 1))
+
+def tiles_of(image: Image) -> np.ndarray:
+    """T x 3 x 160 x 160: the cover's tiles as the model sees them."""
+    px = image.pixels
+    return np.stack([px[y:y + mel.SIDE, x:x + mel.SIDE].transpose(2, 0, 1)
+                     for y, x in tile_corners(*px.shape[:2])])
 
 
 def speech_samples(audio: Audio) -> np.ndarray:
@@ -166,9 +172,14 @@ def speech_samples(audio: Audio) -> np.ndarray:
     return audio.mono().resample(mel.SAMPLE_RATE).samples[0]
 
 
+def segments(samples: np.ndarray, count: int, size: int) -> list[np.ndarray]:
+    """`samples` cut into `count` consecutive pieces of at most `size` (the tail ones may be empty)."""
+    return [samples[k * size:(k + 1) * size] for k in range(count)]
+
+
 @register
 class THInImg(Method):
-    """Speech (up to 10 s per level) hidden in a 160 x 160 face image by an invertible coupling network."""
+    """Speech (10 s per 160 x 160 tile and level) hidden in a face image by an invertible coupling network."""
 
     id = "thinimg"
     title = "THInImg: speech in a face image, invertible network, 2 access levels"
@@ -200,23 +211,33 @@ class THInImg(Method):
         except WeightsError:
             return mel.Layout()
 
+    def _tiles(self, image: Image) -> np.ndarray:
+        self.check_cover(image)
+        if image.height < mel.SIDE or image.width < mel.SIDE:
+            raise UsageError(f"thinimg needs an image of at least {mel.SIDE}x{mel.SIDE} pixels, "
+                             f"got {image.width}x{image.height}")
+        return tiles_of(image)
+
     def capacity(self, cover: Image) -> Capacity:
-        """Seconds of speech per access level (the cover is resized to 160 x 160, so this does not vary)."""
-        self.check_cover(cover)
-        return Capacity(np.floor(self._layout().max_seconds * 100) / 100, "s of speech per level")
+        """Seconds of speech per access level: 10.11 s per whole 160 x 160 tile of the cover."""
+        count = len(self._tiles(cover))
+        return Capacity(np.floor(count * self._layout().max_seconds * 100) / 100, "s of speech per level")
 
     def secret_size(self, secret: Any) -> float:
         """The longest secret's duration in seconds."""
         return max(s.duration for s in (secret if isinstance(secret, list) else [secret]))
 
-    def _tensor(self, audio: Audio, key: keys.Key, level: int, layout: mel.Layout) -> np.ndarray:
+    def _tensors(self, audio: Audio, key: keys.Key, level: int, layout: mel.Layout, count: int) -> np.ndarray:
+        """count x c x 160 x 160: the speech cut into one segment per tile, compressed, keyed-shuffled."""
         perm, flips = level_shuffle(key, level, layout.shape)
-        return scramble(mel.compress(speech_samples(audio), layout), perm, flips)
+        return np.stack([scramble(mel.compress(part, layout), perm, flips)
+                         for part in segments(speech_samples(audio), count, layout.max_samples)])
 
     def hide(self, cover: Image, secret: Audio | list[Audio], key: keys.Key = None, *,
              progress: Progress = no_progress) -> Image:
-        """The 160 x 160 container image (8-bit values) carrying one speech clip, or two on nested levels."""
-        self.check_cover(cover)
+        """The container: the cover with each 160 x 160 tile replaced by E1's output (8-bit values); speech
+        longer than one tile holds continues in the next tile."""
+        tiles = self._tiles(cover)
         secrets = secret if isinstance(secret, list) else [secret]
         if not 1 <= len(secrets) <= self.max_secrets:
             raise UsageError(f"thinimg hides 1 or 2 speech clips, got {len(secrets)}")
@@ -225,48 +246,49 @@ class THInImg(Method):
         model = self._load(NESTED if len(secrets) == 2 or self.model == "nested" else SINGLE)
         self.check_fits(cover, secrets)
         progress("compressing speech", 0, 1)
-        layout = model.layout
-        a1 = self._tensor(secrets[0], key, 1, layout)
+        hidden = torch.from_numpy(self._tensors(secrets[0], key, 1, model.layout, len(tiles)))
         progress("embedding", 0, 1)
         with torch.no_grad():
-            hidden = torch.from_numpy(a1)[None]
             if len(model.layers) == 2:  # eq. 8: the first speech tensor is the second layer's cover
                 second = secrets[1] if len(secrets) == 2 else Audio(np.zeros(0, np.float32), mel.SAMPLE_RATE)
-                a2 = self._tensor(second, self.level2_key or key, 2, layout)
-                hidden = model.layers[1](hidden, torch.from_numpy(a2)[None])[0]
-            container = model.layers[0](torch.from_numpy(to_model_image(cover))[None], hidden)[0][0]
+                a2 = self._tensors(second, self.level2_key or key, 2, model.layout, len(tiles))
+                hidden = model.layers[1](hidden, torch.from_numpy(a2))[0]
+            containers = model.layers[0](torch.from_numpy(tiles), hidden)[0].clamp(0, 1).numpy()
+        pixels = cover.pixels.copy()
+        for (y, x), tile in zip(tile_corners(cover.height, cover.width), containers, strict=True):
+            pixels[y:y + mel.SIDE, x:x + mel.SIDE] = tile.transpose(1, 2, 0)
         progress("embedding", 1, 1)
-        return Image.from_uint8(np.round(container.clamp(0, 1).numpy().transpose(1, 2, 0) * 255).astype(np.uint8))
+        return Image.from_uint8(np.round(np.clip(pixels, 0, 1) * 255).astype(np.uint8))
 
-    def _revealed(self, model: Model, stego: Image, level: int) -> np.ndarray:
-        """The hidden tensor of `level` (still shuffled) from the container: eq. 9."""
+    def _revealed(self, model: Model, tiles: np.ndarray, level: int) -> np.ndarray:
+        """T x c x 160 x 160 hidden tensors of `level` (still shuffled) from the container's tiles: eq. 9."""
         with torch.no_grad():
-            tensor = model.layers[0].reverse(torch.from_numpy(to_model_image(stego))[None])[1]
+            tensor = model.layers[0].reverse(torch.from_numpy(tiles))[1]
             if level == 2:
                 tensor = model.layers[1].reverse(tensor)[1]
-        return tensor[0].clamp(0, 1).numpy()
+        return tensor.clamp(0, 1).numpy()
+
+    def _decode(self, name: str, tiles: np.ndarray, key: keys.Key, level: int
+                ) -> tuple[float, list[tuple[np.ndarray, int]], mel.Layout]:
+        """(mean header confidence, [(features, length)] per tile, layout) with model `name`."""
+        model = self._load(name)
+        perm, flips = level_shuffle(key, level, model.layout.shape)
+        parts = [mel.unstitch(unscramble(t, perm, flips), model.layout)
+                 for t in self._revealed(model, tiles, level)]
+        return float(np.mean([c for _, _, c in parts])), [(f, n) for f, n, _ in parts], model.layout
 
     def reveal(self, stego: Image, key: keys.Key = None, *, level: int = 1,
                progress: Progress = no_progress) -> Audio:
         """Speech of access `level` (its own key); a wrong key gives noise of a noise length, never an error."""
-        self.check_cover(stego)
+        tiles = self._tiles(stego)
         if level not in (1, 2):
             raise UsageError("thinimg has access levels 1 and 2")
         progress("revealing", 0, 1)
         names = [NESTED] if level == 2 or self.model == "nested" else [SINGLE]
         if level == 1 and self.model == "auto" and (self.weights_dir / f"{NESTED}.safetensors").exists():
             names.append(NESTED)
-        best: tuple[float, np.ndarray, int, mel.Layout] | None = None
-        for name in names:
-            model = self._load(name)
-            perm, flips = level_shuffle(key, level, model.layout.shape)
-            features, n, confidence = mel.unstitch(unscramble(self._revealed(model, stego, level), perm, flips),
-                                                   model.layout)
-            if best is None or confidence > best[0]:
-                best = (confidence, features, n, model.layout)
-        assert best is not None
-        _, features, n, layout = best
+        _, parts, layout = max((self._decode(name, tiles, key, level) for name in names), key=lambda d: d[0])
         progress("decompressing (Griffin-Lim)", 0, 1)
-        samples = mel.features_to_audio(features, n, layout.fmt) if n else np.zeros(0, np.float32)
+        pieces = [mel.features_to_audio(f, n, layout.fmt) for f, n in parts if n]
         progress("revealing", 1, 1)
-        return Audio(samples, mel.SAMPLE_RATE)
+        return Audio(np.concatenate(pieces) if pieces else np.zeros(0, np.float32), mel.SAMPLE_RATE)

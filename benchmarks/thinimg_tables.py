@@ -1,0 +1,206 @@
+"""THInImg (Zhao et al.) tables 1 and 3 and the speed of hide/reveal: our numbers beside the paper's.
+
+    python -m benchmarks.thinimg_tables [--pairs 12] [--threads 1] [--out benchmarks/results]
+
+Every pair is hidden with the shipped weights, the container written as an 8-bit PNG, read back, and revealed
+from the file; the speech comes back through the current decompressor (Griffin-Lim from the mel). Test data is
+never trained on: held-out espeak-ng voices (train/data.split_voices) at random lengths 1-10 s (PESQ needs
+about a second; the paper draws 0-10 s) and the bundled speech assets (speech_1-4, speech_long cut to 10 s);
+covers are 160 x 160 crops of the astronaut portrait (kept out of training; assets/face160.png is one).
+The paper's speech is LJ Speech / CMU-ARCTIC and its faces FFHQ, with a WaveNet vocoder.
+
+* table 1, mel row: container PSNR/SSIM from the PNG; PESQ-WB and STOI of the revealed speech, and of the
+  original mel through the same Griffin-Lim (`*_ceiling`: the decompressor's own limit, so the hiding loss
+  and the vocoder loss are apart); PSNR of the revealed hidden tensor from the PNG and from the float container.
+* table 1, raw and STFT rows: no model was trained for these formats (CPU budget); the codec-only ceiling of
+  each format is reported.
+* table 3 (nested, two levels): our nested model covers 0-10 s per level (the paper's shortest row is 0-20 s).
+* speed: seconds to hide and to reveal 10 s of speech on this machine (best of 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from crossteg import media, metrics
+from crossteg.codecs import mel
+from crossteg.evaluate import assets_dir
+from crossteg.media import Audio, Image
+from crossteg.methods import get_method
+from crossteg.methods import thinimg as T
+from crossteg.results import Results, Row
+
+COMMAND = "python -m benchmarks.thinimg_tables"
+KEY, KEY2 = "thinimg-tables", "thinimg-tables level 2"
+PAPER_T1 = {"mel": (41.50, 0.979, 3.639), "raw": (41.50, 0.979, 1.855), "stft": (55.94, 0.999, 1.697)}  # LJ Speech
+CMU_NOTE = "paper CMU-ARCTIC row: {} / {} / PESQ {}"
+PAPER_T1_CMU = {"mel": (44.66, 0.989, 3.215), "raw": (38.08, 0.965, 2.026), "stft": (53.20, 0.998, 2.132)}
+PAPER_T3_20S = (39.60, 0.967, 3.521, 3.414)  # table 3, 0-20 s: PSNR, SSIM, PESQ first and second level
+
+
+def faces(count: int) -> list[Image]:
+    """160 x 160 astronaut crops (held out of training): the bundled face160.png first."""
+    import skimage.data
+    from skimage.transform import resize
+
+    out = [media.load_image(assets_dir() / "face160.png")]
+    face = skimage.data.astronaut().astype(np.float32) / 255
+    rng = np.random.default_rng(7)
+    while len(out) < count:
+        side = int(rng.integers(150, 330))
+        y, x = int(rng.integers(0, 512 - side)), int(rng.integers(0, 512 - side))
+        crop = resize(face[y:y + side, x:x + side], (160, 160), anti_aliasing=True).astype(np.float32)
+        out.append(Image.from_uint8(np.round(crop * 255).astype(np.uint8)))
+    return out
+
+
+def speech_sets(pairs: int) -> dict[str, list[Audio]]:
+    """Held-out voices (random 1-10 s) and the bundled speech."""
+    from crossteg.train import data
+
+    _, voices = data.split_voices()
+    rng = np.random.default_rng(2026)
+    held = [Audio(c, mel.SAMPLE_RATE) for c in data.speech_clips(rng, pairs, 1.0, 10.0, voice_pool=voices)]
+    bundled = [media.load_audio(assets_dir() / f"speech_{k}.wav", mel.SAMPLE_RATE, mono=True) for k in range(1, 5)]
+    long = media.load_audio(assets_dir() / "speech_long.wav", mel.SAMPLE_RATE, mono=True)
+    bundled.append(Audio(long.samples[:, :10 * mel.SAMPLE_RATE], mel.SAMPLE_RATE))
+    return {"held-out voices": held, "bundled speech": bundled}
+
+
+def speech_scores(original: Audio, revealed: Audio, prefix: str = "secret") -> dict[str, float]:
+    a = original.samples[0]
+    b = np.zeros_like(a)
+    b[:min(len(a), revealed.frames)] = revealed.samples[0, :len(a)]
+    return {f"{prefix}_pesq": metrics.pesq_wb(a, b, mel.SAMPLE_RATE),
+            f"{prefix}_stoi": metrics.stoi(a, b, mel.SAMPLE_RATE)}
+
+
+def ceiling(speech: Audio, fmt: str = "mel") -> dict[str, float]:
+    layout = mel.Layout(fmt, mel.FORMATS[fmt])
+    back = Audio(mel.decompress(mel.compress(speech.samples[0], layout), layout), mel.SAMPLE_RATE)
+    return {k + "_ceiling": v for k, v in speech_scores(speech, back).items()}
+
+
+def tensor_psnr(method: T.THInImg, cover: Image, speech: Audio, saved: Image) -> dict[str, float]:
+    """PSNR of the revealed (shuffled) hidden tensor against the one hidden: float container vs saved PNG."""
+    model = method._load(T.SINGLE)
+    hidden = torch.from_numpy(method._tensors(speech, KEY, 1, model.layout, 1))
+    with torch.no_grad():
+        container = model.layers[0](torch.from_numpy(T.tiles_of(cover)), hidden)[0]
+        from_float = model.layers[0].reverse(container)[1].clamp(0, 1).numpy()
+    from_png = method._revealed(model, T.tiles_of(saved), 1)
+    return {"secret_tensor_psnr_float": metrics.psnr(hidden.numpy(), from_float),
+            "secret_tensor_psnr_png": metrics.psnr(hidden.numpy(), from_png)}
+
+
+def mean_rows(setting: str, scores: list[dict[str, float]], paper: dict[str, float], note: str) -> list[Row]:
+    names = list(dict.fromkeys(k for s in scores for k in s))
+    return [Row(setting, k, float(np.mean([s[k] for s in scores if k in s])), paper.get(k), n=len(scores),
+                note=note) for k in names]
+
+
+def table1(folder: Path, sets: dict[str, list[Audio]], covers: list[Image]) -> list[Row]:
+    method = get_method("thinimg", model="single")
+    assert isinstance(method, T.THInImg)
+    psnr_, ssim_, pesq_ = PAPER_T1["mel"]
+    paper = {"container_psnr": psnr_, "container_ssim": ssim_, "secret_pesq": pesq_}
+    rows = []
+    for name, clips in sets.items():
+        scores = []
+        for k, speech in enumerate(clips):
+            cover = covers[k % len(covers)]
+            saved = media.load_image(media.save(method.hide(cover, speech, KEY), folder / f"t1-{k}.png", force=True))
+            revealed = method.reveal(saved, KEY)
+            scores.append({"container_psnr": metrics.psnr(cover.pixels, saved.pixels),
+                           "container_ssim": metrics.ssim(cover.pixels, saved.pixels),
+                           **speech_scores(speech, revealed), **ceiling(speech),
+                           **tensor_psnr(method, cover, speech, saved),
+                           "secret_length_exact": float(revealed.frames == speech.frames)})
+            print(f"  table1 {name} {k}: {scores[-1]}", flush=True)
+        note = (f"{name}, from saved PNG, Griffin-Lim decompressor (paper: WaveNet vocoder, LJ Speech); "
+                + CMU_NOTE.format(*PAPER_T1_CMU["mel"]))
+        rows += mean_rows(f"table1 mel 0-10s {name}", scores, paper, note)
+    for fmt in ("raw", "stft"):
+        psnr_, ssim_, pesq_ = PAPER_T1[fmt]
+        scores = [ceiling(s, fmt) for s in sets["bundled speech"]]
+        rows += [Row(f"table1 {fmt} 0-10s", "container_psnr", None, psnr_, note="no model trained for this format "
+                     "on the CPU budget (`crossteg train thinimg --format " + fmt + "` trains one)"),
+                 *mean_rows(f"table1 {fmt} 0-10s", scores, {}, "codec only (no hiding), bundled speech; paper "
+                            f"PESQ {pesq_} (LJ), {PAPER_T1_CMU[fmt][2]} (CMU)")]
+    return rows
+
+
+def table3(folder: Path, clips: list[Audio], covers: list[Image]) -> list[Row]:
+    method = get_method("thinimg", model="nested", level2_key=KEY2)
+    scores = []
+    for k in range(0, len(clips) - 1, 2):
+        first, second = clips[k], clips[k + 1]
+        cover = covers[k % len(covers)]
+        stego = method.hide(cover, [first, second], KEY)
+        saved = media.load_image(media.save(stego, folder / f"t3-{k}.png", force=True))
+        level1, level2 = method.reveal(saved, KEY, level=1), method.reveal(saved, KEY2, level=2)
+        intruder = method.reveal(saved, KEY, level=2)  # level-1 key on level 2
+        scores.append({"container_psnr": metrics.psnr(cover.pixels, saved.pixels),
+                       "container_ssim": metrics.ssim(cover.pixels, saved.pixels),
+                       **speech_scores(first, level1, "secret_level1"),
+                       **speech_scores(second, level2, "secret_level2"),
+                       "secret_level2_stoi_with_level1_key": speech_scores(second, intruder)["secret_stoi"]})
+        print(f"  table3 {k}: {scores[-1]}", flush=True)
+    psnr_, ssim_, p1, p2 = PAPER_T3_20S
+    note = (f"held-out voices, 0-10 s per level, from saved PNG, Griffin-Lim; paper's shortest nested row is 0-20 s: "
+            f"{psnr_} / {ssim_} / PESQ {p1} and {p2}")
+    rows = mean_rows("table3 nested 0-10s", scores, {}, note)
+    for row in rows:
+        if row.metric == "secret_level2_stoi_with_level1_key":
+            row.higher_is_better = False
+    return rows
+
+
+def speed(folder: Path, covers: list[Image]) -> list[Row]:
+    method = get_method("thinimg", model="single")
+    long = media.load_audio(assets_dir() / "speech_long.wav")
+    speech = Audio(long.samples[:, :10 * mel.SAMPLE_RATE], mel.SAMPLE_RATE)
+    hide_s, reveal_s = [], []
+    for _ in range(2):
+        start = time.perf_counter()
+        stego = method.hide(covers[0], speech, KEY)
+        hide_s.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        method.reveal(stego, KEY)
+        reveal_s.append(time.perf_counter() - start)
+    note = f"best of 2, {torch.get_num_threads()} torch thread(s); reveal includes Griffin-Lim (64 iterations)"
+    return [Row("speed 10s speech 160px", "hide_seconds", min(hide_s), note=note),
+            Row("speed 10s speech 160px", "reveal_seconds", min(reveal_s), note=note)]
+
+
+def main(argv: list[str] | None = None) -> Results:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pairs", type=int, default=12, help="held-out voice clips (default 12)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--skip-nested", action="store_true", help="leave out table 3")
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    command = f"{COMMAND} --pairs {args.pairs} --threads {args.threads}"
+    command += " --skip-nested" if args.skip_nested else ""
+    results = Results("thinimg-tables", "thinimg", command)
+    sets, covers = speech_sets(args.pairs), faces(6)
+    with tempfile.TemporaryDirectory(prefix="thinimg-bench-") as tmp:
+        results.rows += table1(Path(tmp), sets, covers)
+        if not args.skip_nested:
+            results.rows += table3(Path(tmp), sets["held-out voices"], covers)
+        results.rows += speed(Path(tmp), covers)
+    args.out.mkdir(parents=True, exist_ok=True)
+    results.write(args.out / "thinimg-tables.json")
+    print(results.to_markdown())
+    return results
+
+
+if __name__ == "__main__":
+    main()
