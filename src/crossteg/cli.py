@@ -163,6 +163,8 @@ def reveal(
     render: Annotated[Path | None, typer.Option(help="inrsteg: also write the cover the stego INR represents.")] = None,
     allow_missing: Annotated[bool, typer.Option(
         "--allow-missing", help="ditas: reconstruct from the stages whose audio is intact.")] = False,
+    video: Annotated[Path | None, typer.Option(
+        help="Speech in a face image: also write a talking-head video (.mp4) of the face saying it.")] = None,
     option: OptionOpt = None,
     force: ForceOpt = False,
     as_json: JsonOpt = False,
@@ -172,7 +174,7 @@ def reveal(
 
     with progress_bar() as progress:
         summary = reveal_file(method, stego, output, key=resolve_key(key, key_file), level=level, force=force,
-                              render=render, progress=progress,
+                              render=render, video=video, progress=progress,
                               **parse_options(option) | ({"allow_missing": True} if allow_missing else {}))
     emit_json(summary) if as_json else say(summary["message"])
 
@@ -260,6 +262,37 @@ def steganalyze(
             table.add_row(r["detector"], f"{r['probability']:.3f}",
                           "" if r["rate"] is None else f"{100 * r['rate']:.0f}%", r["note"])
         out.print(table)
+
+
+@app.command()
+def speak(
+    face: Annotated[Path, typer.Argument(help="Face image (PNG, JPEG...): a frontal portrait.")],
+    speech: Annotated[Path, typer.Argument(help="Speech (WAV, FLAC, MP3...).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Video to write (.mp4: H.264 + AAC).")],
+    no_face_check: Annotated[bool, typer.Option(
+        "--no-face-check", help="If no face is found, animate the centre of the image instead of failing.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the blinks and head motion.")] = 0,
+    force: ForceOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Talking-head video of FACE saying SPEECH: 25 fps, the face's resolution, the speech as its sound."""
+    from crossteg import media
+    from crossteg.talkinghead import speak as talk
+
+    image, sound = media.load(face, "image"), media.load(speech, "audio")
+    media.files.check_output(output, [face, speech], force)  # fail before rendering, not after
+    if media.modality_of(output) != "video" or output.suffix.lower() == ".gif":
+        raise UsageError(f"cannot write a talking head as '{output.suffix}' (use .mp4, .mov, .mkv or .npz)")
+    with progress_bar() as progress:
+        video = talk(image, sound, progress, face_check=not no_face_check, seed=seed,  # type: ignore[arg-type]
+                     name=str(face))
+    media.save(video, output, force=force, inputs=[face, speech])
+    summary: dict[str, Any] = {
+        "output": str(output), "frames": video.num_frames, "fps": video.fps, "width": video.width,
+        "height": video.height, "seconds": round(video.duration, 3),
+        "message": f"talking head written: {output} ({video.num_frames} frames, {video.width}x{video.height}, "
+                   f"{video.fps:g} fps, {video.duration:.2f} s)"}
+    emit_json(summary) if as_json else say(summary["message"])
 
 
 @app.command(add_help_option=False,

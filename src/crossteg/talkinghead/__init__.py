@@ -40,14 +40,14 @@ __all__ = ["FPS", "animate", "speak"]
 
 
 def animate(face: Image, speech: Audio, *, fps: float = FPS, face_check: bool = True, seed: int = SEED,
-            progress: Progress | None = None) -> tuple[Video, dict[str, Any]]:
+            progress: Progress | None = None, name: str = "the face image") -> tuple[Video, dict[str, Any]]:
     """The talking-head video and what drove it: {"open", "width", "energy_db", "blink"} per frame and
     "landmarks" (the face's, or the centred template's when no face was found and face_check is off)."""
     from crossteg.talkinghead import features, landmarks, motion, rig, warp
 
     mono = speech.mono()
     count = features.num_frames(mono.duration, fps)
-    marks = landmarks.find_landmarks(face.pixels, face_check=face_check, name="the face image")
+    marks = landmarks.find_landmarks(face.pixels, face_check=face_check, name=name)
     mouth = features.mouth_track(mono.samples[0], mono.sample_rate, fps, count)
     the_rig = rig.build_rig(marks, face.height, face.width)
     moves = motion.head_motion(count, fps, mouth.open, the_rig.face_height, np.random.default_rng(seed))
@@ -67,8 +67,10 @@ def animate(face: Image, speech: Audio, *, fps: float = FPS, face_check: bool = 
 
 
 def speak(face: Image, speech: Audio, progress: Progress | None = None, *, fps: float = FPS,
-          face_check: bool = True, seed: int = SEED) -> Video:
+          face_check: bool = True, seed: int = SEED, name: str = "the face image") -> Video:
     """A talking-head Video of `face` saying `speech`, at `fps` and the face's resolution, with the speech as
-    its sound track. Raises MediaError when no face is found (unless face_check=False: the centre moves)."""
-    video, _ = animate(face, speech, fps=fps, face_check=face_check, seed=seed, progress=progress)
+    its sound track. Raises MediaError naming `name` when no face is found (unless face_check=False: then
+    the bundled face's landmark layout is placed in the centre and animated). `progress(description, done,
+    total)` is called once per frame."""
+    video, _ = animate(face, speech, fps=fps, face_check=face_check, seed=seed, progress=progress, name=name)
     return video

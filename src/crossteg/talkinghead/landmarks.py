@@ -7,8 +7,11 @@ landmark layout of the bundled face (assets/face160.png) in the centre of any im
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -71,15 +74,23 @@ class Landmarks:
         return float(np.linalg.norm(self.points[b] - self.points[a])) / max(self.mouth_width, 1e-6)
 
 
-def _quiet_mediapipe() -> None:
-    """MediaPipe's C++ core logs to stderr through glog/absl; keep the command line clean."""
-    os.environ.setdefault("GLOG_minloglevel", "2")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """MediaPipe's C++ core writes info lines and warnings straight to file descriptor 2 (absl logging, which
+    no setting silences before it starts); hide them while it runs. Its failures still raise in Python."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 @functools.lru_cache(maxsize=1)
 def _face_mesh():  # type: ignore[no-untyped-def]
-    _quiet_mediapipe()
     try:
         from mediapipe.python.solutions import face_mesh
     except ImportError as exc:  # pragma: no cover - an installation problem, said plainly
@@ -93,7 +104,8 @@ def detect(pixels: np.ndarray) -> Landmarks | None:
     """The 478 face-mesh landmarks of the most prominent face in an H x W x 3 float image, or None."""
     u8 = np.ascontiguousarray(np.round(np.clip(pixels, 0.0, 1.0) * 255.0).astype(np.uint8))
     h, w = u8.shape[:2]
-    result = _face_mesh().process(u8)
+    with _quiet():
+        result = _face_mesh().process(u8)
     if not result.multi_face_landmarks:
         return None
     marks = result.multi_face_landmarks[0].landmark

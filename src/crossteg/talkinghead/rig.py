@@ -7,8 +7,8 @@ hair and neck bend smoothly instead of tearing), and fixed points on the image b
 
 Deformations are computed in a face frame (u along the eye line, v down the face, origin at the mouth centre):
 
-* jaw: the lower lip, chin and jaw line drop by `open` x 0.25 mouth widths, fully below the lower inner lip,
-  fading to nothing at the mouth-corner line and to a third at the jaw angles (the jaw hinges near the ears);
+* jaw: the lower lip, chin and jaw line drop by `open` x 0.2 mouth widths, fully below the lower inner lip,
+  fading to nothing at the upper inner lip and to a third at the jaw angles (the jaw hinges near the ears);
   the upper lip lifts by a tenth of that;
 * width: lips and the cheeks beside them stretch along u by up to 10% of the mouth width (spread or round);
 * lids: the upper lid margin closes onto the lower lid (`blink` = 1 shut), the lid skin above it follows by
@@ -24,7 +24,7 @@ import numpy as np
 
 from crossteg.talkinghead import landmarks as lm
 
-JAW_DROP = 0.25  # mouth widths of inner-lip gap at open = 1 (wide-open speech vowel)
+JAW_DROP = 0.20  # mouth widths of inner-lip gap at open = 1 (wide-open speech vowel)
 UPPER_LIP_LIFT = 0.10  # fraction of the jaw drop
 JAW_ANGLE_WEIGHT = 0.35  # how much of the drop reaches the jaw angles
 LIP_STRETCH = 0.10  # mouth widths of corner travel at width = +-1
@@ -98,23 +98,33 @@ def _smoothstep(x: np.ndarray) -> np.ndarray:
     return x * x * (3 - 2 * x)
 
 
+def _lip_curve(uv: np.ndarray, ring: tuple[int, ...], u: np.ndarray) -> np.ndarray:
+    """v of an inner-lip curve at each u (flat beyond the mouth corners)."""
+    pts = uv[list(ring)]
+    order = np.argsort(pts[:, 0])
+    return np.interp(u, pts[order, 0], pts[order, 1])
+
+
 def mouth_offsets(rig: Rig, opening: float, spread: float) -> np.ndarray:
-    """Landmark displacements (face x 2 pixels) for jaw opening in [0, 1] and lip width in [-1, 1]."""
+    """Landmark displacements (face x 2 pixels) for jaw opening in [0, 1] and lip width in [-1, 1].
+
+    The jaw weight rises from 0 on the upper inner lip to 1 on the lower one (measured per point at its own
+    u, so a smile's raised corners do not drag the upper lip down); everything below follows fully."""
     p = rig.points[:rig.face]
     mouth = p[list(lm.INNER_LIP_CENTRE)].mean(0)
     uv = (p - mouth) @ rig.axes.T  # face frame, origin at the mouth centre
     u, v = uv[:, 0], uv[:, 1]
     mw = rig.mouth_width
-    corner_v = float(uv[list(lm.MOUTH_CORNERS), 1].mean())
-    lower_v = max(float(uv[lm.INNER_LIP_CENTRE[1], 1]) - corner_v, 0.08 * mw)
+    upper = _lip_curve(uv, lm.LIPS_UPPER_INNER, u)
+    gap = np.maximum(_lip_curve(uv, lm.LIPS_LOWER_INNER, u) - upper, 0.08 * mw)
     half_face = max(float(np.abs(u).max()), mw)
     drop = JAW_DROP * mw * opening
     taper = 1.0 - (1.0 - JAW_ANGLE_WEIGHT) * np.clip((np.abs(u) - 0.5 * mw) / (half_face - 0.5 * mw), 0.0, 1.0)
-    dv = drop * _smoothstep((v - corner_v) / lower_v) * taper
-    nose_gap = max(corner_v - float(uv[lm.NOSE_TIP, 1]), 0.1 * mw)
-    above = _smoothstep(1.0 - (corner_v - v) / (0.6 * nose_gap)) * (v < corner_v)
+    dv = drop * _smoothstep((v - upper) / gap) * taper
+    nose_gap = max(float(uv[lm.INNER_LIP_CENTRE[0], 1] - uv[lm.NOSE_TIP, 1]), 0.1 * mw)
+    above = _smoothstep(1.0 - (upper - v) / (0.6 * nose_gap)) * (v <= upper)
     dv -= UPPER_LIP_LIFT * drop * above * np.exp(-((u / (0.45 * mw)) ** 2))
-    near_lips = np.exp(-(((v - corner_v) / (0.6 * mw)) ** 2) - (np.maximum(np.abs(u) - 0.5 * mw, 0) / (0.3 * mw)) ** 2)
+    near_lips = np.exp(-((v / (0.6 * mw)) ** 2) - (np.maximum(np.abs(u) - 0.5 * mw, 0) / (0.3 * mw)) ** 2)
     du = (LIP_STRETCH * mw * spread - CORNER_PULL * drop) * np.clip(u / (0.5 * mw), -1.0, 1.0) * near_lips
     return np.stack([du, dv], 1) @ rig.axes  # back to image x, y
 
