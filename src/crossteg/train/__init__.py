@@ -10,7 +10,7 @@ import importlib
 
 from crossteg.errors import UsageError
 
-TRAINERS: dict[str, str] = {"detector": "detector"}  # target -> module under crossteg.train
+TRAINERS: dict[str, str] = {"detector": "detector", "ditas": "ditas"}  # target -> module under crossteg.train
 
 
 def run_trainer(target: str, argv: list[str]) -> None:

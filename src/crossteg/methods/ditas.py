@@ -1,0 +1,494 @@
+"""DITAS (Cui, Liu, Jiang, Liu, Zhao, ICME 2020): an image hidden in audio by multi-stage residual hiding.
+
+    S_0 ─┐ stage i = 1..t:  S_i = S_0 - C_{i-1}                         (eq. 2, C_0 = 0)
+         ├─ H_i(S_i, T_i) ─> container T~_i ─16-bit─> R_i(T~_i) ─> R_i,  C_i = C_{i-1} + R_i
+    T_i ─┘ (T_i: the i-th non-overlapping 4096-sample audio subsequence, reshaped to 64 x 64)
+    reveal: C_t = R_1(T~_1) + ... + R_t(T~_t)                           (eq. 3)
+
+Variants (sec. 3.2, Fig. 3): M (independent stages), M-E (features passed between successive hiding
+sub-networks), M-D (between revealing sub-networks), M-ED (both; the default, best in Table 1), S (one
+hiding and one revealing network shared by all stages). `pre="stft"` is the STFT pre-processing of sec. 3.1
+(real and imaginary parts of a 128-point STFT, hop 64, as a 2 x 64 x 64 tensor).
+
+Our choices where the paper is silent, and what makes it a file format (see the weights cards):
+* images of any size: padded (edge) to multiples of 64 and processed fully convolutionally as one image, with
+  the audio side a mosaic of 64 x 64 tiles, one 4096-sample subsequence each (trained on 2 x 2 mosaics);
+* 16 kHz model rate; other rates and channel counts: the stego is the cover plus the resampled change;
+* the key: a header (image size, variant, stages) sealed in the 16-bit LSBs of the first and last 512 frames
+  (codecs/frame.py: a wrong key is reported as such); slots drawn by a keyed permutation; the rows of every
+  64 x 64 audio tensor permuted and sign-flipped by the key (trained with random ones), so that a wrong layout
+  reveals noise;
+* the hiding output is added to the cover tensor (container = T_i + H_i(...)); 16-bit rounding in the loop.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from crossteg import keys
+from crossteg.codecs import frame
+from crossteg.errors import CapacityError, KeyError_, MediaError, UsageError, WeightsError
+from crossteg.media.audio import Audio
+from crossteg.media.image import Image
+from crossteg.methods.base import WEIGHTS_DIR, Capacity, Method, Progress, no_progress, register
+from crossteg.nn.blocks import WIDTH, ConvNet, plain_stack, quantize_ste
+
+MODEL_RATE = 16_000  # TIMIT's rate (the paper's test covers), and our synthetic speech's
+TILE = 64  # DITAS sec. 3.1: 64 x 64 patches
+TILE_SAMPLES = TILE * TILE  # one subsequence per stage and tile
+STAGES, MAX_STAGES = 5, 10  # DITAS sec. 3.1 / Fig. 4: t = 5, curve up to 10
+LAMBDA = 0.8  # DITAS sec. 3.1: lambda_i = 0.8
+VARIANTS = ("M", "M-E", "M-D", "M-ED", "S")
+VIEWS = ("raw", "stft", "mag")  # mag: STFT magnitude with the cover's phase (Kreuk-style baseline)
+N_FFT, HOP, STFT_SCALE = 128, 64, 8.0  # 65 x 65 STFT of a tile; the 64 x 64 corner is the tensor
+HEADER_FRAMES = 512  # output-rate frames holding each copy of the header
+HEADER = struct.Struct(">BBBBIII")  # version, variant, stages, view, height, width, slots
+PCM = 32768.0
+QUIET_RUN = 64  # samples below 1 LSB in a row that mark a hidden segment as lost
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    """What a weights file holds: the network family and its size."""
+
+    kind: str = "ditas"  # ditas | deepsteg | stft
+    variant: str = "M-ED"
+    stages: int = STAGES
+    view: str = "raw"
+    width: int = WIDTH
+    blocks: int = 2  # residual blocks per sub-network (ditas) or conv layers - 1 (baselines)
+
+    @property
+    def channels(self) -> int:
+        return 2 if self.view == "stft" else 1
+
+
+class DitasNet(nn.Module):
+    """t hiding and t revealing sub-networks (one of each for variant S), tensors N x C x H x W."""
+
+    def __init__(self, config: NetConfig) -> None:
+        super().__init__()
+        self.config, c = config, config.channels
+        count = 1 if config.variant == "S" else config.stages
+        self.hiders = nn.ModuleList([ConvNet(3 + c, c, config.width, config.blocks, link="E" in config.variant)
+                                     for _ in range(count)])
+        self.revealers = nn.ModuleList([ConvNet(c, 3, config.width, config.blocks, link="D" in config.variant)
+                                        for _ in range(count)])
+
+    def _net(self, nets: nn.ModuleList, i: int) -> ConvNet:
+        return nets[0 if self.config.variant == "S" else i]  # type: ignore[return-value]
+
+    def hide(self, secret: torch.Tensor, covers: torch.Tensor, carrier: Any, stages: int) -> dict[str, list]:
+        """Hide N x 3 x H x W `secret` in `covers` (N x t x C x H x W); `carrier(view, i)` -> (16-bit view,
+        audio). Returns per stage: containers (views), audio, targets S_i and reveals R_i."""
+        total = torch.zeros_like(secret)
+        out: dict[str, list] = {"views": [], "audio": [], "targets": [], "reveals": []}
+        hid = rev = None
+        for i in range(stages):
+            target = secret - total
+            delta, hid = self._net(self.hiders, i)(torch.cat([target, covers[:, i]], 1), hid)
+            view, audio = carrier(covers[:, i] + delta, i)
+            reveal, rev = self._net(self.revealers, i)(view, rev)
+            total = total + reveal
+            for name, value in zip(out, (view, audio, target, reveal), strict=True):
+                out[name].append(value)
+        return out
+
+    def reveal(self, views: torch.Tensor, present: torch.Tensor, stages: int) -> torch.Tensor:
+        """C_t from N x t x C x H x W container views; `present` (N x t x 1 x H x W) zeroes lost stages."""
+        total, rev = 0, None
+        for i in range(stages):
+            reveal, rev = self._net(self.revealers, i)(views[:, i], rev)
+            total = total + reveal * present[:, i]
+        return total  # type: ignore[return-value]
+
+
+class BalujaNet(nn.Module):
+    """Baluja 2017 prep / hiding / revealing networks on the t subsequences stacked as channels (one stage)."""
+
+    def __init__(self, config: NetConfig) -> None:
+        super().__init__()
+        self.config, layers, tc = config, config.blocks + 1, config.stages * config.channels
+        self.prep = plain_stack(3, config.width, config.width, 2)
+        self.hider = plain_stack(config.width + tc, tc, config.width, layers)
+        self.revealer = plain_stack(tc, 3, config.width, layers)
+
+    def hide(self, secret: torch.Tensor, covers: torch.Tensor, carrier: Any, stages: int) -> dict[str, list]:
+        n, t, c, h, w = covers.shape
+        delta = self.hider(torch.cat([self.prep(secret), covers.reshape(n, t * c, h, w)], 1)).view(n, t, c, h, w)
+        pairs = [carrier(covers[:, i] + delta[:, i], i) for i in range(t)]
+        views = torch.stack([p[0] for p in pairs], 1)
+        reveal = self.revealer(views.reshape(n, t * c, h, w))
+        return {"views": [p[0] for p in pairs], "audio": [p[1] for p in pairs], "targets": [secret],
+                "reveals": [reveal]}
+
+    def reveal(self, views: torch.Tensor, present: torch.Tensor, stages: int) -> torch.Tensor:
+        n, t, c, h, w = views.shape
+        return self.revealer((views * present).reshape(n, t * c, h, w))
+
+
+def build(config: NetConfig) -> DitasNet | BalujaNet:
+    """The network a config describes (untrained)."""
+    if config.variant not in VARIANTS or config.view not in VIEWS or not 1 <= config.stages <= MAX_STAGES:
+        raise UsageError(f"bad network config {config}")
+    return DitasNet(config) if config.kind == "ditas" else BalujaNet(config)
+
+
+def save_net(net: nn.Module, config: NetConfig, path: Path, extra: dict[str, str] | None = None) -> None:
+    """Weights with the config in the safetensors metadata."""
+    from safetensors.torch import save_file
+
+    tensors = {k: v.detach().contiguous() for k, v in net.state_dict().items()}
+    save_file(tensors, str(path), metadata={"config": json.dumps(asdict(config)), **(extra or {})})
+
+
+def load_net(path: Path) -> DitasNet | BalujaNet:
+    """Build the network a weights file describes and load it strictly."""
+    from safetensors import safe_open
+
+    if not path.exists():
+        raise WeightsError(f"missing weights {path.name}: train them with `crossteg train ditas` (see its --help) "
+                           "or reinstall crossteg")
+    with safe_open(str(path), "pt") as f:
+        config = NetConfig(**json.loads((f.metadata() or {})["config"]))
+        state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open is not a dict
+    net = build(config)
+    net.load_state_dict(state, strict=True)
+    return net.eval()
+
+
+# Carrier: audio tiles <-> keyed 64 x 64 tensors (views), arranged as a mosaic the size of the padded image ------
+
+
+def _stft(x: torch.Tensor) -> torch.Tensor:
+    window = torch.hann_window(N_FFT, device=x.device)
+    return torch.stft(x, N_FFT, HOP, window=window, center=True, return_complex=True)
+
+
+def _istft(spec: torch.Tensor) -> torch.Tensor:
+    window = torch.hann_window(N_FFT, device=spec.device)
+    return torch.istft(spec, N_FFT, HOP, window=window, center=True, length=TILE_SAMPLES)
+
+
+class Carrier:
+    """Views of audio tiles for one batch: audio N x t x T x 4096 <-> mosaics N x t x C x (64 rows) x (64 cols).
+
+    `perms`/`signs` (N x t x T x 64) scramble the rows of every tile's tensor (the key's part)."""
+
+    def __init__(self, view: str, rows: int, cols: int, perms: torch.Tensor, signs: torch.Tensor) -> None:
+        self.view, self.rows, self.cols = view, rows, cols
+        self.perms, self.signs, self.unperms = perms, signs, torch.argsort(perms, -1)
+        self.spec: torch.Tensor | None = None  # the cover's STFT, kept for the inverse of stft/mag views
+
+    def _grid(self, audio: torch.Tensor) -> torch.Tensor:
+        """N x t x T x 4096 -> N x t x T x C x 64 x 64 (unscrambled)."""
+        if self.view == "raw":
+            return audio.unflatten(-1, (1, TILE, TILE))
+        spec = _stft(audio.flatten(0, 2)).unflatten(0, audio.shape[:3])
+        self.spec = spec
+        corner = spec[..., :TILE, :TILE] / STFT_SCALE
+        if self.view == "mag":
+            return corner.abs().unsqueeze(-3)
+        return torch.stack([corner.real, corner.imag], -3)
+
+    def _audio(self, grid: torch.Tensor, i: int) -> torch.Tensor:
+        """N x T x C x 64 x 64 of stage i -> N x T x 4096."""
+        if self.view == "raw":
+            return grid.flatten(-3)
+        assert self.spec is not None
+        spec = self.spec[:, i].clone()
+        if self.view == "mag":
+            corner = torch.polar(torch.relu(grid[..., 0, :, :]) * STFT_SCALE, spec[..., :TILE, :TILE].angle())
+        else:
+            corner = torch.complex(grid[..., 0, :, :], grid[..., 1, :, :]) * STFT_SCALE
+        spec = torch.cat([torch.cat([corner, spec[..., :TILE, TILE:]], -1), spec[..., TILE:, :]], -2)
+        return _istft(spec.flatten(0, 1)).unflatten(0, spec.shape[:2])
+
+    def _scramble(self, grid: torch.Tensor, perms: torch.Tensor, signs: torch.Tensor, inverse: bool) -> torch.Tensor:
+        index = perms[..., None, :, None].expand(*grid.shape)
+        if inverse:
+            return torch.gather(grid * signs[..., None, :, None], -2, index)
+        return torch.gather(grid, -2, index) * signs[..., None, :, None]
+
+    def _mosaic(self, grid: torch.Tensor) -> torch.Tensor:
+        """N x t x T x C x 64 x 64 -> N x t x C x H x W (tiles in raster order)."""
+        n, t, _, c = grid.shape[:4]
+        tiles = grid.reshape(n, t, self.rows, self.cols, c, TILE, TILE).permute(0, 1, 4, 2, 5, 3, 6)
+        return tiles.reshape(n, t, c, self.rows * TILE, self.cols * TILE)
+
+    def _tiles(self, mosaic: torch.Tensor) -> torch.Tensor:
+        """N x C x H x W (one stage) -> N x T x C x 64 x 64."""
+        n, c = mosaic.shape[:2]
+        tiles = mosaic.reshape(n, c, self.rows, TILE, self.cols, TILE).permute(0, 2, 4, 1, 3, 5)
+        return tiles.reshape(n, self.rows * self.cols, c, TILE, TILE)
+
+    def encode(self, audio: torch.Tensor) -> torch.Tensor:
+        """Audio tiles -> keyed views as mosaics, N x t x C x H x W."""
+        return self._mosaic(self._scramble(self._grid(audio), self.perms, self.signs, inverse=False))
+
+    def decode(self, mosaic: torch.Tensor, i: int) -> torch.Tensor:
+        """Stage i's view mosaic (N x C x H x W) -> its audio tiles N x T x 4096."""
+        grid = self._scramble(self._tiles(mosaic), self.unperms[:, i], self.signs[:, i], inverse=True)
+        return self._audio(grid, i)
+
+    def requantize(self, mosaic: torch.Tensor, i: int, ste: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """Stage i's container as it comes back from a 16-bit file: (view mosaic, audio tiles)."""
+        audio = self.decode(mosaic, i)
+        audio = quantize_ste(audio, PCM) if ste else torch.round(audio.clamp(-1, 1) * PCM) / PCM
+        if self.view == "raw":
+            grid = audio.unflatten(-1, (1, TILE, TILE))
+        else:
+            spec = _stft(audio.flatten(0, 1)).unflatten(0, audio.shape[:2])[..., :TILE, :TILE] / STFT_SCALE
+            grid = spec.abs().unsqueeze(-3) if self.view == "mag" else torch.stack([spec.real, spec.imag], -3)
+        grid = self._scramble(grid, self.perms[:, i], self.signs[:, i], inverse=False)
+        n, _, c = grid.shape[:3]
+        return self._mosaic(grid.unsqueeze(1)).reshape(n, c, self.rows * TILE, self.cols * TILE), audio
+
+    def mask(self, present: torch.Tensor) -> torch.Tensor:
+        """N x t x T booleans -> N x t x 1 x H x W float mask."""
+        n, t, count = present.shape
+        grid = present.float().view(n, t, count, 1, 1, 1).expand(n, t, count, 1, TILE, TILE)
+        return self._mosaic(grid)
+
+
+def row_scramble(material: keys.KeyMaterial | None, shape: tuple[int, ...],
+                 rng: np.random.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Row permutations and signs (shape + (64,)), from the key (or `rng` in training)."""
+    gen = material.rng("ditas/rows") if material is not None else rng
+    assert gen is not None
+    count = int(np.prod(shape))
+    perms = gen.permuted(np.tile(np.arange(TILE), (count, 1)), axis=1)
+    signs = gen.integers(0, 2, (count, TILE)) * 2 - 1
+    return (torch.from_numpy(perms).view(*shape, TILE), torch.from_numpy(signs.astype(np.float32)).view(*shape, TILE))
+
+
+# The file format: guard regions with the sealed header, keyed slots in between ---------------------------------
+
+
+def guard(rate: int) -> int:
+    """16 kHz samples kept free at each end: the header's 512 output frames plus 4 ms for the resampler."""
+    return math.ceil(HEADER_FRAMES * MODEL_RATE / rate) + 64
+
+
+def padded(size: int) -> int:
+    return TILE * math.ceil(size / TILE)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where a secret of `height` x `width` lives: `slots[i, j]` is the 4096-sample slot of stage i, tile j."""
+
+    height: int
+    width: int
+    stages: int
+    total_slots: int
+    first: int  # 16 kHz sample where slot 0 starts
+
+    @property
+    def rows(self) -> int:
+        return padded(self.height) // TILE
+
+    @property
+    def cols(self) -> int:
+        return padded(self.width) // TILE
+
+    def slots(self, material: keys.KeyMaterial) -> np.ndarray:
+        order = material.permutation("ditas/slots", self.total_slots)
+        return order[: self.stages * self.rows * self.cols].reshape(self.stages, self.rows * self.cols)
+
+
+def read_tiles(samples: np.ndarray, layout: Layout, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(t x T x 4096 audio, t x T present) from 16 kHz mono samples; missing or all-silent slots are absent."""
+    starts = layout.first + slots * TILE_SAMPLES
+    tiles = np.zeros((*slots.shape, TILE_SAMPLES), np.float32)
+    for index, start in np.ndenumerate(starts):
+        part = samples[start:start + TILE_SAMPLES]
+        tiles[index][: len(part)] = part
+    # lost = a run of 64 samples below 1 LSB (zeroed or cut): an intact segment carries the hidden change there
+    quiet = np.cumsum(np.abs(tiles) < 1 / PCM, -1)
+    quiet = np.concatenate([np.zeros((*slots.shape, 1), quiet.dtype), quiet], -1)
+    present: np.ndarray = ~((quiet[..., QUIET_RUN:] - quiet[..., :-QUIET_RUN]) == QUIET_RUN).any(-1)
+    return tiles, present
+
+
+def seal_header(material: keys.KeyMaterial, fields: tuple[int, ...], aad: bytes) -> bytes:
+    return frame.seal(material, HEADER.pack(*fields), aad)
+
+
+def open_header(pcm: np.ndarray, material: keys.KeyMaterial, aad: bytes, method_id: str) -> tuple[int, ...]:
+    """The header from the first copy that opens (front, then back); KeyError_ when neither does."""
+    for region in (pcm[:HEADER_FRAMES], pcm[-HEADER_FRAMES:]):
+        if len(region) == HEADER_FRAMES:
+            try:
+                return HEADER.unpack(frame.extract(region, material, aad, f"{method_id} secret"))
+            except (KeyError_, struct.error):
+                continue
+    raise KeyError_(f"wrong key, or no {method_id} secret in this file")
+
+
+class ImageInAudio(Method):
+    """Shared hide/reveal of the image-in-audio networks: layout, key, 16-bit file, partial loss."""
+
+    secret = ("image",)
+    cover = ("audio",)
+    stego_ext = (".wav",)
+    view: ClassVar[str] = "raw"
+    quick_options: ClassVar[dict[str, Any]] = {"stages": 1}  # the bundled 384 px face fits the 10.7 s speech at t = 1
+
+    def __init__(self, quality: str = "fast", stages: int = STAGES, allow_missing: bool = False,
+                 weights: str | None = None) -> None:
+        super().__init__(quality)
+        if not 1 <= int(stages) <= MAX_STAGES:
+            raise UsageError(f"stages must be 1..{MAX_STAGES}, not {stages}")
+        self.stages, self.allow_missing, self.weights_path = int(stages), bool(allow_missing), weights
+        self._nets: dict[str, DitasNet | BalujaNet] = {}
+
+    # what subclasses name ------------------------------------------------------------------------------------
+
+    def weights_name(self, variant: str, view: str, stages: int) -> str:
+        raise NotImplementedError
+
+    def header_fields(self) -> tuple[str, str]:
+        """(variant, view) this instance hides with."""
+        return "M-ED", self.view
+
+    # shared -----------------------------------------------------------------------------------------------------
+
+    def net(self, variant: str, view: str, stages: int) -> DitasNet | BalujaNet:
+        path = Path(self.weights_path) if self.weights_path else WEIGHTS_DIR / self.weights_name(variant, view, stages)
+        if str(path) not in self._nets:
+            self._nets[str(path)] = load_net(path)
+        net = self._nets[str(path)]
+        c = net.config
+        if (c.variant, c.view) != (variant, view) or c.stages < stages or (c.kind != "ditas" and c.stages != stages):
+            raise WeightsError(f"{path.name} is {c.kind} {c.variant} {c.view} with {c.stages} stages; "
+                               f"this secret needs {variant} {view} with {stages}")
+        return net
+
+    def layout(self, frames16: int, rate: int, height: int, width: int, stages: int) -> Layout:
+        first = guard(rate)
+        return Layout(height, width, stages, max(0, (frames16 - 2 * first) // TILE_SAMPLES), first)
+
+    def capacity(self, cover: Audio) -> Capacity:
+        """Secret pixels (after padding to 64 x 64 tiles) the cover holds at this stage count."""
+        self.check_cover(cover)
+        frames16 = round(cover.frames * MODEL_RATE / cover.sample_rate)
+        slots = self.layout(frames16, cover.sample_rate, 0, 0, self.stages).total_slots
+        return Capacity((slots // self.stages) * TILE_SAMPLES, "pixels")
+
+    def secret_size(self, secret: Image) -> float:
+        h, w = secret.pixels.shape[:2]
+        return float(padded(h) * padded(w))
+
+    def check_fits(self, cover: Audio, secret: Image) -> None:
+        size, cap = self.secret_size(secret), self.capacity(cover).amount
+        if size > cap:
+            need = (2 * guard(cover.sample_rate) + self.stages * size) / MODEL_RATE
+            h, w = secret.pixels.shape[:2]
+            raise CapacityError(f"a {w}x{h} image ({size:g} pixels padded to 64 px tiles) with {self.stages} "
+                                f"stages needs at least {need:.2f} s of audio; this cover is {cover.duration:.2f} s "
+                                f"(holds {cap:g} pixels)")
+
+    def hide(self, cover: Audio, secret: Image, key: keys.Key = None, *, progress: Progress = no_progress) -> Audio:
+        """The cover (same rate and channels) plus the hidden change, as 16-bit samples with the header."""
+        self.check_cover(cover)
+        self.check_fits(cover, secret)
+        variant, view = self.header_fields()
+        net, material = self.net(variant, view, self.stages), keys.derive(key, self.id)
+        mono16 = cover.mono().resample(MODEL_RATE).samples[0].astype(np.float32)
+        h, w = secret.pixels.shape[:2]
+        layout = self.layout(len(mono16), cover.sample_rate, h, w, self.stages)
+        slots = layout.slots(material)
+        tiles, _ = read_tiles(mono16, layout, slots)
+        carrier = Carrier(view, layout.rows, layout.cols, *row_scramble(material, (1, *slots.shape)))
+        image = np.pad(secret.pixels, ((0, padded(h) - h), (0, padded(w) - w), (0, 0)), mode="edge")
+        progress("hiding", 0, 1)
+        with torch.no_grad():
+            secret_t = torch.from_numpy(image).permute(2, 0, 1)[None]
+            out = net.hide(secret_t, carrier.encode(torch.from_numpy(tiles)[None]),
+                           lambda v, i: carrier.requantize(v, i, ste=False), self.stages)
+        change = np.zeros_like(mono16)
+        for i, audio in enumerate(out["audio"]):
+            for j, slot in enumerate(slots[i]):
+                start = layout.first + slot * TILE_SAMPLES
+                change[start:start + TILE_SAMPLES] = audio[0, j].numpy() - mono16[start:start + TILE_SAMPLES]
+        progress("hiding", 1, 1)
+        return self._write(cover, change, material, (1, VARIANTS.index(variant), self.stages, VIEWS.index(view),
+                                                     h, w, layout.total_slots))
+
+    def _write(self, cover: Audio, change16: np.ndarray, material: keys.KeyMaterial, fields: tuple[int, ...]) -> Audio:
+        change = Audio(change16[None], MODEL_RATE).resample(cover.sample_rate).samples[0]
+        change = np.pad(change, (0, max(0, cover.frames - len(change))))[: cover.frames]
+        pcm = Audio(cover.samples + change[None], cover.sample_rate).to_int16()
+        if pcm.shape[1] < 2 * HEADER_FRAMES:
+            raise CapacityError(f"{self.id} needs at least {2 * HEADER_FRAMES} frames of audio")
+        sealed = seal_header(material, fields, self.id.encode())
+        pcm[0, :HEADER_FRAMES] = frame.embed(pcm[0, :HEADER_FRAMES], material, sealed)
+        pcm[0, -HEADER_FRAMES:] = frame.embed(pcm[0, -HEADER_FRAMES:], material, sealed)
+        return Audio.from_int16(pcm, cover.sample_rate)
+
+    def reveal(self, stego: Audio, key: keys.Key = None, *, level: int = 1,
+               progress: Progress = no_progress) -> Image:
+        """The image from a stego file; with allow_missing, from the stages whose audio is intact."""
+        self.check_cover(stego)
+        if level != 1:
+            raise UsageError(f"{self.id} has a single access level")
+        material = keys.derive(key, self.id)
+        _, variant, stages, view, h, w, total = open_header(stego.to_int16()[0], material, self.id.encode(), self.id)
+        net = self.net(VARIANTS[variant], VIEWS[view], stages)
+        mono16 = stego.mono().resample(MODEL_RATE).samples[0]
+        layout = Layout(h, w, stages, total, guard(stego.sample_rate))
+        slots = layout.slots(material)
+        tiles, present = read_tiles(mono16, layout, slots)
+        if not present.all() and not self.allow_missing:
+            raise MediaError(f"{int((~present).sum())} of {present.size} hidden audio segments are missing or "
+                             "silent; reveal with --allow-missing to use the intact stages")
+        progress("revealing", 0, 1)
+        image = self.reveal_tiles(net, VIEWS[view], tiles, present, layout, material)
+        progress("revealing", 1, 1)
+        return Image(np.ascontiguousarray(image[:h, :w]))
+
+    def reveal_tiles(self, net: DitasNet | BalujaNet, view: str, tiles: np.ndarray, present: np.ndarray,
+                     layout: Layout, material: keys.KeyMaterial) -> np.ndarray:
+        """H' x W' x 3 image in [0, 1] from t x T audio tiles laid out with `material`'s rows."""
+        carrier = Carrier(view, layout.rows, layout.cols, *row_scramble(material, (1, *tiles.shape[:2])))
+        with torch.no_grad():
+            views = carrier.encode(torch.from_numpy(tiles)[None])
+            total = net.reveal(views, carrier.mask(torch.from_numpy(present)[None]), layout.stages)
+        return total[0].clamp(0, 1).permute(1, 2, 0).numpy()
+
+
+@register
+class Ditas(ImageInAudio):
+    """DITAS: the image's decreasing residuals hidden stage by stage in non-overlapping audio subsequences."""
+
+    id = "ditas"
+    title = "DITAS: image in audio by multi-stage residual hiding"
+    paper = "ditas"
+    weights = ("ditas-M-ED.safetensors",)
+
+    def __init__(self, quality: str = "fast", variant: str = "M-ED", stages: int = STAGES, pre: str = "raw",
+                 allow_missing: bool = False, weights: str | None = None) -> None:
+        """`variant`: M, M-E, M-D, M-ED or S; `stages`: t (1-10); `pre`: raw or stft; `weights`: a file."""
+        super().__init__(quality, stages, allow_missing, weights)
+        if variant not in VARIANTS:
+            raise UsageError(f"variant must be one of {', '.join(VARIANTS)}, not {variant}")
+        if pre not in ("raw", "stft"):
+            raise UsageError(f"pre must be raw or stft, not {pre}")
+        self.variant, self.pre = variant, pre
+
+    def weights_name(self, variant: str, view: str, stages: int) -> str:
+        """ditas-<variant>[-stft][-t10].safetensors: the t = 10 file serves 6-10 stages."""
+        return f"ditas-{variant}{'-stft' if view == 'stft' else ''}{'-t10' if stages > STAGES else ''}.safetensors"
+
+    def header_fields(self) -> tuple[str, str]:
+        return self.variant, self.pre

@@ -1,0 +1,175 @@
+"""ditas, deepsteg, stft: residual bookkeeping, 16-bit WAV round trips, partial loss, capacity, keys, training."""
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import run_cli
+from crossteg import keys, media
+from crossteg.errors import CapacityError, KeyError_, MediaError
+from crossteg.media import Audio, Image
+from crossteg.methods import ditas as D
+from crossteg.methods import get_method
+from crossteg.methods.base import WEIGHTS_DIR
+from crossteg.metrics import psnr
+
+rng = np.random.default_rng(0)
+
+
+def tiny(tmp_path, kind="ditas", variant="M-ED", view="raw", stages=3):
+    torch.manual_seed(0)
+    config = D.NetConfig(kind, variant, stages, view, width=8, blocks=1)
+    path = tmp_path / f"{kind}-{variant}-{view}.safetensors"
+    D.save_net(D.build(config), config, path)
+    return path
+
+
+def noise_cover(seconds: float, rate: int = 16_000, channels: int = 1) -> Audio:
+    return Audio((0.1 * rng.standard_normal((channels, int(seconds * rate)))).astype(np.float32), rate)
+
+
+def photo(h: int = 64, w: int = 64) -> Image:
+    y, x = np.mgrid[0:h, 0:w] / max(h, w)
+    return Image(np.stack([x, y, 0.5 + 0.4 * np.sin(7 * x * y)], -1).astype(np.float32))
+
+
+def test_stage_residuals_add_up():
+    """S_i = S_0 - (R_1 + ... + R_{i-1}) in hiding, and reveal sums the same R_i from the containers."""
+    for variant in D.VARIANTS:
+        net = D.build(D.NetConfig("ditas", variant, 3, "raw", 4, 1))
+        secret, covers = torch.rand(1, 3, 128, 64), 0.1 * torch.randn(1, 3, 2, 4096)
+        carrier = D.Carrier("raw", 2, 1, *D.row_scramble(None, (1, 3, 2), rng))
+        with torch.no_grad():
+            out = net.hide(secret, carrier.encode(covers), lambda v, i, c=carrier: c.requantize(v, i, False), 3)
+            total = net.reveal(torch.stack(out["views"], 1), torch.ones(1, 3, 1, 128, 64), 3)
+        assert out["views"][0].shape == (1, 1, 128, 64) and out["audio"][0].shape == (1, 2, 4096)
+        for i in range(3):
+            assert torch.allclose(out["targets"][i], secret - sum(out["reveals"][:i]), atol=1e-6)
+        assert torch.allclose(total, sum(out["reveals"]), atol=1e-5)
+        if variant == "S":
+            assert len(net.hiders) == 1
+
+
+@pytest.mark.parametrize("view", ["raw", "stft", "mag"])
+def test_carrier_views_invert(view):
+    audio = 0.2 * torch.randn(1, 2, 4, 4096)
+    carrier = D.Carrier(view, 2, 2, *D.row_scramble(keys.derive("k", "ditas"), (1, 2, 4)))
+    mosaic = carrier.encode(audio)
+    assert mosaic.shape == (1, 2, 2 if view == "stft" else 1, 128, 128)
+    back = carrier.decode(mosaic[:, 1], 1)
+    assert torch.allclose(back, audio[:, 1], atol=1e-4 if view != "raw" else 0)
+
+
+@pytest.mark.parametrize("kind,variant,view", [("ditas", "M-ED", "raw"), ("ditas", "S", "stft"),
+                                               ("deepsteg", "M-ED", "raw"), ("stft", "M-ED", "mag")])
+def test_hide_reveal_through_16_bit_wav(tmp_path, kind, variant, view):
+    weights = tiny(tmp_path, kind, variant, view)
+    options = {"variant": variant, "pre": view} if kind == "ditas" else {}
+    method = get_method(kind, stages=3, weights=str(weights), **options)
+    cover, secret = noise_cover(3.2), photo(70, 100)  # 2 x 2 tiles x 3 stages: 3.14 s
+    stego = method.hide(cover, secret, "key")
+    path = media.save(stego, tmp_path / "stego.wav")
+    loaded = media.load(path)
+    assert np.array_equal(loaded.to_int16(), stego.to_int16())  # an ordinary 16-bit file holds it exactly
+    revealed = method.reveal(loaded, "key")
+    assert revealed.pixels.shape == (70, 100, 3)
+    assert np.array_equal(revealed.pixels, method.reveal(stego, "key").pixels)
+    assert loaded.sample_rate == 16_000 and np.abs(loaded.samples - cover.samples).max() > 1e-3
+    with pytest.raises(KeyError_):
+        method.reveal(loaded, "wrong key")
+
+
+def test_reveal_matches_what_hiding_computed(tmp_path, monkeypatch):
+    """The residual chain in hide() used the 16-bit containers, so the file reveals exactly C_t."""
+    method = get_method("ditas", variant="M-D", stages=3, weights=str(tiny(tmp_path, variant="M-D")))
+    seen = {}
+    original = D.DitasNet.hide
+
+    def spy(self, *args):
+        out = original(self, *args)
+        seen["total"] = sum(out["reveals"])[0].clamp(0, 1).permute(1, 2, 0).numpy()
+        return out
+
+    monkeypatch.setattr(D.DitasNet, "hide", spy)
+    stego = media.load(media.save(method.hide(noise_cover(1.0), photo(), "k"), tmp_path / "s.wav"))
+    assert np.allclose(method.reveal(stego, "k").pixels, seen["total"], atol=1e-5)
+
+
+def test_any_rate_and_channels(tmp_path):
+    method = get_method("ditas", stages=2, weights=str(tiny(tmp_path, stages=2)))
+    cover = noise_cover(1.0, 44_100, 2)
+    stego = media.load(media.save(method.hide(cover, photo(), "k"), tmp_path / "s.wav"))
+    assert (stego.sample_rate, stego.channels, stego.frames) == (44_100, 2, cover.frames)
+    at_16k = method.reveal(media.load(media.save(method.hide(cover.resample(16_000), photo(), "k"),
+                                                 tmp_path / "s16.wav")), "k")
+    assert psnr(method.reveal(stego, "k").pixels, at_16k.pixels) > 25  # resampling the change costs little
+
+
+def test_partial_loss_keeps_intact_stages(tmp_path):
+    method = get_method("ditas", variant="M", stages=3, weights=str(tiny(tmp_path, variant="M")))
+    stego = method.hide(noise_cover(1.2), photo(), "k")
+    material = keys.derive("k", "ditas")
+    fields = D.open_header(stego.to_int16()[0], material, b"ditas", "ditas")
+    layout = D.Layout(64, 64, 3, fields[-1], D.guard(16_000))
+    slots = layout.slots(material)
+    pcm = stego.to_int16()
+    start = layout.first + slots[1, 0] * D.TILE_SAMPLES
+    pcm[:, start:start + D.TILE_SAMPLES] = 0  # stage 2's segment lost
+    damaged = media.load(media.save(Audio.from_int16(pcm, 16_000), tmp_path / "lost.wav"))
+    with pytest.raises(MediaError, match="allow-missing"):
+        method.reveal(damaged, "k")
+    partial = get_method("ditas", variant="M", stages=3, weights=str(tiny(tmp_path, variant="M")),
+                         allow_missing=True).reveal(damaged, "k")
+    tiles, present = D.read_tiles(stego.samples[0], layout, slots)
+    expected = method.reveal_tiles(method.net("M", "raw", 3), "raw", tiles, present & ~(np.arange(3) == 1)[:, None],
+                                   layout, material)
+    assert np.allclose(partial.pixels, expected, atol=1e-5)  # stages 1 and 3 exactly as hidden
+    assert not np.allclose(partial.pixels, method.reveal(stego, "k").pixels, atol=1e-3)
+
+
+def test_capacity_error_states_minimum_duration(tmp_path):
+    method = get_method("ditas", weights=str(tiny(tmp_path, stages=5)))
+    with pytest.raises(CapacityError, match=r"needs at least 1\.\d\d s of audio"):
+        method.hide(noise_cover(1.0), photo(), "k")
+    assert method.capacity(noise_cover(1.6)).amount == 4096
+
+
+@pytest.mark.skipif(not (WEIGHTS_DIR / "ditas-M-ED.safetensors").exists(), reason="shipped weights not built")
+def test_shipped_weights_reveal_and_wrong_layout_is_noise(assets):
+    method = get_method("ditas")
+    secret = Image(media.load(assets / "photo.png").pixels[64:192, 64:192])
+    stego = method.hide(media.load(assets / "speech_long.wav"), secret, "key")
+    good = method.reveal(stego, "key").pixels
+    material, wrong = keys.derive("key", "ditas"), keys.derive("other", "ditas")
+    fields = D.open_header(stego.to_int16()[0], material, b"ditas", "ditas")
+    layout = D.Layout(128, 128, 5, fields[-1], D.guard(16_000))
+    tiles, present = D.read_tiles(stego.samples[0], layout, layout.slots(wrong))
+    noise = method.reveal_tiles(method.net("M-ED", "raw", 5), "raw", tiles, present, layout, wrong)
+    assert psnr(secret.pixels, good) > psnr(secret.pixels, noise) + 8
+
+
+def test_cli_round_trip_with_allow_missing(tmp_path):
+    weights = tiny(tmp_path, stages=2)
+    method = get_method("ditas", stages=2, weights=str(weights))
+    stego = method.hide(noise_cover(1.2), photo(), "k")
+    pcm = stego.to_int16()
+    pcm[:, 2000:20000] = 0  # most of the file lost: only the front header survives
+    media.save(Audio.from_int16(pcm, 16_000), tmp_path / "cut.wav")
+    with pytest.raises(MediaError, match="allow-missing"):  # exit code 2
+        method.reveal(media.load(tmp_path / "cut.wav"), "k")
+    ok = run_cli("reveal", "ditas", tmp_path / "cut.wav", "-o", tmp_path / "r.png", "--key", "k", "--allow-missing",
+                 "-O", f"weights={weights}")
+    assert ok.returncode == 0, ok.stderr
+    assert media.load(tmp_path / "r.png").pixels.shape == (64, 64, 3)
+
+
+def test_training_steps_write_loadable_weights(tmp_path, monkeypatch):
+    from crossteg.train import ditas as T
+
+    monkeypatch.setattr(T, "speech_pool", lambda count, seed: (0.1 * rng.standard_normal(60_000)).astype(np.float32))
+    T.main(["--baseline", "deepsteg", "--stages", "2", "--width", "4", "--steps", "3", "--log-every", "1",
+            "--checkpoint", str(tmp_path / "c.pt"), "--out", str(tmp_path)])
+    card = (tmp_path / "deepsteg.json").read_text()
+    assert '"steps": 3' in card and "sha256" in card
+    method = get_method("deepsteg", stages=2, weights=str(tmp_path / "deepsteg.safetensors"))
+    assert method.reveal(method.hide(noise_cover(1.2), photo(), "k"), "k").pixels.shape == (64, 64, 3)
