@@ -40,7 +40,7 @@ def test_stage_residuals_add_up():
         secret, covers = torch.rand(1, 3, 128, 64), 0.1 * torch.randn(1, 3, 2, 4096)
         carrier = D.Carrier("raw", 2, 1, *D.row_scramble(None, (1, 3, 2), rng))
         with torch.no_grad():
-            out = net.hide(secret, carrier.encode(covers), lambda v, i, c=carrier: c.requantize(v, i, False), 3)
+            out = net.hide(secret, carrier.encode(covers), lambda v, i, c=carrier: c.requantize(v, i), 3)
             total = net.reveal(torch.stack(out["views"], 1), torch.ones(1, 3, 1, 128, 64), 3)
         assert out["views"][0].shape == (1, 1, 128, 64) and out["audio"][0].shape == (1, 2, 4096)
         for i in range(3):
@@ -173,3 +173,13 @@ def test_training_steps_write_loadable_weights(tmp_path, monkeypatch):
     assert '"steps": 3' in card and "sha256" in card
     method = get_method("deepsteg", stages=2, weights=str(tmp_path / "deepsteg.safetensors"))
     assert method.reveal(method.hide(noise_cover(1.2), photo(), "k"), "k").pixels.shape == (64, 64, 3)
+
+
+def test_float32_option_skips_rounding_and_still_reveals(tmp_path):
+    weights = str(tiny(tmp_path, stages=2))
+    floats = get_method("ditas", stages=2, weights=weights, float32=True)
+    stego = floats.hide(noise_cover(1.2), photo(), "k")
+    assert not np.array_equal(stego.samples, Audio.from_int16(stego.to_int16(), 16_000).samples)  # not on the grid
+    loaded = media.load(media.save(stego, tmp_path / "f.wav", subtype="FLOAT"))
+    assert np.array_equal(loaded.samples, stego.samples)
+    assert floats.reveal(loaded, "k").pixels.shape == (64, 64, 3)

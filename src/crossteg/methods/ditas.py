@@ -240,10 +240,12 @@ class Carrier:
         grid = self._scramble(self._tiles(mosaic), self.unperms[:, i], self.signs[:, i], inverse=True)
         return self._audio(grid, i)
 
-    def requantize(self, mosaic: torch.Tensor, i: int, ste: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        """Stage i's container as it comes back from a 16-bit file: (view mosaic, audio tiles)."""
-        audio = self.decode(mosaic, i)
-        audio = quantize_ste(audio, PCM) if ste else torch.round(audio.clamp(-1, 1) * PCM) / PCM
+    def requantize(self, mosaic: torch.Tensor, i: int, mode: str = "round") -> tuple[torch.Tensor, torch.Tensor]:
+        """Stage i's container as it comes back from the file: (view mosaic, audio tiles). `mode`: "round"
+        (16-bit), "ste" (16-bit, straight-through gradient, for training) or "none" (float32 file)."""
+        audio = self.decode(mosaic, i).clamp(-1, 1)
+        if mode != "none":
+            audio = quantize_ste(audio, PCM) if mode == "ste" else torch.round(audio * PCM) / PCM
         if self.view == "raw":
             grid = audio.unflatten(-1, (1, TILE, TILE))
         else:
@@ -345,8 +347,9 @@ class ImageInAudio(Method):
     quick_options: ClassVar[dict[str, Any]] = {"stages": 1}  # the bundled 384 px face fits the 10.7 s speech at t = 1
 
     def __init__(self, quality: str = "fast", stages: int = STAGES, allow_missing: bool = False,
-                 weights: str | None = None) -> None:
+                 weights: str | None = None, float32: bool = False) -> None:
         super().__init__(quality)
+        self.float32 = bool(float32)  # no 16-bit rounding in hiding: for a float32 WAV (--float32), to compare
         if not 1 <= int(stages) <= MAX_STAGES:
             raise UsageError(f"stages must be 1..{MAX_STAGES}, not {stages}")
         self.stages, self.allow_missing, self.weights_path = int(stages), bool(allow_missing), weights
@@ -415,7 +418,8 @@ class ImageInAudio(Method):
         with torch.no_grad():
             secret_t = torch.from_numpy(image).permute(2, 0, 1)[None]
             out = net.hide(secret_t, carrier.encode(torch.from_numpy(tiles)[None]),
-                           lambda v, i: carrier.requantize(v, i, ste=False), self.stages)
+                           lambda v, i: carrier.requantize(v, i, "none" if self.float32 else "round"),
+                           self.stages)
         change = np.zeros_like(mono16)
         for i, audio in enumerate(out["audio"]):
             for j, slot in enumerate(slots[i]):
@@ -428,13 +432,19 @@ class ImageInAudio(Method):
     def _write(self, cover: Audio, change16: np.ndarray, material: keys.KeyMaterial, fields: tuple[int, ...]) -> Audio:
         change = Audio(change16[None], MODEL_RATE).resample(cover.sample_rate).samples[0]
         change = np.pad(change, (0, max(0, cover.frames - len(change))))[: cover.frames]
-        pcm = Audio(cover.samples + change[None], cover.sample_rate).to_int16()
+        stego = Audio(cover.samples + change[None], cover.sample_rate)
+        pcm = stego.to_int16()
         if pcm.shape[1] < 2 * HEADER_FRAMES:
             raise CapacityError(f"{self.id} needs at least {2 * HEADER_FRAMES} frames of audio")
         sealed = seal_header(material, fields, self.id.encode())
         pcm[0, :HEADER_FRAMES] = frame.embed(pcm[0, :HEADER_FRAMES], material, sealed)
         pcm[0, -HEADER_FRAMES:] = frame.embed(pcm[0, -HEADER_FRAMES:], material, sealed)
-        return Audio.from_int16(pcm, cover.sample_rate)
+        if not self.float32:
+            return Audio.from_int16(pcm, cover.sample_rate)
+        samples = stego.samples.copy()  # float everywhere but the two header regions (on the 16-bit grid)
+        for part in (slice(0, HEADER_FRAMES), slice(pcm.shape[1] - HEADER_FRAMES, pcm.shape[1])):
+            samples[0, part] = pcm[0, part] / PCM
+        return Audio(samples, cover.sample_rate)
 
     def reveal(self, stego: Audio, key: keys.Key = None, *, level: int = 1,
                progress: Progress = no_progress) -> Image:
@@ -477,9 +487,10 @@ class Ditas(ImageInAudio):
     weights = ("ditas-M-ED.safetensors",)
 
     def __init__(self, quality: str = "fast", variant: str = "M-ED", stages: int = STAGES, pre: str = "raw",
-                 allow_missing: bool = False, weights: str | None = None) -> None:
-        """`variant`: M, M-E, M-D, M-ED or S; `stages`: t (1-10); `pre`: raw or stft; `weights`: a file."""
-        super().__init__(quality, stages, allow_missing, weights)
+                 allow_missing: bool = False, weights: str | None = None, float32: bool = False) -> None:
+        """`variant`: M, M-E, M-D, M-ED or S; `stages`: t (1-10); `pre`: raw or stft; `weights`: a file;
+        `float32`: hide without 16-bit rounding (save with --float32)."""
+        super().__init__(quality, stages, allow_missing, weights, float32)
         if variant not in VARIANTS:
             raise UsageError(f"variant must be one of {', '.join(VARIANTS)}, not {variant}")
         if pre not in ("raw", "stft"):

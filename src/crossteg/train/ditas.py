@@ -120,7 +120,7 @@ def step_loss(net: Any, secrets: torch.Tensor, covers: torch.Tensor, args: argpa
     """DITAS eq. 4 on one batch, with 16-bit rounding straight-through; also container MSE and secret PSNR."""
     side = args.patch // TILE
     carrier = Carrier(net.config.view, side, side, *row_scramble(None, tuple(covers.shape[:3]), rng))
-    out = net.hide(secrets, carrier.encode(covers), lambda v, i: carrier.requantize(v, i, ste=True), args.stages)
+    out = net.hide(secrets, carrier.encode(covers), lambda v, i: carrier.requantize(v, i, "ste"), args.stages)
     hiding = sum(torch.mean((a - covers[:, i]) ** 2) for i, a in enumerate(out["audio"]))
     revealing = sum(torch.mean((r - s) ** 2) for r, s in zip(out["reveals"], out["targets"], strict=True))
     loss = hiding + args.lam * revealing
