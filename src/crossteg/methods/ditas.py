@@ -151,13 +151,13 @@ def save_net(net: nn.Module, config: NetConfig, path: Path, extra: dict[str, str
     save_file(tensors, str(path), metadata={"config": json.dumps(asdict(config)), **(extra or {})})
 
 
-def load_net(path: Path) -> DitasNet | BalujaNet:
-    """Build the network a weights file describes and load it strictly."""
+def load_net(path: Path, command: str = "crossteg train ditas") -> DitasNet | BalujaNet:
+    """Build the network a weights file describes and load it strictly; `command` makes a missing file."""
     from safetensors import safe_open
 
     if not path.exists():
-        raise WeightsError(f"missing weights {path.name}: train them with `crossteg train ditas` (see its --help) "
-                           "or reinstall crossteg")
+        raise WeightsError(f"missing weights {path.name}: train them with `{command}` (sizes: see the shipped "
+                           "cards) or reinstall crossteg")
     with safe_open(str(path), "pt") as f:
         config = NetConfig(**json.loads((f.metadata() or {})["config"]))
         state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open is not a dict
@@ -360,6 +360,9 @@ class ImageInAudio(Method):
     def weights_name(self, variant: str, view: str, stages: int) -> str:
         raise NotImplementedError
 
+    def train_command(self, variant: str, view: str, stages: int) -> str:
+        return f"crossteg train ditas --baseline {self.id}"
+
     def header_fields(self) -> tuple[str, str]:
         """(variant, view) this instance hides with."""
         return "M-ED", self.view
@@ -369,7 +372,7 @@ class ImageInAudio(Method):
     def net(self, variant: str, view: str, stages: int) -> DitasNet | BalujaNet:
         path = Path(self.weights_path) if self.weights_path else WEIGHTS_DIR / self.weights_name(variant, view, stages)
         if str(path) not in self._nets:
-            self._nets[str(path)] = load_net(path)
+            self._nets[str(path)] = load_net(path, self.train_command(variant, view, stages))
         net = self._nets[str(path)]
         c = net.config
         if (c.variant, c.view) != (variant, view) or c.stages < stages or (c.kind != "ditas" and c.stages != stages):
@@ -503,3 +506,7 @@ class Ditas(ImageInAudio):
 
     def header_fields(self) -> tuple[str, str]:
         return self.variant, self.pre
+
+    def train_command(self, variant: str, view: str, stages: int) -> str:
+        extra = (" --pre stft" if view == "stft" else "") + (f" --stages {MAX_STAGES}" if stages > STAGES else "")
+        return f"crossteg train ditas --variant {variant}{extra}"
