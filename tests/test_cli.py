@@ -144,3 +144,24 @@ def test_method_options_are_parsed_and_unknown_ones_refused(tmp_path, assets):
     missing = run_cli("reveal", "lsb", out, "-o", tmp_path / "s2.txt", "--allow-missing")
     assert_clean_failure(missing, 2, tmp_path / "s2.txt")
     assert "no option allow_missing" in missing.stderr
+
+
+def test_reveal_with_video_animates_the_container_face(tmp_path, assets):
+    from crossteg import media
+
+    stego, speech, talk = tmp_path / "stego.png", tmp_path / "speech.flac", tmp_path / "talk.mp4"
+    clip = media.load(assets / "speech_1.wav")
+    clip = media.Audio(clip.samples[:, : clip.sample_rate * 3 // 4], clip.sample_rate)  # 0.75 s: a short video
+    flac = media.save(clip, tmp_path / "secret.flac")
+    assert run_cli("hide", "lsb", "-c", assets / "face.png", "-s", flac, "-o", stego, "-k", "pw").returncode == 0
+    done = run_cli("reveal", "lsb", stego, "-o", speech, "-k", "pw", "--video", talk, "--json")
+    assert done.returncode == 0, done.stderr
+
+    video, revealed = media.load(talk), media.load(speech)
+    assert video.frames.shape[1:3] == media.load(stego).pixels.shape[:2] and video.fps == 25
+    assert abs(video.num_frames / video.fps - revealed.duration) < 0.1
+    text = tmp_path / "s.txt"
+    text.write_text("not speech")
+    assert run_cli("hide", "lsb", "-c", assets / "face.png", "-s", text, "-o", stego, "--force").returncode == 0
+    none = run_cli("reveal", "lsb", stego, "-o", tmp_path / "s2.txt", "--video", tmp_path / "t2.mp4")
+    assert_clean_failure(none, 2, tmp_path / "t2.mp4")

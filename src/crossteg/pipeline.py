@@ -83,17 +83,20 @@ def write_secret(secret: Any, output: Path, inputs: list[Path], force: bool = Fa
 
 
 def reveal_file(method_id: str, stego_path: Path, outputs: list[Path], *, key: Key = None, level: int = 1,
-                force: bool = False, render: Path | None = None,
+                force: bool = False, render: Path | None = None, video: Path | None = None,
                 progress: Progress = no_progress, **options: Any) -> dict[str, Any]:
     """Reveal the secret(s) in a stego file and write them to `outputs` (one per secret, or one folder);
-    `options` configure the method as in hide_files (e.g. allow_missing for ditas)."""
+    `options` configure the method as in hide_files (e.g. allow_missing for ditas). With `video`, also write a
+    talking-head video of the stego image's face saying the revealed speech."""
     method = get_method(method_id, **options)
     if not 1 <= level <= method.levels:
         raise UsageError(f"{method.id} has access level{'s 1..' if method.levels > 1 else ' '}{method.levels} only")
-    for path in [*outputs, *([render] if render else [])]:
+    for path in [*outputs, *([render] if render else []), *([video] if video else [])]:
         if not path.is_dir():
             check_output(path, [stego_path], force)
     stego = load_stego(method, stego_path)
+    if video is not None and not (stego.modality == "image" and "audio" in method.secret):
+        raise UsageError("--video needs an image stego (the face) that carries speech")
     start = time.perf_counter()
     revealed = method.reveal(stego, key, level=level, progress=progress)
     seconds = time.perf_counter() - start
@@ -105,8 +108,23 @@ def reveal_file(method_id: str, stego_path: Path, outputs: list[Path], *, key: K
         if not method.stego:
             raise UsageError(f"{method.id} has nothing to render: its stego file is the cover itself")
         media.save(method.render_cover(stego), render, force=force, inputs=[stego_path])
+    if video is not None:
+        from crossteg.talkinghead import speak
+
+        speech = next((s for s in map(_as_media, secrets) if getattr(s, "modality", None) == "audio"), None)
+        if speech is None:
+            raise UsageError(f"{stego_path.name} revealed no speech to animate with --video")
+        media.save(speak(stego, speech, progress, name=str(stego_path)), video, force=force, inputs=[stego_path])
+        paths.append(video)
     return {"method": method.id, "secrets": [str(p) for p in paths], "reveal_seconds": round(seconds, 3),
             "message": f"revealed {stego_path.name} -> {', '.join(str(p) for p in paths)}"}
+
+
+def _as_media(secret: Any) -> Any:
+    """A revealed secret as a media object: byte payloads of a media file decoded, anything else as it is."""
+    if isinstance(secret, Payload) and secret.suffix in media.ALL_EXTS:
+        return secret.decode()
+    return secret
 
 
 DEFAULT_SUFFIX = {"image": ".png", "audio": ".wav", "video": ".mp4", "shape": ".ply"}
