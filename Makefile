@@ -16,6 +16,9 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet -r requirements.txt -r requirements-dev.txt
 	@# pypiqe declares the GUI opencv build; the pinned headless build provides the same cv2 module.
 	$(BIN)/python -m pip install --quiet --no-deps pypiqe==1.2
+	@# mediapipe 0.10.21 ships its face-mesh model in the wheel but declares numpy<2 and GUI opencv; its runtime
+	@# deps (absl-py, attrs, flatbuffers, protobuf<5, matplotlib, opencv headless) are pinned in requirements.txt.
+	$(BIN)/python -m pip install --quiet --no-deps mediapipe==0.10.21
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@if $(BIN)/python -m pip list 2>/dev/null | grep -i '^nvidia'; then \
 	  echo "CUDA packages were installed; crossteg needs only the CPU build of torch==2.13.0"; exit 1; fi
