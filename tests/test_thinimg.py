@@ -11,7 +11,7 @@ from conftest import run_cli
 from crossteg import media
 from crossteg.codecs import mel
 from crossteg.errors import CapacityError, UsageError, WeightsError
-from crossteg.media import Audio
+from crossteg.media import Audio, Image
 from crossteg.methods import get_method
 from crossteg.methods import thinimg as T
 from crossteg.metrics import psnr, stoi
@@ -90,12 +90,15 @@ def test_weights_load_strictly_and_are_checked(tmp_path):
 def test_capacity_error_says_the_maximum_seconds(tmp_path, assets):
     tiny_weights(tmp_path)
     method = get_method("thinimg", weights_dir=str(tmp_path))
-    face = media.load(assets / "face.png")
-    assert method.capacity(face).amount == 10.11
-    with pytest.raises(CapacityError, match=r"at most 10\.11 s"):
+    face = media.load(assets / "face160.png")
+    assert method.capacity(face).amount == 10.04
+    assert method.capacity(media.load(assets / "face.png")).amount == 40.19  # 2 x 2 tiles of 160 x 160
+    with pytest.raises(CapacityError, match=r"at most 10\.04 s"):
         method.hide(face, media.load(assets / "speech_long.wav"))
     with pytest.raises(UsageError):
         method.hide(face, [media.load(assets / "speech_1.wav")] * 3)
+    with pytest.raises(UsageError, match="at least 160x160"):
+        method.capacity(Image(np.zeros((100, 300, 3), np.float32)))
 
 
 def test_train_smoke_two_steps(tmp_path, monkeypatch):
@@ -129,12 +132,12 @@ def revealed_quality(original: Audio, revealed: Audio) -> float:
 
 def test_hide_reveal_through_a_png_carries_each_length(tmp_path, assets, clips):
     method = get_method("thinimg")
-    face = media.load(assets / "face.png")
+    face = media.load(assets / "face160.png")
     for k, clip in enumerate(clips):
         path = media.save(method.hide(face, clip, "key"), tmp_path / f"c{k}.png")
         stego = media.load(path)
         assert (stego.height, stego.width) == (160, 160)
-        assert psnr(media.load(assets / "face160.png").pixels, stego.pixels) > 20
+        assert psnr(face.pixels, stego.pixels) > 20
         revealed = method.reveal(stego, "key")
         assert revealed.sample_rate == 16000 and revealed.frames == clip.frames  # the exact length came back
         ceiling = mel.decompress(mel.compress(clip.samples[0]))
@@ -143,9 +146,23 @@ def test_hide_reveal_through_a_png_carries_each_length(tmp_path, assets, clips):
         assert wrong.frames != clip.frames and revealed_quality(clip, wrong) < 0.35
 
 
+def test_a_larger_cover_is_tiled_and_keeps_its_size(tmp_path, assets):
+    method = get_method("thinimg")
+    face, speech = media.load(assets / "face.png"), media.load(assets / "speech_long.wav")  # 10.66 s: 2 tiles
+    stego = media.load(media.save(method.hide(face, speech, "key"), tmp_path / "c.png"))
+    assert (stego.height, stego.width) == (384, 384)
+    margin = np.ones((384, 384), bool)
+    for y, x in T.tile_corners(384, 384):
+        margin[y:y + 160, x:x + 160] = False
+    assert margin.sum() == 384 ** 2 - 4 * 160 ** 2
+    np.testing.assert_array_equal(stego.to_uint8()[margin], face.to_uint8()[margin])  # untouched
+    revealed = method.reveal(stego, "key")
+    assert revealed.frames == speech.frames and revealed_quality(speech, revealed) > 0.3
+
+
 def test_nested_levels_have_their_own_keys(tmp_path, assets, clips):
     method = get_method("thinimg", level2_key="second key")
-    path = media.save(method.hide(media.load(assets / "face.png"), clips, "first key"), tmp_path / "n.png")
+    path = media.save(method.hide(media.load(assets / "face160.png"), clips, "first key"), tmp_path / "n.png")
     stego = media.load(path)
     first = method.reveal(stego, "first key", level=1)
     second = method.reveal(stego, "second key", level=2)
@@ -157,13 +174,13 @@ def test_nested_levels_have_their_own_keys(tmp_path, assets, clips):
 
 def test_cli_hides_two_levels_and_reveals_the_second(tmp_path, assets):
     out = tmp_path / "c.png"
-    result = run_cli("hide", "thinimg", "--cover", assets / "face.png", "--secret", assets / "speech_2.wav",
+    result = run_cli("hide", "thinimg", "--cover", assets / "face160.png", "--secret", assets / "speech_2.wav",
                      "--secret", assets / "speech_3.wav", "-o", out, "--key", "one", "-O", "level2_key=two")
     assert result.returncode == 0, result.stderr
     result = run_cli("reveal", "thinimg", out, "--level", "2", "--key", "two", "-o", tmp_path / "b.wav")
     assert result.returncode == 0, result.stderr
     assert media.load(tmp_path / "b.wav").frames == media.load(assets / "speech_3.wav").frames
-    too_long = run_cli("hide", "thinimg", "--cover", assets / "face.png", "--secret", assets / "speech_long.wav",
+    too_long = run_cli("hide", "thinimg", "--cover", assets / "face160.png", "--secret", assets / "speech_long.wav",
                        "-o", tmp_path / "x.png")
-    assert too_long.returncode == 3 and "10.11 s" in too_long.stderr + too_long.stdout
+    assert too_long.returncode == 3 and "10.04 s" in too_long.stderr + too_long.stdout
 

@@ -17,7 +17,7 @@ Our choices where the paper is silent (see also the weights cards):
   level-1 key is used for both levels (with a different label, so the two shuffles differ).
 * Covers: the paper's are 160 x 160 (resized FFHQ faces). A larger cover is cut into a centred grid of
   160 x 160 tiles, each a container of its own (the margins stay untouched), and the stego keeps the cover's
-  size: capacity is 10.11 s of speech (c = 2 mel channels) per tile and level; a longer clip continues in the
+  size: capacity is 10.04 s of speech (c = 2 mel channels) per tile and level; a longer clip continues in the
   next tile, and unused tiles carry an empty clip. Covers under 160 x 160 are refused. For the paper's
   setting, resize the face to 160 x 160 first (assets/face160.png is one).
 * Which model wrote a container is not stored: reveal at level 1 tries the single-layer and the nested model
@@ -219,7 +219,7 @@ class THInImg(Method):
         return tiles_of(image)
 
     def capacity(self, cover: Image) -> Capacity:
-        """Seconds of speech per access level: 10.11 s per whole 160 x 160 tile of the cover."""
+        """Seconds of speech per access level: 10.04 s per whole 160 x 160 tile of the cover."""
         count = len(self._tiles(cover))
         return Capacity(np.floor(count * self._layout().max_seconds * 100) / 100, "s of speech per level")
 
