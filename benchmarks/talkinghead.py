@@ -89,7 +89,7 @@ def measure(setting: str, face: Image, speech: Audio, stride: int, workdir: Path
         Row(setting, "real_time_factor", total_s / seconds, n=video.num_frames,
             note=f"wall clock: render {render_s:.1f} s + mp4 {total_s - render_s:.1f} s for {seconds:.2f} s of video "
                  f"on the shared CPU (see load_average_1min)"),
-        Row(setting, "cpu_seconds_per_video_second", total_cpu / seconds, n=video.num_frames,
+        Row(setting, "cpu_seconds_per_video_second", total_cpu / seconds, higher_is_better=False, n=video.num_frames,
             note=f"CPU time, less sensitive to load: render {render_cpu:.1f} s + mp4 {total_cpu - render_cpu:.1f} s"),
         Row(setting, "render_fps", video.num_frames / render_s, n=video.num_frames, note="wall clock"),
         Row(setting, "duration_error_seconds", abs(decoded.audio.duration - speech.duration) if decoded.audio else None,

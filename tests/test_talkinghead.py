@@ -42,6 +42,14 @@ def test_mouth_opens_with_sound_and_closes_in_silence():
     assert np.all(track.open[(steady == 0) & (np.arange(60) > 2)] < 0.05)
 
 
+def test_silence_and_quiet_speech(speech):
+    silent = features.mouth_track(np.zeros(8000), 16000, FPS)
+    assert len(silent.open) == 13 and silent.open.max() == 0.0
+    loud = features.mouth_track(speech.samples[0], speech.sample_rate, FPS)
+    quiet = features.mouth_track(speech.samples[0] * 0.01, speech.sample_rate, FPS)  # -40 dB: still speech
+    np.testing.assert_allclose(quiet.open, loud.open, atol=1e-6)
+
+
 def test_mouth_follows_speech_energy(speech):
     track = features.mouth_track(speech.samples[0], speech.sample_rate, FPS)
     assert len(track.open) == 59  # ceil(2.34 s x 25)

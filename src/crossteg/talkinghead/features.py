@@ -3,7 +3,7 @@
 One analysis window (Hann, two frame hops long) is centred on each video frame. From its power spectrum:
 
 * loudness: power in the voice band (150-4000 Hz) in dB, mapped linearly from 35 dB under the clip's loud
-  level (its 98th percentile) to that level -> [0, 1];
+  level (its 98th percentile, but at least -60 dB re full scale, so silence stays silent) to that level -> [0, 1];
 * an F1 proxy (power centroid of 200-1000 Hz): open vowels (/a/) have a high first formant, close ones
   (/i/, /u/) a low one, so it scales the opening;
 * an F2 proxy (power centroid of 900-2800 Hz): front vowels (/i/, /e/) spread the lips, back ones (/o/, /u/)
@@ -26,6 +26,7 @@ F2_BAND, F2_RANGE = (900.0, 2800.0), (1100.0, 2200.0)
 FRICATION_CUTOFF = 4000.0  # Hz
 DYNAMIC_RANGE_DB = 35.0  # loudness below (loud level - this) keeps the mouth closed
 LOUD_PERCENTILE = 98.0
+QUIETEST_LOUD_DBFS = -60.0  # a clip whose loud level is under this (dB re a full-scale sine) counts as silence
 SMOOTH_FRAMES = 0.8  # Gaussian sigma in frames (32 ms at 25 fps)
 
 
@@ -84,7 +85,9 @@ def mouth_track(samples: np.ndarray, rate: int, fps: float, count: int | None = 
     power, freqs = frame_spectra(samples, rate, fps, count)
     voice = _band(power, freqs, VOICE_BAND).sum(1)
     voice_db = 10.0 * np.log10(voice + 1e-12 * max(float(voice.max()), 1e-20))
-    loud_level = float(np.percentile(voice_db, LOUD_PERCENTILE))
+    win = 2 * (len(freqs) - 1)
+    full_scale_db = 10.0 * np.log10(3.0 / 32.0 * win**2)  # a full-scale sine: peak bin (win/4)^2 x ~1.5 bins
+    loud_level = max(float(np.percentile(voice_db, LOUD_PERCENTILE)), full_scale_db + QUIETEST_LOUD_DBFS)
     loud = _unit(voice_db, loud_level - DYNAMIC_RANGE_DB, loud_level)
     f1 = _unit(_centroid(power, freqs, F1_BAND), *F1_RANGE)
     f2 = _unit(_centroid(power, freqs, F2_BAND), *F2_RANGE)

