@@ -10,6 +10,7 @@ A shape is normalised into [-0.9, 0.9]^3 and represented by its signed distance 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,12 +18,12 @@ import numpy as np
 import torch
 
 from crossteg.media import Audio, Image, Shape, Video, mesh_from_sdf
-from crossteg.nn.siren import Siren
 
 IO_DIMS = {"image": (2, 3), "audio": (1, 1), "video": (3, 3), "shape": (3, 1)}  # INRSteg sec. 3.2
 AUDIO_SPAN = 100.0  # SIREN reference audio wrapper: time coordinates in [-100, 100]
 SHAPE_POINTS = 60_000  # SDF training points: half near the surface, half uniform (SIREN-style sampling)
 SHAPE_RESOLUTION = 96  # marching-cubes grid when a shape INR is rendered back to a mesh
+Model = Callable[[torch.Tensor], torch.Tensor]  # a Siren, or any network as a function (inrweights' base nets)
 EIKONAL_WEIGHT = 0.1  # weight of the |grad f| = 1 term in the SDF loss (SIREN sec. 4.2 uses an eikonal term)
 
 
@@ -80,7 +81,7 @@ def loss_for(modality: str):
     if modality != "shape":
         return lambda model, x, y: torch.mean((model(x) - y) ** 2)
 
-    def sdf_loss(model: Siren, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def sdf_loss(model: Model, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         x = x.clone().requires_grad_(True)
         f = model(x)
         (grad,) = torch.autograd.grad(f.sum(), x, create_graph=True)
@@ -90,11 +91,11 @@ def loss_for(modality: str):
 
 
 @torch.no_grad()
-def _evaluate(model: Siren, coords: torch.Tensor, chunk: int = 65536) -> torch.Tensor:
+def _evaluate(model: Model, coords: torch.Tensor, chunk: int = 65536) -> torch.Tensor:
     return torch.cat([model(coords[i:i + chunk]) for i in range(0, len(coords), chunk)])
 
 
-def render(model: Siren, modality: str, layout: dict[str, Any]) -> Any:
+def render(model: Model, modality: str, layout: dict[str, Any]) -> Any:
     """The media object an INR of `modality` represents (the inverse of `to_signal`)."""
     if modality == "image":
         h, w = layout["height"], layout["width"]

@@ -13,6 +13,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -163,3 +164,32 @@ def _restore(model: Siren, frozen: list[tuple[torch.Tensor, torch.Tensor]] | Non
                                                                  strict=True):
             weight[wmask] = w_keep[wmask]
             bias[bmask] = b_keep[bmask]
+
+
+def init_arrays(config: SirenConfig, rng: np.random.Generator,
+                output_gain: float = 1.0) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Weights (out x in) and biases with `Siren`'s initialisation statistics, drawn from a numpy generator;
+    `output_gain` scales the last map's bound (a network whose last map stays fixed needs a larger one).
+
+    For networks whose weights are derived from a key (inrweights): keyed streams come from keys.py (numpy
+    PCG64), never from torch's generator, so the same key gives the same weights on every machine.
+    """
+    weights, biases = [], []
+    for j, (fan_out, fan_in) in enumerate(config.shapes()):
+        bound = 1.0 / fan_in if j == 0 else math.sqrt(6.0 / fan_in) / config.w0  # as in Siren.__init__
+        bound *= output_gain if j == config.layers else 1.0
+        weights.append(torch.from_numpy(rng.uniform(-bound, bound, (fan_out, fan_in)).astype(np.float32)))
+        has_bias = j < config.layers or config.output_bias
+        bias = rng.uniform(-1, 1, fan_out) / math.sqrt(fan_in) if has_bias else np.zeros(fan_out)
+        biases.append(torch.from_numpy(bias.astype(np.float32)))
+    return weights, biases
+
+
+def apply(x: torch.Tensor, weights: list[torch.Tensor], biases: list[torch.Tensor], w0: float = W0) -> torch.Tensor:
+    """The SIREN function with weights given from outside (points x in -> points x out), same maths as `Siren`.
+
+    Lets a method build some weight matrices from other tensors (inrweights: from the container's pixels) and
+    keep gradients flowing to those tensors."""
+    for weight, bias in zip(weights[:-1], biases[:-1], strict=True):
+        x = torch.sin(w0 * torch.addmm(bias, x, weight.t()))
+    return torch.addmm(biases[-1], x, weights[-1].t())

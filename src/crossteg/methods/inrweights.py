@@ -1,0 +1,341 @@
+"""Deep cross-modal steganography using neural representations (Han et al., ICASSP 2023): a video, audio or
+3-D shape secret is fitted by an INR whose variable weight matrices ARE the R, G, B channels of the container.
+
+    key ──keys.py──> pre-defined weights W_p (the paper's init statistics) + header positions
+    cover (N x N) ──> pixels P (start) ─┐
+                                        ├─ Adam on P: L_s(f(Q(P), W_p)) + beta * L_c(Q(P), cover)   (eq. 4)
+    secret ──coords -> values──────────┘   Q = 8-bit rounding, straight-through gradient (QAT, eq. 3, 5)
+    round(255 P) + sealed header in keyed LSBs ──> container.png (an ordinary 8-bit RGB PNG)
+    reveal: container.png + key ─> header ─> W_v = w_min + pixel/255 (w_max - w_min) ─> f ─> secret
+
+Base networks (paper sec. 3.1, width N = 512, the container's side): video and audio use a SIREN with four
+hidden layers (six linear maps W0..W5, omega_0 = 30) whose W1, W2, W3 are variable; shapes use IGR with six
+hidden layers (eight linear maps W0..W7, softplus, geometric init, skip before W4) whose W1, W2, W4 are
+variable. Every other weight and every bias is pre-defined and fixed. Pixel value p of channel c stands for
+the weight w_min_c + p / 255 (w_max_c - w_min_c) (paper sec. 2.2).
+
+Our choices where the paper is silent, and deviations (see also the benchmark results):
+* Pre-defined weights are drawn from the key (numpy PCG64 streams of keys.py) with the paper's networks'
+  init statistics; the paper shares fixed ones. Without the key the container is just an image.
+* [w_min_c, w_max_c] (not given in the paper) spans 2 RANGE_FACTOR[arch] times the weights' init bound
+  and puts the cover channel's mean at weight 0, so the cover's average brightness does not act as a large
+  constant weight; the six numbers travel in the header. The variable weights are optimised in pixel
+  units (P in [0, 1]), so the paper's learning rates (1e-3, 1e-4 for shapes) apply to pixels: 1e-3 moves
+  a pixel ~0.26 levels per step.
+* beta (not given in the paper) is BETA; losses are means (the paper's eq. 1 and 2 are sums), so beta
+  weighs the mean squared secret error (targets in [-1, 1]) against the mean squared pixel error in [0, 1].
+* Everything reveal needs besides the key and the pixels (modality, the secret's layout, the six range
+  numbers) is a small authenticated, encrypted header (codecs/frame.py) written into the least-significant
+  bits of ~1500 pixel values at key-derived positions after training: a wrong key is reported, not guessed.
+  The width is the container's side.
+* Covers are resized (not cropped) to N x N, as the paper resizes its ImageNet covers to 512 x 512; the
+  option width=0 uses a square cover's own side instead (a 384 x 384 cover gives a 384-wide network).
+* Each step fits a random sample of the secret's coordinates (BATCH) instead of the whole signal: a full
+  16 x 128 x 128 video through a 512-wide SIREN is ~2 TFLOP per step, a minute per step on this CPU.
+  Shapes use supervised signed distances plus an eikonal term (codecs/inr.py) instead of IGR's surface loss.
+* quality "fast" runs FAST_STEPS with a cosine-decayed rate; "paper" the paper's steps at a constant rate.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from crossteg import keys
+from crossteg.codecs import frame
+from crossteg.codecs.inr import Signal, loss_for, render, to_signal
+from crossteg.errors import CapacityError, MediaError, UsageError
+from crossteg.media import Audio, Image, Shape, Video
+from crossteg.methods.base import Capacity, Method, Progress, no_progress, register
+from crossteg.nn import igr, siren
+
+WIDTH = 512  # paper sec. 3.1: covers resized to 512 x 512, so the variable matrices are 512 x 512
+SIREN_LAYERS = 5  # paper sec. 3.1: four hidden layers, six layers in total -> five sine layers, six maps
+IGR_LAYERS = 6  # paper sec. 3.1: six hidden layers, eight layers in total
+VARIABLE = {"siren": (1, 2, 3), "igr": (1, 2, 4)}  # paper sec. 3.1: {W1, W2, W3} and {W1, W2, W4} are R, G, B
+ARCH = {"video": "siren", "audio": "siren", "shape": "igr"}
+PAPER_STEPS = {"video": 5000, "audio": 20_000, "shape": 5000}  # paper sec. 3.1
+PAPER_LR = {"video": 1e-3, "audio": 1e-3, "shape": 1e-4}  # paper sec. 3.1 (Adam)
+FAST_STEPS = {"video": 600, "audio": 600, "shape": 300}  # ours: a CLI hide in a few minutes on 2 CPU cores
+FAST_LR = {"video": 5e-3, "audio": 5e-3, "shape": 1e-3}  # ours, cosine-decayed to 5% (fewer steps than the paper)
+BATCH = {"video": 4096, "audio": 4096, "shape": 2048}  # ours: coordinates sampled per step (see docstring)
+BETA = 0.01  # ours (not given in the paper): weight of the cover loss, eq. 4
+RANGE_FACTOR = {"siren": 1.0, "igr": 1.0}  # ours (not in the paper): (w_max - w_min) / 2 in init bounds
+# ours: the fixed last SIREN map is drawn from U(+-sqrt(6/n)) (unit output variance), not SIREN's U(+-sqrt(6/n)/w0):
+# fixed at that scale it can output at most ~0.9 at 512 wide (0.46 at 32), too little for [-1, 1] targets
+OUTPUT_GAIN = siren.W0
+VIDEO_SIZE = (16, 128, 128)  # paper sec. 3.1: DAVIS videos, 16 frames at 128 x 128
+AUDIO_RATE, AUDIO_SAMPLES = 22_050, 100_000  # paper sec. 3.1: GTZAN crops of 100 000 samples at 22 050 Hz
+SHAPE_GRID = 64  # ours: marching-cubes grid of a revealed shape (a 512-wide IGR costs ~4 MFLOP per point)
+HEADER_AAD = b"crossteg-inrweights-v1"
+FORMAT = 1
+
+
+@dataclass
+class BaseNet:
+    """The shared base network: pre-defined weights from the key, variable ones supplied as pixels."""
+
+    modality: str
+    width: int
+    weights: list[torch.Tensor]
+    biases: list[torch.Tensor]
+    ranges: list[tuple[float, float]]  # (w_min, w_max) of the R, G, B channels
+
+    @property
+    def arch(self) -> str:
+        return ARCH[self.modality]
+
+    def forward(self, x: torch.Tensor, pixels: torch.Tensor) -> torch.Tensor:
+        """x: points x in -> points x out, with the variable weights read from pixels (3 x N x N, in [0, 1])."""
+        weights = list(self.weights)
+        for c, j in enumerate(VARIABLE[self.arch]):
+            lo, hi = self.ranges[c]
+            weights[j] = lo + pixels[c] * (hi - lo)  # paper sec. 2.2: [0, 255] <-> [w_min, w_max]
+        if self.arch == "igr":
+            return igr.apply(x, weights, self.biases, igr_config(self.width))
+        return siren.apply(x, weights, self.biases)
+
+    def bound(self, pixels: torch.Tensor):
+        """The network as a one-argument function (what codecs.inr.render and the losses call)."""
+        return lambda x: self.forward(x, pixels)
+
+
+def igr_config(width: int) -> igr.IGRConfig:
+    return igr.IGRConfig(3, width, IGR_LAYERS)
+
+
+def siren_config(modality: str, width: int) -> siren.SirenConfig:
+    i, o = {"video": (3, 3), "audio": (1, 1)}[modality]
+    return siren.SirenConfig(i, o, width, SIREN_LAYERS)
+
+
+def base_net(modality: str, width: int, material: keys.KeyMaterial, ranges: list[tuple[float, float]]) -> BaseNet:
+    """The base network for `modality`, its pre-defined weights drawn from the key (our extension)."""
+    rng = material.rng(f"inrweights/predefined/{ARCH[modality]}/{modality}/{width}")
+    if ARCH[modality] == "igr":
+        weights, biases = igr.init_arrays(igr_config(width), rng)
+    else:
+        weights, biases = siren.init_arrays(siren_config(modality, width), rng, output_gain=OUTPUT_GAIN)
+    return BaseNet(modality, width, weights, biases, ranges)
+
+
+def init_bound(arch: str, width: int) -> float:
+    """The scale of the variable weights at initialisation: SIREN's uniform bound sqrt(6/n)/omega_0, and three
+    standard deviations of IGR's geometric init N(0, sqrt(2)/sqrt(n))."""
+    return math.sqrt(6 / width) / siren.W0 if arch == "siren" else 3 * math.sqrt(2 / width)
+
+
+def weight_ranges(cover: np.ndarray, arch: str, width: int) -> list[tuple[float, float]]:
+    """(w_min, w_max) per channel: width 2 RANGE_FACTOR x init bound, the channel's mean pixel at weight 0."""
+    span = 2 * RANGE_FACTOR[arch] * init_bound(arch, width)
+    return [(-span * float(m), span * (1 - float(m))) for m in cover.reshape(-1, 3).mean(0)]
+
+
+def quantise(pixels: torch.Tensor) -> torch.Tensor:
+    """8-bit rounding (eq. 3) with a straight-through gradient (eq. 5): forward rounds, backward is identity."""
+    return pixels + (torch.round(pixels * 255) / 255 - pixels).detach()
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Adam on the pixels: steps, rate, cosine decay to `final_fraction`, points per step, cover weight."""
+
+    steps: int
+    lr: float
+    final_fraction: float
+    batch: int
+    beta: float = BETA
+    qat: bool = True
+
+
+def secret_db(signal: Signal, mse: float) -> float:
+    """The secret's PSNR (video, [-1, 1] values) or SNR (audio) implied by a mean squared error, in dB."""
+    if signal.modality == "audio":
+        return 10 * math.log10(float(torch.mean(signal.targets**2)) / max(mse, 1e-12))
+    return 10 * math.log10(4.0 / max(mse, 1e-12))
+
+
+def train(net: BaseNet, signal: Signal, cover: torch.Tensor, schedule: Schedule, *, progress: Progress = no_progress,
+          seed: int = 0) -> torch.Tensor:
+    """Optimise the pixels (3 x N x N, starting at the cover) for eq. 4; returns them in [0, 1] (float)."""
+    pixels = cover.clone().requires_grad_(True)
+    optimizer = torch.optim.Adam([pixels], lr=schedule.lr)
+    decay = lambda s: schedule.final_fraction + (1 - schedule.final_fraction) * 0.5 * (  # noqa: E731
+        1 + math.cos(math.pi * s / max(1, schedule.steps)))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, decay)
+    loss_s = loss_for(signal.modality)
+    generator = torch.Generator().manual_seed(seed)  # point sampling only; keys never seed torch
+    smooth = None
+    for step in range(1, schedule.steps + 1):
+        coords, targets = signal.coords, signal.targets
+        if schedule.batch < len(coords):
+            idx = torch.randint(len(coords), (schedule.batch,), generator=generator)
+            coords, targets = coords[idx], targets[idx]
+        q = quantise(pixels) if schedule.qat else pixels
+        secret_loss = loss_s(net.bound(q), coords, targets)
+        # eq. 2 (a sum) in pixel units, divided by the width: the secret's gradient per pixel falls about like
+        # 1/width (measured 0.063 at 32, 0.0048 at 512), so this keeps one beta right at every width
+        cover_loss = torch.sum((q - cover) ** 2) / cover.shape[-1]
+        loss = secret_loss + schedule.beta * cover_loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        with torch.no_grad():
+            pixels.clamp_(0, 1)  # the PNG holds [0, 255] only
+        value = float(secret_loss.detach())
+        smooth = value if smooth is None else 0.9 * smooth + 0.1 * value  # batch losses are noisy: show a mean
+        progress("hiding (fitting the secret in the pixels)", step, schedule.steps,
+                 _detail(signal, smooth, float(cover_loss.detach()) * cover.shape[-1] / cover.numel()))
+    return pixels.detach()
+
+
+def _detail(signal: Signal, secret_loss: float, cover_loss: float) -> str:
+    cover_db = f"cover {10 * math.log10(1 / max(cover_loss, 1e-12)):.1f} dB"
+    if signal.modality == "shape":
+        return f"SDF loss {secret_loss:.2e}, {cover_db}"
+    unit = "SNR" if signal.modality == "audio" else "PSNR"
+    return f"secret {unit} ~{secret_db(signal, secret_loss):.1f} dB, {cover_db}"
+
+
+def prepare_secret(secret: Any) -> Any:
+    """The secret as it is fitted: audio mono at 22 050 Hz (paper sec. 3.1); video and shapes as given."""
+    if isinstance(secret, Audio):
+        return secret.mono().resample(AUDIO_RATE)
+    if isinstance(secret, Video | Shape):
+        return secret
+    raise UsageError(f"inrweights hides video, audio or a 3-D shape, not {type(secret).__name__}")
+
+
+def prepare_cover(cover: Image, width: int) -> np.ndarray:
+    """The cover's pixels resized to width x width (paper sec. 3.1 resizes covers to 512 x 512), float32."""
+    pixels = cover.pixels
+    if pixels.shape[:2] != (width, width):
+        import skimage.transform
+
+        pixels = skimage.transform.resize(pixels, (width, width, 3), anti_aliasing=True, order=3)
+    return np.clip(pixels, 0, 1).astype(np.float32)
+
+
+@register
+class INRWeights(Method):
+    """Hide a video, audio or 3-D shape in an image whose R, G, B channels are weight matrices of its INR."""
+
+    id = "inrweights"
+    title = "Cross-modal steganography with the container image as INR weights"
+    paper = "inrweights"
+    secret = ("video", "audio", "shape")
+    cover = ("image",)
+    stego_ext = (".png",)
+    quick_options = {"steps": 40, "width": 0}  # quick eval: a few steps, a network as wide as the square cover
+
+    def __init__(self, quality: str = "fast", qat: bool = True, steps: int | None = None, width: int = WIDTH,
+                 beta: float = BETA, batch: int | None = None) -> None:
+        """`qat=False` is the paper's no-QAT ablation; `steps` caps the fit; `width` is the container's side
+        (paper 512; 0 = a square cover's own side); `batch` the coordinates fitted per step."""
+        super().__init__(quality)
+        if quality not in ("fast", "paper"):
+            raise UsageError(f"quality must be fast or paper, not {quality}")
+        if width != 0 and width < 8:
+            raise UsageError(f"width must be 0 (the cover's side) or at least 8, not {width}")
+        if steps is not None and steps < 1:
+            raise UsageError(f"steps must be at least 1, not {steps}")
+        self.qat, self.steps, self.width, self.beta, self.batch = bool(qat), steps, int(width), float(beta), batch
+
+    def capacity(self, cover: Any) -> Capacity:
+        """One secret of the paper's size: 16 x 128 x 128 video, 100 000 audio samples at 22 050 Hz, a shape."""
+        self.check_cover(cover)
+        return Capacity(1.0, "paper-size secrets")
+
+    def secret_size(self, secret: Any) -> float:
+        """The secret's size relative to the paper's (video pixels, audio samples at 22 050 Hz; a shape is 1)."""
+        if isinstance(secret, Video):
+            return secret.frames.shape[0] * secret.frames.shape[1] * secret.frames.shape[2] / math.prod(VIDEO_SIZE)
+        if isinstance(secret, Audio):
+            return math.ceil(secret.frames * AUDIO_RATE / secret.sample_rate) / AUDIO_SAMPLES
+        return 1.0
+
+    def check_fits(self, cover: Any, secret: Any) -> None:
+        """CapacityError naming the secret's size and the capacity in the secret's own units."""
+        self.check_cover(cover)
+        size = self.secret_size(secret)
+        if size <= 1.0:
+            return
+        if isinstance(secret, Video):
+            t, h, w = secret.frames.shape[:3]
+            raise CapacityError(f"secret video is {t}x{h}x{w} ({t * h * w} pixels per channel) but inrweights "
+                                f"holds at most {math.prod(VIDEO_SIZE)} (16 frames of 128x128)")
+        raise CapacityError(f"secret audio is {round(size * AUDIO_SAMPLES)} samples at {AUDIO_RATE} Hz but "
+                            f"inrweights holds at most {AUDIO_SAMPLES} ({AUDIO_SAMPLES / AUDIO_RATE:.2f} s)")
+
+    def _width(self, cover: Image) -> int:
+        if self.width:
+            return self.width
+        h, w = cover.pixels.shape[:2]
+        return h if h == w else WIDTH
+
+    def _schedule(self, modality: str) -> Schedule:
+        batch = self.batch or BATCH[modality]
+        if self.quality == "paper":
+            steps = min(PAPER_STEPS[modality], self.steps or PAPER_STEPS[modality])
+            return Schedule(steps, PAPER_LR[modality], 1.0, batch, self.beta, self.qat)
+        steps = self.steps or FAST_STEPS[modality]
+        return Schedule(steps, FAST_LR[modality], 0.05, batch, self.beta, self.qat)
+
+    def hide(self, cover: Any, secret: Any, key: keys.Key = None, *, progress: Progress = no_progress) -> Image:
+        """Fit the secret with the container's pixels as variable weights; seal the header into their LSBs."""
+        self.check_cover(cover)
+        secret = prepare_secret(secret)
+        self.check_fits(cover, secret)
+        width = self._width(cover)
+        pixels = prepare_cover(cover, width)
+        signal = to_signal(secret)
+        if signal.modality == "shape":
+            signal.layout["resolution"] = SHAPE_GRID
+        material = keys.derive(key, self.id)
+        ranges = weight_ranges(pixels, ARCH[signal.modality], width)
+        net = base_net(signal.modality, width, material, ranges)
+        start = torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)))
+        fitted = train(net, signal, start, self._schedule(signal.modality), progress=progress)
+        container = np.round(fitted.numpy().transpose(1, 2, 0) * 255).astype(np.uint8)
+        header = {"v": FORMAT, "modality": signal.modality, "ranges": ranges, "layout": signal.layout}
+        return Image.from_uint8(seal(container, material, header))
+
+    def reveal(self, stego: Any, key: keys.Key = None, *, level: int = 1, progress: Progress = no_progress) -> Any:
+        """Read the header with the key, rebuild the base network from the pixels, render the secret."""
+        if not isinstance(stego, Image):
+            raise MediaError("an inrweights container is a PNG image")
+        container = stego.to_uint8()
+        h, w = container.shape[:2]
+        if h != w or h < 8:
+            raise MediaError(f"an inrweights container is square (the network's width); this image is {w}x{h}")
+        material = keys.derive(key, self.id)
+        header = unseal(container, material)
+        ranges = [(float(lo), float(hi)) for lo, hi in header["ranges"]]
+        net = base_net(header["modality"], h, material, ranges)
+        pixels = torch.from_numpy(np.ascontiguousarray(container.transpose(2, 0, 1))).float() / 255
+        progress("revealing (rendering the INR)", 0, 1)
+        out = render(net.bound(pixels), header["modality"], header["layout"])
+        progress("revealing (rendering the INR)", 1, 1)
+        return out
+
+
+def seal(container: np.ndarray, material: keys.KeyMaterial, header: dict[str, Any]) -> np.ndarray:
+    """The container with the header sealed (encrypted, authenticated) in keyed pixel LSBs (codecs/frame.py)."""
+    plaintext = json.dumps(header, separators=(",", ":")).encode()
+    values = frame.embed(container.reshape(-1), material, frame.seal(material, plaintext, HEADER_AAD))
+    return values.reshape(container.shape)
+
+
+def unseal(container: np.ndarray, material: keys.KeyMaterial) -> dict[str, Any]:
+    """The header sealed by `seal`; KeyError_ for a wrong key or an image that is no inrweights container."""
+    plaintext = frame.extract(container.reshape(-1), material, HEADER_AAD, "inrweights header")
+    header = json.loads(plaintext)
+    if header.get("v") != FORMAT or header.get("modality") not in ARCH:
+        raise MediaError("this inrweights container was written by an incompatible version")
+    return dict(header)

@@ -1,0 +1,196 @@
+"""inrweights: base networks, QAT rounding, keyed weights, the sealed header, and real round trips through PNGs."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image as PILImage
+
+from conftest import run_cli
+from crossteg import keys, media, metrics
+from crossteg.codecs.inr import render, to_signal
+from crossteg.errors import CapacityError, KeyError_, MediaError, UsageError
+from crossteg.media import Audio, Image, Video
+from crossteg.methods import get_method
+from crossteg.methods import inrweights as W
+from crossteg.nn import igr, siren
+
+TINY = {"width": 64, "steps": 150}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny networks run faster on one thread, and far faster on a loaded machine (measured 10 s vs 34 s)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def cover_image(h: int = 40, w: int = 24) -> Image:
+    y, x = np.mgrid[0:h, 0:w] / max(h, w)
+    return Image(np.stack([x, y, 0.5 + 0.3 * np.sin(6 * x * y)], -1).astype(np.float32))
+
+
+def small_video(t: int = 4, side: int = 8) -> Video:
+    f, y, x = np.mgrid[0:t, 0:side, 0:side] / side
+    frames = np.stack([0.5 + 0.4 * np.sin(3 * x + f), y, 0.5 + 0.3 * np.cos(2 * y * x)], -1)
+    return Video(frames.astype(np.float32), 8.0)
+
+
+def tone(n: int = 800, rate: int = 8000) -> Audio:
+    t = np.arange(n) / rate
+    return Audio((0.5 * np.sin(2 * np.pi * 150 * t)).astype(np.float32)[None], rate)
+
+
+def test_siren_apply_matches_the_module_and_keyed_init_has_siren_statistics():
+    config = siren.SirenConfig(3, 3, 64, 5)
+    model = siren.Siren(config, torch.Generator().manual_seed(0))
+    x = torch.rand(20, 3) * 2 - 1
+    assert torch.equal(siren.apply(x, list(model.weights), list(model.biases)), model(x))
+    weights, _ = siren.init_arrays(config, np.random.default_rng(0))
+    bound = math.sqrt(6 / 64) / siren.W0
+    assert float(weights[2].abs().max()) <= bound and float(weights[2].std()) > 0.5 * bound / math.sqrt(3)
+    again, _ = siren.init_arrays(config, np.random.default_rng(0))
+    assert all(torch.equal(a, b) for a, b in zip(weights, again, strict=True))
+
+
+def test_igr_geometric_init_starts_near_the_unit_sphere_and_keeps_square_variable_maps():
+    config = igr.IGRConfig(3, 256, 6)
+    shapes = config.shapes()
+    assert len(shapes) == 8 and shapes[3] == (256 - 3, 256)  # W3 feeds the skip: not square, so not variable
+    assert all(shapes[j] == (256, 256) for j in W.VARIABLE["igr"])
+    weights, biases = igr.init_arrays(config, np.random.default_rng(1))
+    x = torch.rand(500, 3) * 2 - 1
+    f = igr.apply(x, weights, biases, config).squeeze(1)
+    assert np.corrcoef(f.numpy(), x.norm(dim=1).numpy())[0, 1] > 0.75  # grows with the distance from the centre
+    assert float(igr.apply(torch.zeros(1, 3), weights, biases, config)) < -0.4  # the centre is inside
+
+
+def test_quantise_rounds_forward_and_passes_gradients_straight_through():
+    p = torch.tensor([0.1, 0.5001, 0.9999], requires_grad=True)
+    q = W.quantise(p)
+    assert torch.allclose(q * 255, torch.round(q * 255))
+    (q * torch.tensor([1.0, 2.0, 3.0])).sum().backward()
+    assert torch.equal(p.grad, torch.tensor([1.0, 2.0, 3.0]))
+
+
+def test_weight_ranges_put_each_channel_mean_at_zero():
+    pixels = np.random.default_rng(0).uniform(0.2, 0.6, (16, 16, 3)).astype(np.float32)
+    ranges = W.weight_ranges(pixels, "siren", 16)
+    for (lo, hi), m in zip(ranges, pixels.reshape(-1, 3).mean(0), strict=True):
+        assert math.isclose(hi - lo, 2 * W.RANGE_FACTOR["siren"] * W.init_bound("siren", 16), rel_tol=1e-6)
+        assert abs(lo + m * (hi - lo)) < 1e-7
+
+
+@pytest.fixture(scope="module")
+def video_stego(one_thread):
+    """One tiny video hidden with the key "pw" (shared: hiding is the slow part)."""
+    return small_video(), get_method("inrweights", **TINY).hide(cover_image(), small_video(), "pw")
+
+
+def test_video_round_trip_through_png_and_pillow_rewrite(tmp_path, video_stego):
+    method = get_method("inrweights", **TINY)
+    secret, stego = video_stego
+    assert stego.pixels.shape == (64, 64, 3)  # a 40 x 24 cover is resized to the network's width
+    path = media.save(stego, tmp_path / "c.png")
+    loaded = media.load(path)
+    assert np.array_equal(loaded.to_uint8(), stego.to_uint8())
+    revealed = method.reveal(loaded, "pw")
+    assert revealed.frames.shape == secret.frames.shape and revealed.fps == secret.fps
+    good = metrics.psnr(secret.frames, revealed.frames)
+    flat = metrics.psnr(secret.frames, np.full_like(secret.frames, secret.frames.mean()))
+    assert good > flat + 6, (good, flat)
+    resized = W.prepare_cover(cover_image(), 64)
+    assert metrics.psnr(resized, loaded.pixels) > 20  # still looks like the cover
+    PILImage.open(path).save(tmp_path / "pillow.png", optimize=True)  # another writer, same pixels
+    again = method.reveal(media.load(tmp_path / "pillow.png"), "pw")
+    assert np.array_equal(again.frames, revealed.frames)
+    with pytest.raises(KeyError_):
+        method.reveal(loaded, "wrong")
+
+
+def test_wrong_key_predefined_weights_give_a_bad_secret(video_stego):
+    secret, stego = video_stego
+    header = W.unseal(stego.to_uint8(), keys.derive("pw", "inrweights"))
+    pixels = torch.from_numpy(stego.to_uint8().transpose(2, 0, 1).copy()).float() / 255
+    scores = {}
+    for key in ("pw", "an attacker's guess"):
+        net = W.base_net("video", 64, keys.derive(key, "inrweights"), [tuple(r) for r in header["ranges"]])
+        scores[key] = metrics.psnr(secret.frames, render(net.bound(pixels), "video", header["layout"]).frames)
+    assert scores["pw"] > scores["an attacker's guess"] + 6, scores
+
+
+def test_qat_fits_the_rounded_pixels():
+    signal = to_signal(small_video())
+    cover = torch.from_numpy(cover_image(64, 64).pixels.transpose(2, 0, 1).copy())
+    ranges = W.weight_ranges(cover.numpy().transpose(1, 2, 0), "siren", 64)
+    net = W.base_net("video", 64, keys.derive("k", "inrweights"), ranges)
+
+    def error(pixels: torch.Tensor) -> float:
+        with torch.no_grad():
+            out = net.forward(signal.coords, torch.round(pixels * 255) / 255)
+        return float(torch.mean((out - signal.targets) ** 2))
+
+    fitted = W.train(net, signal, cover, W.Schedule(100, 5e-3, 0.05, 512))
+    assert float((fitted - cover).abs().max()) > 1 / 255  # the pixels moved
+    assert error(fitted) < error(cover) / 4  # and the 8-bit pixels carry the secret
+
+
+def test_audio_is_resampled_to_22050_and_revealed(tmp_path):
+    method = get_method("inrweights", **TINY)
+    secret = tone()
+    stego = method.hide(cover_image(32, 32), secret, None)
+    revealed = method.reveal(media.load(media.save(stego, tmp_path / "c.png")), None)
+    assert revealed.sample_rate == W.AUDIO_RATE and revealed.frames == round(800 * W.AUDIO_RATE / 8000)
+    reference = secret.resample(W.AUDIO_RATE).samples[0]
+    assert metrics.snr(reference, revealed.samples[0]) > 3
+
+
+def test_shape_secret_gives_a_mesh(tmp_path, assets):
+    method = get_method("inrweights", width=32, steps=20)
+    shape = media.load(assets / "mesh.ply")
+    stego = method.hide(cover_image(32, 32), shape, "k")
+    revealed = method.reveal(media.load(media.save(stego, tmp_path / "c.png")), "k")
+    assert len(revealed.faces) > 100
+    lo, hi = shape.vertices.min(0), shape.vertices.max(0)
+    half = (hi - lo).max() / 2 / 0.9  # the SDF grid spans the secret's box plus a margin, in the secret's frame
+    assert np.all(revealed.vertices >= (lo + hi) / 2 - half - 1e-4)
+    assert np.all(revealed.vertices <= (lo + hi) / 2 + half + 1e-4)
+
+
+def test_bad_inputs():
+    method = get_method("inrweights", **TINY)
+    with pytest.raises(CapacityError, match="16 frames of 128x128"):
+        method.hide(cover_image(), Video(np.zeros((17, 128, 128, 3), np.float32), 8), "k")
+    with pytest.raises(CapacityError, match="100000"):
+        method.hide(cover_image(), Audio(np.zeros((1, 80_000), np.float32), 16_000), "k")
+    with pytest.raises(UsageError):
+        method.hide(tone(), small_video(), "k")
+    with pytest.raises(UsageError):
+        method.hide(cover_image(), cover_image(), "k")
+    with pytest.raises(MediaError, match="square"):
+        method.reveal(cover_image(), "k")
+    with pytest.raises(KeyError_):
+        method.reveal(cover_image(32, 32), "k")  # an ordinary image: no header
+    with pytest.raises(UsageError):
+        get_method("inrweights", width=4)
+
+
+def test_cli_round_trip(tmp_path):
+    cover, secret = tmp_path / "cover.png", tmp_path / "secret.mp4"
+    media.save(cover_image(), cover)
+    media.save(small_video(8, 16), secret)
+    stego = tmp_path / "c.png"
+    hidden = run_cli("hide", "inrweights", "--cover", cover, "--secret", secret, "-o", stego, "-k", "pw",
+                     "-O", "width=32", "-O", "steps=30")
+    assert hidden.returncode == 0, hidden.stderr
+    assert media.load(stego).pixels.shape == (32, 32, 3)
+    revealed = run_cli("reveal", "inrweights", stego, "-o", tmp_path / "out.mp4", "-k", "pw")
+    assert revealed.returncode == 0, revealed.stderr
+    assert media.load(tmp_path / "out.mp4").frames.shape == (8, 16, 16, 3)
+    wrong = run_cli("reveal", "inrweights", stego, "-o", tmp_path / "x.mp4", "-k", "nope")
+    assert wrong.returncode == 4
+    bad = run_cli("hide", "inrweights", "--cover", secret, "--secret", cover, "-o", tmp_path / "d.png")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
