@@ -10,7 +10,9 @@ import importlib
 
 from crossteg.errors import UsageError
 
-TRAINERS: dict[str, str] = {"detector": "detector", "ditas": "ditas"}  # target -> module under crossteg.train
+# target -> module under crossteg.train
+TRAINERS: dict[str, str] = {"detector": "detector", "thinimg": "thinimg", "ditas": "ditas",
+                            "icn": "icn", "waveglow": "waveglow"}
 
 
 def run_trainer(target: str, argv: list[str]) -> None:

@@ -1,0 +1,354 @@
+"""flowhide (Yang, Ouyang, Koltun, Chen, ICCV 2019): video hidden in audio through a reversible flow.
+
+    video ─ICN (K iterations, 32 bits / 16x16 patch / iteration)─> bits ─whiten (key)─> plan: bits -> float slots
+          ─IEEE-754 slots (|z| in [0.5, 0.75))─> floats ─keyed positions─> latent z (one value per audio sample)
+    cover ─mono, 22.05 kHz─> mel ─┐
+    z ────────────────────────────┴─ WaveGlow inverse ─> stego channel;  file = stereo (stego, cover) WAV
+    reveal: WaveGlow forward(stego channel, mel of the cover channel) ─> z' ─> header ─> bits (majority vote)
+            ─> ICN decoder ─> video
+
+Sec. 4.1: the file is stereo, the stego channel beside the clean cover channel whose mel conditions the flow.
+The header (frame count, size, fps, K, encoding, mode; CRC-16) sits in the first 120 logical floats, each bit 5
+times in the 4 most robust slots, so nothing travels beside the file; a header that fails its CRC means a
+wrong key (or no secret) and raises KeyError_. The bit-to-slot plan (codecs/bits.py) is recomputed at reveal
+from the shipped cards: ICN bit importance (icn-binary.json) and measured slot flip rates (waveglow-small.json).
+
+File precision: the paper's bits live in float32 latents, so the default stego is a float32 WAV (SPEC's
+exception). `pcm=True` is the PCM-robust mode: the cover channel is quantised before its mel is taken and
+only the slots whose measured 16-bit flip rate is at most PCM_MAX_FLIP carry bits, so the plan survives a
+16-bit WAV (fewer bits per float: a longer cover). Deviations (see the cards and benchmarks/results/flowhide-*):
+small CPU-trained ICN and WaveGlow instead of COCO/LJ Speech models; header, keys and PCM mode are ours.
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+import math
+import tempfile
+import warnings
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from crossteg import keys
+from crossteg.codecs import bits as B
+from crossteg.codecs.icn import DEFAULT_ITERATIONS, ICN, MAX_ITERATIONS, PATCH, ICNConfig, decode_frames, encode_frames
+from crossteg.errors import CapacityError, KeyError_, MediaError, UsageError, WeightsError
+from crossteg.media.audio import Audio, load_audio, save_audio
+from crossteg.media.video import Video
+from crossteg.methods.base import WEIGHTS_DIR, Capacity, Method, Progress, no_progress, register
+from crossteg.nn.waveglow import SAMPLE_RATE, WaveGlow, WaveGlowConfig, mel_spectrogram
+
+ICN_NAME, WAVEGLOW_NAME = "icn-binary", "waveglow-small"
+PRECISIONS = ("float32", "pcm24", "pcm16")
+SUBTYPES = {"float32": "FLOAT", "pcm24": "PCM_24", "pcm16": "PCM_16"}
+ENCODINGS = ("optimised", "naive")  # sec. 4.3 greedy + repetition | sec. 5.1 naive baseline
+HEADER_SLOTS = (31, 21, 20, 19)  # the slots with the lowest flip rates at every precision (measured)
+HEADER_REPEAT = 5  # each header bit 5 times, majority vote (sec. 4.3's tau = 5, applied to the header)
+FIELDS = (("version", 4), ("encoding", 2), ("pcm", 1), ("iterations", 3), ("frames", 18), ("height", 14),
+          ("width", 14), ("millifps", 24))  # 80 bits, then CRC-16
+HEADER_BITS = sum(n for _, n in FIELDS) + 16
+HEADER_FLOATS = HEADER_BITS * HEADER_REPEAT // len(HEADER_SLOTS)
+VERSION = 1
+PCM_MAX_FLIP = 0.01  # PCM-robust mode: slots whose measured 16-bit flip rate is at most 1 %
+
+
+@dataclass
+class Parts:
+    """The trained components and the statistics the bit plan is computed from."""
+
+    icn: ICN
+    waveglow: WaveGlow
+    importance: dict[int, np.ndarray]  # K -> w_j for the K x 32 bits of a patch
+    flips: dict[str, np.ndarray]  # precision -> flip rate of each of the 32 bit positions
+
+    def importance_for(self, k: int) -> np.ndarray:
+        """w for K iterations; where not measured, earlier iterations first (their bits carry coarser detail)."""
+        if k in self.importance:
+            return self.importance[k]
+        return np.repeat(0.5 ** np.arange(k, dtype=np.float64), 32)
+
+    def slot_flips(self, precision: str, slots: tuple[int, ...] = B.SLOTS) -> np.ndarray:
+        return np.asarray(self.flips[precision], np.float64)[list(slots)]
+
+    def pcm_slots(self) -> tuple[int, ...]:
+        """Slots that survive 16-bit PCM (measured flip rate <= PCM_MAX_FLIP), always including HEADER_SLOTS."""
+        rates = np.asarray(self.flips["pcm16"])
+        return tuple(s for s in B.SLOTS if rates[s] <= PCM_MAX_FLIP or s in HEADER_SLOTS)
+
+
+def _load_card(name: str) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    from safetensors.torch import load_file
+
+    weights, card_path = WEIGHTS_DIR / f"{name}.safetensors", WEIGHTS_DIR / f"{name}.json"
+    if not weights.exists() or not card_path.exists():
+        target = "icn" if name.startswith("icn") else "waveglow"
+        raise WeightsError(f"flowhide needs {weights.name} and its card; run `crossteg train {target}`")
+    card = json.loads(card_path.read_text())
+    import hashlib
+
+    if hashlib.sha256(weights.read_bytes()).hexdigest() != card["sha256"]:
+        raise WeightsError(f"{weights.name} does not match the sha256 in {card_path.name}; re-train or restore it")
+    return card, load_file(str(weights))
+
+
+@lru_cache(maxsize=1)
+def load_parts() -> Parts:
+    """The shipped ICN and WaveGlow with their cards' bit importance and flip rates (strict loads)."""
+    icn_card, icn_state = _load_card(ICN_NAME)
+    wg_card, wg_state = _load_card(WAVEGLOW_NAME)
+    icn = ICN(ICNConfig(**icn_card["architecture"]))
+    icn.load_state_dict(icn_state, strict=True)
+    waveglow = WaveGlow(WaveGlowConfig.from_dict(wg_card["architecture"]))
+    waveglow.load_state_dict(wg_state, strict=True)
+    if "flip_rates" not in wg_card:
+        raise WeightsError(f"{WAVEGLOW_NAME}.json has no flip rates; run `crossteg train waveglow --flip-rates-only`")
+    importance = {int(k): np.asarray(v) for k, v in icn_card.get("bit_importance", {}).items()}
+    flips = {p: np.asarray(wg_card["flip_rates"][p]) for p in PRECISIONS}
+    return Parts(icn.eval(), waveglow.eval(), importance, flips)
+
+
+# Audio side ------------------------------------------------------------------------------------------------
+
+
+def through_file(samples: np.ndarray, precision: str) -> np.ndarray:
+    """C x T samples as a WAV of `precision` holds them (written and read back by crossteg's own media I/O)."""
+    if precision == "float32":
+        return samples.astype(np.float32)
+    with tempfile.TemporaryDirectory(prefix="crossteg-flowhide-") as tmp:
+        path = Path(tmp) / "x.wav"
+        save_audio(Audio(samples, SAMPLE_RATE), path, SUBTYPES[precision])
+        return load_audio(path).samples
+
+
+def synthesise(waveglow: WaveGlow, latent: np.ndarray, cover: np.ndarray) -> np.ndarray:
+    """Flat latent (T values) + cover channel (T samples) -> stego channel (T samples), WaveGlow's inverse."""
+    g = waveglow.config.n_group
+    with torch.no_grad():
+        mel = mel_spectrogram(torch.from_numpy(cover)[None])
+        z = torch.from_numpy(latent).view(1, g, -1)
+        return waveglow.inverse(z, mel)[0].numpy()
+
+
+def analyse(waveglow: WaveGlow, stego: np.ndarray, cover: np.ndarray) -> np.ndarray:
+    """Stego channel + cover channel -> flat latent (WaveGlow's forward, every early-output channel kept)."""
+    with torch.no_grad():
+        audio = torch.from_numpy(np.ascontiguousarray(stego, np.float32))[None]
+        z, _, _ = waveglow(audio, mel_spectrogram(torch.from_numpy(np.ascontiguousarray(cover, np.float32))[None]))
+    return z[0].numpy().reshape(-1)
+
+
+def flip_rates_through_file(waveglow: WaveGlow, cover: np.ndarray, precision: str, seed: int = 0) -> np.ndarray:
+    """Flip rate of each of the 32 bit positions for random slot bits: latent -> stego -> WAV of `precision`
+    -> latent (the cover channel quantised as the file stores it, before its mel is taken at hide time)."""
+    n = len(cover) - len(cover) % waveglow.config.n_group
+    cover = through_file(cover[None, :n], precision)[0]
+    payload = np.random.default_rng(seed).integers(0, 2, (n, len(B.SLOTS)))
+    latent = B.encode(payload)
+    stego = synthesise(waveglow, latent, cover)
+    stereo = through_file(np.stack([stego, cover]), precision)
+    return B.flip_rates(latent, analyse(waveglow, stereo[0], stereo[1]))
+
+
+# Header --------------------------------------------------------------------------------------------------
+
+
+def header_bits(values: dict[str, int]) -> np.ndarray:
+    """The header fields (FIELDS order) + CRC-16 of them, as HEADER_BITS bits."""
+    word = "".join(format(values[name], f"0{n}b") for name, n in FIELDS)
+    body = int(word, 2).to_bytes(len(word) // 8, "big")
+    word += format(binascii.crc_hqx(body, 0), "016b")
+    return np.array([int(c) for c in word], np.uint8)
+
+
+def parse_header(bits: np.ndarray) -> dict[str, int] | None:
+    """The fields, or None when the CRC does not match (wrong key, or no secret)."""
+    word = "".join(str(int(b)) for b in bits)
+    body_bits = word[:-16]
+    body = int(body_bits, 2).to_bytes(len(body_bits) // 8, "big")
+    if binascii.crc_hqx(body, 0) != int(word[-16:], 2):
+        return None
+    out, pos = {}, 0
+    for name, n in FIELDS:
+        out[name] = int(word[pos:pos + n], 2)
+        pos += n
+    return out
+
+
+def header_floats(material: keys.KeyMaterial, values: dict[str, int], rng: np.random.Generator) -> np.ndarray:
+    """HEADER_FLOATS floats: whitened header bits, each repeated, in HEADER_SLOTS; other slots random."""
+    # copy r of bit j at r * HEADER_BITS + j: the copies sit in different floats, so one float's carry (which
+    # flips neighbouring slots together) costs each bit at most one copy
+    spread = np.tile(B.whiten(material, "header", header_bits(values)), HEADER_REPEAT)
+    slot_bits = rng.integers(0, 2, (HEADER_FLOATS, len(B.SLOTS))).astype(np.uint8)
+    columns = [B.SLOTS.index(s) for s in HEADER_SLOTS]
+    slot_bits[:, columns] = spread.reshape(HEADER_FLOATS, len(HEADER_SLOTS))
+    return B.encode(slot_bits)
+
+
+def read_header(material: keys.KeyMaterial, floats: np.ndarray) -> dict[str, int] | None:
+    received = B.decode(floats, HEADER_SLOTS).reshape(HEADER_REPEAT, HEADER_BITS)
+    return parse_header(B.whiten(material, "header", (received.sum(0) * 2 > HEADER_REPEAT).astype(np.uint8)))
+
+
+# Payload -------------------------------------------------------------------------------------------------
+
+
+def make_plan(parts: Parts, iterations: int, encoding: str, pcm: bool) -> B.Plan:
+    """The bit -> slot plan for one patch (recomputed identically at reveal)."""
+    m = iterations * 32
+    if encoding == "naive":
+        return B.naive_plan(m)
+    slots = parts.pcm_slots() if pcm else B.SLOTS
+    precision = "pcm16" if pcm else "float32"
+    return B.optimised_plan(parts.importance_for(iterations), parts.slot_flips(precision, slots), slots)
+
+
+def payload_floats(plan: B.Plan, frames: int, height: int, width: int) -> int:
+    patches = frames * math.ceil(height / PATCH) * math.ceil(width / PATCH)
+    return patches * plan.floats
+
+
+@register
+class FlowHide(Method):
+    """Video in the WaveGlow latent of a speech cover: stereo WAV (stego channel, cover channel)."""
+
+    id = "flowhide"
+    title = "flowhide: video in audio through a reversible flow (WaveGlow) and compressed bits"
+    paper = "flowhide"
+    secret = ("video",)
+    cover = ("audio",)
+    stego_ext = (".wav",)
+    weights = (f"{ICN_NAME}.safetensors", f"{ICN_NAME}.json", f"{WAVEGLOW_NAME}.safetensors",
+               f"{WAVEGLOW_NAME}.json")
+    stego_subtype: ClassVar[str] = "FLOAT"  # SPEC: flowhide's default stego is a float32 WAV
+    quick_options = {"pcm": True}  # `crossteg eval` writes 16-bit WAV: use the PCM-robust mode there
+
+    def __init__(self, quality: str = "fast", iterations: int = DEFAULT_ITERATIONS, encoding: str = "optimised",
+                 pcm: bool = False) -> None:
+        """`iterations` = ICN K (1-8, paper 4); `encoding` optimised | naive (sec. 5.1 baseline); `pcm` = the
+        16-bit-robust mode (fewer slots per float)."""
+        super().__init__(quality)
+        if not 1 <= int(iterations) <= MAX_ITERATIONS:
+            raise UsageError(f"flowhide iterations must be 1-{MAX_ITERATIONS}, not {iterations}")
+        if encoding not in ENCODINGS:
+            raise UsageError(f"flowhide encoding must be one of {', '.join(ENCODINGS)}, not {encoding}")
+        self.iterations, self.encoding = int(iterations), encoding
+        self.pcm = pcm if isinstance(pcm, bool) else str(pcm).lower() in ("1", "true", "yes")
+        self._parts: Parts | None = None
+
+    @property
+    def parts(self) -> Parts:
+        if self._parts is None:
+            self._parts = load_parts()
+        return self._parts
+
+    def with_parts(self, parts: Parts) -> FlowHide:
+        """Use these components instead of the shipped ones (tests, benchmarks of other models)."""
+        self._parts = parts
+        return self
+
+    def capacity(self, cover: Any) -> Capacity:
+        """Latent values the cover offers: one per sample of its 22.05 kHz mono mix (a whole number of groups)."""
+        self.check_cover(cover)
+        n = round(cover.frames * SAMPLE_RATE / cover.sample_rate)
+        return Capacity(n - n % self.parts.waveglow.config.n_group, "latent values")
+
+    def secret_size(self, secret: Any) -> float:
+        """Latent values the video takes: header + its patches' floats under this mode's plan."""
+        plan = make_plan(self.parts, self.iterations, self.encoding, self.pcm)
+        return HEADER_FLOATS + payload_floats(plan, secret.num_frames, secret.height, secret.width)
+
+    def _check_secret(self, secret: Any) -> None:
+        if getattr(secret, "modality", None) != "video":
+            raise UsageError(f"flowhide hides video, not {getattr(secret, 'modality', type(secret).__name__)}")
+        limits = {"frames": 2**18 - 1, "height": 2**14 - 1, "width": 2**14 - 1}
+        for name, value in (("frames", secret.num_frames), ("height", secret.height), ("width", secret.width)):
+            if not 1 <= value <= limits[name]:
+                raise UsageError(f"flowhide hides videos of 1-{limits[name]} {name}, not {value}")
+
+    def hide(self, cover: Audio, secret: Video, key: keys.Key = None, *, progress: Progress = no_progress) -> Audio:
+        """Compress the frames, place their bits in the latent, generate the stego channel (stereo WAV)."""
+        self.check_cover(cover)
+        self._check_secret(secret)
+        parts, pcm = self.parts, self.pcm
+        needed, available = int(self.secret_size(secret)), int(self.capacity(cover).amount)
+        if needed > available:
+            raise CapacityError(f"this video needs {needed / SAMPLE_RATE:.2f} s of audio ({needed} latent values at "
+                                f"22.05 kHz with K={self.iterations}, {self.encoding}{', pcm' if pcm else ''}); "
+                                f"the cover has {available / SAMPLE_RATE:.2f} s")
+        progress("compressing frames (ICN)", 0, 3)
+        codes = encode_frames(parts.icn, torch.from_numpy(secret.frames), self.iterations).numpy()
+        patches = _patch_bits(codes)
+        material = keys.derive(key, self.id)
+        rng = np.random.default_rng()  # filler only: fresh noise each time
+        plan = make_plan(parts, self.iterations, self.encoding, pcm)
+        slot_bits = B.plan_bits(plan, patches, rng.integers(0, 2, (len(patches), int((plan.table < 0).sum()))))
+        slot_bits = B.whiten(material, "payload", slot_bits)
+        fields = {"version": VERSION, "encoding": ENCODINGS.index(self.encoding), "pcm": int(pcm),
+                  "iterations": self.iterations - 1, "frames": secret.num_frames, "height": secret.height,
+                  "width": secret.width, "millifps": min(2**24 - 1, round(secret.fps * 1000))}
+        logical = np.concatenate([header_floats(material, fields, rng), B.encode(slot_bits, plan.slots)])
+        filler = B.encode(rng.integers(0, 2, (available - len(logical), len(B.SLOTS))))
+        latent = np.empty(available, np.float32)
+        latent[B.positions(material, available)] = np.concatenate([logical, filler])
+        progress("generating the stego channel (WaveGlow)", 1, 3)
+        mono = cover.mono().resample(SAMPLE_RATE).samples[0, :available]
+        clean = through_file(mono[None], "pcm16")[0] if pcm else mono  # the cover channel as the file holds it
+        stego = synthesise(parts.waveglow, latent, clean)
+        progress("done", 3, 3)
+        return Audio(np.stack([stego, clean]), SAMPLE_RATE)
+
+    def reveal(self, stego: Audio, key: keys.Key = None, *, level: int = 1, progress: Progress = no_progress) -> Video:
+        """Recover the latent with WaveGlow's forward pass, read the header, vote the bits, decode the frames."""
+        self.check_cover(stego)
+        if level != 1:
+            raise UsageError("flowhide has a single access level")
+        if stego.channels != 2 or stego.sample_rate != SAMPLE_RATE:
+            raise MediaError(f"a flowhide stego is a stereo WAV at {SAMPLE_RATE} Hz (stego, cover); got "
+                             f"{stego.channels} channel(s) at {stego.sample_rate} Hz")
+        parts = self.parts
+        n = stego.frames - stego.frames % parts.waveglow.config.n_group
+        if n < HEADER_FLOATS:
+            raise KeyError_("no flowhide secret found: the file is too short to hold one")
+        progress("recovering the latent (WaveGlow)", 0, 3)
+        latent = analyse(parts.waveglow, stego.samples[0, :n], stego.samples[1, :n])
+        material = keys.derive(key, self.id)
+        logical = latent[B.positions(material, n)]
+        header = read_header(material, logical[:HEADER_FLOATS])
+        if header is None or header["version"] != VERSION or header["encoding"] >= len(ENCODINGS):
+            raise KeyError_("no flowhide secret found with this key (wrong key, or not a flowhide stego)")
+        k, pcm = header["iterations"] + 1, bool(header["pcm"])
+        if not pcm and _looks_16bit(stego.samples):
+            warnings.warn("this float-mode stego was saved as 16-bit PCM: expect flipped bits (hide with "
+                          "--float32, or -O pcm=true)", stacklevel=2)
+        plan = make_plan(parts, k, ENCODINGS[header["encoding"]], pcm)
+        count = payload_floats(plan, header["frames"], header["height"], header["width"])
+        if HEADER_FLOATS + count > n:
+            raise KeyError_("the header does not fit this file (wrong key, or a damaged stego)")
+        progress("voting bits", 1, 3)
+        floats = logical[HEADER_FLOATS:HEADER_FLOATS + count]
+        slot_bits = B.whiten(material, "payload", B.decode(floats, plan.slots))
+        patches = B.unplan_bits(plan, slot_bits)
+        h, w = math.ceil(header["height"] / PATCH), math.ceil(header["width"] / PATCH)
+        codes = patches.reshape(header["frames"], h, w, k, 32).transpose(0, 3, 1, 2, 4)
+        progress("decoding frames (ICN)", 2, 3)
+        frames = decode_frames(parts.icn, torch.from_numpy(np.ascontiguousarray(codes)), header["height"],
+                               header["width"]).numpy()
+        progress("done", 3, 3)
+        return Video(frames, header["millifps"] / 1000)
+
+
+def _patch_bits(codes: np.ndarray) -> np.ndarray:
+    """Codes T x K x h x w x 32 -> patch vectors (T h w) x (K 32), bit j = iteration j // 32, channel j % 32."""
+    t, k, h, w, c = codes.shape
+    return codes.transpose(0, 2, 3, 1, 4).reshape(t * h * w, k * c)
+
+
+def _looks_16bit(samples: np.ndarray) -> bool:
+    return bool(np.all(samples * 32768 == np.round(samples * 32768)))

@@ -1,0 +1,141 @@
+"""flowhide: hide -> stereo WAV file -> reveal with tiny components, header, modes, keys and errors."""
+
+import numpy as np
+import pytest
+import torch
+
+from crossteg import media
+from crossteg.codecs import bits as B
+from crossteg.codecs.icn import ICN, ICNConfig, decode_frames, encode_frames
+from crossteg.errors import CapacityError, KeyError_, MediaError, UsageError
+from crossteg.media import Audio, Image, Video
+from crossteg.methods import flowhide as FH
+from crossteg.methods import get_method
+from crossteg.nn.waveglow import SAMPLE_RATE, WaveGlow, WaveGlowConfig, WNConfig
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny convolutions: one thread is fastest on a busy machine
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def parts() -> FH.Parts:
+    """An untrained tiny ICN and WaveGlow (non-identity couplings) with measured-looking statistics."""
+    g = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    icn = ICN(ICNConfig(width=4)).eval()
+    config = WaveGlowConfig(n_flows=4, n_early_every=2, wn=WNConfig(2, 8, 3), upsample_kernel=256)
+    waveglow = WaveGlow(config, g).eval()
+    with torch.no_grad():
+        for wn in waveglow.WN:
+            wn.end.weight.normal_(0, 0.02, generator=g)
+            wn.end.bias[wn.end.bias.shape[0] // 2:] = 1.5  # log s > 0: audio within [-1, 1], as a trained flow
+    rates = np.minimum(0.5, 2.0 ** -(np.arange(32) - 2.0))  # low positions flip often, high ones rarely
+    flips = {"float32": rates * 0.1, "pcm24": rates * 0.5, "pcm16": np.minimum(0.5, rates * 2000)}
+    return FH.Parts(icn, waveglow, {4: np.linspace(1, 0, 128)}, flips)
+
+
+def method(parts: FH.Parts, **options) -> FH.FlowHide:
+    return get_method("flowhide", **options).with_parts(parts)
+
+
+def tone(seconds: float, rate: int = 16000) -> Audio:
+    t = np.arange(int(seconds * rate)) / rate
+    return Audio((0.3 * np.sin(2 * np.pi * 180 * t) * (1 + np.sin(2 * np.pi * 3 * t)) / 2).astype(np.float32), rate)
+
+
+def clip(frames: int = 2, h: int = 20, w: int = 36, fps: float = 12.5) -> Video:
+    y, x = np.mgrid[0:h, 0:w] / max(h, w)
+    f = np.stack([np.stack([x, y, 0.5 + 0.4 * np.sin(5 * x + t)], -1) for t in range(frames)]).astype(np.float32)
+    return Video(f, fps)
+
+
+def through_file(stego: Audio, tmp_path, **options) -> Audio:
+    path = media.save(stego, tmp_path / "stego.wav", force=True, **options)
+    return media.load(path)
+
+
+def expected(parts: FH.Parts, video: Video, k: int = 4) -> np.ndarray:
+    codes = encode_frames(parts.icn, torch.from_numpy(video.frames), k)
+    return decode_frames(parts.icn, codes, video.height, video.width).numpy()
+
+
+def test_hide_float_wav_reveal_round_trip_and_header(parts, tmp_path):
+    m, video = method(parts), clip()
+    stego = m.hide(tone(0.6), video, key="k")
+    assert stego.channels == 2 and stego.sample_rate == SAMPLE_RATE
+    loaded = through_file(stego, tmp_path, subtype="FLOAT")
+    np.testing.assert_array_equal(loaded.samples, stego.samples)  # float32 WAV keeps every bit
+    revealed = m.reveal(loaded, key="k")
+    assert (revealed.num_frames, revealed.height, revealed.width, revealed.fps) == (2, 20, 36, 12.5)
+    np.testing.assert_allclose(revealed.frames, expected(parts, video), atol=1e-5)  # no code bit lost
+
+
+def test_latent_values_carry_the_bits(parts):
+    m = method(parts)
+    cover = tone(0.6)
+    stego = m.hide(cover, clip(), key="k")
+    latent = FH.analyse(parts.waveglow, stego.samples[0], stego.samples[1])
+    assert ((np.abs(latent) >= 0.5) & (np.abs(latent) <= 0.75)).mean() > 0.999  # sec. 4.2 range, every value
+    assert np.abs(stego.samples[1] - cover.resample(SAMPLE_RATE).samples[0, :stego.frames]).max() < 1e-6
+
+
+def test_pcm_mode_survives_a_16_bit_wav(parts, tmp_path):
+    m, video = method(parts, pcm=True), clip(3, 16, 16, 25.0)
+    assert len(parts.pcm_slots()) < len(B.SLOTS)  # fewer slots per float ...
+    assert m.secret_size(video) > method(parts).secret_size(video)  # ... so more of the cover
+    loaded = through_file(m.hide(tone(0.6), video, key="k"), tmp_path)  # default: 16-bit PCM
+    revealed = method(parts).reveal(loaded, key="k")  # the mode travels in the header
+    assert (revealed.num_frames, revealed.height, revealed.width, revealed.fps) == (3, 16, 16, 25.0)
+    assert np.abs(revealed.frames - expected(parts, video)).mean() < 0.02
+
+
+def test_naive_encoding_round_trip(parts, tmp_path):
+    m, video = method(parts, encoding="naive"), clip(1, 32, 32)
+    assert m.secret_size(video) == FH.HEADER_FLOATS + 4 * 8  # 4 patches x ceil(128 / 18) floats
+    revealed = m.reveal(through_file(m.hide(tone(0.5), video), tmp_path, subtype="FLOAT"))
+    np.testing.assert_allclose(revealed.frames, expected(parts, video), atol=1e-5)
+
+
+def test_wrong_key_is_reported(parts, tmp_path):
+    m = method(parts)
+    loaded = through_file(m.hide(tone(0.5), clip(), key="right"), tmp_path, subtype="FLOAT")
+    with pytest.raises(KeyError_):
+        m.reveal(loaded, key="wrong")
+
+
+def test_capacity_error_says_how_much_audio_is_needed(parts):
+    m = method(parts)
+    video = clip(40, 64, 64)
+    with pytest.raises(CapacityError, match=r"needs \d+\.\d+ s of audio"):
+        m.hide(tone(0.2), video)
+    assert m.capacity(tone(0.2)).amount < m.secret_size(video)
+
+
+def test_bad_inputs(parts):
+    m = method(parts)
+    with pytest.raises(UsageError):
+        m.hide(tone(0.5), Image(np.zeros((16, 16, 3), np.float32)))
+    with pytest.raises(UsageError):
+        m.hide(Image(np.zeros((16, 16, 3), np.float32)), clip())
+    with pytest.raises(MediaError):
+        m.reveal(tone(0.5), key="k")  # mono: not a flowhide stereo file
+    with pytest.raises(KeyError_):
+        m.reveal(Audio(np.zeros((2, 8000), np.float32), SAMPLE_RATE))  # stereo but no secret
+    with pytest.raises(UsageError):
+        get_method("flowhide", iterations=9)
+    with pytest.raises(UsageError):
+        get_method("flowhide", encoding="fancy")
+
+
+def test_header_bits_round_trip_and_detect_damage():
+    fields = {"version": 1, "encoding": 0, "pcm": 1, "iterations": 3, "frames": 300, "height": 480,
+              "width": 848, "millifps": 29970}
+    bits = FH.header_bits(fields)
+    assert len(bits) == FH.HEADER_BITS and FH.parse_header(bits) == fields
+    bits[5] ^= 1
+    assert FH.parse_header(bits) is None
