@@ -196,38 +196,41 @@ def _fit(n_samples: int, layout: Layout) -> None:
                             f"{np.floor(layout.max_seconds * 100) / 100:.2f} s ({layout.fmt}, c = {layout.channels})")
 
 
-def stitch(features: np.ndarray, n_samples: int, layout: Layout) -> np.ndarray:
-    """c x 160 x 160 tensor from features (80 x F mel, 160 x F stft columns, or T raw values) + the header."""
+def stitch(features: np.ndarray, n_samples: int, layout: Layout, header: int | None = None) -> np.ndarray:
+    """c x 160 x 160 tensor from features (80 x F mel, 160 x F stft columns, or T raw values) of `n_samples`
+    + the header, which holds `header` instead of `n_samples` when given (a clip spread over several tensors
+    carries its total length in each)."""
     _fit(n_samples, layout)
     c = layout.channels
+    n_header = n_samples if header is None else header
     if layout.fmt == "raw":
         flat = np.zeros(SIDE * SIDE * c, np.float32)
         flat[:len(features)] = features
-        flat[-HEADER_VALUES:] = header_block(n_samples, (HEADER_VALUES // SIDE, SIDE)).reshape(-1)
+        flat[-HEADER_VALUES:] = header_block(n_header, (HEADER_VALUES // SIDE, SIDE)).reshape(-1)
         return flat.reshape(layout.shape)
     rows = N_MELS if layout.fmt == "mel" else SIDE
     columns = SIDE * c * SIDE // rows  # frame columns the tensor holds
     grid = np.zeros((rows, columns), np.float32)
     grid[:, :features.shape[1]] = features
-    grid[:, columns - HEADER_VALUES // rows:] = header_block(n_samples, (rows, HEADER_VALUES // rows))
+    grid[:, columns - HEADER_VALUES // rows:] = header_block(n_header, (rows, HEADER_VALUES // rows))
     pieces = grid.reshape(rows, columns // SIDE, SIDE).transpose(1, 0, 2)  # pieces x rows x 160
     return np.ascontiguousarray(pieces.reshape(c, SIDE, SIDE))
 
 
-def unstitch(tensor: np.ndarray, layout: Layout) -> tuple[np.ndarray, int, float]:
-    """(features, length in samples, header confidence): the inverse of `stitch`, features cut to the length."""
+def unstitch(tensor: np.ndarray, layout: Layout, length: int | None = None) -> tuple[np.ndarray, int, float]:
+    """(features, length in samples, header confidence): the inverse of `stitch`, features cut to the header's
+    length (capped at the layout's), or to `length` when given; the header's value is returned either way."""
     c = layout.channels
     if layout.fmt == "raw":
         flat = tensor.reshape(-1)
         n, confidence = read_header(flat[-HEADER_VALUES:].reshape(HEADER_VALUES // SIDE, SIDE))
-        n = min(n, layout.max_samples)
-        return flat[:n].copy(), n, confidence
+        return flat[:min(n if length is None else length, layout.max_samples)].copy(), n, confidence
     rows = N_MELS if layout.fmt == "mel" else SIDE
     grid = tensor.reshape(c * SIDE // rows, rows, SIDE).transpose(1, 0, 2).reshape(rows, -1)
-    n, confidence = read_header(grid[:, -(HEADER_VALUES // rows):])
-    n = min(n, layout.max_samples)
+    header, confidence = read_header(grid[:, -(HEADER_VALUES // rows):])
+    n = min(header if length is None else length, layout.max_samples)
     frames = (1 + n // HOP if n else 0) if layout.fmt == "mel" else -(-n // STFT_HOP)
-    return grid[:, :frames].copy(), n, confidence
+    return grid[:, :frames].copy(), header, confidence
 
 
 # Speech <-> tensor --------------------------------------------------------------------------------------
@@ -253,14 +256,16 @@ def features_to_audio(features: np.ndarray, n_samples: int, fmt: str) -> np.ndar
     return (np.clip(features, 0.0, 1.0) * 2.0 - 1.0).astype(np.float32)
 
 
-def compress(samples: np.ndarray, layout: Layout = Layout()) -> np.ndarray:
-    """Comp(A_r) of eq. 3: mono 16 kHz speech -> c x 160 x 160 hidden tensor with its length inside."""
+def compress(samples: np.ndarray, layout: Layout = Layout(), header: int | None = None) -> np.ndarray:
+    """Comp(A_r) of eq. 3: mono 16 kHz speech -> c x 160 x 160 hidden tensor with its length (or `header`)
+    inside."""
     samples = np.asarray(samples, np.float32).reshape(-1)
     _fit(len(samples), layout)
-    return stitch(features_of(samples, layout.fmt), len(samples), layout)
+    return stitch(features_of(samples, layout.fmt), len(samples), layout, header)
 
 
 def decompress(tensor: np.ndarray, layout: Layout = Layout()) -> np.ndarray:
     """Decomp of eq. 4: hidden tensor -> mono 16 kHz speech of the length carried in its header."""
     features, n, _ = unstitch(np.asarray(tensor, np.float32), layout)
+    n = min(n, layout.max_samples)
     return features_to_audio(features, n, layout.fmt) if n else np.zeros(0, np.float32)

@@ -18,7 +18,8 @@ Our choices where the paper is silent (see also the weights cards):
 * Covers: the paper's are 160 x 160 (resized FFHQ faces). A larger cover is cut into a centred grid of
   160 x 160 tiles, each a container of its own (the margins stay untouched), and the stego keeps the cover's
   size: capacity is 10.04 s of speech (c = 2 mel channels) per tile and level; a longer clip continues in the
-  next tile, and unused tiles carry an empty clip. Covers under 160 x 160 are refused. For the paper's
+  next tile (every tile's header holds the clip's total length, so reveal knows how many tiles to read), and
+  unused tiles are left untouched. Covers under 160 x 160 are refused. For the paper's
   setting, resize the face to 160 x 160 first (assets/face160.png is one).
 * Which model wrote a container is not stored: reveal at level 1 tries the single-layer and the nested model
   and keeps the one whose length header decodes with the higher confidence (`model="auto"`).
@@ -227,16 +228,18 @@ class THInImg(Method):
         """The longest secret's duration in seconds."""
         return max(s.duration for s in (secret if isinstance(secret, list) else [secret]))
 
-    def _tensors(self, audio: Audio, key: keys.Key, level: int, layout: mel.Layout, count: int) -> np.ndarray:
-        """count x c x 160 x 160: the speech cut into one segment per tile, compressed, keyed-shuffled."""
+    def _tensors(self, samples: np.ndarray, key: keys.Key, level: int, layout: mel.Layout, count: int
+                 ) -> np.ndarray:
+        """count x c x 160 x 160: the speech cut into one segment per tile, compressed with the total length in
+        every header, keyed-shuffled."""
         perm, flips = level_shuffle(key, level, layout.shape)
-        return np.stack([scramble(mel.compress(part, layout), perm, flips)
-                         for part in segments(speech_samples(audio), count, layout.max_samples)])
+        return np.stack([scramble(mel.compress(part, layout, header=len(samples)), perm, flips)
+                         for part in segments(samples, count, layout.max_samples)])
 
     def hide(self, cover: Image, secret: Audio | list[Audio], key: keys.Key = None, *,
              progress: Progress = no_progress) -> Image:
-        """The container: the cover with each 160 x 160 tile replaced by E1's output (8-bit values); speech
-        longer than one tile holds continues in the next tile."""
+        """The container: the cover with its first 160 x 160 tile (and more when the speech needs them)
+        replaced by E1's output, 8-bit values; the other tiles and the margins are left as they are."""
         tiles = self._tiles(cover)
         secrets = secret if isinstance(secret, list) else [secret]
         if not 1 <= len(secrets) <= self.max_secrets:
@@ -246,16 +249,18 @@ class THInImg(Method):
         model = self._load(NESTED if len(secrets) == 2 or self.model == "nested" else SINGLE)
         self.check_fits(cover, secrets)
         progress("compressing speech", 0, 1)
-        hidden = torch.from_numpy(self._tensors(secrets[0], key, 1, model.layout, len(tiles)))
+        speech = [speech_samples(s) for s in secrets]
+        used = max(1, *(-(-len(x) // model.layout.max_samples) for x in speech))
+        hidden = torch.from_numpy(self._tensors(speech[0], key, 1, model.layout, used))
         progress("embedding", 0, 1)
         with torch.no_grad():
             if len(model.layers) == 2:  # eq. 8: the first speech tensor is the second layer's cover
-                second = secrets[1] if len(secrets) == 2 else Audio(np.zeros(0, np.float32), mel.SAMPLE_RATE)
-                a2 = self._tensors(second, self.level2_key or key, 2, model.layout, len(tiles))
+                second = speech[1] if len(speech) == 2 else np.zeros(0, np.float32)
+                a2 = self._tensors(second, self.level2_key or key, 2, model.layout, used)
                 hidden = model.layers[1](hidden, torch.from_numpy(a2))[0]
-            containers = model.layers[0](torch.from_numpy(tiles), hidden)[0].clamp(0, 1).numpy()
+            containers = model.layers[0](torch.from_numpy(tiles[:used]), hidden)[0].clamp(0, 1).numpy()
         pixels = cover.pixels.copy()
-        for (y, x), tile in zip(tile_corners(cover.height, cover.width), containers, strict=True):
+        for (y, x), tile in zip(tile_corners(cover.height, cover.width), containers, strict=False):
             pixels[y:y + mel.SIDE, x:x + mel.SIDE] = tile.transpose(1, 2, 0)
         progress("embedding", 1, 1)
         return Image.from_uint8(np.round(np.clip(pixels, 0, 1) * 255).astype(np.uint8))
@@ -268,14 +273,13 @@ class THInImg(Method):
                 tensor = model.layers[1].reverse(tensor)[1]
         return tensor.clamp(0, 1).numpy()
 
-    def _decode(self, name: str, tiles: np.ndarray, key: keys.Key, level: int
-                ) -> tuple[float, list[tuple[np.ndarray, int]], mel.Layout]:
-        """(mean header confidence, [(features, length)] per tile, layout) with model `name`."""
+    def _first(self, name: str, tiles: np.ndarray, key: keys.Key, level: int) -> tuple[float, int, Model]:
+        """(header confidence, total length in samples, model) read from the first tile with model `name`."""
         model = self._load(name)
         perm, flips = level_shuffle(key, level, model.layout.shape)
-        parts = [mel.unstitch(unscramble(t, perm, flips), model.layout)
-                 for t in self._revealed(model, tiles, level)]
-        return float(np.mean([c for _, _, c in parts])), [(f, n) for f, n, _ in parts], model.layout
+        _, total, confidence = mel.unstitch(unscramble(self._revealed(model, tiles[:1], level)[0], perm, flips),
+                                            model.layout)
+        return confidence, total, model
 
     def reveal(self, stego: Image, key: keys.Key = None, *, level: int = 1,
                progress: Progress = no_progress) -> Audio:
@@ -287,8 +291,16 @@ class THInImg(Method):
         names = [NESTED] if level == 2 or self.model == "nested" else [SINGLE]
         if level == 1 and self.model == "auto" and (self.weights_dir / f"{NESTED}.safetensors").exists():
             names.append(NESTED)
-        _, parts, layout = max((self._decode(name, tiles, key, level) for name in names), key=lambda d: d[0])
+        _, total, model = max((self._first(name, tiles, key, level) for name in names), key=lambda d: d[0])
+        size = model.layout.max_samples
+        count = min(len(tiles), max(1, -(-total // size)))
+        total = min(total, count * size)
+        perm, flips = level_shuffle(key, level, model.layout.shape)
         progress("decompressing (Griffin-Lim)", 0, 1)
-        pieces = [mel.features_to_audio(f, n, layout.fmt) for f, n in parts if n]
+        pieces = []
+        for k, tensor in enumerate(self._revealed(model, tiles[:count], level)):
+            n = min(size, total - k * size)
+            features, _, _ = mel.unstitch(unscramble(tensor, perm, flips), model.layout, length=n)
+            pieces.append(mel.features_to_audio(features, n, model.layout.fmt) if n > 0 else np.zeros(0, np.float32))
         progress("revealing", 1, 1)
-        return Audio(np.concatenate(pieces) if pieces else np.zeros(0, np.float32), mel.SAMPLE_RATE)
+        return Audio(np.concatenate(pieces), mel.SAMPLE_RATE)
