@@ -64,3 +64,15 @@ def test_round_trips_through_each_format(speech):
     griffin_lim = mel.decompress(mel.compress(clip))
     assert len(griffin_lim) == len(clip) and stoi(clip, griffin_lim, mel.SAMPLE_RATE) > 0.8
     assert np.abs(griffin_lim).max() <= 0.9 + 1e-6
+
+
+def test_numpy_stft_and_filter_bank_match_librosa(speech):
+    import librosa
+
+    clip = speech[:20000]
+    np.testing.assert_allclose(mel._mel_basis()[0], librosa.filters.mel(sr=16000, n_fft=1024, n_mels=80), atol=1e-7)
+    spectrum = librosa.stft(clip, n_fft=1024, hop_length=256, center=True)
+    np.testing.assert_allclose(mel.stft(clip), spectrum, atol=1e-4)
+    phase = np.exp(1j * np.random.default_rng(0).random(spectrum.shape))
+    np.testing.assert_allclose(mel.istft(spectrum * phase, len(clip)),
+                               librosa.istft(spectrum * phase, hop_length=256, n_fft=1024, length=len(clip)), atol=1e-6)

@@ -90,34 +90,90 @@ def channels_for(seconds: float, fmt: str = "mel") -> int:
 # Mel spectrogram and its inverse ------------------------------------------------------------------------
 
 
+def _hz_to_mel(hz: np.ndarray | float) -> np.ndarray:
+    """Slaney's mel scale: linear below 1 kHz, logarithmic above (as librosa with htk=False)."""
+    hz = np.asarray(hz, np.float64)
+    logstep = np.log(6.4) / 27.0
+    return np.where(hz >= 1000.0, 15.0 + np.log(np.maximum(hz, 1e-10) / 1000.0) / logstep, hz * 3.0 / 200.0)
+
+
+def _mel_to_hz(mels: np.ndarray) -> np.ndarray:
+    logstep = np.log(6.4) / 27.0
+    return np.where(mels >= 15.0, 1000.0 * np.exp(logstep * (mels - 15.0)), mels * 200.0 / 3.0)
+
+
 @lru_cache(maxsize=1)
 def _mel_basis() -> tuple[np.ndarray, np.ndarray]:
-    """The 80 x 513 Slaney mel filter bank (0-8 kHz) and its pseudo-inverse."""
-    import librosa
-
-    basis = librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS, fmin=0.0, fmax=SAMPLE_RATE / 2)
+    """The 80 x 513 Slaney-normalised mel filter bank over 0-8 kHz (librosa.filters.mel's) and its
+    pseudo-inverse. Written out in numpy: librosa's first call costs seconds of JIT compilation."""
+    freqs = np.linspace(0.0, SAMPLE_RATE / 2, N_FFT // 2 + 1)
+    edges = _mel_to_hz(np.linspace(_hz_to_mel(0.0), _hz_to_mel(SAMPLE_RATE / 2), N_MELS + 2))
+    ramps = edges[:, None] - freqs[None, :]
+    widths = np.diff(edges)
+    lower, upper = -ramps[:-2] / widths[:-1, None], ramps[2:] / widths[1:, None]
+    basis = np.maximum(0.0, np.minimum(lower, upper)) * (2.0 / (edges[2:] - edges[:-2]))[:, None]
     return basis.astype(np.float32), np.linalg.pinv(basis).astype(np.float32)
+
+
+@lru_cache(maxsize=1)
+def _window() -> np.ndarray:
+    """Periodic Hann window of N_FFT samples."""
+    return (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(N_FFT) / N_FFT)).astype(np.float64)
+
+
+def stft(samples: np.ndarray) -> np.ndarray:
+    """513 x F complex STFT: Hann window 1024, hop 256, centred with zero padding (F = 1 + len // 256)."""
+    padded = np.pad(np.asarray(samples, np.float64), N_FFT // 2)
+    frames = np.lib.stride_tricks.sliding_window_view(padded, N_FFT)[::HOP]
+    return np.fft.rfft(frames * _window(), axis=1).T
+
+
+def _overlap_add(frames: np.ndarray) -> np.ndarray:
+    """Sum of F frames of N_FFT samples placed HOP apart (N_FFT is a multiple of HOP)."""
+    count, parts = len(frames), N_FFT // HOP
+    out = np.zeros((count + parts - 1, HOP))
+    for q, chunk in enumerate(np.moveaxis(frames.reshape(count, parts, HOP), 1, 0)):
+        out[q:q + count] += chunk
+    return out.reshape(-1)
+
+
+def istft(spectrum: np.ndarray, length: int) -> np.ndarray:
+    """Inverse of `stft` (weighted overlap-add), `length` samples."""
+    frames = np.fft.irfft(spectrum.T, n=N_FFT, axis=1) * _window()
+    norm = _overlap_add(np.broadcast_to(_window() ** 2, frames.shape))
+    out = _overlap_add(frames) / np.where(norm > 1e-8, norm, 1.0)
+    out = out[N_FFT // 2:N_FFT // 2 + length]
+    return np.pad(out, (0, length - len(out)))
 
 
 def mel_spectrogram(samples: np.ndarray) -> np.ndarray:
     """80 x F normalised log-mel in [0, 1] of mono 16 kHz `samples` (F = 1 + len // 256)."""
-    import librosa
-
-    spec = np.abs(librosa.stft(np.asarray(samples, np.float32), n_fft=N_FFT, hop_length=HOP, win_length=N_FFT,
-                               window="hann", center=True))
-    db = 20.0 * np.log10(np.maximum(_mel_basis()[0] @ spec, 1e-5)) - REF_DB
+    magnitude = np.abs(stft(samples)).astype(np.float32)
+    db = 20.0 * np.log10(np.maximum(_mel_basis()[0] @ magnitude, 1e-5)) - REF_DB
     return np.clip((db - MIN_DB) / -MIN_DB, 0.0, 1.0).astype(np.float32)
+
+
+def griffin_lim(magnitude: np.ndarray, length: int, iterations: int = GRIFFIN_LIM_ITERS, momentum: float = 0.99,
+                seed: int = 0) -> np.ndarray:
+    """Samples whose STFT magnitude approaches `magnitude` (fast Griffin-Lim, Perraudin et al. 2013)."""
+    rng = np.random.default_rng(seed)
+    angles = np.exp(2j * np.pi * rng.random(magnitude.shape))
+    rebuilt = np.zeros_like(angles)
+    for _ in range(iterations):
+        previous = rebuilt
+        rebuilt = stft(istft(magnitude * angles, length))
+        angles = rebuilt - (momentum / (1 + momentum)) * previous
+        angles /= np.abs(angles) + 1e-16
+    return istft(magnitude * angles, length)
 
 
 def mel_to_audio(mel: np.ndarray, length: int | None = None, seed: int = 0) -> np.ndarray:
     """Speech from an 80 x F normalised log-mel: the decompressor (Griffin-Lim until a vocoder lands)."""
-    import librosa
-
+    if length is None:
+        length = HOP * (mel.shape[1] - 1)
     db = np.clip(mel, 0.0, 1.0) * -MIN_DB + MIN_DB + REF_DB
-    magnitude = np.maximum(_mel_basis()[1] @ (10.0 ** (db / 20.0)), 1e-8)
-    audio = librosa.griffinlim(magnitude ** 1.2, n_iter=GRIFFIN_LIM_ITERS, hop_length=HOP, win_length=N_FFT,
-                               n_fft=N_FFT, window="hann", center=True, momentum=0.99, length=length,
-                               random_state=seed)  # power 1.2 sharpens harmonics (Tacotron uses 1.5)
+    magnitude = np.maximum(_mel_basis()[1] @ (10.0 ** (db / 20.0)), 1e-8).astype(np.float64)
+    audio = griffin_lim(magnitude ** 1.2, length, seed=seed)  # power 1.2 sharpens harmonics (Tacotron uses 1.5)
     peak = float(np.abs(audio).max()) if audio.size else 0.0
     return (audio * (0.9 / peak if peak > 0.9 else 1.0)).astype(np.float32)
 
