@@ -95,8 +95,8 @@ def test_pcm_mode_survives_a_16_bit_wav(parts, tmp_path):
 
 
 def test_naive_encoding_round_trip(parts, tmp_path):
-    m, video = method(parts, encoding="naive"), clip(1, 32, 32)
-    assert m.secret_size(video) == FH.HEADER_FLOATS + 4 * 8  # 4 patches x ceil(128 / 18) floats
+    m, video = method(parts, encoding="naive"), clip(2, 32, 48)
+    assert m.secret_size(video) == FH.HEADER_FLOATS + 2 * 43  # per frame ceil(4 x 2 x 3 x 32 / 18) = 43 floats
     revealed = m.reveal(through_file(m.hide(tone(0.5), video), tmp_path, subtype="FLOAT"))
     np.testing.assert_allclose(revealed.frames, expected(parts, video), atol=1e-5)
 

@@ -199,19 +199,37 @@ def read_header(material: keys.KeyMaterial, floats: np.ndarray) -> dict[str, int
 # Payload -------------------------------------------------------------------------------------------------
 
 
-def make_plan(parts: Parts, iterations: int, encoding: str, pcm: bool) -> B.Plan:
-    """The bit -> slot plan for one patch (recomputed identically at reveal)."""
-    m = iterations * 32
+def make_plan(parts: Parts, iterations: int, encoding: str, pcm: bool, height: int, width: int) -> B.Plan:
+    """The bit -> slot plan of one unit (recomputed identically at reveal): a 16x16 patch's K x 32 bits for
+    the greedy encoding (sec. 4.3), a whole frame's code, in (K, H/16, W/16, 32) order, for the naive one
+    (sec. 5.1: ceil(K H/16 W/16 32 / 18) floats per frame)."""
     if encoding == "naive":
-        return B.naive_plan(m)
+        return B.naive_plan(iterations * 32 * math.ceil(height / PATCH) * math.ceil(width / PATCH))
     slots = parts.pcm_slots() if pcm else B.SLOTS
     precision = "pcm16" if pcm else "float32"
     return B.optimised_plan(parts.importance_for(iterations), parts.slot_flips(precision, slots), slots)
 
 
-def payload_floats(plan: B.Plan, frames: int, height: int, width: int) -> int:
-    patches = frames * math.ceil(height / PATCH) * math.ceil(width / PATCH)
-    return patches * plan.floats
+def payload_floats(plan: B.Plan, encoding: str, frames: int, height: int, width: int) -> int:
+    """Latent values the frames' codes take under `plan` (per patch, or per frame for the naive encoding)."""
+    units = frames if encoding == "naive" else frames * math.ceil(height / PATCH) * math.ceil(width / PATCH)
+    return units * plan.floats
+
+
+def to_units(codes: np.ndarray, plan: B.Plan) -> np.ndarray:
+    """Codes T x K x h x w x 32 -> one bit vector per plan unit: per patch (bit j = iteration j // 32, channel
+    j % 32) or per frame (the code flattened as the paper's (K, h, w, 32) tensor)."""
+    t, k, h, w, c = codes.shape
+    if plan.bits == k * c:
+        return codes.transpose(0, 2, 3, 1, 4).reshape(t * h * w, k * c)
+    return codes.reshape(t, k * h * w * c)
+
+
+def from_units(units: np.ndarray, plan: B.Plan, frames: int, k: int, h: int, w: int) -> np.ndarray:
+    """Inverse of `to_units`: T x K x h x w x 32."""
+    if plan.bits == k * 32:
+        return np.ascontiguousarray(units.reshape(frames, h, w, k, 32).transpose(0, 3, 1, 2, 4))
+    return units.reshape(frames, k, h, w, 32)
 
 
 @register
@@ -261,8 +279,8 @@ class FlowHide(Method):
 
     def secret_size(self, secret: Any) -> float:
         """Latent values the video takes: header + its patches' floats under this mode's plan."""
-        plan = make_plan(self.parts, self.iterations, self.encoding, self.pcm)
-        return HEADER_FLOATS + payload_floats(plan, secret.num_frames, secret.height, secret.width)
+        plan = make_plan(self.parts, self.iterations, self.encoding, self.pcm, secret.height, secret.width)
+        return HEADER_FLOATS + payload_floats(plan, self.encoding, secret.num_frames, secret.height, secret.width)
 
     def _check_secret(self, secret: Any) -> None:
         if getattr(secret, "modality", None) != "video":
@@ -284,11 +302,11 @@ class FlowHide(Method):
                                 f"the cover has {available / SAMPLE_RATE:.2f} s")
         progress("compressing frames (ICN)", 0, 3)
         codes = encode_frames(parts.icn, torch.from_numpy(secret.frames), self.iterations).numpy()
-        patches = _patch_bits(codes)
         material = keys.derive(key, self.id)
         rng = np.random.default_rng()  # filler only: fresh noise each time
-        plan = make_plan(parts, self.iterations, self.encoding, pcm)
-        slot_bits = B.plan_bits(plan, patches, rng.integers(0, 2, (len(patches), int((plan.table < 0).sum()))))
+        plan = make_plan(parts, self.iterations, self.encoding, pcm, secret.height, secret.width)
+        units = to_units(codes, plan)
+        slot_bits = B.plan_bits(plan, units, rng.integers(0, 2, (len(units), int((plan.table < 0).sum()))))
         slot_bits = B.whiten(material, "payload", slot_bits)
         fields = {"version": VERSION, "encoding": ENCODINGS.index(self.encoding), "pcm": int(pcm),
                   "iterations": self.iterations - 1, "frames": secret.num_frames, "height": secret.height,
@@ -327,27 +345,21 @@ class FlowHide(Method):
         if not pcm and _looks_16bit(stego.samples):
             warnings.warn("this float-mode stego was saved as 16-bit PCM: expect flipped bits (hide with "
                           "--float32, or -O pcm=true)", stacklevel=2)
-        plan = make_plan(parts, k, ENCODINGS[header["encoding"]], pcm)
-        count = payload_floats(plan, header["frames"], header["height"], header["width"])
+        plan = make_plan(parts, k, ENCODINGS[header["encoding"]], pcm, header["height"], header["width"])
+        encoding = ENCODINGS[header["encoding"]]
+        count = payload_floats(plan, encoding, header["frames"], header["height"], header["width"])
         if HEADER_FLOATS + count > n:
             raise KeyError_("the header does not fit this file (wrong key, or a damaged stego)")
         progress("voting bits", 1, 3)
         floats = logical[HEADER_FLOATS:HEADER_FLOATS + count]
         slot_bits = B.whiten(material, "payload", B.decode(floats, plan.slots))
-        patches = B.unplan_bits(plan, slot_bits)
         h, w = math.ceil(header["height"] / PATCH), math.ceil(header["width"] / PATCH)
-        codes = patches.reshape(header["frames"], h, w, k, 32).transpose(0, 3, 1, 2, 4)
+        codes = from_units(B.unplan_bits(plan, slot_bits), plan, header["frames"], k, h, w)
         progress("decoding frames (ICN)", 2, 3)
         frames = decode_frames(parts.icn, torch.from_numpy(np.ascontiguousarray(codes)), header["height"],
                                header["width"]).numpy()
         progress("done", 3, 3)
         return Video(frames, header["millifps"] / 1000)
-
-
-def _patch_bits(codes: np.ndarray) -> np.ndarray:
-    """Codes T x K x h x w x 32 -> patch vectors (T h w) x (K 32), bit j = iteration j // 32, channel j % 32."""
-    t, k, h, w, c = codes.shape
-    return codes.transpose(0, 2, 3, 1, 4).reshape(t * h * w, k * c)
 
 
 def _looks_16bit(samples: np.ndarray) -> bool:
