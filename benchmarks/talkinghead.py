@@ -8,11 +8,13 @@ Each setting renders the bundled face saying bundled speech with `crossteg.talki
 * lip_audio_correlation: Pearson correlation, over frames, of the mouth opening *measured on the decoded
   frames* (MediaPipe face mesh run afresh on each frame: inner-lip gap / mouth width) with the audio energy
   of the same frame (dB, floored 60 dB under the loudest frame). A sanity figure: the paper reports none.
+* mouth_control_audio_correlation: the same for the opening the rig is asked for (before any rendering).
 * lip_audio_lag_frames: the frame lag that maximises that correlation (0 = in sync; positive = lips late).
 * video_piqe: mean PIQE of the decoded frames (every `--piqe-stride`-th), lower is better; the paper's
   Tab. 2 figure for MakeItTalk videos from 160x160 faces is beside it, and the still face's own PIQE is in
   the row `face_piqe` (what a perfect warp of it would score).
 * frames_piqe: the same on the frames as rendered (before H.264), to tell the warp's cost from the codec's.
+* sampling rows: frames_piqe and render_fps with bilinear, bicubic (the default) and Lanczos sampling.
 * real_time_factor: wall-clock seconds of rendering + mp4 writing per second of video on this shared CPU
   (after the one-off MediaPipe start-up, reported as `startup_seconds`); render_fps likewise; and
   cpu_seconds_per_video_second, the CPU time (ours + ffmpeg's), which depends less on the machine's load.
@@ -32,7 +34,8 @@ from crossteg import media, metrics
 from crossteg.evaluate import assets_dir
 from crossteg.media import Audio, Image
 from crossteg.results import Results, Row
-from crossteg.talkinghead import FPS, features, landmarks, speak
+from crossteg.talkinghead import FPS, animate, features, landmarks
+from crossteg.talkinghead.warp import SAMPLING
 
 COMMAND = "python -m benchmarks.talkinghead"
 PAPER_PIQE = 46.68  # Tab. 2, LJ Speech 0~20s, extracted video (MakeItTalk on 160x160 FFHQ faces)
@@ -68,7 +71,7 @@ def _cpu() -> float:
 def measure(setting: str, face: Image, speech: Audio, stride: int, workdir: Path) -> list[Row]:
     """Rows for one face and one speech clip, measured on the written and re-read mp4."""
     start, cpu0 = time.perf_counter(), _cpu()
-    video = speak(face, speech)
+    video, drive = animate(face, speech)
     render_s, render_cpu = time.perf_counter() - start, _cpu() - cpu0
     path = workdir / "talk.mp4"
     media.save(video, path, force=True)
@@ -78,8 +81,12 @@ def measure(setting: str, face: Image, speech: Audio, stride: int, workdir: Path
     seconds = video.duration
     sync_note = f"mouth measured by face mesh on {found}/{decoded.num_frames} decoded frames vs frame energy (dB)"
     every = f"1 in {stride} frames"
+    energy = np.maximum(drive["energy_db"], drive["energy_db"].max() - FLOOR_DB)
+    control = float(np.corrcoef(drive["open"], energy)[0, 1])
     return [
         Row(setting, "lip_audio_correlation", corr, n=found, note=sync_note),
+        Row(setting, "mouth_control_audio_correlation", control, n=video.num_frames,
+            note="the rig's opening control vs frame energy: what the rendered mouth is asked to do"),
         Row(setting, "lip_audio_lag_frames", lag, higher_is_better=False, n=found, note="argmax over -3..3"),
         Row(setting, "video_piqe", metrics.video_piqe(decoded.frames[::stride]), PAPER_PIQE,
             n=len(decoded.frames[::stride]), note=f"{every} of the decoded mp4; paper: MakeItTalk, Tab. 2 LJ 0~20s"),
@@ -95,6 +102,21 @@ def measure(setting: str, face: Image, speech: Audio, stride: int, workdir: Path
         Row(setting, "duration_error_seconds", abs(decoded.audio.duration - speech.duration) if decoded.audio else None,
             note="sound track of the mp4 vs the speech"),
     ]
+
+
+def sampling_rows(face: Image, speech: Audio, stride: int) -> list[Row]:
+    """Frame PIQE (before H.264) and render time for each interpolation of the warp, on the first 3 s."""
+    clip = Audio(speech.samples[:, : 3 * speech.sample_rate], speech.sample_rate)
+    rows = []
+    for sampling in SAMPLING:
+        start = time.perf_counter()
+        video, _ = animate(face, clip, sampling=sampling)
+        seconds = time.perf_counter() - start
+        setting = f"sampling {sampling}, face image {face.width}x{face.height}, 3 s speech"
+        rows += [Row(setting, "frames_piqe", metrics.video_piqe(video.frames[::stride]), higher_is_better=False,
+                     n=len(video.frames[::stride]), note="as rendered, before H.264"),
+                 Row(setting, "render_fps", video.num_frames / seconds, n=video.num_frames, note="wall clock")]
+    return rows
 
 
 def main(argv: list[str] | None = None) -> Results:
@@ -125,6 +147,7 @@ def main(argv: list[str] | None = None) -> Results:
             rows = measure(f"face image 160x160, speech_{i} ({speech.duration:.1f} s)", media.load(
                 assets / "face160.png"), speech, args.piqe_stride, Path(tmp))
             results.rows += [r for r in rows if r.metric in ("lip_audio_correlation", "lip_audio_lag_frames")]
+        results.rows += sampling_rows(media.load(assets / "face160.png"), speech_long, args.piqe_stride)
     results.rows.append(Row("machine load", "load_average_1min", os.getloadavg()[0], higher_is_better=False,
                             note=f"at the end of the run (at the start: {load0:.1f}); the CPU is shared by others"))
     results.write(args.out / "talkinghead.json")

@@ -40,9 +40,11 @@ __all__ = ["FPS", "animate", "speak"]
 
 
 def animate(face: Image, speech: Audio, *, fps: float = FPS, face_check: bool = True, seed: int = SEED,
-            progress: Progress | None = None, name: str = "the face image") -> tuple[Video, dict[str, Any]]:
+            progress: Progress | None = None, name: str = "the face image",
+            sampling: str = "cubic") -> tuple[Video, dict[str, Any]]:
     """The talking-head video and what drove it: {"open", "width", "energy_db", "blink"} per frame and
-    "landmarks" (the face's, or the centred template's when no face was found and face_check is off)."""
+    "landmarks" (the face's, or the centred template's when no face was found and face_check is off).
+    `sampling` is the warp's interpolation: linear, cubic or lanczos."""
     from crossteg.talkinghead import features, landmarks, motion, rig, warp
 
     mono = speech.mono()
@@ -51,7 +53,7 @@ def animate(face: Image, speech: Audio, *, fps: float = FPS, face_check: bool = 
     mouth = features.mouth_track(mono.samples[0], mono.sample_rate, fps, count)
     the_rig = rig.build_rig(marks, face.height, face.width)
     moves = motion.head_motion(count, fps, mouth.open, the_rig.face_height, np.random.default_rng(seed))
-    render = warp.Warper(face.pixels, the_rig.points)
+    render = warp.Warper(face.pixels, the_rig.points, sampling)
     frames = np.empty((count, face.height, face.width, 3), dtype=np.float32)
     for t in range(count):
         if progress is not None:

@@ -2,10 +2,10 @@
 
 Each output pixel is located in the Delaunay triangulation of the *moved* points, and its barycentric
 coordinates there give its place in the still image (the same three points, unmoved): an exact backward map,
-affine inside every triangle, continuous across them, sampled bicubically (OpenCV's remap): bilinear
-sampling blurs every sub-pixel head movement (PIQE of the frames 34 against 28 bicubic and 27 Lanczos, still
-face 25, measured on 3 s of 160x160 video; Lanczos costs 4x bicubic). Where the lips
-part, the gap the rig opens between its two seams is filled with a dark mouth cavity.
+affine inside every triangle, continuous across them, sampled bicubically by OpenCV's remap (bilinear
+sampling blurs every sub-pixel head movement; Lanczos renders ~20% slower at 160x160 for one PIQE
+point less: see the sampling rows of benchmarks/results/talkinghead.md). Where the lips part, the gap the rig opens between its two seams
+is filled with a dark mouth cavity.
 """
 
 from __future__ import annotations
@@ -14,12 +14,16 @@ import numpy as np
 
 CAVITY_RGB = np.array([0.16, 0.05, 0.06], dtype=np.float32)  # dark red-brown of an open mouth's inside
 CAVITY_ALPHA = 0.9  # how much of the cavity colour covers the (smeared) gap
+SAMPLING = ("linear", "cubic", "lanczos")  # OpenCV's INTER_LINEAR, INTER_CUBIC, INTER_LANCZOS4
 
 
 class Warper:
     """Piecewise-affine warps of one still image; the output pixel grid is built once."""
 
-    def __init__(self, pixels: np.ndarray, src: np.ndarray) -> None:
+    def __init__(self, pixels: np.ndarray, src: np.ndarray, sampling: str = "cubic") -> None:
+        if sampling not in SAMPLING:
+            raise ValueError(f"sampling must be one of {', '.join(SAMPLING)}, not {sampling!r}")
+        self.sampling = sampling
         self.pixels = np.ascontiguousarray(pixels, dtype=np.float32)
         self.src = np.asarray(src, dtype=np.float64)
         h, w = self.pixels.shape[:2]
@@ -47,9 +51,9 @@ class Warper:
         import cv2
 
         where = self.backward_map(dst)
-        frame = cv2.remap(self.pixels, where[..., 0], where[..., 1], cv2.INTER_CUBIC,
-                          borderMode=cv2.BORDER_REPLICATE)
-        np.clip(frame, 0.0, 1.0, out=frame)  # cubic interpolation overshoots at edges
+        flag = {"linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC, "lanczos": cv2.INTER_LANCZOS4}[self.sampling]
+        frame = cv2.remap(self.pixels, where[..., 0], where[..., 1], flag, borderMode=cv2.BORDER_REPLICATE)
+        np.clip(frame, 0.0, 1.0, out=frame)  # cubic and Lanczos interpolation overshoot at edges
         return frame if mouth is None else shade_mouth(frame, mouth)
 
 
