@@ -4,8 +4,8 @@ Each output pixel is located in the Delaunay triangulation of the *moved* points
 coordinates there give its place in the still image (the same three points, unmoved): an exact backward map,
 affine inside every triangle, continuous across them, sampled bicubically by OpenCV's remap (bilinear
 sampling blurs every sub-pixel head movement; Lanczos renders ~20% slower at 160x160 for one PIQE
-point less: see the sampling rows of benchmarks/results/talkinghead.md). Where the lips part, the gap the rig opens between its two seams
-is filled with a dark mouth cavity.
+point less: see the sampling rows of benchmarks/results/talkinghead.md). Where the lips part, the gap the rig
+opens between its two seams is filled with a dark mouth cavity.
 """
 
 from __future__ import annotations
