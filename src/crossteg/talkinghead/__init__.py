@@ -19,7 +19,11 @@ audio-visual data in the package registries). We keep its structure (audio -> fa
 it also warps non-photorealistic faces by Delaunay triangulation) with a fixed mapping from per-frame audio
 features to the mouth and a seeded random, loudness-driven head motion. The mouth only opens as far as a
 warp can (no new teeth or tongue are synthesised: the inside is shaded dark), and the head does not turn.
-Lip sync, image quality (PIQE) and speed are measured in benchmarks/talkinghead.py.
+
+Measured (benchmarks/talkinghead.py -> benchmarks/results/talkinghead.md, bundled face, espeak-ng speech):
+mouth opening found by the face mesh on the decoded mp4 correlates 0.61-0.73 with frame energy, best at lag 0
+(the rig's own control: 0.85); PIQE of the frames 32.7 after H.264 (27.6 before; the still face scores 25.5;
+the paper's MakeItTalk videos 46.68, Tab. 2, on other faces); 0.45 CPU-seconds per second of 160x160 video.
 """
 
 from __future__ import annotations
