@@ -104,7 +104,7 @@ def run_case(name: str, cover_name: str, secret: Any, cfg: Config, steps: int, q
     cover = media.load(assets_dir() / cover_name)
     assert isinstance(cover, Image)
     start = time.perf_counter()
-    stego = method.hide(cover, secret, KEY)
+    stego = method.hide(cover, secret, KEY, progress=_log_every(50))
     scores: dict[str, float] = {"hide_seconds": time.perf_counter() - start}
     path = media.save(stego, work / f"{name}.png", force=True)
     container = media.load(path)
@@ -130,6 +130,14 @@ def run_case(name: str, cover_name: str, secret: Any, cfg: Config, steps: int, q
     if pictures is not None:
         save_strip(resized, container.pixels, pictures)
     return scores
+
+
+def _log_every(n: int):
+    """A progress callback that prints every n-th step (the log of a background run)."""
+    def report(description: str, completed: float, total: float, detail: str = "") -> None:
+        if int(completed) % n == 0 or completed == total:
+            print(f"  {description}: {completed:g}/{total:g} {detail}", flush=True)
+    return report
 
 
 def secret_scores(secret: Any, revealed: Any) -> dict[str, float]:

@@ -139,13 +139,13 @@ def test_qat_fits_the_rounded_pixels():
 
 
 def test_audio_is_resampled_to_22050_and_revealed(tmp_path):
-    method = get_method("inrweights", **TINY)
+    method = get_method("inrweights", width=64, steps=400)  # audio needs more steps than the tiny video
     secret = tone()
     stego = method.hide(cover_image(32, 32), secret, None)
     revealed = method.reveal(media.load(media.save(stego, tmp_path / "c.png")), None)
     assert revealed.sample_rate == W.AUDIO_RATE and revealed.frames == round(800 * W.AUDIO_RATE / 8000)
     reference = secret.resample(W.AUDIO_RATE).samples[0]
-    assert metrics.snr(reference, revealed.samples[0]) > 3
+    assert metrics.snr(reference, revealed.samples[0]) > 6  # measured ~10 dB
 
 
 def test_shape_secret_gives_a_mesh(tmp_path, assets):
@@ -175,7 +175,7 @@ def test_bad_inputs():
     with pytest.raises(KeyError_):
         method.reveal(cover_image(32, 32), "k")  # an ordinary image: no header
     with pytest.raises(UsageError):
-        get_method("inrweights", width=4)
+        get_method("inrweights", width=16)  # too small for the header
 
 
 def test_cli_round_trip(tmp_path):
@@ -184,7 +184,7 @@ def test_cli_round_trip(tmp_path):
     media.save(small_video(8, 16), secret)
     stego = tmp_path / "c.png"
     hidden = run_cli("hide", "inrweights", "--cover", cover, "--secret", secret, "-o", stego, "-k", "pw",
-                     "-O", "width=32", "-O", "steps=30")
+                     "-O", "width=32", "-O", "steps=10")
     assert hidden.returncode == 0, hidden.stderr
     assert media.load(stego).pixels.shape == (32, 32, 3)
     revealed = run_cli("reveal", "inrweights", stego, "-o", tmp_path / "out.mp4", "-k", "pw")

@@ -42,17 +42,20 @@ def _grid(*sizes: int) -> torch.Tensor:
     return torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, len(sizes))
 
 
-def to_signal(obj: Any, seed: int = 0) -> Signal:
-    """The coordinates and targets that represent `obj` (an Image, Audio, Video or Shape)."""
+def to_signal(obj: Any, seed: int = 0, audio_span: float | None = None) -> Signal:
+    """The coordinates and targets that represent `obj` (an Image, Audio, Video or Shape). `audio_span` replaces
+    AUDIO_SPAN for audio (kept in the layout, so `render` uses it too): long clips need a wider time axis."""
     if isinstance(obj, Image):
         h, w = obj.pixels.shape[:2]
         targets = torch.from_numpy(obj.pixels.reshape(-1, 3)) * 2 - 1
         return Signal("image", _grid(h, w), targets, {"height": h, "width": w})
     if isinstance(obj, Audio):
         mono = obj.mono().samples[0]
-        coords = torch.linspace(-AUDIO_SPAN, AUDIO_SPAN, mono.size).unsqueeze(1)
+        span = AUDIO_SPAN if audio_span is None else float(audio_span)
+        coords = torch.linspace(-span, span, mono.size).unsqueeze(1)
+        layout: dict[str, Any] = {"samples": int(mono.size), "sample_rate": obj.sample_rate}
         return Signal("audio", coords, torch.from_numpy(mono).unsqueeze(1),
-                      {"samples": int(mono.size), "sample_rate": obj.sample_rate})
+                      layout if audio_span is None else {**layout, "span": span})
     if isinstance(obj, Video):
         t, h, w = obj.frames.shape[:3]
         targets = torch.from_numpy(obj.frames.reshape(-1, 3)) * 2 - 1
@@ -102,7 +105,8 @@ def render(model: Model, modality: str, layout: dict[str, Any]) -> Any:
         rgb = _evaluate(model, _grid(h, w)).reshape(h, w, 3)
         return Image(((rgb + 1) / 2).clamp(0, 1).numpy())
     if modality == "audio":
-        coords = torch.linspace(-AUDIO_SPAN, AUDIO_SPAN, layout["samples"]).unsqueeze(1)
+        span = layout.get("span", AUDIO_SPAN)
+        coords = torch.linspace(-span, span, layout["samples"]).unsqueeze(1)
         return Audio(_evaluate(model, coords).clamp(-1, 1).numpy().reshape(1, -1), layout["sample_rate"])
     if modality == "video":
         t, h, w = layout["frames"], layout["height"], layout["width"]

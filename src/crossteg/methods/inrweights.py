@@ -62,16 +62,26 @@ ARCH = {"video": "siren", "audio": "siren", "shape": "igr"}
 PAPER_STEPS = {"video": 5000, "audio": 20_000, "shape": 5000}  # paper sec. 3.1
 PAPER_LR = {"video": 1e-3, "audio": 1e-3, "shape": 1e-4}  # paper sec. 3.1 (Adam)
 FAST_STEPS = {"video": 600, "audio": 600, "shape": 300}  # ours: a CLI hide in a few minutes on 2 CPU cores
-FAST_LR = {"video": 5e-3, "audio": 5e-3, "shape": 1e-3}  # ours, cosine-decayed to 5% (fewer steps than the paper)
+FAST_LR = {"video": 5e-3, "audio": 5e-3, "shape": 1e-2}  # ours, cosine-decayed to 5% (fewer steps than the paper)
 BATCH = {"video": 4096, "audio": 4096, "shape": 2048}  # ours: coordinates sampled per step (see docstring)
-BETA = 0.01  # ours (not given in the paper): weight of the cover loss, eq. 4
-RANGE_FACTOR = {"siren": 1.0, "igr": 1.0}  # ours (not in the paper): (w_max - w_min) / 2 in init bounds
+# ours (not given in the paper): weight of the cover loss, eq. 4. Measured at width 128 (video 16x32x32, 300
+# steps): beta 0.01 -> cover 28.9 dB / secret 25.8 dB, 0.1 -> 34.9 / 23.4, 1 -> 46.8 / 18.8; IGR at width 64:
+# 0.01 -> cover 20.7 dB / IoU 0.31, 0.1 -> 25.6 / 0.27
+BETA = {"siren": 0.01, "igr": 0.1}
+# ours (not in the paper): (w_max - w_min) / 2 in init bounds. SIREN at width 128: 0.5 -> cover 21.2 dB / secret
+# 25.3 dB, 1 -> 28.9 / 25.8, 3 -> cover 29.9 / secret 22.3 (beta 0.1); IGR at width 64: 0.3 -> IoU 0.31, 1 -> 0.12
+RANGE_FACTOR = {"siren": 1.0, "igr": 0.3}
 # ours: the fixed last SIREN map is drawn from U(+-sqrt(6/n)) (unit output variance), not SIREN's U(+-sqrt(6/n)/w0):
 # fixed at that scale it can output at most ~0.9 at 512 wide (0.46 at 32), too little for [-1, 1] targets
 OUTPUT_GAIN = siren.W0
 VIDEO_SIZE = (16, 128, 128)  # paper sec. 3.1: DAVIS videos, 16 frames at 128 x 128
 AUDIO_RATE, AUDIO_SAMPLES = 22_050, 100_000  # paper sec. 3.1: GTZAN crops of 100 000 samples at 22 050 Hz
+# ours: audio time coordinates span +-100 per second of audio (codecs/inr.py's AUDIO_SPAN for any length would
+# squeeze 4.5 s into +-100, too slow a time axis for the fixed first layer: 5.4 vs 9.4 dB SNR measured at width
+# 128 on 5000 samples with the same density, 5.7 dB with a 2.6x faster axis)
+AUDIO_SPAN_PER_SECOND = 100.0
 SHAPE_GRID = 64  # ours: marching-cubes grid of a revealed shape (a 512-wide IGR costs ~4 MFLOP per point)
+MIN_WIDTH = 32  # the sealed header (~260 bytes, one bit per pixel value) needs 3 x 27 x 27 values
 HEADER_AAD = b"crossteg-inrweights-v1"
 FORMAT = 1
 
@@ -149,7 +159,7 @@ class Schedule:
     lr: float
     final_fraction: float
     batch: int
-    beta: float = BETA
+    beta: float = BETA["siren"]
     qat: bool = True
 
 
@@ -235,17 +245,18 @@ class INRWeights(Method):
     quick_options = {"steps": 40, "width": 0}  # quick eval: a few steps, a network as wide as the square cover
 
     def __init__(self, quality: str = "fast", qat: bool = True, steps: int | None = None, width: int = WIDTH,
-                 beta: float = BETA, batch: int | None = None) -> None:
+                 beta: float | None = None, batch: int | None = None) -> None:
         """`qat=False` is the paper's no-QAT ablation; `steps` caps the fit; `width` is the container's side
-        (paper 512; 0 = a square cover's own side); `batch` the coordinates fitted per step."""
+        (paper 512; 0 = a square cover's own side); `beta` weighs the cover loss (default BETA per network);
+        `batch` the coordinates fitted per step."""
         super().__init__(quality)
         if quality not in ("fast", "paper"):
             raise UsageError(f"quality must be fast or paper, not {quality}")
-        if width != 0 and width < 8:
-            raise UsageError(f"width must be 0 (the cover's side) or at least 8, not {width}")
+        if width != 0 and width < MIN_WIDTH:
+            raise UsageError(f"width must be 0 (the cover's side) or at least {MIN_WIDTH}, not {width}")
         if steps is not None and steps < 1:
             raise UsageError(f"steps must be at least 1, not {steps}")
-        self.qat, self.steps, self.width, self.beta, self.batch = bool(qat), steps, int(width), float(beta), batch
+        self.qat, self.steps, self.width, self.beta, self.batch = bool(qat), steps, int(width), beta, batch
 
     def capacity(self, cover: Any) -> Capacity:
         """One secret of the paper's size: 16 x 128 x 128 video, 100 000 audio samples at 22 050 Hz, a shape."""
@@ -277,15 +288,16 @@ class INRWeights(Method):
         if self.width:
             return self.width
         h, w = cover.pixels.shape[:2]
-        return h if h == w else WIDTH
+        return h if h == w and h >= MIN_WIDTH else WIDTH
 
     def _schedule(self, modality: str) -> Schedule:
         batch = self.batch or BATCH[modality]
+        beta = BETA[ARCH[modality]] if self.beta is None else float(self.beta)
         if self.quality == "paper":
             steps = min(PAPER_STEPS[modality], self.steps or PAPER_STEPS[modality])
-            return Schedule(steps, PAPER_LR[modality], 1.0, batch, self.beta, self.qat)
+            return Schedule(steps, PAPER_LR[modality], 1.0, batch, beta, self.qat)
         steps = self.steps or FAST_STEPS[modality]
-        return Schedule(steps, FAST_LR[modality], 0.05, batch, self.beta, self.qat)
+        return Schedule(steps, FAST_LR[modality], 0.05, batch, beta, self.qat)
 
     def hide(self, cover: Any, secret: Any, key: keys.Key = None, *, progress: Progress = no_progress) -> Image:
         """Fit the secret with the container's pixels as variable weights; seal the header into their LSBs."""
@@ -294,7 +306,8 @@ class INRWeights(Method):
         self.check_fits(cover, secret)
         width = self._width(cover)
         pixels = prepare_cover(cover, width)
-        signal = to_signal(secret)
+        span = AUDIO_SPAN_PER_SECOND * secret.duration if isinstance(secret, Audio) else None
+        signal = to_signal(secret, audio_span=span)
         if signal.modality == "shape":
             signal.layout["resolution"] = SHAPE_GRID
         material = keys.derive(key, self.id)
@@ -312,7 +325,7 @@ class INRWeights(Method):
             raise MediaError("an inrweights container is a PNG image")
         container = stego.to_uint8()
         h, w = container.shape[:2]
-        if h != w or h < 8:
+        if h != w or h < MIN_WIDTH:
             raise MediaError(f"an inrweights container is square (the network's width); this image is {w}x{h}")
         material = keys.derive(key, self.id)
         header = unseal(container, material)
