@@ -14,26 +14,35 @@ hidden layers (eight linear maps W0..W7, softplus, geometric init, skip before W
 variable. Every other weight and every bias is pre-defined and fixed. Pixel value p of channel c stands for
 the weight w_min_c + p / 255 (w_max_c - w_min_c) (paper sec. 2.2).
 
-Our choices where the paper is silent, and deviations (see also the benchmark results):
+Our choices where the paper is silent, and deviations (measured effects beside the constants below and in
+benchmarks/results/inrweights-tables.md):
 * Pre-defined weights are drawn from the key (numpy PCG64 streams of keys.py) with the paper's networks'
-  init statistics; the paper shares fixed ones. Without the key the container is just an image.
+  init statistics; the paper shares fixed ones. Without the key the container is just an image. One change
+  of statistics: the fixed last SIREN map is drawn from U(+-sqrt(6/n)) instead of SIREN's U(+-sqrt(6/n)/30),
+  because at that scale a map that is never trained outputs at most ~0.9 (0.46 at width 32): at width 32 the
+  secret stayed at 11 dB PSNR whatever else was tried, 26 dB with the larger map.
 * [w_min_c, w_max_c] (not given in the paper) spans 2 RANGE_FACTOR[arch] times the weights' init bound
   and puts the cover channel's mean at weight 0, so the cover's average brightness does not act as a large
   constant weight; the six numbers travel in the header. The variable weights are optimised in pixel
   units (P in [0, 1]), so the paper's learning rates (1e-3, 1e-4 for shapes) apply to pixels: 1e-3 moves
   a pixel ~0.26 levels per step.
-* beta (not given in the paper) is BETA; losses are means (the paper's eq. 1 and 2 are sums), so beta
-  weighs the mean squared secret error (targets in [-1, 1]) against the mean squared pixel error in [0, 1].
+* beta (not given in the paper) is BETA per network. L_s is the mean squared error over the fitted points
+  (eq. 1 up to a constant); L_c is eq. 2's sum in pixel units divided by the width, so one beta holds at
+  every width (the secret's gradient per pixel falls about like 1/width).
 * Everything reveal needs besides the key and the pixels (modality, the secret's layout, the six range
   numbers) is a small authenticated, encrypted header (codecs/frame.py) written into the least-significant
-  bits of ~1500 pixel values at key-derived positions after training: a wrong key is reported, not guessed.
-  The width is the container's side.
+  bits of ~2000 pixel values at key-derived positions after training (hence MIN_WIDTH): a wrong key is
+  reported, not guessed. The width (architecture size) is the container's side.
 * Covers are resized (not cropped) to N x N, as the paper resizes its ImageNet covers to 512 x 512; the
   option width=0 uses a square cover's own side instead (a 384 x 384 cover gives a 384-wide network).
+* Secrets are fitted at their own size up to the paper's (16 x 128 x 128 video, 100 000 samples at 22 050 Hz;
+  larger ones are refused with CapacityError); audio is resampled to 22 050 Hz and its time axis spans
+  +-100 per second (AUDIO_SPAN_PER_SECOND); shapes are revealed by marching cubes on a SHAPE_GRID^3 grid.
 * Each step fits a random sample of the secret's coordinates (BATCH) instead of the whole signal: a full
   16 x 128 x 128 video through a 512-wide SIREN is ~2 TFLOP per step, a minute per step on this CPU.
   Shapes use supervised signed distances plus an eikonal term (codecs/inr.py) instead of IGR's surface loss.
-* quality "fast" runs FAST_STEPS with a cosine-decayed rate; "paper" the paper's steps at a constant rate.
+* quality "fast" runs FAST_STEPS with a cosine-decayed rate (FAST_LR); "paper" the paper's steps and rates,
+  constant.
 """
 
 from __future__ import annotations
@@ -61,7 +70,7 @@ VARIABLE = {"siren": (1, 2, 3), "igr": (1, 2, 4)}  # paper sec. 3.1: {W1, W2, W3
 ARCH = {"video": "siren", "audio": "siren", "shape": "igr"}
 PAPER_STEPS = {"video": 5000, "audio": 20_000, "shape": 5000}  # paper sec. 3.1
 PAPER_LR = {"video": 1e-3, "audio": 1e-3, "shape": 1e-4}  # paper sec. 3.1 (Adam)
-FAST_STEPS = {"video": 600, "audio": 600, "shape": 300}  # ours: a CLI hide in a few minutes on 2 CPU cores
+FAST_STEPS = {"video": 400, "audio": 400, "shape": 150}  # ours: a CLI hide in a few minutes on 2 CPU cores
 FAST_LR = {"video": 5e-3, "audio": 5e-3, "shape": 1e-2}  # ours, cosine-decayed to 5% (fewer steps than the paper)
 BATCH = {"video": 4096, "audio": 4096, "shape": 2048}  # ours: coordinates sampled per step (see docstring)
 # ours (not given in the paper): weight of the cover loss, eq. 4. Measured at width 128 (video 16x32x32, 300
