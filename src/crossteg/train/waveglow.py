@@ -180,6 +180,8 @@ def main(argv: list[str] | None = None) -> None:
     optimiser = torch.optim.Adam(model.parameters(), lr=args.lr)
     if opt_state is not None:
         optimiser.load_state_dict(opt_state)
+        for group in optimiser.param_groups:  # the rate asked for now, not the checkpoint's
+            group["lr"] = args.lr
     state["device"] = "cpu" if device.type == "cpu" else torch.cuda.get_device_name(device)
     pool = clips(args.clips, train_voices, args.seed)
     held_audio = torch.from_numpy(np.stack([c[:8192] for c in held])).to(device)
