@@ -251,7 +251,7 @@ class INRWeights(Method):
     secret = ("video", "audio", "shape")
     cover = ("image",)
     stego_ext = (".png",)
-    quick_options = {"steps": 40, "width": 0}  # quick eval: a few steps, a network as wide as the square cover
+    quick_options = {"steps": 20, "width": 0}  # quick eval: a few steps, a network as wide as the square cover
 
     def __init__(self, quality: str = "fast", qat: bool = True, steps: int | None = None, width: int = WIDTH,
                  beta: float | None = None, batch: int | None = None) -> None:
