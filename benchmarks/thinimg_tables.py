@@ -1,6 +1,6 @@
 """THInImg (Zhao et al.) tables 1 and 3 and the speed of hide/reveal: our numbers beside the paper's.
 
-    python -m benchmarks.thinimg_tables [--pairs 12] [--threads 1] [--out benchmarks/results]
+    python -m benchmarks.thinimg_tables [--pairs 12] [--threads 1] [--tables 1,3,speed] [--out DIR]
 
 Every pair is hidden with the shipped weights, the container written as an 8-bit PNG, read back, and revealed
 from the file; the speech comes back through the current decompressor (Griffin-Lim from the mel). Test data is
@@ -99,10 +99,12 @@ def tensor_psnr(method: T.THInImg, cover: Image, speech: Audio, saved: Image) ->
             "secret_tensor_psnr_png": metrics.psnr(hidden.numpy(), from_png)}
 
 
-def mean_rows(setting: str, scores: list[dict[str, float]], paper: dict[str, float], note: str) -> list[Row]:
+def mean_rows(setting: str, scores: list[dict[str, float]], paper: dict[str, float], note: str,
+              paper_note: str = "") -> list[Row]:
+    """One row per metric: the mean over the pairs; `paper_note` is added where the paper has a number."""
     names = list(dict.fromkeys(k for s in scores for k in s))
     return [Row(setting, k, float(np.mean([s[k] for s in scores if k in s])), paper.get(k), n=len(scores),
-                note=note) for k in names]
+                note=note + (paper_note if k in paper else "")) for k in names]
 
 
 def table1(folder: Path, sets: dict[str, list[Audio]], covers: list[Image]) -> list[Row]:
@@ -123,9 +125,9 @@ def table1(folder: Path, sets: dict[str, list[Audio]], covers: list[Image]) -> l
                            **tensor_psnr(method, cover, speech, saved),
                            "secret_length_exact": float(revealed.frames == speech.frames)})
             print(f"  table1 {name} {k}: {scores[-1]}", flush=True)
-        note = (f"{name}, from saved PNG, Griffin-Lim decompressor (paper: WaveNet vocoder, LJ Speech); "
-                + CMU_NOTE.format(*PAPER_T1_CMU["mel"]))
-        rows += mean_rows(f"table1 mel 0-10s {name}", scores, paper, note)
+        note = f"{name}, from saved PNG, Griffin-Lim decompressor"
+        paper_note = "; paper: LJ Speech, WaveNet vocoder; " + CMU_NOTE.format(*PAPER_T1_CMU["mel"])
+        rows += mean_rows(f"table1 mel 0-10s {name}", scores, paper, note, paper_note)
     for fmt in ("raw", "stft"):
         psnr_, ssim_, pesq_ = PAPER_T1[fmt]
         scores = [ceiling(s, fmt) for s in sets["bundled speech"]]
@@ -179,25 +181,50 @@ def speed(folder: Path, covers: list[Image]) -> list[Row]:
             Row("speed 10s speech 160px", "reveal_seconds", min(reveal_s), note=note)]
 
 
+TABLES = ("1", "3", "speed")
+
+
+def merged(path: Path, command: str, tables: list[str]) -> Results:
+    """The results file at `path` with the rows of `tables` removed (they are re-measured now)."""
+    results = Results("thinimg-tables", "thinimg", command)
+    if path.exists():
+        import json
+
+        old = json.loads(path.read_text())
+        prefixes = tuple({"1": "table1 ", "3": "table3 ", "speed": "speed "}[t] for t in tables)
+        results.rows = [Row(**r) for r in old["rows"] if not r["setting"].startswith(prefixes)]
+        commands = [c for c in old["command"].split(" && ") if c != command]
+        results.command = " && ".join([*commands, command])
+    return results
+
+
 def main(argv: list[str] | None = None) -> Results:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pairs", type=int, default=12, help="held-out voice clips (default 12)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    parser.add_argument("--skip-nested", action="store_true", help="leave out table 3")
+    parser.add_argument("--tables", default=",".join(TABLES), help="comma-separated subset of 1,3,speed; rows of "
+                                                                   "the others are kept from the results file")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     args = parser.parse_args(argv)
+    tables = args.tables.split(",")
+    if any(t not in TABLES for t in tables):
+        parser.error(f"--tables takes {', '.join(TABLES)}")
     torch.set_num_threads(args.threads)
-    command = f"{COMMAND} --pairs {args.pairs} --threads {args.threads}"
-    command += " --skip-nested" if args.skip_nested else ""
-    results = Results("thinimg-tables", "thinimg", command)
+    command = f"{COMMAND} --pairs {args.pairs} --threads {args.threads} --tables {args.tables}"
+    path = args.out / "thinimg-tables.json"
+    results = merged(path, command, tables)
     sets, covers = speech_sets(args.pairs), faces(6)
     with tempfile.TemporaryDirectory(prefix="thinimg-bench-") as tmp:
-        results.rows += table1(Path(tmp), sets, covers)
-        if not args.skip_nested:
+        if "1" in tables:
+            results.rows += table1(Path(tmp), sets, covers)
+        if "3" in tables:
             results.rows += table3(Path(tmp), sets["held-out voices"], covers)
-        results.rows += speed(Path(tmp), covers)
+        if "speed" in tables:
+            results.rows += speed(Path(tmp), covers)
+    order = {"table1": 0, "table3": 1, "speed": 2}
+    results.rows.sort(key=lambda r: order.get(r.setting.split()[0], 3))  # stable: keeps each table's order
     args.out.mkdir(parents=True, exist_ok=True)
-    results.write(args.out / "thinimg-tables.json")
+    results.write(path)
     print(results.to_markdown())
     return results
 

@@ -106,6 +106,8 @@ def test_train_smoke_two_steps(tmp_path, monkeypatch):
     tone = (0.5 * np.sin(np.arange(40_000) * 0.05)).astype(np.float32)
     monkeypatch.setattr(trainer.data, "speech_clips", lambda rng, n, *a, **k: (tone[:int(rng.integers(8000, 40000))]
                                                                                 for _ in range(n)))
+    photo = np.random.default_rng(0).random((170, 200, 3)).astype(np.float32)
+    monkeypatch.setattr(trainer.data, "photos", lambda: [photo, photo[::-1]])
     trainer.main(["--nested", "--steps", "2", "--batch", "1", "--crop", "32", "--width", "4", "--blocks", "2",
                   "--clips", "2", "--out", str(tmp_path), "--checkpoint", str(tmp_path / "c.ckpt")])
     card = json.loads((tmp_path / f"{T.NESTED}.json").read_text())
@@ -140,8 +142,7 @@ def test_hide_reveal_through_a_png_carries_each_length(tmp_path, assets, clips):
         assert psnr(face.pixels, stego.pixels) > 20
         revealed = method.reveal(stego, "key")
         assert revealed.sample_rate == 16000 and revealed.frames == clip.frames  # the exact length came back
-        ceiling = mel.decompress(mel.compress(clip.samples[0]))
-        assert revealed_quality(clip, revealed) > 0.5 * revealed_quality(clip, Audio(ceiling, 16000))
+        assert revealed_quality(clip, revealed) > 0.45  # Griffin-Lim from the original mel: ~0.95
         wrong = method.reveal(stego, "wrong key")
         assert wrong.frames != clip.frames and revealed_quality(clip, wrong) < 0.35
 
