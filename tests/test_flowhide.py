@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import run_cli
 from crossteg import media
 from crossteg.codecs import bits as B
 from crossteg.codecs.icn import ICN, ICNConfig, decode_frames, encode_frames
@@ -139,3 +140,19 @@ def test_header_bits_round_trip_and_detect_damage():
     assert len(bits) == FH.HEADER_BITS and FH.parse_header(bits) == fields
     bits[5] ^= 1
     assert FH.parse_header(bits) is None
+
+
+def test_cli_pcm_mode_round_trip_with_the_shipped_weights(tmp_path, assets, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # small convolutions: threads only contend on a busy machine
+    secret = tmp_path / "secret.npz"
+    media.save(clip(2, 32, 32, 8.0), secret)
+    stego = tmp_path / "stego.wav"
+    done = run_cli("hide", "flowhide", "--cover", assets / "speech_2.wav", "--secret", secret, "-o", stego,
+                   "-O", "pcm=true", "--key", "k")
+    assert done.returncode == 0, done.stderr
+    assert media.load(stego).channels == 2  # stego channel + cover channel, 16-bit PCM (the pipeline's default)
+    out = tmp_path / "revealed.npz"
+    done = run_cli("reveal", "flowhide", stego, "-o", out, "--key", "k")
+    assert done.returncode == 0, done.stderr
+    revealed = media.load(out)
+    assert (revealed.num_frames, revealed.height, revealed.width, revealed.fps) == (2, 32, 32, 8.0)

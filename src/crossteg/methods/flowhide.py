@@ -16,7 +16,10 @@ from the shipped cards: ICN bit importance (icn-binary.json) and measured slot f
 File precision: the paper's bits live in float32 latents, so the default stego is a float32 WAV (SPEC's
 exception). `pcm=True` is the PCM-robust mode: the cover channel is quantised before its mel is taken and
 only the slots whose measured 16-bit flip rate is at most PCM_MAX_FLIP carry bits, so the plan survives a
-16-bit WAV (fewer bits per float: a longer cover). Deviations (see the cards and benchmarks/results/flowhide-*):
+16-bit WAV (fewer bits per float: a longer cover). `stego_subtype` asks writers for float32; until the CLI
+pipeline reads it, `crossteg hide flowhide` needs `--float32` (or `-O pcm=true`), and a float-mode stego found
+as 16-bit PCM is revealed with a warning (its low slots are noise). Latent values not carrying the secret get
+random slot bits, so the whole latent looks alike. Deviations (see the cards and benchmarks/results/flowhide-*):
 small CPU-trained ICN and WaveGlow instead of COCO/LJ Speech models; header, keys and PCM mode are ours.
 """
 
