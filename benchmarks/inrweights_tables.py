@@ -74,7 +74,10 @@ class Config:
 
     def describe(self) -> str:
         return (f"width {self.width}, fast quality capped at {self.video_steps} steps for video (paper 5000), "
-                f"{self.audio_steps} for audio (paper 20000), {self.shape_steps} for shapes (paper 5000)")
+                f"{self.audio_steps} for audio (paper 20000), {self.shape_steps} for shapes (paper 5000), each step "
+                f"on 4096 sampled points (2048 for shapes; the paper: whole signals); audio secret = speech "
+                f"(speech_long.wav), not GTZAN music; seconds are wall time of 1 niced thread on a 2-core CPU "
+                f"shared with ~6 other jobs (load average 8-14)")
 
 
 FULL = Config()
@@ -223,8 +226,9 @@ def main(argv: list[str] | None = None) -> int:
     cache = args.cache / ("quick" if cfg.quick else "full")
     cache.mkdir(parents=True, exist_ok=True)
     data = secrets(cfg)
-    results = Results("inrweights-tables" + ("-quick" if cfg.quick else ""), "inrweights",
-                      COMMAND + (" --quick" if cfg.quick else ""))
+    command = COMMAND + (" --quick" if cfg.quick else "") + (f" --cases {args.cases}" if args.cases != ",".join(CASES)
+                                                              else "")
+    results = Results("inrweights-tables" + ("-quick" if cfg.quick else ""), "inrweights", command)
     for name in args.cases.split(","):
         _, cover, secret, steps_field, qat, _ = CASES[name]
         done = cache / f"{name}.json"
