@@ -198,7 +198,7 @@ def write(result: dict[str, Any], args: argparse.Namespace, argv: list[str]) -> 
                          "quantization": "16-bit rounding of the container, straight-through"},
             "metrics": {"train_last": state["curve"][-1] if state["curve"] else {},
                         "note": "training-batch values (float secret, 16-bit container); file-level numbers in "
-                                "benchmarks/results/ditas-table1.md"},
+                                "benchmarks/results/ditas-tables.md"},
             "deviations": "CPU budget: width/blocks/steps far below the paper (64 kernels, 200 epochs); see "
                           "methods/ditas.py for the layout and key",
             "curve": state["curve"]}
