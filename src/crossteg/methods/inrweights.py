@@ -19,8 +19,8 @@ benchmarks/results/inrweights-tables.md):
 * Pre-defined weights are drawn from the key (numpy PCG64 streams of keys.py) with the paper's networks'
   init statistics; the paper shares fixed ones. Without the key the container is just an image. One change
   of statistics: the fixed last SIREN map is drawn from U(+-sqrt(6/n)) instead of SIREN's U(+-sqrt(6/n)/30),
-  because at that scale a map that is never trained outputs at most ~0.9 (0.46 at width 32): at width 32 the
-  secret stayed at 11 dB PSNR whatever else was tried, 26 dB with the larger map.
+  because a map that is never trained outputs at most sum |w| at that scale, ~0.9 at width 512 (0.46 at 32),
+  too little to reach black and white in [-1, 1].
 * [w_min_c, w_max_c] (not given in the paper) spans 2 RANGE_FACTOR[arch] times the weights' init bound
   and puts the cover channel's mean at weight 0, so the cover's average brightness does not act as a large
   constant weight; the six numbers travel in the header. The variable weights are optimised in pixel
@@ -39,7 +39,7 @@ benchmarks/results/inrweights-tables.md):
   larger ones are refused with CapacityError); audio is resampled to 22 050 Hz and its time axis spans
   +-100 per second (AUDIO_SPAN_PER_SECOND); shapes are revealed by marching cubes on a SHAPE_GRID^3 grid.
 * Each step fits a random sample of the secret's coordinates (BATCH) instead of the whole signal: a full
-  16 x 128 x 128 video through a 512-wide SIREN is ~2 TFLOP per step, a minute per step on this CPU.
+  16 x 128 x 128 video through a 512-wide SIREN is ~2 TFLOP per step (estimate), a minute per step here.
   Shapes use supervised signed distances plus an eikonal term (codecs/inr.py) instead of IGR's surface loss.
 * quality "fast" runs FAST_STEPS with a cosine-decayed rate (FAST_LR); "paper" the paper's steps and rates,
   constant.
@@ -73,12 +73,13 @@ PAPER_LR = {"video": 1e-3, "audio": 1e-3, "shape": 1e-4}  # paper sec. 3.1 (Adam
 FAST_STEPS = {"video": 400, "audio": 400, "shape": 150}  # ours: a CLI hide in a few minutes on 2 CPU cores
 FAST_LR = {"video": 5e-3, "audio": 5e-3, "shape": 1e-2}  # ours, cosine-decayed to 5% (fewer steps than the paper)
 BATCH = {"video": 4096, "audio": 4096, "shape": 2048}  # ours: coordinates sampled per step (see docstring)
-# ours (not given in the paper): weight of the cover loss, eq. 4. Measured at width 128 (video 16x32x32, 300
-# steps): beta 0.01 -> cover 28.9 dB / secret 25.8 dB, 0.1 -> 34.9 / 23.4, 1 -> 46.8 / 18.8; IGR at width 64:
-# 0.01 -> cover 20.7 dB / IoU 0.31, 0.1 -> 25.6 / 0.27
+# ours (not given in the paper): weight of the cover loss, eq. 4. benchmarks/inrweights_sweep.py (width 128,
+# video 16x32x32, 300 steps): beta 0.01 -> cover 27.8 dB / secret 24.7 dB, 0.1 -> 32.6 / 22.8, 1 -> 41.3 / 18.7;
+# IGR (width 64, 150 steps): 0.01 -> cover 19.3 dB / IoU 0.30, 0.1 -> 22.2 / 0.25
 BETA = {"siren": 0.01, "igr": 0.1}
-# ours (not in the paper): (w_max - w_min) / 2 in init bounds. SIREN at width 128: 0.5 -> cover 21.2 dB / secret
-# 25.3 dB, 1 -> 28.9 / 25.8, 3 -> cover 29.9 / secret 22.3 (beta 0.1); IGR at width 64: 0.3 -> IoU 0.31, 1 -> 0.12
+# ours (not in the paper): (w_max - w_min) / 2 in init bounds. Same sweep: SIREN 0.5 -> cover 26.4 dB / secret
+# 23.0 dB, 1 -> 27.8 / 24.7, 3 (beta 0.1) -> 29.1 / 21.2 (1 with beta 0.1: 32.6 / 22.8), 30 -> nothing learnt
+# (7.6 dB, with or without QAT); IGR 0.3 (lr 1e-2) -> IoU 0.30, 1 (lr 1e-3) -> 0.09
 RANGE_FACTOR = {"siren": 1.0, "igr": 0.3}
 # ours: the fixed last SIREN map is drawn from U(+-sqrt(6/n)) (unit output variance), not SIREN's U(+-sqrt(6/n)/w0):
 # fixed at that scale it can output at most ~0.9 at 512 wide (0.46 at 32), too little for [-1, 1] targets
@@ -86,8 +87,8 @@ OUTPUT_GAIN = siren.W0
 VIDEO_SIZE = (16, 128, 128)  # paper sec. 3.1: DAVIS videos, 16 frames at 128 x 128
 AUDIO_RATE, AUDIO_SAMPLES = 22_050, 100_000  # paper sec. 3.1: GTZAN crops of 100 000 samples at 22 050 Hz
 # ours: audio time coordinates span +-100 per second of audio (codecs/inr.py's AUDIO_SPAN for any length would
-# squeeze 4.5 s into +-100, too slow a time axis for the fixed first layer: 5.4 vs 9.4 dB SNR measured at width
-# 128 on 5000 samples with the same density, 5.7 dB with a 2.6x faster axis)
+# squeeze 4.5 s into +-100, too slow a time axis for the fixed first layer). Sweep (width 128, 5000 samples,
+# 200 steps): +-22 per second (that squeeze) -> 4.0 dB SNR, +-100 -> 9.4 dB, +-265 -> 5.2 dB
 AUDIO_SPAN_PER_SECOND = 100.0
 SHAPE_GRID = 64  # ours: marching-cubes grid of a revealed shape (a 512-wide IGR costs ~4 MFLOP per point)
 MIN_WIDTH = 32  # the sealed header (~260 bytes, one bit per pixel value) needs 3 x 27 x 27 values
@@ -198,7 +199,7 @@ def train(net: BaseNet, signal: Signal, cover: torch.Tensor, schedule: Schedule,
         q = quantise(pixels) if schedule.qat else pixels
         secret_loss = loss_s(net.bound(q), coords, targets)
         # eq. 2 (a sum) in pixel units, divided by the width: the secret's gradient per pixel falls about like
-        # 1/width (measured 0.063 at 32, 0.0048 at 512), so this keeps one beta right at every width
+        # 1/width, so this keeps one beta about right at every width
         cover_loss = torch.sum((q - cover) ** 2) / cover.shape[-1]
         loss = secret_loss + schedule.beta * cover_loss
         optimizer.zero_grad()
