@@ -1,6 +1,7 @@
 """DITAS (Cui et al., ICME 2020) Table 1, the stage-count curve (Fig. 4), partial loss, cover quality, speed.
 
     python -m benchmarks.ditas_tables [--quick] [--out benchmarks/results]
+    python -m benchmarks.ditas_tables --stages      (Fig. 4: t = 1..10 on the t = 10 model -> ditas-stages.json)
 
 Every number comes from a real file: the stego is written as a 16-bit PCM WAV (and, for the float rows, a
 float32 WAV hidden without rounding), read back and revealed with the key. Secrets: 256 x 256 natural images
@@ -212,6 +213,20 @@ def wrong_layout_psnr(method: Any, stego: Audio, secret: Image) -> float:
     return metrics.psnr(secret.pixels, image)
 
 
+def stage_curve(sets: dict[str, list[Image]], pool: list[Audio], folder: Path, results: Results) -> None:
+    """Paper Fig. 4 on the t = 10 M-ED model: container MSE and PSNR vs t = 1..10 (128 x 128 secrets, so that
+    ten stages fit the 22 s covers)."""
+    small = [Image(skimage.transform.resize(s.pixels, (128, 128), anti_aliasing=True).astype(np.float32))
+             for s in sets["natural image"]]
+    steps = _steps("ditas-M-ED-t10")
+    for t in range(1, D.MAX_STAGES + 1):
+        runs = [round_trip(get_method("ditas", stages=t, weights=str(WEIGHTS_DIR / "ditas-M-ED-t10.safetensors")),
+                           c, s, folder) for s in small for c in pool[:2]]
+        results.rows += mean_rows(f"stage count t={t} (t=10 model)", runs, None,
+                                  f"first t stages of the t=10 M-ED model ({steps} steps), 128x128 natural images",
+                                  ("container_mse", "secret_psnr"))
+
+
 def update_cards(results: Results) -> None:
     """Write the Table 1 numbers measured from files into each weights card's metrics (held-out data)."""
     import json
@@ -232,12 +247,20 @@ def update_cards(results: Results) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog=COMMAND, description=__doc__)
     parser.add_argument("--quick", action="store_true", help="one natural image, one cover (a smoke run)")
+    parser.add_argument("--stages", action="store_true", help="only the t = 1..10 curve (ditas-stages.json)")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     args = parser.parse_args(argv)
     sets = secrets()
     if args.quick:
         sets = {k: v[:1] for k, v in sets.items()}
     pool = covers(2, 22.0)
+    if args.stages:
+        curve = Results("ditas-stages", "ditas", COMMAND + " --stages")
+        with tempfile.TemporaryDirectory(prefix="ditas-bench-") as tmp:
+            stage_curve(sets, pool, Path(tmp), curve)
+        print(curve.to_markdown())
+        print(f"wrote {curve.write(args.out / 'ditas-stages.json')}")
+        return
     results = Results("ditas-tables", "ditas", COMMAND + (" --quick" if args.quick else ""))
     with tempfile.TemporaryDirectory(prefix="ditas-bench-") as tmp:
         table1(sets, pool, Path(tmp), results)
