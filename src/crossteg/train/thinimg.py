@@ -43,6 +43,8 @@ LR = 2e-4  # sec. 4.3
 def parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="crossteg train thinimg", description=__doc__.split("\n")[0])
     p.add_argument("--nested", action="store_true", help="train the two-layer nested model (sec. 3.3)")
+    p.add_argument("--freeze-first", action="store_true", help="nested: keep the first layer as initialised "
+                   "(from the single-layer weights) and train the second through it")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint or the shipped weights")
     p.add_argument("--minutes", type=float, default=60.0, help="wall-clock training budget (default 60)")
     p.add_argument("--steps", type=int, default=None, help="stop after this many steps in total")
@@ -225,7 +227,8 @@ def save_all(layers: list[CouplingNet], optimiser: torch.optim.Optimizer, state:
 def make_card(name: str, weights: Path, layers: list[CouplingNet], state: dict[str, Any],
               args: argparse.Namespace) -> dict[str, Any]:
     config = layers[0].config
-    command = (f"crossteg train thinimg{' --nested' if args.nested else ''} --batch {args.batch} --crop {args.crop}"
+    nested = " --nested" + (" --freeze-first" if args.freeze_first else "") if args.nested else ""
+    command = (f"crossteg train thinimg{nested} --batch {args.batch} --crop {args.crop}"
                f" --width {args.width} --blocks {args.blocks}{' --no-dwt' if args.no_dwt else ''}"
                f" --format {args.format} --lr {args.lr:g} --clips {args.clips} --seed {args.seed}"
                f" --minutes {args.minutes:g} [--resume]")
@@ -252,7 +255,8 @@ def make_card(name: str, weights: Path, layers: list[CouplingNet], state: dict[s
         "deviations": "Haar-DWT inputs, subnet width 16 (paper: full resolution, width unstated), training on "
                       "64x64 crops, CPU minutes instead of 100 GPU epochs, synthetic speech and non-face photos "
                       "instead of LJ Speech/CMU-ARCTIC and FFHQ",
-        **({"init": f"first layer from {T.SINGLE}.safetensors (the single-layer weights); second layer fresh"}
+        **({"init": f"first layer from {T.SINGLE}.safetensors (the single-layer weights)"
+                    + (", kept frozen" if args.freeze_first else "") + "; second layer fresh"}
            if len(layers) == 2 else {}),
         "metrics": state["curve"][-1] if state["curve"] else {},
         "metrics_note": "held-out container PSNR (dB, 8-bit) and PSNR of the revealed hidden tensor (dB); "
@@ -305,7 +309,10 @@ def main(argv: list[str] | None = None) -> None:
     state, optimiser_state = restore(layers, args, checkpoint)
     for net in layers:
         net.to(device).train()
-    params = [p for net in layers for p in net.parameters()]
+    trained = layers[1:] if args.nested and args.freeze_first else layers
+    for net in layers:
+        net.requires_grad_(any(net is t for t in trained))
+    params = [p for net in trained for p in net.parameters()]
     optimiser = torch.optim.Adam(params, lr=args.lr)
     if optimiser_state is not None:
         optimiser.load_state_dict(optimiser_state)
