@@ -14,6 +14,7 @@ measured on those files. Cases are cached under --cache so a stopped run resumes
   package ships its backbone weights);
 * table 2: audio in image (photo.png), cover APD / PSNR / SSIM, secret AE (x100, see metrics.ae) / SNR;
 * table 3: the no-QAT ablation of table 1 (qat=False, the same steps);
+* table 1 again with a longer fit (1000 steps), to show how the secret grows with steps;
 * shape in image (face.png): IoU (occupancy on a 64^3 grid) and Chamfer distance of the revealed mesh (no
   paper numbers);
 * the container re-written by Pillow reveals the identical secret; a wrong key is reported; seconds per hide.
