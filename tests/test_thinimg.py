@@ -128,7 +128,10 @@ def clips(assets):
 
 
 def revealed_quality(original: Audio, revealed: Audio) -> float:
+    """STOI over the common length; 0 when almost nothing came back (a wrong key may decode a ~0 length)."""
     n = min(original.frames, revealed.frames)
+    if n < 4000:
+        return 0.0
     return stoi(original.samples[0, :n], revealed.samples[0, :n], 16000)
 
 
