@@ -122,9 +122,13 @@ def test_demo_writes_report_with_pictures(tmp_path):
     result = run_cli("--quiet", "demo", "-o", tmp_path / "demo")
     assert result.returncode == 0, result.stderr
     report = (tmp_path / "demo" / "report.md").read_text()
-    for name in ("container.png", "speech.png", "stego.png", "revealed.wav"):
+    for name in ("container.png", "speech.png", "stego.png", "revealed.wav", "talk.mp4", "talk.png"):
         assert (tmp_path / "demo" / name).stat().st_size > 1000
     assert "![container](container.png)" in report and "secret_pesq" in report
+    from crossteg import media
+
+    talk, revealed = media.load(tmp_path / "demo" / "talk.mp4"), media.load(tmp_path / "demo" / "revealed.wav")
+    assert abs(talk.duration - revealed.duration) < 0.1 and "![talking head frames](talk.png)" in report
 
 
 def test_method_options_are_parsed_and_unknown_ones_refused(tmp_path, assets):
