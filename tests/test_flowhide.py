@@ -156,3 +156,16 @@ def test_cli_pcm_mode_round_trip_with_the_shipped_weights(tmp_path, assets, monk
     assert done.returncode == 0, done.stderr
     revealed = media.load(out)
     assert (revealed.num_frames, revealed.height, revealed.width, revealed.fps) == (2, 32, 32, 8.0)
+
+
+def test_header_survives_a_whole_unreliable_slot():
+    from crossteg import keys
+
+    material = keys.derive("k", "flowhide")
+    fields = {"version": 1, "encoding": 1, "pcm": 0, "iterations": 7, "frames": 30, "height": 128, "width": 128,
+              "millifps": 30000}
+    floats = FH.header_floats(material, fields, np.random.default_rng(0))
+    assert len(floats) == FH.HEADER_FLOATS and FH.read_header(material, floats) == fields
+    damaged = floats.view(np.uint32) ^ np.uint32(1 << 19)  # every copy in beta_19 flipped
+    assert FH.read_header(material, damaged.view(np.float32)) == fields
+    assert FH.read_header(keys.derive("other", "flowhide"), floats) is None
