@@ -158,6 +158,25 @@ def test_cli_pcm_mode_round_trip_with_the_shipped_weights(tmp_path, assets, monk
     assert (revealed.num_frames, revealed.height, revealed.width, revealed.fps) == (2, 32, 32, 8.0)
 
 
+def test_cli_default_mode_writes_a_float32_wav_and_reveals_as_well_as_in_memory(tmp_path, assets, monkeypatch):
+    import soundfile as sf
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    secret, stego, out = tmp_path / "secret.npz", tmp_path / "stego.wav", tmp_path / "revealed.npz"
+    media.save(clip(2, 32, 32, 8.0), secret)
+    done = run_cli("hide", "flowhide", "--cover", assets / "speech_2.wav", "--secret", secret, "-o", stego, "-k", "k")
+    assert done.returncode == 0, done.stderr
+    assert sf.info(str(stego)).subtype == "FLOAT"  # SPEC: flowhide's bits need float32 samples
+    assert run_cli("reveal", "flowhide", stego, "-o", out, "-k", "k").returncode == 0
+    from crossteg.metrics import psnr
+
+    m, original = get_method("flowhide"), media.load(secret)
+    in_memory = m.reveal(m.hide(media.load(assets / "speech_2.wav"), original, "k"), "k")
+    # slot flips depend on float rounding (thread count), so compare quality, not bits
+    assert psnr(original.frames, media.load(out).frames) >= psnr(original.frames, in_memory.frames) - 1.0
+    assert get_method("flowhide", pcm=True).stego_subtype() is None
+
+
 def test_header_survives_a_whole_unreliable_slot():
     from crossteg import keys
 

@@ -20,7 +20,7 @@ from crossteg.errors import CapacityError, CrossTegError, KeyError_, UsageError
 from crossteg.media.files import check_output
 from crossteg.media.payload import Payload
 from crossteg.methods.base import Method, Progress, get_method, method_ids, no_progress
-from crossteg.pipeline import load_cover, load_secret
+from crossteg.pipeline import load_cover, load_secret, save_options
 from crossteg.results import Results, Row
 from crossteg.robustness import Attack, NotApplicable, select
 
@@ -115,7 +115,8 @@ def run_case(method: Method, cover_path: Path, secret_path: Path, attacks: list[
         hide_seconds = time.perf_counter() - start
     except CapacityError as error:
         return [Row(setting, "secret_exact" if method.hides_bytes else "secret_psnr", math.nan, note=str(error))]
-    stego_path = media.save(stego, workdir / f"stego{method.stego_suffix(cover)}", force=True)
+    stego_path = media.save(stego, workdir / f"stego{method.stego_suffix(cover)}", force=True,
+                            **save_options(method, stego))
     seen = method.render_cover(media.load(stego_path))  # what the world sees of the stego file
     if keep is not None:
         keep.update(cover=cover, secret=secret, stego_path=stego_path, seen=seen)

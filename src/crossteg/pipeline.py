@@ -61,13 +61,19 @@ def hide_files(method_id: str, cover_path: Path, secret_paths: list[Path], outpu
     start = time.perf_counter()
     stego = method.hide(cover, secret, key, progress=progress)
     seconds = time.perf_counter() - start
-    media.save(stego, output, force=force, inputs=inputs, **({"subtype": "FLOAT"} if float32 else {}))
+    media.save(stego, output, force=force, inputs=inputs, **save_options(method, stego, float32))
     capacity = method.capacity(cover)
     used = sum(method.secret_size(s) for s in secrets)
     return {"method": method.id, "stego": str(output), "capacity": capacity.amount, "unit": capacity.unit,
             "secret_size": used, "hide_seconds": round(seconds, 3),
             "message": f"hid {used:g} {capacity.unit} ({100 * used / max(capacity.amount, 1e-9):.0f}% of "
                        f"{capacity}) in {cover_path.name} -> {output}"}
+
+
+def save_options(method: Method, stego: Any, float32: bool = False) -> dict[str, Any]:
+    """media.save options for a stego: float WAV on request or where the method needs it (flowhide)."""
+    subtype = "FLOAT" if float32 else method.stego_subtype()
+    return {"subtype": subtype} if subtype and getattr(stego, "modality", None) == "audio" else {}
 
 
 def write_secret(secret: Any, output: Path, inputs: list[Path], force: bool = False) -> Path:

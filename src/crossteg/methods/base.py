@@ -104,6 +104,11 @@ class Method(ABC):
         """Modalities a stego file of this method can have."""
         return self.stego or self.cover
 
+    def stego_subtype(self) -> str | None:
+        """The audio file subtype the stego must be written with (e.g. "FLOAT"), or None for the default
+        16-bit PCM; `--float32` asks for float either way."""
+        return None
+
     def stego_suffix(self, cover: Any) -> str:
         """The file suffix the stego of `cover` must be saved with."""
         return self.stego_ext[self.cover.index(cover.modality)]

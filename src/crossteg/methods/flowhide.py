@@ -16,9 +16,9 @@ from the shipped cards: ICN bit importance (icn-binary.json) and measured slot f
 File precision: the paper's bits live in float32 latents, so the default stego is a float32 WAV (SPEC's
 exception). `pcm=True` is the PCM-robust mode: the cover channel is quantised before its mel is taken and
 only the slots whose measured 16-bit flip rate is at most PCM_MAX_FLIP carry bits, so the plan survives a
-16-bit WAV (fewer bits per float: a longer cover). `stego_subtype` asks writers for float32; until the CLI
-pipeline reads it, `crossteg hide flowhide` needs `--float32` (or `-O pcm=true`), and a float-mode stego found
-as 16-bit PCM is revealed with a warning (its low slots are noise). Latent values not carrying the secret get
+16-bit WAV (fewer bits per float: a longer cover). `stego_subtype()` makes `crossteg hide` and `crossteg eval`
+write float32 outside PCM mode; a float-mode stego found as 16-bit PCM (re-saved by another tool) is revealed
+with a warning (its low slots are noise). Latent values not carrying the secret get
 random slot bits, so the whole latent looks alike. Deviations (see the cards and benchmarks/results/flowhide-*):
 small CPU-trained ICN and WaveGlow instead of COCO/LJ Speech models; header, keys and PCM mode are ours.
 """
@@ -33,7 +33,7 @@ import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import torch
@@ -259,8 +259,6 @@ class FlowHide(Method):
     stego_ext = (".wav",)
     weights = (f"{ICN_NAME}.safetensors", f"{ICN_NAME}.json", f"{WAVEGLOW_NAME}.safetensors",
                f"{WAVEGLOW_NAME}.json")
-    stego_subtype: ClassVar[str] = "FLOAT"  # SPEC: flowhide's default stego is a float32 WAV
-    quick_options = {"pcm": True}  # `crossteg eval` writes 16-bit WAV: use the PCM-robust mode there
 
     def __init__(self, quality: str = "fast", iterations: int = DEFAULT_ITERATIONS, encoding: str = "optimised",
                  pcm: bool = False) -> None:
@@ -274,6 +272,10 @@ class FlowHide(Method):
         self.iterations, self.encoding = int(iterations), encoding
         self.pcm = pcm if isinstance(pcm, bool) else str(pcm).lower() in ("1", "true", "yes")
         self._parts: Parts | None = None
+
+    def stego_subtype(self) -> str | None:
+        """SPEC: flowhide's default stego is a float32 WAV; the PCM-robust mode is made for 16-bit."""
+        return None if self.pcm else "FLOAT"
 
     @property
     def parts(self) -> Parts:
