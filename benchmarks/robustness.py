@@ -1,6 +1,6 @@
 """Robustness sweep: does each method's secret come back after the stego file is re-encoded, resized, noised?
 
-    python -m benchmarks.robustness [--methods lsb,...] [--attacks all] [--out benchmarks/results]
+    python -m benchmarks.robustness [--methods lsb,...] [--attacks all] [--merge] [--out benchmarks/results]
 
 For every registered method and every cover x secret modality it hides, one case on the bundled assets:
 the largest bundled cover of that modality (the most capacity) and the largest bundled secret of that
@@ -15,6 +15,7 @@ fraction of cases revealed. No paper reports these numbers for LSB; paper method
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -91,11 +92,16 @@ def main(argv: list[str] | None = None) -> Results:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--methods", default="all", help="comma-separated method ids, or all")
     parser.add_argument("--attacks", default="all", help="comma-separated attack names, or all")
+    parser.add_argument("--merge", action="store_true", help="keep the other methods' rows of the existing file")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     args = parser.parse_args(argv)
     ids = method_ids() if args.methods == "all" else args.methods.split(",")
     attacks = select(args.attacks)
-    results = Results("robustness", "all" if args.methods == "all" else args.methods, COMMAND)
+    results = Results("robustness", "all" if args.methods == "all" or args.merge else args.methods, COMMAND)
+    if args.merge and (args.out / "robustness.json").exists():  # re-measure some methods, keep the others
+        kept = json.loads((args.out / "robustness.json").read_text())["rows"]
+        results.rows += [Row(**r) for r in kept if r.get("method") not in ids]
+        results.command = f"{COMMAND} (rows of {', '.join(ids)}: --methods {','.join(ids)} --merge)"
     details: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="crossteg-robustness-") as tmp:
         samples = samples_by_modality(build_data(Path(tmp)))
