@@ -360,8 +360,8 @@ class FlowHide(Method):
             raise KeyError_("no flowhide secret found with this key (wrong key, or not a flowhide stego)")
         k, pcm = header["iterations"] + 1, bool(header["pcm"])
         if not pcm and _looks_16bit(stego.samples):
-            warnings.warn("this float-mode stego was saved as 16-bit PCM: expect flipped bits (hide with "
-                          "--float32, or -O pcm=true)", stacklevel=2)
+            warnings.warn("this float-mode stego was re-saved as 16-bit PCM: expect flipped bits (keep the float32 "
+                          "WAV crossteg wrote, or hide with -O pcm=true)", stacklevel=2)
         plan = make_plan(parts, k, ENCODINGS[header["encoding"]], pcm, header["height"], header["width"])
         encoding = ENCODINGS[header["encoding"]]
         count = payload_floats(plan, encoding, header["frames"], header["height"], header["width"])
