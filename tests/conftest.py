@@ -20,3 +20,14 @@ def run_cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedP
     """Run `python -m crossteg ARGS` and capture its output (never raises on a non-zero exit)."""
     return subprocess.run([sys.executable, "-m", "crossteg", *map(str, args)], capture_output=True, text=True,
                           cwd=cwd, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Torch on one thread for a module of tiny networks (faster, and far faster on a loaded machine)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

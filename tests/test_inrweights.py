@@ -19,13 +19,7 @@ from crossteg.nn import igr, siren
 TINY = {"width": 64, "steps": 150}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny networks run faster on one thread, and far faster on a loaded machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny networks: one thread is fastest
 
 
 def cover_image(h: int = 40, w: int = 24) -> Image:
@@ -85,7 +79,7 @@ def test_weight_ranges_put_each_channel_mean_at_zero():
 
 
 @pytest.fixture(scope="module")
-def video_stego(one_thread):
+def video_stego(one_torch_thread):
     """One tiny video hidden with the key "pw" (shared: hiding is the slow part)."""
     return small_video(), get_method("inrweights", **TINY).hide(cover_image(), small_video(), "pw")
 

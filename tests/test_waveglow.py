@@ -15,14 +15,7 @@ from crossteg.nn.waveglow import (
     small_config,
 )
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny convolutions run fastest on one thread on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny networks: one thread is fastest
 
 
 TINY = WaveGlowConfig(n_flows=4, n_early_every=2, n_early_size=2, wn=WNConfig(2, 8, 3), upsample_kernel=256)
