@@ -5,7 +5,7 @@
     cover ──160 x 160 tiles────────────────────────────────────────────────────────┼─ E1 (nn/coupling.py) ──> I_c
                                                                                     │   8-bit PNG, 160 x 160
     [speech 2 ──Comp──> keyed shuffle (level-2 key)──> A_s2 ─ E2(A_s2 in A_s1) ──> A_s1, nested model, sec. 3.3]
-    reveal level 1:  I_c ──E1 reverse──> A_s1R ──unshuffle (key 1)──> header, mel ──Griffin-Lim──> speech 1
+    reveal level 1:  I_c ──E1 reverse──> A_s1R ──unshuffle (key 1)──> header, mel ──vocoder──> speech 1
     reveal level 2:  I_c ──E1 reverse──> A_s1R ──E2 reverse──> A_s2R ──unshuffle (key 2)──> speech 2
 
 Our choices where the paper is silent (see also the weights cards):
@@ -40,6 +40,7 @@ import torch
 
 from crossteg import keys
 from crossteg.codecs import mel
+from crossteg.codecs import vocoder as vocoder_module
 from crossteg.errors import UsageError, WeightsError
 from crossteg.media.audio import Audio
 from crossteg.media.image import Image
@@ -208,11 +209,12 @@ class THInImg(Method):
     max_secrets = 2
 
     def __init__(self, quality: str = "fast", model: str = "auto", level2_key: str | None = None,
-                 weights_dir: str | None = None) -> None:
+                 weights_dir: str | None = None, vocoder: str = "auto") -> None:
         super().__init__(quality)
         if model not in MODELS:
             raise UsageError(f"thinimg model must be one of {', '.join(MODELS)}, not {model!r}")
         self.model, self.level2_key = model, level2_key
+        self.vocoder = vocoder_module.resolve(vocoder)  # -O vocoder=griffin-lim|neural|hybrid|auto
         self.weights_dir = Path(weights_dir) if weights_dir else WEIGHTS_DIR
 
     def weights_present(self) -> bool:
@@ -284,9 +286,19 @@ class THInImg(Method):
         """The secret through compression and the decompressor alone, no hiding: the ceiling of reveal."""
         layout, samples = self._layout(), speech_samples(secret)
         count = max(1, -(-len(samples) // layout.max_samples))
-        pieces = [mel.decompress(mel.compress(part, layout), layout)
-                  for part in segments(samples, count, layout.max_samples)]
+        pieces = []
+        for part in segments(samples, count, layout.max_samples):
+            features, n, _ = mel.unstitch(mel.compress(part, layout), layout)
+            pieces.append(self._decompress(features, min(n, layout.max_samples), layout.fmt))
         return Audio(np.concatenate(pieces), mel.SAMPLE_RATE)
+
+    def _decompress(self, features: np.ndarray, n: int, fmt: str) -> np.ndarray:
+        """Speech of `n` samples from one tile's features: the chosen vocoder for mel, mel.py otherwise."""
+        if n <= 0:
+            return np.zeros(0, np.float32)
+        if fmt == "mel":
+            return vocoder_module.vocode(features, n, self.vocoder)
+        return mel.features_to_audio(features, n, fmt)
 
     def _revealed(self, model: Model, tiles: np.ndarray, level: int) -> np.ndarray:
         """T x c x 160 x 160 hidden tensors of `level` (still shuffled) from the container's tiles: eq. 9."""
@@ -319,11 +331,11 @@ class THInImg(Method):
         count = min(len(tiles), max(1, -(-total // size)))
         total = min(total, count * size)
         perm, flips = level_shuffle(key, level, model.layout.shape)
-        progress("decompressing (Griffin-Lim)", 0, 1)
+        progress(f"decompressing ({self.vocoder})", 0, 1)
         pieces = []
         for k, tensor in enumerate(self._revealed(model, tiles[:count], level)):
             n = min(size, total - k * size)
             features, _, _ = mel.unstitch(unscramble(tensor, perm, flips), model.layout, length=n)
-            pieces.append(mel.features_to_audio(features, n, model.layout.fmt) if n > 0 else np.zeros(0, np.float32))
+            pieces.append(self._decompress(features, n, model.layout.fmt))
         progress("revealing", 1, 1)
         return Audio(np.concatenate(pieces), mel.SAMPLE_RATE)

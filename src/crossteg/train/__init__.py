@@ -11,7 +11,7 @@ import importlib
 from crossteg.errors import UsageError
 
 # target -> module under crossteg.train
-TRAINERS: dict[str, str] = {"detector": "detector", "thinimg": "thinimg", "ditas": "ditas",
+TRAINERS: dict[str, str] = {"detector": "detector", "thinimg": "thinimg", "ditas": "ditas", "vocoder": "vocoder",
                             "icn": "icn", "waveglow": "waveglow"}
 
 

@@ -1,0 +1,142 @@
+"""Vocoders for THInImg's decompressor (papers/thinimg.txt sec. 3.2, 4.3): Griffin-Lim vs the trained network.
+
+    python -m benchmarks.vocoder [--clips 20] [--reveal-clips 6] [--out benchmarks/results]
+
+* Rows under method `vocoder`: PESQ-WB and STOI of each vocoder (griffin-lim, neural, hybrid) on the *original*
+  mel (codecs/mel.mel_spectrogram) of held-out espeak-ng voices (train/data.split_voices: never used in training),
+  clips of 2-8 s; and the real-time factor (vocoding seconds per second of speech, one CPU thread, wall clock on
+  the shared 2-core CPU; lower is better, < 1 is faster than real time).
+* Rows under method `thinimg`: the same metrics on speech revealed from a saved container PNG (face160.png,
+  single model) with each vocoder, beside the paper's Tab. 1 PESQ (LJ Speech, WaveNet vocoder).
+The held-out mean PESQ-WB, STOI and real-time factor are also written into the vocoder's weights card.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from crossteg import media, metrics
+from crossteg.codecs import mel
+from crossteg.codecs import vocoder as V
+from crossteg.evaluate import assets_dir
+from crossteg.media import Audio
+from crossteg.methods import get_method
+from crossteg.results import Results, Row
+
+COMMAND = "python -m benchmarks.vocoder"
+KINDS = ("griffin-lim", "neural", "hybrid")
+PAPER_PESQ = 3.639  # Tab. 1, LJ Speech, mel format: recovered speech through the container, WaveNet vocoder
+KEY = "vocoder-benchmark"
+
+
+def held_out_clips(count: int, seed: int = 2027) -> list[np.ndarray]:
+    """`count` clips of 2-8 s of held-out voices (not the trainer's curve clips: another seed)."""
+    from crossteg.train import data
+
+    _, voices = data.split_voices()
+    return list(data.speech_clips(np.random.default_rng(seed), count, 2.0, 8.0, voice_pool=voices))
+
+
+def scores(reference: np.ndarray, test: np.ndarray) -> dict[str, float]:
+    return {"secret_pesq": metrics.pesq_wb(reference, test, mel.SAMPLE_RATE),
+            "secret_stoi": metrics.stoi(reference, test, mel.SAMPLE_RATE)}
+
+
+def original_mel_rows(clips: list[np.ndarray]) -> tuple[list[Row], dict[str, dict[str, float]]]:
+    """Rows per vocoder on the clean mel of each clip, and the means per vocoder (for the card)."""
+    rows, means = [], {}
+    seconds = sum(len(c) for c in clips) / mel.SAMPLE_RATE
+    for kind in KINDS:
+        measured, spent = [], 0.0
+        for clip in clips:
+            features = mel.mel_spectrogram(clip)
+            start = time.perf_counter()
+            out = V.vocode(features, len(clip), kind)
+            spent += time.perf_counter() - start
+            measured.append(scores(clip, out))
+        setting = f"held-out voices, original mel, {kind}"
+        note = f"{len(clips)} clips of 2-8 s ({seconds:.0f} s), voices never used in training"
+        pesq = float(np.mean([m["secret_pesq"] for m in measured]))
+        stoi = float(np.mean([m["secret_stoi"] for m in measured]))
+        rows += [Row(setting, "secret_pesq", pesq, n=len(clips), note=note + "; PESQ-WB at 16 kHz; issue 7's "
+                     f"goal 3.6 (the paper's Tab. 1 recovered speech, WaveNet, {PAPER_PESQ})"),
+                 Row(setting, "secret_stoi", stoi, n=len(clips), note=note),
+                 Row(setting, "real_time_factor", spent / seconds, n=len(clips),
+                     note=f"wall clock, 1 thread, {spent:.2f} s for {seconds:.0f} s of speech on the shared CPU")]
+        means[kind] = {"pesq_wb": round(pesq, 3), "stoi": round(stoi, 4), "real_time_factor": round(spent / seconds, 4)}
+        print(f"  {kind}: {means[kind]}", flush=True)
+    return rows, means
+
+
+def revealed_rows(clips: list[np.ndarray], folder: Path) -> list[Row]:
+    """Rows (method thinimg) for speech revealed from a saved container with each vocoder."""
+    cover = media.load_image(assets_dir() / "face160.png")
+    hider = get_method("thinimg", model="single")
+    measured: dict[str, list[dict[str, float]]] = {k: [] for k in KINDS}
+    for k, clip in enumerate(clips):
+        speech = Audio(clip[:int(10 * mel.SAMPLE_RATE)], mel.SAMPLE_RATE)
+        saved = media.load_image(media.save(hider.hide(cover, speech, KEY), folder / f"c{k}.png", force=True))
+        for kind in KINDS:
+            revealed = get_method("thinimg", model="single", vocoder=kind).reveal(saved, KEY).samples[0]
+            measured[kind].append(scores(speech.samples[0], _fit(revealed, speech.frames)))
+    rows = []
+    for kind, values in measured.items():
+        setting = f"table1 mel 0-10s held-out voices, {kind} vocoder"
+        note = f"{len(clips)} held-out clips hidden in face160.png, revealed from the saved PNG"
+        rows += [Row(setting, "secret_pesq", float(np.mean([v["secret_pesq"] for v in values])), PAPER_PESQ,
+                     n=len(clips), note=note + "; paper: LJ Speech, WaveNet vocoder", method="thinimg"),
+                 Row(setting, "secret_stoi", float(np.mean([v["secret_stoi"] for v in values])), n=len(clips),
+                     note=note, method="thinimg")]
+    return rows
+
+
+def _fit(samples: np.ndarray, length: int) -> np.ndarray:
+    out = np.zeros(length, np.float32)
+    out[:min(length, len(samples))] = samples[:length]
+    return out
+
+
+def update_card(means: dict[str, dict[str, float]], count: int) -> None:
+    """Write the held-out means into the vocoder's weights card (its sha256 covers the weights only)."""
+    path = V.weights_path().with_suffix(".json")
+    if not path.exists():
+        return
+    card = json.loads(path.read_text())
+    card["benchmark"] = {"command": COMMAND, "held_out_clips": count, "note": "original mel of held-out voices; "
+                         "real-time factor: 1 thread, shared 2-core CPU", **means}
+    path.write_text(json.dumps(card, indent=2) + "\n")
+
+
+def main(argv: list[str] | None = None) -> Results:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--clips", type=int, default=20)
+    parser.add_argument("--reveal-clips", type=int, default=6)
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    load0 = os.getloadavg()[0]
+    clips = held_out_clips(args.clips)
+    results = Results("vocoder", "vocoder", COMMAND)
+    rows, means = original_mel_rows(clips)
+    results.rows += rows
+    if args.reveal_clips:
+        with tempfile.TemporaryDirectory() as tmp:
+            results.rows += revealed_rows(clips[:args.reveal_clips], Path(tmp))
+    results.rows.append(Row("machine load", "load_average_1min", os.getloadavg()[0], higher_is_better=False,
+                            note=f"at the end of the run (at the start: {load0:.1f}); the CPU is shared by others"))
+    results.write(args.out / "vocoder.json")
+    update_card(means, len(clips))
+    print(results.to_markdown())
+    return results
+
+
+if __name__ == "__main__":
+    main()
