@@ -75,8 +75,8 @@ def covers(count: int, seconds: float) -> list[Audio]:
 def hidden_mse(method: Any, cover: Audio, stego: Audio) -> float:
     """Container MSE over the hidden subsequences (the paper's T~_i vs T_i), at the model rate."""
     material = keys.derive(KEY, method.id)
-    fields = D.open_header(stego.to_int16()[0], material, method.id.encode(), method.id)
-    layout = D.Layout(fields[4], fields[5], fields[2], fields[6], D.guard(cover.sample_rate))
+    fields = D.open_header(stego.mono().resample(D.MODEL_RATE).samples[0], material, method.id.encode(), method.id)
+    layout = D.Layout(fields[4], fields[5], fields[2], fields[6], D.GUARD)
     a, _ = D.read_tiles(cover.mono().samples[0], layout, layout.slots(material))
     b, _ = D.read_tiles(stego.mono().samples[0], layout, layout.slots(material))
     return float(np.mean((a - b) ** 2))
@@ -185,8 +185,8 @@ def partial_loss_rows(method: Any, cover: Audio, secret: Image, folder: Path) ->
     """Zero the audio of one stage (or the last j stages) and reveal with allow_missing."""
     stego = method.hide(cover, secret, KEY)
     material = keys.derive(KEY, "ditas")
-    fields = D.open_header(stego.to_int16()[0], material, b"ditas", "ditas")
-    layout = D.Layout(SIDE, SIDE, D.STAGES, fields[6], D.guard(D.MODEL_RATE))
+    fields = D.open_header(stego.samples[0], material, b"ditas", "ditas")
+    layout = D.Layout(SIDE, SIDE, D.STAGES, fields[6], D.GUARD)
     slots = layout.slots(material)
     lenient, rows = get_method("ditas", allow_missing=True), []
     cases = [(f"partial loss stage {k + 1} zeroed", [k]) for k in range(D.STAGES)]
@@ -206,8 +206,8 @@ def partial_loss_rows(method: Any, cover: Audio, secret: Image, folder: Path) ->
 
 def wrong_layout_psnr(method: Any, stego: Audio, secret: Image) -> float:
     right, wrong = keys.derive(KEY, "ditas"), keys.derive("not-the-key", "ditas")
-    fields = D.open_header(stego.to_int16()[0], right, b"ditas", "ditas")
-    layout = D.Layout(SIDE, SIDE, D.STAGES, fields[6], D.guard(D.MODEL_RATE))
+    fields = D.open_header(stego.samples[0], right, b"ditas", "ditas")
+    layout = D.Layout(SIDE, SIDE, D.STAGES, fields[6], D.GUARD)
     tiles, present = D.read_tiles(stego.samples[0], layout, layout.slots(wrong))
     image = method.reveal_tiles(method.net("M-ED", "raw", D.STAGES), "raw", tiles, present, layout, wrong)
     return metrics.psnr(secret.pixels, image)

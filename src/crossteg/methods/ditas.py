@@ -14,8 +14,9 @@ Our choices where the paper is silent, and what makes it a file format (see the 
 * images of any size: padded (edge) to multiples of 64 and processed fully convolutionally as one image, with
   the audio side a mosaic of 64 x 64 tiles, one 4096-sample subsequence each (trained on 2 x 2 mosaics);
 * 16 kHz model rate; other rates and channel counts: the stego is the cover plus the resampled change;
-* the key: a header (image size, variant, stages) sealed in the 16-bit LSBs of the first and last 512 frames
-  (codecs/frame.py: a wrong key is reported as such); slots drawn by a keyed permutation; the rows of every
+* the key: a header (image size, variant, stages, with a keyed tag) in the first and last 4096 samples by
+  spread-transform dither modulation (codecs/dither.py), so it survives MP3/AAC/Opus, resampling, noise and
+  the loss of either end (a wrong key is reported as such); slots drawn by a keyed permutation; the rows of every
   64 x 64 audio tensor permuted and sign-flipped by the key (trained with random ones), so that a wrong layout
   reveals noise;
 * the hiding output is added to the cover tensor (container = T_i + H_i(...)); 16-bit rounding in the loop.
@@ -35,7 +36,7 @@ import torch
 from torch import nn
 
 from crossteg import keys
-from crossteg.codecs import frame
+from crossteg.codecs import dither
 from crossteg.errors import CapacityError, KeyError_, MediaError, UsageError, WeightsError
 from crossteg.media.audio import Audio
 from crossteg.media.image import Image
@@ -50,8 +51,12 @@ LAMBDA = 0.8  # DITAS sec. 3.1: lambda_i = 0.8
 VARIANTS = ("M", "M-E", "M-D", "M-ED", "S")
 VIEWS = ("raw", "stft", "mag")  # mag: STFT magnitude with the cover's phase (Kreuk-style baseline)
 N_FFT, HOP, STFT_SCALE = 128, 64, 8.0  # 65 x 65 STFT of a tile; the 64 x 64 corner is the tensor
-HEADER_FRAMES = 512  # output-rate frames holding each copy of the header
-HEADER = struct.Struct(">BBBBIII")  # version, variant, stages, view, height, width, slots
+HEADER = struct.Struct(">BBBBHHH")  # version, variant, stages, view, height, width, slots
+VERSION = 2  # 2: dither-modulated header at 16 kHz (1 had LSB headers that lossy audio destroyed)
+HEADER_SAMPLES = TILE_SAMPLES  # 16 kHz samples at each end holding one copy of the header
+HEADER_STEP = 0.3  # dither lattice step: -50 dB below full scale, survives MP3 64 kbit/s (benchmarks/robustness)
+GUARD = HEADER_SAMPLES + 64  # first slot: after the front header, plus 4 ms for the resampler's filter
+MAX_SLOTS = 2**16 - 1  # what the header's slot field holds (4.7 hours of 16 kHz audio)
 PCM = 32768.0
 QUIET_RUN = 64  # samples below 1 LSB in a row that mark a hidden segment as lost
 
@@ -273,12 +278,7 @@ def row_scramble(material: keys.KeyMaterial | None, shape: tuple[int, ...],
     return (torch.from_numpy(perms).view(*shape, TILE), torch.from_numpy(signs.astype(np.float32)).view(*shape, TILE))
 
 
-# The file format: guard regions with the sealed header, keyed slots in between ---------------------------------
-
-
-def guard(rate: int) -> int:
-    """16 kHz samples kept free at each end: the header's 512 output frames plus 4 ms for the resampler."""
-    return math.ceil(HEADER_FRAMES * MODEL_RATE / rate) + 64
+# The file format: a header at each end, keyed slots in between ---------------------------------------------
 
 
 def padded(size: int) -> int:
@@ -322,18 +322,25 @@ def read_tiles(samples: np.ndarray, layout: Layout, slots: np.ndarray) -> tuple[
     return tiles, present
 
 
-def seal_header(material: keys.KeyMaterial, fields: tuple[int, ...], aad: bytes) -> bytes:
-    return frame.seal(material, HEADER.pack(*fields), aad)
+def header_change(mono16: np.ndarray, material: keys.KeyMaterial, fields: tuple[int, ...], aad: bytes) -> np.ndarray:
+    """The 16 kHz change that writes the header (its keyed tag bound to `aad`) into both end regions."""
+    bits = dither.message_bits(material, "ditas/header", HEADER.pack(*fields), aad)
+    change = np.zeros_like(mono16)
+    for part in (slice(0, HEADER_SAMPLES), slice(len(mono16) - HEADER_SAMPLES, len(mono16))):
+        change[part] = dither.embed(mono16[part], bits, material, "ditas/header", HEADER_STEP, MODEL_RATE)
+    return change
 
 
-def open_header(pcm: np.ndarray, material: keys.KeyMaterial, aad: bytes, method_id: str) -> tuple[int, ...]:
-    """The header from the first copy that opens (front, then back); KeyError_ when neither does."""
-    for region in (pcm[:HEADER_FRAMES], pcm[-HEADER_FRAMES:]):
-        if len(region) == HEADER_FRAMES:
-            try:
-                return HEADER.unpack(frame.extract(region, material, aad, f"{method_id} secret"))
-            except (KeyError_, struct.error):
-                continue
+def open_header(mono16: np.ndarray, material: keys.KeyMaterial, aad: bytes, method_id: str) -> tuple[int, ...]:
+    """The header from 16 kHz samples: the front copy, the back copy, or both combined, whichever verifies;
+    KeyError_ when none does (a wrong key, or no secret)."""
+    count = 8 * (HEADER.size + dither.TAG_BYTES)
+    soft = [dither.soft_bits(part, count, material, "ditas/header", HEADER_STEP, MODEL_RATE)
+            for part in (mono16[:HEADER_SAMPLES], mono16[-HEADER_SAMPLES:]) if len(part) == HEADER_SAMPLES]
+    for candidate in soft + ([soft[0] + soft[1]] if len(soft) == 2 else []):
+        message = dither.read_message(candidate, material, "ditas/header", aad)
+        if message is not None and message[0] == VERSION:
+            return HEADER.unpack(message)
     raise KeyError_(f"wrong key, or no {method_id} secret in this file")
 
 
@@ -380,15 +387,15 @@ class ImageInAudio(Method):
                                f"this secret needs {variant} {view} with {stages}")
         return net
 
-    def layout(self, frames16: int, rate: int, height: int, width: int, stages: int) -> Layout:
-        first = guard(rate)
-        return Layout(height, width, stages, max(0, (frames16 - 2 * first) // TILE_SAMPLES), first)
+    def layout(self, frames16: int, height: int, width: int, stages: int) -> Layout:
+        slots = min(MAX_SLOTS, max(0, (frames16 - 2 * GUARD) // TILE_SAMPLES))
+        return Layout(height, width, stages, slots, GUARD)
 
     def capacity(self, cover: Audio) -> Capacity:
         """Secret pixels (after padding to 64 x 64 tiles) the cover holds at this stage count."""
         self.check_cover(cover)
         frames16 = round(cover.frames * MODEL_RATE / cover.sample_rate)
-        slots = self.layout(frames16, cover.sample_rate, 0, 0, self.stages).total_slots
+        slots = self.layout(frames16, 0, 0, self.stages).total_slots
         return Capacity((slots // self.stages) * TILE_SAMPLES, "pixels")
 
     def secret_size(self, secret: Image) -> float:
@@ -398,7 +405,7 @@ class ImageInAudio(Method):
     def check_fits(self, cover: Audio, secret: Image) -> None:
         size, cap = self.secret_size(secret), self.capacity(cover).amount
         if size > cap:
-            need = (2 * guard(cover.sample_rate) + self.stages * size) / MODEL_RATE
+            need = (2 * GUARD + self.stages * size) / MODEL_RATE
             h, w = secret.pixels.shape[:2]
             raise CapacityError(f"a {w}x{h} image ({size:g} pixels padded to 64 px tiles) with {self.stages} "
                                 f"stages needs at least {need:.2f} s of audio; this cover is {cover.duration:.2f} s "
@@ -412,7 +419,7 @@ class ImageInAudio(Method):
         net, material = self.net(variant, view, self.stages), keys.derive(key, self.id)
         mono16 = cover.mono().resample(MODEL_RATE).samples[0].astype(np.float32)
         h, w = secret.pixels.shape[:2]
-        layout = self.layout(len(mono16), cover.sample_rate, h, w, self.stages)
+        layout = self.layout(len(mono16), h, w, self.stages)
         slots = layout.slots(material)
         tiles, _ = read_tiles(mono16, layout, slots)
         carrier = Carrier(view, layout.rows, layout.cols, *row_scramble(material, (1, *slots.shape)))
@@ -428,26 +435,18 @@ class ImageInAudio(Method):
             for j, slot in enumerate(slots[i]):
                 start = layout.first + slot * TILE_SAMPLES
                 change[start:start + TILE_SAMPLES] = audio[0, j].numpy() - mono16[start:start + TILE_SAMPLES]
+        fields = (VERSION, VARIANTS.index(variant), self.stages, VIEWS.index(view), h, w, layout.total_slots)
+        change += header_change(mono16, material, fields, self.id.encode())
         progress("hiding", 1, 1)
-        return self._write(cover, change, material, (1, VARIANTS.index(variant), self.stages, VIEWS.index(view),
-                                                     h, w, layout.total_slots))
+        return self._write(cover, change)
 
-    def _write(self, cover: Audio, change16: np.ndarray, material: keys.KeyMaterial, fields: tuple[int, ...]) -> Audio:
+    def _write(self, cover: Audio, change16: np.ndarray) -> Audio:
+        """The cover plus the 16 kHz change resampled to its rate (every channel), on the 16-bit grid unless
+        `float32`."""
         change = Audio(change16[None], MODEL_RATE).resample(cover.sample_rate).samples[0]
         change = np.pad(change, (0, max(0, cover.frames - len(change))))[: cover.frames]
         stego = Audio(cover.samples + change[None], cover.sample_rate)
-        pcm = stego.to_int16()
-        if pcm.shape[1] < 2 * HEADER_FRAMES:
-            raise CapacityError(f"{self.id} needs at least {2 * HEADER_FRAMES} frames of audio")
-        sealed = seal_header(material, fields, self.id.encode())
-        pcm[0, :HEADER_FRAMES] = frame.embed(pcm[0, :HEADER_FRAMES], material, sealed)
-        pcm[0, -HEADER_FRAMES:] = frame.embed(pcm[0, -HEADER_FRAMES:], material, sealed)
-        if not self.float32:
-            return Audio.from_int16(pcm, cover.sample_rate)
-        samples = stego.samples.copy()  # float everywhere but the two header regions (on the 16-bit grid)
-        for part in (slice(0, HEADER_FRAMES), slice(pcm.shape[1] - HEADER_FRAMES, pcm.shape[1])):
-            samples[0, part] = pcm[0, part] / PCM
-        return Audio(samples, cover.sample_rate)
+        return stego if self.float32 else Audio.from_int16(stego.to_int16(), cover.sample_rate)
 
     def reveal(self, stego: Audio, key: keys.Key = None, *, level: int = 1,
                progress: Progress = no_progress) -> Image:
@@ -456,10 +455,10 @@ class ImageInAudio(Method):
         if level != 1:
             raise UsageError(f"{self.id} has a single access level")
         material = keys.derive(key, self.id)
-        _, variant, stages, view, h, w, total = open_header(stego.to_int16()[0], material, self.id.encode(), self.id)
-        net = self.net(VARIANTS[variant], VIEWS[view], stages)
         mono16 = stego.mono().resample(MODEL_RATE).samples[0]
-        layout = Layout(h, w, stages, total, guard(stego.sample_rate))
+        _, variant, stages, view, h, w, total = open_header(mono16, material, self.id.encode(), self.id)
+        net = self.net(VARIANTS[variant], VIEWS[view], stages)
+        layout = Layout(h, w, stages, total, GUARD)
         slots = layout.slots(material)
         tiles, present = read_tiles(mono16, layout, slots)
         if not present.all() and not self.allow_missing:
