@@ -1,33 +1,71 @@
-"""Steganalysis: detection accuracy and AUC of every detector on held-out cover/stego pairs of every method.
+"""Steganalysis: detection accuracy and AUC of the detectors on held-out cover/stego pairs of every method.
 
-    python -m benchmarks.steganalysis [--pairs 120] [--seed 2026] [--methods lsb] [--out benchmarks/results]
+    python -m benchmarks.steganalysis [--pairs 120] [--seed 2026] [--methods lsb,...] [--merge]
+                                      [--out benchmarks/results]
 
 Pairs are made by each method from held-out sources only (never seen by the shipped learned detectors), written
-as PNG/WAV and read back. 50 % accuracy / 0.5 AUC means undetectable. Rows per payload; for RS and SPA also the
-mean absolute error of the estimated embedding rate.
+as PNG/WAV and read back, and compared as an attacker sees them (steganalysis/pairs.py `attacker_view`). Each
+method's pairs are made the way its learned detector's were (crop size, clip length and method options from
+the detector card's `data.pairs`). Per method: the classical detectors (chi-square, RS, SPA: attacks on LSB
+replacement, run on every image/audio stego as a check of what they see) and the method's own learned
+detector `cnn-<method>`. 50 % accuracy / 0.5 AUC means undetectable. Rows per payload; for RS and SPA on
+byte-hiding methods also the mean absolute error of the estimated embedding rate. `--merge` keeps the rows of
+the methods not named in `--methods` from the existing results file.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from crossteg.methods import get_method, method_ids
+from crossteg.methods.base import WEIGHTS_DIR
 from crossteg.results import Results, Row
-from crossteg.steganalysis import default_detectors, detection_accuracy, detection_auc
-from crossteg.steganalysis.detectors import stego_modalities
-from crossteg.steganalysis.pairs import Pair, make_pairs, sources_for
+from crossteg.steganalysis import detection_accuracy, detection_auc
+from crossteg.steganalysis.detectors import CLASSICAL, Detector, learned_detector, stego_modalities
+from crossteg.steganalysis.pairs import SAMPLE_RATE, Pair, make_pairs, sources_for
 
 COMMAND = "python -m benchmarks.steganalysis"
+RESULTS = "steganalysis.json"
+# inrsteg Table 4 (XuNet / SiaStegNet on its image-to-image stegos): 50.00 % for INRSteg; no other paper of ours
+# reports detection numbers for its own method
+FLOAT_NOTE = "; classical detectors see the float samples rounded to 16 bits"
 
 
-def score(pairs: list[Pair], modality: str) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """detector name -> (labels, probabilities, estimated rates or NaN), covers first then stegos."""
-    detectors = default_detectors(modality)
+@dataclass(frozen=True)
+class PairSettings:
+    """How a method's pairs are made: image crop side, audio clip length (16 kHz frames), method options."""
+
+    size: int = 128
+    length: int = SAMPLE_RATE
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+def pair_settings(method_id: str, modality: str, weights_dir: Path = WEIGHTS_DIR) -> PairSettings:
+    """The settings the learned detector's card records (`data.pairs`), else the defaults."""
+    card = weights_dir / f"detector-{method_id}-{modality}.json"
+    if not card.is_file():
+        return PairSettings()
+    pairs = json.loads(card.read_text()).get("data", {}).get("pairs", {})
+    return PairSettings(int(pairs.get("size", 128)), int(pairs.get("length", SAMPLE_RATE)),
+                        dict(pairs.get("options", {})))
+
+
+def detectors_for(method_id: str, modality: str) -> list[Detector]:
+    """The classical detectors, then the method's own learned detector when its weights are shipped."""
+    learned = learned_detector(method_id)
+    return [*CLASSICAL, *([learned] if learned.available(modality) else [])]
+
+
+def score(pairs: list[Pair], detectors: list[Detector]) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """detector name -> (labels, probabilities, estimated rates or NaN), covers and stegos interleaved."""
     found: dict[str, list[tuple[int, float, float]]] = {d.name: [] for d in detectors}
     for pair in pairs:
         for label, obj in ((0, pair.cover), (1, pair.stego)):
@@ -38,11 +76,13 @@ def score(pairs: list[Pair], modality: str) -> dict[str, tuple[np.ndarray, np.nd
 
 
 def rows_for(method_id: str, modality: str, pairs: list[Pair], note: str) -> list[Row]:
+    """Accuracy and AUC per payload and detector (and RS/SPA rate error for byte payloads)."""
     rows = []
+    detectors = detectors_for(method_id, modality)
     for payload in dict.fromkeys(p.payload for p in pairs):
         chosen = [p for p in pairs if p.payload == payload]
         true_rate = float(payload.rstrip("%")) / 100 if payload.endswith("%") else None
-        for name, (labels, probabilities, rates) in score(chosen, modality).items():
+        for name, (labels, probabilities, rates) in score(chosen, detectors).items():
             setting = f"{method_id} {modality} {payload} payload {name}"
             n = len(labels)
             rows += [Row(setting, "detection_accuracy", detection_accuracy(labels, probabilities), n=n, note=note),
@@ -57,15 +97,65 @@ def rows_for(method_id: str, modality: str, pairs: list[Pair], note: str) -> lis
 
 def held_out_pairs(method_id: str, modality: str, count: int, seed: int, budget: float) -> list[Pair]:
     """Up to `count` pairs from the held-out sources, stopping early after `budget` seconds (slow methods)."""
+    settings = pair_settings(method_id, modality)
+    method = get_method(method_id, **settings.options)
     rng = np.random.default_rng([seed, len(modality)])
     pairs: list[Pair] = []
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="crossteg-steganalysis-") as tmp:
-        for pair in make_pairs(get_method(method_id), sources_for(modality, held_out=True), count, rng, Path(tmp)):
+        for pair in make_pairs(method, sources_for(modality, held_out=True), count, rng, Path(tmp),
+                               settings.size, settings.length):
             pairs.append(pair)
             if time.perf_counter() - start > budget:
                 break
     return pairs
+
+
+def describe(method_id: str, modality: str, pairs: list[Pair]) -> str:
+    """The note of a method's rows: sources, what each file is, the method options used."""
+    sources = len({p.source for p in pairs})
+    options = pair_settings(method_id, modality).options
+    extra = f", {method_id} options {', '.join(f'{k}={v}' for k, v in options.items())}" if options else ""
+    if modality == "image":
+        side = pairs[0].stego.pixels.shape[0]
+        return f"{sources} held-out sources, {side}x{side} PNG crops{extra}, from the saved files"
+    stego = pairs[0].stego
+    float_file = not np.array_equal(np.round(stego.samples * 32768) / 32768, stego.samples)
+    kind = "float32" if float_file else "16-bit"
+    shape = f"{stego.frames / stego.sample_rate:g} s {stego.sample_rate / 1000:g} kHz {kind} WAV clips"
+    view = " (the stego channel vs the cover at its rate)" if stego.sample_rate != SAMPLE_RATE else ""
+    return f"{sources} held-out sources, {shape}{view}{extra}, from the saved files" + (FLOAT_NOTE * float_file)
+
+
+def not_measured(method_id: str, modality: str, ext: str) -> Row:
+    note = (f"not measured: the stego is a {ext} file (network weights), not an {modality} file the detectors "
+            "examine; a learned image/audio detector does not apply to it")
+    return Row(f"{method_id} {modality}", "detection_accuracy", None, n=0, note=note, method=method_id)
+
+
+def measure(method_id: str, args: argparse.Namespace) -> list[Row]:
+    """Every row of one method: per cover modality, measured or the reason it is not."""
+    method = get_method(method_id)
+    rows = []
+    for modality in (m for m in method.cover if m in ("image", "audio")):
+        if modality not in stego_modalities(method):
+            rows.append(not_measured(method_id, modality, method.stego_ext[method.cover.index(modality)]))
+            print(f"{method_id} {modality}: skipped ({rows[-1].note})", flush=True)
+            continue
+        print(f"{method_id} {modality}: {args.pairs} held-out pairs", flush=True)
+        pairs = held_out_pairs(method_id, modality, args.pairs, args.seed, args.budget)
+        for row in rows_for(method_id, modality, pairs, describe(method_id, modality, pairs)):
+            row.method = method_id
+            rows.append(row)
+    return rows
+
+
+def kept(path: Path, ids: list[str]) -> tuple[list[Row], str]:
+    """The rows of the methods not in `ids` from an existing results file, and its command (for --merge)."""
+    if not path.exists():
+        return [], ""
+    data = json.loads(path.read_text())
+    return [Row(**r) for r in data["rows"] if r.get("method") not in ids], str(data.get("command", ""))
 
 
 def main(argv: list[str] | None = None) -> Results:
@@ -74,29 +164,21 @@ def main(argv: list[str] | None = None) -> Results:
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--budget", type=float, default=900.0, help="seconds of pair making per method and "
                                                                     "modality before stopping early")
-    parser.add_argument("--methods", default=",".join(method_ids()), help="comma-separated method ids")
+    parser.add_argument("--methods", default="all", help="comma-separated method ids (default all)")
+    parser.add_argument("--merge", action="store_true", help="keep the other methods' rows of the existing file")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     args = parser.parse_args(argv)
-    results = Results("steganalysis", "all", COMMAND + (f" --pairs {args.pairs}" if args.pairs != 120 else ""))
-    for method_id in args.methods.split(","):
-        method = get_method(method_id)
-        for modality in (m for m in method.cover if m in ("image", "audio")):
-            if modality not in stego_modalities(method):
-                ext = method.stego_ext[method.cover.index(modality)]
-                note = f"not measured: the stego is a {ext} file, not an {modality} file the detectors examine"
-                results.rows.append(Row(f"{method_id} {modality}", "detection_accuracy", None, n=0, note=note,
-                                        method=method_id))
-                print(f"{method_id} {modality}: skipped ({note})", flush=True)
-                continue
-            print(f"{method_id} {modality}: {args.pairs} held-out pairs", flush=True)
-            pairs = held_out_pairs(method_id, modality, args.pairs, args.seed, args.budget)
-            sources = len({p.source for p in pairs})
-            shape = "128x128 PNG crops" if modality == "image" else "1 s 16 kHz WAV clips"
-            note = f"{sources} held-out sources, {shape}, from the saved files"
-            for row in rows_for(method_id, modality, pairs, note):
-                row.method = method_id
-                results.rows.append(row)
-    results.write(args.out / "steganalysis.json")
+    ids = method_ids() if args.methods == "all" else args.methods.split(",")
+    command = COMMAND + (f" --pairs {args.pairs}" if args.pairs != 120 else "")
+    results = Results("steganalysis", "all", command)
+    if args.merge:  # re-measure the named methods, keep the others' rows and say how each part was made
+        rows, previous = kept(args.out / RESULTS, ids)
+        results.rows += rows
+        results.command = f"{previous + '; then ' if previous else ''}{command} --methods {','.join(ids)} --merge"
+    for method_id in ids:
+        results.rows += measure(method_id, args)
+    results.rows.sort(key=lambda r: r.method or "")  # stable: each method's rows stay in their order
+    results.write(args.out / RESULTS)
     print(results.to_markdown())
     return results
 

@@ -227,6 +227,7 @@ def audio_tensor(samples: np.ndarray) -> torch.Tensor:
 
 @torch.no_grad()
 def predict(model: nn.Module, obj: Any) -> float:
-    """Probability that the Image or Audio `obj` carries a secret (mean logit over an audio file's channels)."""
+    """Probability that the Image or Audio `obj` carries a secret: for audio, of its most suspect channel (a
+    file carries a secret when any channel does; flowhide's stereo file keeps the clean cover beside it)."""
     x = image_tensor(obj.pixels) if obj.modality == "image" else audio_tensor(obj.samples)
-    return float(torch.sigmoid(model(x).mean()))
+    return float(torch.sigmoid(model(x).max()))

@@ -6,6 +6,14 @@
 
 Sources are split once, by name, into training and held-out ones (`Source.held_out`): no source, nor any file
 derived from it, is on both sides. Nothing is downloaded.
+
+What an attacker compares (`attacker_view`): the stego file is written as the method writes it (its
+`stego_subtype()`, e.g. flowhide's float32 WAV). When the stego audio has another rate or more channels than
+the cover (flowhide: a 22.05 kHz stereo file, stego channel + cover channel, from a 16 kHz mono cover), the
+attacker has no 16 kHz original to look at: what they see is a speech file at the stego's rate. So the cover
+side of the pair is the cover resampled to that rate (the same resampler the method used) and written in the
+same subtype, and the stego side is the stego channel that departs most from it (flowhide's channel 0; its
+channel 1 *is* the resampled cover). Both halves are then mono, same rate, same length, same sample format.
 """
 
 from __future__ import annotations
@@ -208,11 +216,36 @@ def _secret(method: Method, cover: Any, fraction: float, rng: np.random.Generato
     raise CapacityError(f"no bundled secret fits a cover of {method.id}")
 
 
+def attacker_view(cover: Any, stego: Any) -> tuple[Any, Any]:
+    """The cover and the stego as a detector compares them: same rate, one channel each, same length.
+
+    Images and audio stegos of the cover's own rate and channels are returned unchanged. Otherwise the cover
+    is resampled to the stego's rate and the stego channel farthest (mean squared) from it is kept: the one
+    carrying the secret in a file that holds the clean cover beside it (flowhide, paper sec. 4.1).
+    """
+    if cover.modality != "audio" or (stego.sample_rate == cover.sample_rate and stego.channels == cover.channels):
+        return cover, stego
+    seen = cover.mono().resample(stego.sample_rate).samples[0]
+    n = min(seen.size, stego.frames)
+    distance = ((stego.samples[:, :n] - seen[None, :n]) ** 2).mean(axis=1)
+    channel = int(np.argmax(distance))
+    return Audio(seen[None, :n].copy(), stego.sample_rate), Audio(stego.samples[channel:channel + 1, :n].copy(),
+                                                                     stego.sample_rate)
+
+
+def _save_read(obj: Any, path: Path, subtype: str | None) -> Any:
+    """Write `obj` (audio in `subtype` when given) and read back what the file holds."""
+    options = {"subtype": subtype} if subtype and obj.modality == "audio" else {}
+    return media.load(media.save(obj, path, force=True, **options))
+
+
 def make_pairs(method: Method, sources: list[Source], count: int, rng: np.random.Generator, workdir: Path,
                size: int = 128, length: int = SAMPLE_RATE) -> Iterator[Pair]:
-    """`count` pairs, sources taken in turn, each with every payload of PAYLOADS; files written under `workdir`."""
+    """`count` pairs, sources taken in turn, each with every payload of PAYLOADS; files written under `workdir`
+    (the stego in the method's own file format) and read back, then brought to `attacker_view`."""
     loaded: dict[str, Any] = {}
     payloads = PAYLOADS if method.hides_bytes else (None,)
+    subtype = method.stego_subtype()
     for i in range(count):
         source = sources[(i // len(payloads)) % len(sources)]
         if source.name not in loaded:
@@ -223,7 +256,10 @@ def make_pairs(method: Method, sources: list[Source], count: int, rng: np.random
         secret = _secret(method, cover, fraction or 1.0, rng)
         stego = method.hide(cover, secret, key=rng.bytes(16).hex())
         suffix = method.stego_suffix(cover)
-        cover_path = media.save(cover, workdir / f"{i:05d}-cover{suffix}", force=True)
-        stego_path = media.save(stego, workdir / f"{i:05d}-stego{suffix}", force=True)
+        cover = _save_read(cover, workdir / f"{i:05d}-cover{suffix}", None)
+        stego = _save_read(stego, workdir / f"{i:05d}-stego{suffix}", subtype)
+        seen_cover, seen_stego = attacker_view(cover, stego)
+        if seen_cover is not cover:  # resampled: written as the stego's format, as the stego file holds it
+            seen_cover = _save_read(seen_cover, workdir / f"{i:05d}-cover-seen{suffix}", subtype)
         label = "typical" if fraction is None else f"{round(100 * fraction)}%"
-        yield Pair(media.load(cover_path), media.load(stego_path), source.name, label)
+        yield Pair(seen_cover, seen_stego, source.name, label)

@@ -7,7 +7,10 @@
 
 Pairs are made by the method itself (random payloads of 40 % and 100 % of capacity with a random key per pair
 for byte-hiding methods like lsb), written as real files and read back, so the detector sees what a file holds.
-Each minibatch holds both halves of its pairs (the pair constraint usual in steganalysis training).
+Each minibatch holds both halves of its pairs (the pair constraint usual in steganalysis training). Method
+options (`-O steps=100`, as for `crossteg hide`) make cheaper stegos for methods that fit a network per hide;
+they, the crop size and the clip length are written to the card (`data.pairs`) so the benchmark makes its
+held-out pairs the same way. Audio that is not on the 16-bit grid (flowhide's float32 WAV) is kept in float.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="crossteg train detector", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--method", required=True, help="method whose stegos the detector learns (e.g. lsb)")
+    parser.add_argument("--option", "-O", action="append", metavar="KEY=VALUE",
+                        help="method option for the hides, repeatable (e.g. -O steps=100 -O width=0)")
     parser.add_argument("--modality", choices=("image", "audio"), action="append",
                         help="cover modality (repeatable; default: every one the method hides in)")
     parser.add_argument("--steps", type=int, default=3000, help="Adam steps (default 3000)")
@@ -67,19 +72,39 @@ def log(message: str) -> None:
     print(message, flush=True)
 
 
-def collect(pairs: list[Pair]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Covers and stegos as integer tensors: N x 3 x H x W uint8 (images) or N x 1 x T int16 (audio)."""
-    def integers(obj: Any) -> np.ndarray:
-        return obj.to_uint8().transpose(2, 0, 1) if obj.modality == "image" else obj.to_int16()[:1]
+def on_16bit_grid(obj: Any) -> bool:
+    """True for audio whose samples a 16-bit file holds exactly (x * 32768 integral)."""
+    return bool(np.array_equal(obj.to_int16()[:1].astype(np.float32) / np.float32(32768.0), obj.samples[:1]))
 
-    covers = torch.from_numpy(np.stack([integers(p.cover) for p in pairs]))
-    stegos = torch.from_numpy(np.stack([integers(p.stego) for p in pairs]))
+
+def collect(pairs: list[Pair]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Covers and stegos as tensors of the values the files hold: N x 3 x H x W uint8 (images), N x 1 x T
+    int16 (16-bit audio) or float32 (audio off the 16-bit grid, e.g. float32 WAV)."""
+    objects = [obj for p in pairs for obj in (p.cover, p.stego)]
+    pcm = objects[0].modality == "audio" and all(on_16bit_grid(obj) for obj in objects)
+
+    def values(obj: Any) -> np.ndarray:
+        if obj.modality == "image":
+            return obj.to_uint8().transpose(2, 0, 1)
+        return obj.to_int16()[:1] if pcm else obj.samples[:1].astype(np.float32)
+
+    covers = torch.from_numpy(np.stack([values(p.cover) for p in pairs]))
+    stegos = torch.from_numpy(np.stack([values(p.stego) for p in pairs]))
     return covers, stegos
 
 
 def as_float(x: torch.Tensor) -> torch.Tensor:
-    """Integer carrier values -> the float range the models take: [0, 1] images, [-1, 1] audio."""
+    """Carrier values -> the float range the models take: [0, 1] images, [-1, 1] audio (float kept as is)."""
+    if x.dtype.is_floating_point:
+        return x
     return x.float() / (255.0 if x.dtype == torch.uint8 else 32768.0)
+
+
+def method_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The `-O KEY=VALUE` method options, values typed as `crossteg hide` types them."""
+    from crossteg.cli import parse_options
+
+    return parse_options(args.option)
 
 
 def augment(x: torch.Tensor, crop: int, generator: torch.Generator) -> torch.Tensor:
@@ -129,7 +154,8 @@ def make_set(method_id: str, modality: str, held_out: bool, count: int, args: ar
     folder = workdir / ("held-out" if held_out else "train")
     folder.mkdir(parents=True, exist_ok=True)
     pairs = []
-    for i, pair in enumerate(make_pairs(get_method(method_id), sources, count, rng, folder, args.size, args.length)):
+    method = get_method(method_id, **method_options(args))
+    for i, pair in enumerate(make_pairs(method, sources, count, rng, folder, args.size, args.length)):
         pairs.append(pair)
         if (i + 1) % max(1, count // 4) == 0 or i + 1 == count:
             log(f"  {'held-out' if held_out else 'training'} pairs: {i + 1}/{count}")
@@ -176,6 +202,7 @@ def train_modality(method_id: str, modality: str, args: argparse.Namespace) -> d
     train_sources, held_sources = sorted({p.source for p in train}), sorted({p.source for p in held})
     (covers, stegos), (held_covers, held_stegos) = collect(train), collect(held)
     held_payloads = [p.payload for p in held]
+    examined = describe(train[0].stego, covers)
     del train, held
 
     torch.manual_seed(args.seed)  # weight init only; keys never come from torch's generator
@@ -192,8 +219,16 @@ def train_modality(method_id: str, modality: str, args: argparse.Namespace) -> d
     metrics = evaluate(model, held_covers, held_stegos, held_payloads)
     details = {"train_pairs": len(covers), "held_out_pairs": len(held_covers), "data_seconds": round(data_seconds, 1),
                "train_seconds": round(train_seconds, 1), "train_sources": train_sources,
-               "held_out_sources": held_sources}
+               "held_out_sources": held_sources, "examined": examined}
     return save(model, config, method_id, modality, args, metrics, details)
+
+
+def describe(obj: Any, values: torch.Tensor) -> str:
+    """What the detector examines of each file, e.g. "22050 Hz mono float32, 44096 samples"."""
+    if obj.modality == "image":
+        return f"{values.shape[3]}x{values.shape[2]} RGB, 8 bits per value"
+    kind = "float32" if values.dtype.is_floating_point else "16-bit"
+    return f"{obj.sample_rate} Hz mono {kind}, {values.shape[2]} samples"
 
 
 def save(model: torch.nn.Module, config: Any, method_id: str, modality: str, args: argparse.Namespace,
@@ -205,10 +240,11 @@ def save(model: torch.nn.Module, config: Any, method_id: str, modality: str, arg
     weights_path = args.out / f"{stem}.safetensors"
     with atomic_path(weights_path) as tmp:
         save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
-    method = get_method(method_id)
+    method = get_method(method_id, **method_options(args))
     payload = (f"random bytes filling {', '.join(f'{round(100 * p)}%' for p in PAYLOADS)} of capacity "
                "(alternating), random key per pair") if method.hides_bytes else "bundled sample secrets"
-    shape = f"{args.size}x{args.size} RGB PNG" if modality == "image" else f"{args.length}-frame mono 16-bit WAV"
+    shape = f"{args.size}x{args.size} RGB PNG" if modality == "image" else f"{args.length}-frame 16 kHz mono 16-bit WAV"
+    pairs = {"size": args.size, "length": args.length, "options": method_options(args)}
     card = {
         "name": stem, "detector": f"cnn-{method_id}", "method": method_id, "modality": modality,
         "architecture": config_to_dict(config),
@@ -216,7 +252,10 @@ def save(model: torch.nn.Module, config: Any, method_id: str, modality: str, arg
                   else "Chen, Luo & Li, Audio Steganalysis with CNN, IH&MMSec 2017 (residual filter)"),
         "weights": weights_path.name, "sha256": sha256_file(weights_path), "bytes": weights_path.stat().st_size,
         "data": {"covers": f"{shape} covers cut from the sources below ({AUGMENT[modality]})",
-                 "stegos": f"made with {method_id}.hide: {payload}; covers and stegos written as files and read back",
+                 "stegos": f"made with {method_id}.hide{_options_text(pairs['options'])}: {payload}; covers and "
+                           "stegos written as files and read back, compared as an attacker sees them "
+                           "(steganalysis/pairs.py attacker_view)",
+                 "pairs": pairs,
                  "split": "by source: no source (or file derived from it) in both training and held-out sets",
                  "license": "sources are public domain or CC0 (scikit-image sample data, crossteg assets, "
                             "espeak-ng output and synthetic signals generated by crossteg)",
@@ -234,6 +273,10 @@ def save(model: torch.nn.Module, config: Any, method_id: str, modality: str, arg
     return card
 
 
+def _options_text(options: dict[str, Any]) -> str:
+    return f" ({', '.join(f'{k}={v}' for k, v in options.items())})" if options else ""
+
+
 def _argv(args: argparse.Namespace, modality: str) -> list[str]:
     """The options that reproduce this modality's weights (the output folder left out)."""
     parts = [f"--method {args.method}", f"--modality {modality}",
@@ -241,12 +284,13 @@ def _argv(args: argparse.Namespace, modality: str) -> list[str]:
              f"--size {args.size}", f"--length {args.length}", f"--crop {args.crop}", f"--seed {args.seed}"]
     if args.held_out is not None:
         parts.append(f"--held-out {args.held_out}")
+    parts += [f"-O {option}" for option in args.option or []]
     return parts + (["--no-espeak"] if args.no_espeak else [])
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse(sys.argv[1:] if argv is None else argv)
-    method = get_method(args.method)
+    method = get_method(args.method, **method_options(args))
     possible = stego_modalities(method)
     modalities = args.modality or list(possible)
     if not modalities or any(m not in possible for m in modalities):

@@ -1,0 +1,108 @@
+"""Steganalysis pairs as an attacker sees them (flowhide's 22.05 kHz stereo stego), trainer method options,
+the most suspect channel of a file, and the benchmark's --merge."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from crossteg.media import Audio, Image
+from crossteg.methods import get_method
+from crossteg.steganalysis.pairs import attacker_view, make_pairs, sources_for
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_attacker_view_leaves_pairs_of_one_format_alone() -> None:
+    image = Image(np.zeros((8, 8, 3), np.float32))
+    audio = Audio(np.zeros((1, 100), np.float32), 16000)
+    assert attacker_view(image, image) == (image, image)
+    assert attacker_view(audio, audio) == (audio, audio)
+
+
+def test_attacker_view_resamples_the_cover_and_keeps_the_stego_channel() -> None:
+    rng = np.random.default_rng(0)
+    cover = Audio((0.3 * rng.standard_normal((1, 16000))).astype(np.float32), 16000)
+    resampled = cover.resample(22050).samples[0]
+    stego_channel = resampled + 0.01 * rng.standard_normal(resampled.size).astype(np.float32)
+    stego = Audio(np.stack([stego_channel, resampled])[:, :22048], 22050)  # (stego, cover), whole groups
+    seen_cover, seen_stego = attacker_view(cover, stego)
+    assert seen_cover.sample_rate == seen_stego.sample_rate == 22050
+    assert seen_cover.channels == seen_stego.channels == 1 and seen_cover.frames == seen_stego.frames == 22048
+    np.testing.assert_array_equal(seen_stego.samples[0], stego_channel[:22048])
+    np.testing.assert_array_equal(seen_cover.samples[0], resampled[:22048])
+
+
+@pytest.mark.slow
+def test_flowhide_pairs_have_matching_rate_channels_and_format(one_torch_thread, tmp_path: Path) -> None:
+    sources = sources_for("audio", held_out=False, espeak=False)[:1]
+    pair = next(make_pairs(get_method("flowhide"), sources, 1, np.random.default_rng(0), tmp_path, length=8000))
+    cover, stego = pair.cover, pair.stego
+    assert (cover.sample_rate, cover.channels) == (stego.sample_rate, stego.channels) == (22050, 1)
+    assert cover.frames == stego.frames
+    on_grid = np.array_equal(np.round(stego.samples * 32768) / 32768, stego.samples)
+    assert not on_grid  # flowhide's stego is a float32 WAV, and the cover is compared in the same format
+    assert float(np.abs(stego.samples - cover.samples).max()) > 1e-3  # the generated channel, not the copy
+
+
+@pytest.mark.slow
+def test_tiny_detector_trains_on_flowhide_pairs(one_torch_thread, tmp_path: Path) -> None:
+    from crossteg.steganalysis.learned import load_detector, predict
+    from crossteg.train.detector import main
+
+    main(["--method", "flowhide", "--steps", "2", "--pairs", "2", "--held-out", "1", "--batch", "2",
+          "--crop", "16", "--length", "8000", "--log-every", "1", "--no-espeak", "--out", str(tmp_path)])
+    card = json.loads((tmp_path / "detector-flowhide-audio.json").read_text())
+    assert card["data"]["examined"].startswith("22050 Hz mono float32")
+    assert card["data"]["pairs"] == {"size": 128, "length": 8000, "options": {}}
+    model, _ = load_detector("flowhide", "audio", tmp_path)
+    assert 0.0 <= predict(model, Audio(np.zeros((2, 4096), np.float32), 22050)) <= 1.0
+
+
+def test_tiny_inrweights_detector_records_its_method_options(one_torch_thread, tmp_path: Path) -> None:
+    from crossteg.train.detector import main
+
+    main(["--method", "inrweights", "-O", "steps=2", "-O", "width=0", "-O", "batch=64", "--steps", "2",
+          "--pairs", "2", "--held-out", "1", "--batch", "2", "--size", "64", "--crop", "32", "--log-every", "1",
+          "--out", str(tmp_path)])
+    card = json.loads((tmp_path / "detector-inrweights-image.json").read_text())
+    assert card["data"]["pairs"]["options"] == {"steps": 2, "width": 0, "batch": 64}
+    assert "-O steps=2 -O width=0 -O batch=64" in card["training"]["command"]
+    assert card["data"]["examined"].startswith("64x64 RGB")
+
+
+def test_predict_scores_the_most_suspect_channel(one_torch_thread) -> None:
+    import torch
+
+    from crossteg.steganalysis.learned import AudioCNNConfig, build, predict
+
+    torch.manual_seed(0)
+    model = build(AudioCNNConfig()).eval()
+    rng = np.random.default_rng(1)
+    channels = [(0.1 * rng.standard_normal(4096)).astype(np.float32), np.zeros(4096, np.float32)]
+    single = [predict(model, Audio(c[None], 16000)) for c in channels]
+    assert predict(model, Audio(np.stack(channels), 16000)) == pytest.approx(max(single), abs=1e-6)
+
+
+@pytest.mark.slow
+def test_benchmark_merge_keeps_the_other_methods_rows(tmp_path: Path) -> None:
+    kept = {"setting": "other image", "metric": "detection_accuracy", "ours": 0.5, "n": 4, "method": "other"}
+    stale = {"setting": "lsb image", "metric": "detection_accuracy", "ours": 0.1, "n": 4, "method": "lsb"}
+    (tmp_path / "steganalysis.json").write_text(json.dumps({"command": "earlier run", "rows": [kept, stale]}))
+    result = subprocess.run([sys.executable, "-m", "benchmarks.steganalysis", "--methods", "lsb", "--pairs", "2",
+                             "--merge", "--out", str(tmp_path)], cwd=REPO, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    data = json.loads((tmp_path / "steganalysis.json").read_text())
+    rows = data["rows"]
+    assert [r for r in rows if r["method"] == "other"][0]["ours"] == 0.5
+    lsb = [r for r in rows if r["method"] == "lsb"]
+    assert lsb and all(r["ours"] != 0.1 for r in lsb)  # re-measured, the stale row replaced
+    assert {"lsb image 100% payload spa", "lsb audio 40% payload rs"} <= {r["setting"] for r in lsb}
+    assert data["command"].startswith("earlier run; then ") and "--merge" in data["command"]
+    assert (tmp_path / "steganalysis.md").is_file()
