@@ -169,9 +169,9 @@ def test_training_steps_write_loadable_weights(tmp_path, monkeypatch):
     monkeypatch.setattr(T, "speech_pool", lambda count, seed: (0.1 * rng.standard_normal(60_000)).astype(np.float32))
     T.main(["--baseline", "deepsteg", "--stages", "2", "--width", "4", "--steps", "3", "--log-every", "1",
             "--checkpoint", str(tmp_path / "c.pt"), "--out", str(tmp_path)])
-    card = (tmp_path / "deepsteg.json").read_text()
+    card = (tmp_path / "deepsteg-t2.json").read_text()  # baselines at t != 5 are named by t
     assert '"steps": 3' in card and "sha256" in card
-    method = get_method("deepsteg", stages=2, weights=str(tmp_path / "deepsteg.safetensors"))
+    method = get_method("deepsteg", stages=2, weights=str(tmp_path / "deepsteg-t2.safetensors"))
     assert method.reveal(method.hide(noise_cover(1.2), photo(), "k"), "k").pixels.shape == (64, 64, 3)
 
 

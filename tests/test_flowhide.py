@@ -188,3 +188,15 @@ def test_header_survives_a_whole_unreliable_slot():
     damaged = floats.view(np.uint32) ^ np.uint32(1 << 19)  # every copy in beta_19 flipped
     assert FH.read_header(material, damaged.view(np.float32)) == fields
     assert FH.read_header(keys.derive("other", "flowhide"), floats) is None
+
+
+def test_mono_mode_reveals_from_the_stego_channel_alone(parts, tmp_path):
+    m, video = method(parts, mono=True), clip()
+    stego = m.hide(tone(0.6), video, key="k")
+    assert stego.channels == 1  # no clean cover channel beside it
+    loaded = through_file(stego, tmp_path, subtype="FLOAT")
+    revealed = method(parts).reveal(loaded, key="k")  # the channel count tells reveal where the mel comes from
+    assert (revealed.num_frames, revealed.height, revealed.width) == (2, 20, 36)
+    assert np.abs(revealed.frames - expected(parts, video)).mean() < 0.02
+    one_pass = FH.analyse(parts.waveglow, stego.samples[0], stego.samples[0])
+    assert ((np.abs(one_pass) >= 0.5) & (np.abs(one_pass) <= 0.75)).mean() > 0.99  # a fixed point of its own mel

@@ -322,25 +322,27 @@ def read_tiles(samples: np.ndarray, layout: Layout, slots: np.ndarray) -> tuple[
     return tiles, present
 
 
-def header_change(mono16: np.ndarray, material: keys.KeyMaterial, fields: tuple[int, ...], aad: bytes) -> np.ndarray:
+def header_change(mono16: np.ndarray, material: keys.KeyMaterial, fields: tuple[int, ...], aad: bytes,
+                  header: struct.Struct = HEADER) -> np.ndarray:
     """The 16 kHz change that writes the header (its keyed tag bound to `aad`) into both end regions."""
-    bits = dither.message_bits(material, "ditas/header", HEADER.pack(*fields), aad)
+    bits = dither.message_bits(material, "ditas/header", header.pack(*fields), aad)
     change = np.zeros_like(mono16)
     for part in (slice(0, HEADER_SAMPLES), slice(len(mono16) - HEADER_SAMPLES, len(mono16))):
         change[part] = dither.embed(mono16[part], bits, material, "ditas/header", HEADER_STEP, MODEL_RATE)
     return change
 
 
-def open_header(mono16: np.ndarray, material: keys.KeyMaterial, aad: bytes, method_id: str) -> tuple[int, ...]:
+def open_header(mono16: np.ndarray, material: keys.KeyMaterial, aad: bytes, method_id: str,
+                header: struct.Struct = HEADER) -> tuple[int, ...]:
     """The header from 16 kHz samples: the front copy, the back copy, or both combined, whichever verifies;
     KeyError_ when none does (a wrong key, or no secret)."""
-    count = 8 * (HEADER.size + dither.TAG_BYTES)
+    count = 8 * (header.size + dither.TAG_BYTES)
     soft = [dither.soft_bits(part, count, material, "ditas/header", HEADER_STEP, MODEL_RATE)
             for part in (mono16[:HEADER_SAMPLES], mono16[-HEADER_SAMPLES:]) if len(part) == HEADER_SAMPLES]
     for candidate in soft + ([soft[0] + soft[1]] if len(soft) == 2 else []):
         message = dither.read_message(candidate, material, "ditas/header", aad)
         if message is not None and message[0] == VERSION:
-            return HEADER.unpack(message)
+            return header.unpack(message)
     raise KeyError_(f"wrong key, or no {method_id} secret in this file")
 
 
@@ -351,6 +353,7 @@ class ImageInAudio(Method):
     cover = ("audio",)
     stego_ext = (".wav",)
     view: ClassVar[str] = "raw"
+    header: ClassVar[struct.Struct] = HEADER
     quick_options: ClassVar[dict[str, Any]] = {"stages": 1}  # the bundled 384 px face fits the 10.7 s speech at t = 1
 
     def __init__(self, quality: str = "fast", stages: int = STAGES, allow_missing: bool = False,
@@ -398,32 +401,44 @@ class ImageInAudio(Method):
         slots = self.layout(frames16, 0, 0, self.stages).total_slots
         return Capacity((slots // self.stages) * TILE_SAMPLES, "pixels")
 
-    def secret_size(self, secret: Image) -> float:
+    def as_image(self, secret: Any) -> tuple[np.ndarray, tuple[int, ...]]:
+        """(H x W x 3 pixels to hide, extra header fields); a video method stacks its frames here."""
+        return secret.pixels, ()
+
+    def from_image(self, pixels: np.ndarray, extra: tuple[int, ...]) -> Any:
+        """The secret from the revealed pixels and the extra header fields (inverse of `as_image`)."""
+        return Image(np.ascontiguousarray(pixels))
+
+    def describe(self, secret: Any) -> str:
         h, w = secret.pixels.shape[:2]
+        return f"a {w}x{h} image"
+
+    def secret_size(self, secret: Any) -> float:
+        h, w = self.as_image(secret)[0].shape[:2]
         return float(padded(h) * padded(w))
 
     def check_fits(self, cover: Audio, secret: Image) -> None:
         size, cap = self.secret_size(secret), self.capacity(cover).amount
         if size > cap:
             need = (2 * GUARD + self.stages * size) / MODEL_RATE
-            h, w = secret.pixels.shape[:2]
-            raise CapacityError(f"a {w}x{h} image ({size:g} pixels padded to 64 px tiles) with {self.stages} "
+            raise CapacityError(f"{self.describe(secret)} ({size:g} pixels padded to 64 px tiles) with {self.stages} "
                                 f"stages needs at least {need:.2f} s of audio; this cover is {cover.duration:.2f} s "
                                 f"(holds {cap:g} pixels)")
 
-    def hide(self, cover: Audio, secret: Image, key: keys.Key = None, *, progress: Progress = no_progress) -> Audio:
+    def hide(self, cover: Audio, secret: Any, key: keys.Key = None, *, progress: Progress = no_progress) -> Audio:
         """The cover (same rate and channels) plus the hidden change, as 16-bit samples with the header."""
         self.check_cover(cover)
         self.check_fits(cover, secret)
         variant, view = self.header_fields()
         net, material = self.net(variant, view, self.stages), keys.derive(key, self.id)
         mono16 = cover.mono().resample(MODEL_RATE).samples[0].astype(np.float32)
-        h, w = secret.pixels.shape[:2]
+        pixels, extra = self.as_image(secret)
+        h, w = pixels.shape[:2]
         layout = self.layout(len(mono16), h, w, self.stages)
         slots = layout.slots(material)
         tiles, _ = read_tiles(mono16, layout, slots)
         carrier = Carrier(view, layout.rows, layout.cols, *row_scramble(material, (1, *slots.shape)))
-        image = np.pad(secret.pixels, ((0, padded(h) - h), (0, padded(w) - w), (0, 0)), mode="edge")
+        image = np.pad(pixels, ((0, padded(h) - h), (0, padded(w) - w), (0, 0)), mode="edge")
         progress("hiding", 0, 1)
         with torch.no_grad():
             secret_t = torch.from_numpy(image).permute(2, 0, 1)[None]
@@ -435,8 +450,8 @@ class ImageInAudio(Method):
             for j, slot in enumerate(slots[i]):
                 start = layout.first + slot * TILE_SAMPLES
                 change[start:start + TILE_SAMPLES] = audio[0, j].numpy() - mono16[start:start + TILE_SAMPLES]
-        fields = (VERSION, VARIANTS.index(variant), self.stages, VIEWS.index(view), h, w, layout.total_slots)
-        change += header_change(mono16, material, fields, self.id.encode())
+        fields = (VERSION, VARIANTS.index(variant), self.stages, VIEWS.index(view), h, w, layout.total_slots, *extra)
+        change += header_change(mono16, material, fields, self.id.encode(), self.header)
         progress("hiding", 1, 1)
         return self._write(cover, change)
 
@@ -449,14 +464,15 @@ class ImageInAudio(Method):
         return stego if self.float32 else Audio.from_int16(stego.to_int16(), cover.sample_rate)
 
     def reveal(self, stego: Audio, key: keys.Key = None, *, level: int = 1,
-               progress: Progress = no_progress) -> Image:
+               progress: Progress = no_progress) -> Any:
         """The image from a stego file; with allow_missing, from the stages whose audio is intact."""
         self.check_cover(stego)
         if level != 1:
             raise UsageError(f"{self.id} has a single access level")
         material = keys.derive(key, self.id)
         mono16 = stego.mono().resample(MODEL_RATE).samples[0]
-        _, variant, stages, view, h, w, total = open_header(mono16, material, self.id.encode(), self.id)
+        _, variant, stages, view, h, w, total, *extra = open_header(mono16, material, self.id.encode(), self.id,
+                                                                    self.header)
         net = self.net(VARIANTS[variant], VIEWS[view], stages)
         layout = Layout(h, w, stages, total, GUARD)
         slots = layout.slots(material)
@@ -467,7 +483,7 @@ class ImageInAudio(Method):
         progress("revealing", 0, 1)
         image = self.reveal_tiles(net, VIEWS[view], tiles, present, layout, material)
         progress("revealing", 1, 1)
-        return Image(np.ascontiguousarray(image[:h, :w]))
+        return self.from_image(image[:h, :w], tuple(extra))
 
     def reveal_tiles(self, net: DitasNet | BalujaNet, view: str, tiles: np.ndarray, present: np.ndarray,
                      layout: Layout, material: keys.KeyMaterial) -> np.ndarray:

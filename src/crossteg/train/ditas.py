@@ -81,8 +81,8 @@ def config_of(args: argparse.Namespace) -> NetConfig:
 
 
 def weights_stem(config: NetConfig) -> str:
-    if config.kind != "ditas":
-        return config.kind
+    if config.kind != "ditas":  # Table 1 baselines at t = 5; other stage counts (deepsteg-video: 1) get a suffix
+        return config.kind if config.stages == STAGES else f"{config.kind}-t{config.stages}"
     return f"ditas-{config.variant}{'-stft' if config.view == 'stft' else ''}{'-t10' if config.stages > 5 else ''}"
 
 
