@@ -67,10 +67,11 @@ def original_mel_rows(clips: list[np.ndarray]) -> tuple[list[Row], dict[str, dic
         pesq = float(np.mean([m["secret_pesq"] for m in measured]))
         stoi = float(np.mean([m["secret_stoi"] for m in measured]))
         rows += [Row(setting, "secret_pesq", pesq, n=len(clips), note=note + "; PESQ-WB at 16 kHz; issue 7's "
-                     f"goal 3.6 (the paper's Tab. 1 recovered speech, WaveNet, {PAPER_PESQ})"),
-                 Row(setting, "secret_stoi", stoi, n=len(clips), note=note),
+                     f"goal 3.6 (the paper's Tab. 1 recovered speech, WaveNet, {PAPER_PESQ})", method="vocoder"),
+                 Row(setting, "secret_stoi", stoi, n=len(clips), note=note, method="vocoder"),
                  Row(setting, "real_time_factor", spent / seconds, n=len(clips),
-                     note=f"wall clock, 1 thread, {spent:.2f} s for {seconds:.0f} s of speech on the shared CPU")]
+                     note=f"wall clock, 1 thread, {spent:.2f} s for {seconds:.0f} s of speech on the shared CPU",
+                     method="vocoder")]
         means[kind] = {"pesq_wb": round(pesq, 3), "stoi": round(stoi, 4), "real_time_factor": round(spent / seconds, 4)}
         print(f"  {kind}: {means[kind]}", flush=True)
     return rows, means
@@ -131,7 +132,8 @@ def main(argv: list[str] | None = None) -> Results:
         with tempfile.TemporaryDirectory() as tmp:
             results.rows += revealed_rows(clips[:args.reveal_clips], Path(tmp))
     results.rows.append(Row("machine load", "load_average_1min", os.getloadavg()[0], higher_is_better=False,
-                            note=f"at the end of the run (at the start: {load0:.1f}); the CPU is shared by others"))
+                            note=f"at the end of the run (at the start: {load0:.1f}); the CPU is shared by others",
+                            method="vocoder"))
     results.write(args.out / "vocoder.json")
     update_card(means, len(clips))
     print(results.to_markdown())

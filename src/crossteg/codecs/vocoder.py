@@ -1,7 +1,8 @@
 """Mel-spectrogram -> speech decompressors for THInImg (paper sec. 3.2): Griffin-Lim and a trained neural vocoder.
 
-    80 x F log-mel ─conv 7─ LayerNorm ─ N x ConvNeXt-1D block ─ LayerNorm ─ linear ─┬─ log |S|      513 x F
+    80 x F log-mel ─conv 7─ LayerNorm ─ N x ConvNeXt-1D block ─ LayerNorm ─ linear ─┬─ delta         513 x F
                                                                                      └─ (x, y) -> phase = atan2(y, x)
+    log |S| = log(pinv(mel filter bank) @ mel) + delta      (the prior is Griffin-Lim's magnitude; delta starts at 0)
     S = |S| e^{i phase} ──iSTFT (Hann 1024, hop 256, centred)──> speech           [--vocoder neural]
     optionally: S's magnitude kept, phase refined by a few Griffin-Lim iterations     [--vocoder hybrid]
 
@@ -73,6 +74,7 @@ class Vocoder(nn.Module):
     """80-band normalised log-mel (B x 80 x F, values in [0, 1]) -> complex STFT (B x 513 x F) -> speech."""
 
     window: torch.Tensor
+    inverse_basis: torch.Tensor
 
     def __init__(self, config: VocoderConfig = VocoderConfig()) -> None:
         super().__init__()
@@ -83,7 +85,16 @@ class Vocoder(nn.Module):
         self.blocks = nn.ModuleList(ConvNeXtBlock(config.dim, hidden, config.kernel) for _ in range(config.layers))
         self.norm_out = nn.LayerNorm(config.dim)
         self.head = nn.Linear(config.dim, 3 * N_BINS)
+        with torch.no_grad():  # the magnitude starts as the prior (Griffin-Lim's), the network learns a correction
+            self.head.weight[:N_BINS].zero_()
+            self.head.bias[:N_BINS].zero_()
         self.register_buffer("window", torch.hann_window(melcodec.N_FFT), persistent=False)
+        self.register_buffer("inverse_basis", torch.from_numpy(melcodec._mel_basis()[1]), persistent=False)
+
+    def prior(self, mel: torch.Tensor) -> torch.Tensor:
+        """B x 513 x F log-magnitude of the mel through the filter bank's pseudo-inverse (mel.mel_to_audio's)."""
+        db = mel.clamp(0.0, 1.0) * -melcodec.MIN_DB + melcodec.MIN_DB + melcodec.REF_DB
+        return (self.inverse_basis @ torch.pow(10.0, db / 20.0)).clamp(min=1e-5).log()
 
     def spectrum(self, mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(log-magnitude, phase), each B x 513 x F, from B x 80 x F mel."""
@@ -91,8 +102,8 @@ class Vocoder(nn.Module):
         for block in self.blocks:
             h = block(h)
         out = self.head(self.norm_out(h.transpose(1, 2))).transpose(1, 2)  # B x 1539 x F
-        log_mag, x, y = out.split(N_BINS, dim=1)
-        return log_mag.clamp(max=MAX_LOG_MAG), torch.atan2(y, x + 1e-7)
+        delta, x, y = out.split(N_BINS, dim=1)
+        return (self.prior(mel) + delta).clamp(max=MAX_LOG_MAG), torch.atan2(y, x + 1e-7)
 
     def synthesize(self, log_mag: torch.Tensor, phase: torch.Tensor, length: int) -> torch.Tensor:
         """B x length samples: inverse STFT (Hann 1024, hop 256, centred) of |S| e^{i phase}."""

@@ -2,7 +2,7 @@
 
     espeak-ng speech (training voices, 16 kHz) ─ random 8192-sample segments x random gain ─> x
     mel(x) (+ small noise) ─ Vocoder ─> log|S|, phase ─ iSTFT ─> y
-    loss = L1(log|S|, log|STFT x|)                                   magnitude
+    loss = L1(log|S|, log|STFT x|) + spectral convergence(|S|)       magnitude
          + aw(phase - arg STFT x) + aw(group delay) + aw(inst. freq.) anti-wrapping phase losses (APNet)
          + sum over FFT 512/1024/2048 of spectral convergence + log-|STFT| L1 (y vs x)
          + L1(log mel y, log mel x)
@@ -86,7 +86,9 @@ class Losses(torch.nn.Module):
         log_mag, phase = model.spectrum(mel)
         y = model.synthesize(log_mag, phase, x.shape[-1])
         true_phase = target.angle()
-        terms = {"mag": (log_mag - target.abs().clamp(min=1e-5).log()).abs().mean(),
+        magnitude = target.abs()
+        convergence = torch.linalg.norm(log_mag.exp() - magnitude) / torch.linalg.norm(magnitude).clamp(min=1e-5)
+        terms = {"mag": (log_mag - magnitude.clamp(min=1e-5).log()).abs().mean() + convergence,
                  "phase": _anti_wrap(phase - true_phase)
                  + _anti_wrap(torch.diff(phase, dim=1) - torch.diff(true_phase, dim=1))
                  + _anti_wrap(torch.diff(phase, dim=2) - torch.diff(true_phase, dim=2)),
@@ -122,17 +124,19 @@ def batch(pool: list[np.ndarray], size: int, segment: int, rng: np.random.Genera
 
 
 def evaluate(model: Vocoder, held: list[np.ndarray]) -> dict[str, float]:
-    """Mean PESQ-WB and STOI of the neural vocoder on held-out clips' clean mels."""
+    """Mean PESQ-WB and STOI of the neural and hybrid vocoders on held-out clips' clean mels."""
     from crossteg.metrics.audio import pesq_wb, stoi
 
     model.eval()
-    pesqs, stois = [], []
+    scores: dict[str, list[float]] = {}
     for clip in held:
-        out = vocode(melcodec.mel_spectrogram(clip), len(clip), "neural", model=model)
-        pesqs.append(pesq_wb(clip, out, melcodec.SAMPLE_RATE))
-        stois.append(stoi(clip, out, melcodec.SAMPLE_RATE))
+        features = melcodec.mel_spectrogram(clip)
+        for kind, prefix in (("neural", "held_out"), ("hybrid", "held_out_hybrid")):
+            out = vocode(features, len(clip), kind, model=model)
+            scores.setdefault(f"{prefix}_pesq_wb", []).append(pesq_wb(clip, out, melcodec.SAMPLE_RATE))
+            scores.setdefault(f"{prefix}_stoi", []).append(stoi(clip, out, melcodec.SAMPLE_RATE))
     model.train()
-    return {"held_out_pesq_wb": round(float(np.mean(pesqs)), 3), "held_out_stoi": round(float(np.mean(stois)), 4)}
+    return {k: round(float(np.mean(v)), 4) for k, v in scores.items()}
 
 
 def restore(model: Vocoder, args: argparse.Namespace, checkpoint: Path) -> tuple[dict[str, Any], dict | None]:
