@@ -30,7 +30,7 @@ from crossteg.methods.base import WEIGHTS_DIR
 from crossteg.results import Results, Row
 from crossteg.steganalysis import detection_accuracy, detection_auc
 from crossteg.steganalysis.detectors import CLASSICAL, Detector, learned_detector, stego_modalities
-from crossteg.steganalysis.pairs import SAMPLE_RATE, Pair, make_pairs, sources_for
+from crossteg.steganalysis.pairs import SAMPLE_RATE, Pair, fitting_length, make_pairs, sources_for
 
 COMMAND = "python -m benchmarks.steganalysis"
 RESULTS = "steganalysis.json"
@@ -99,12 +99,13 @@ def held_out_pairs(method_id: str, modality: str, count: int, seed: int, budget:
     """Up to `count` pairs from the held-out sources, stopping early after `budget` seconds (slow methods)."""
     settings = pair_settings(method_id, modality)
     method = get_method(method_id, **settings.options)
+    length = fitting_length(method, settings.length) if modality == "audio" else settings.length
     rng = np.random.default_rng([seed, len(modality)])
     pairs: list[Pair] = []
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="crossteg-steganalysis-") as tmp:
         for pair in make_pairs(method, sources_for(modality, held_out=True), count, rng, Path(tmp),
-                               settings.size, settings.length):
+                               settings.size, length):
             pairs.append(pair)
             if time.perf_counter() - start > budget:
                 break
@@ -124,6 +125,9 @@ def describe(method_id: str, modality: str, pairs: list[Pair]) -> str:
     kind = "float32" if float_file else "16-bit"
     shape = f"{stego.frames / stego.sample_rate:g} s {stego.sample_rate / 1000:g} kHz {kind} WAV clips"
     view = " (the stego channel vs the cover at its rate)" if stego.sample_rate != SAMPLE_RATE else ""
+    trained = pair_settings(method_id, modality).length
+    if modality == "audio" and stego.sample_rate == SAMPLE_RATE and stego.frames != trained:
+        view += f" (detector trained on {trained / SAMPLE_RATE:g} s clips; the bundled secret needs longer now)"
     return f"{sources} held-out sources, {shape}{view}{extra}, from the saved files" + (FLOAT_NOTE * float_file)
 
 

@@ -216,6 +216,21 @@ def _secret(method: Method, cover: Any, fraction: float, rng: np.random.Generato
     raise CapacityError(f"no bundled secret fits a cover of {method.id}")
 
 
+def fitting_length(method: Method, length: int, limit: int = 32) -> int:
+    """`length` (16 kHz frames), or the shortest longer clip, in whole seconds more, that a bundled secret fits
+    in: a method whose capacity shrank since its detector was trained still gets pairs like the card's."""
+    if method.hides_bytes:
+        return length
+    for extra in range(limit + 1):
+        cover = Audio(np.zeros((1, length + extra * SAMPLE_RATE), np.float32), SAMPLE_RATE)
+        try:
+            _secret(method, cover, 1.0, np.random.default_rng(0))
+        except CapacityError:
+            continue
+        return length + extra * SAMPLE_RATE
+    raise CapacityError(f"no bundled secret fits {method.id} in {length / SAMPLE_RATE + limit:g} s of audio")
+
+
 def attacker_view(cover: Any, stego: Any) -> tuple[Any, Any]:
     """The cover and the stego as a detector compares them: same rate, one channel each, same length.
 
