@@ -167,3 +167,25 @@ def test_cli_round_trip_with_render(tmp_path, assets):
     assert wrong.returncode == 4 and "wrong key" in wrong.stderr
     too_few = run_cli("reveal", "inrsteg", stego, "-o", tmp_path / "one.wav", "-k", "pw")
     assert too_few.returncode == 2 and "2 secret" in too_few.stderr
+
+
+def test_a_diverging_fit_returns_to_its_best_weights():
+    """A loss that turns non-finite mid-fit (a numerical blow-up) would poison every weight through Adam;
+    the guard goes back to the best weights with a lower rate and the fit carries on improving."""
+    from crossteg.nn import siren as S
+
+    signal, seen = to_signal(smooth_image()), []
+
+    def blowing_up(model, coords, targets):
+        seen.append(len(seen))
+        loss = S.mse_loss(model, coords, targets)
+        return loss * float("nan") if 40 <= len(seen) < 43 else loss
+
+    model = Siren(SirenConfig(2, 3, 32, 3), torch.Generator().manual_seed(0))
+    losses = []
+    S.fit(model, signal.coords, signal.targets, S.FitSchedule(steps=80, lr=1e-3), loss_fn=blowing_up,
+          progress=lambda step, loss: losses.append(loss))
+    with torch.no_grad():
+        final = float(torch.mean((model(signal.coords) - signal.targets) ** 2))
+    assert all(np.isfinite(p.detach().numpy()).all() for p in model.parameters())
+    assert final < min(losses[:35])  # recovered, and kept improving after the blow-up

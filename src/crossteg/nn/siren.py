@@ -91,6 +91,10 @@ def mse_loss(model: Siren, coords: torch.Tensor, targets: torch.Tensor) -> torch
     return torch.mean((model(coords) - targets) ** 2)
 
 
+DIVERGED_RATIO = 4.0  # smoothed loss this far above its best: the fit has diverged
+MAX_RECOVERIES = 4  # each halves the rate: down to 1/16
+
+
 @dataclass(frozen=True)
 class FitSchedule:
     """Adam with a cosine decay from `lr` to `lr * final_fraction`, `steps` at most, stopping at `target`."""
@@ -111,6 +115,9 @@ def fit(model: Siren, coords: torch.Tensor, targets: torch.Tensor, schedule: Fit
     `frozen` lists (weight_mask, bias_mask) per layer, True where a parameter must keep its value exactly
     (INRSteg's masked update, sec. 3.3): their gradients are zeroed and their values restored after each step.
     `good_enough(model)` is checked every `check_every` steps to stop early; `progress(step, loss)` reports.
+    A fit that diverges (a non-finite loss, or the smoothed loss DIVERGED_RATIO x above its best) goes back to
+    its best weights with half the learning rate and fresh Adam moments, at most MAX_RECOVERIES times; after
+    that it stops at its best weights.
     """
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=schedule.lr)
@@ -119,6 +126,7 @@ def fit(model: Siren, coords: torch.Tensor, targets: torch.Tensor, schedule: Fit
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_at)
     keep = _snapshot(model, frozen)
     generator = torch.Generator().manual_seed(seed)  # point sampling only; keys never use torch RNGs
+    guard = _DivergenceGuard(model, optimizer, scheduler)
     step = 0
     for step in range(1, schedule.steps + 1):
         if schedule.batch and schedule.batch < len(coords):
@@ -126,6 +134,10 @@ def fit(model: Siren, coords: torch.Tensor, targets: torch.Tensor, schedule: Fit
             loss = loss_fn(model, coords[idx], targets[idx])
         else:
             loss = loss_fn(model, coords, targets)
+        if not guard.healthy(float(loss.detach())):
+            if not guard.recover():
+                break
+            continue
         optimizer.zero_grad(set_to_none=False)
         loss.backward()
         _zero_frozen_grads(model, frozen)
@@ -137,6 +149,40 @@ def fit(model: Siren, coords: torch.Tensor, targets: torch.Tensor, schedule: Fit
         if good_enough is not None and step % schedule.check_every == 0 and good_enough(model):
             break
     return step
+
+
+class _DivergenceGuard:
+    """Watches a fit for a loss that turns non-finite or blows up (a SIREN at too high a rate: sin of large
+    pre-activations turns its output into noise); keeps the weights at the best smoothed loss to go back to."""
+
+    def __init__(self, model: Siren, optimizer: torch.optim.Optimizer,
+                 scheduler: torch.optim.lr_scheduler.LambdaLR) -> None:
+        self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
+        self.average, self.best, self.recoveries = math.nan, math.inf, 0
+        self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    def healthy(self, loss: float) -> bool:
+        if not math.isfinite(loss):
+            return False
+        self.average = loss if math.isnan(self.average) else 0.9 * self.average + 0.1 * loss
+        if self.average < self.best:
+            self.best = self.average
+            for name, value in self.model.state_dict().items():
+                self.best_state[name].copy_(value)
+        return self.average <= DIVERGED_RATIO * self.best
+
+    def recover(self) -> bool:
+        """Best weights back, half the rate, fresh moments; False when out of recoveries (weights still reset)."""
+        self.model.load_state_dict(self.best_state)
+        self.average = self.best
+        if self.recoveries == MAX_RECOVERIES:
+            return False
+        self.recoveries += 1
+        self.optimizer.state.clear()
+        self.scheduler.base_lrs = [lr / 2 for lr in self.scheduler.base_lrs]
+        for group in self.optimizer.param_groups:
+            group["lr"] /= 2
+        return True
 
 
 def _snapshot(model: Siren, frozen: list[tuple[torch.Tensor, torch.Tensor]] | None) -> list[tuple[torch.Tensor, ...]]:
