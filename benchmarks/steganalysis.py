@@ -123,7 +123,7 @@ def describe(method_id: str, modality: str, pairs: list[Pair]) -> str:
     stego = pairs[0].stego
     float_file = not np.array_equal(np.round(stego.samples * 32768) / 32768, stego.samples)
     kind = "float32" if float_file else "16-bit"
-    shape = f"{stego.frames / stego.sample_rate:g} s {stego.sample_rate / 1000:g} kHz {kind} WAV clips"
+    shape = f"{round(stego.frames / stego.sample_rate, 2):g} s {stego.sample_rate / 1000:g} kHz {kind} WAV clips"
     view = " (the stego channel vs the cover at its rate)" if stego.sample_rate != SAMPLE_RATE else ""
     trained = pair_settings(method_id, modality).length
     if modality == "audio" and stego.sample_rate == SAMPLE_RATE and stego.frames != trained:
