@@ -132,7 +132,7 @@ def test_demo_writes_report_with_pictures(tmp_path):
 
 
 def test_method_options_are_parsed_and_unknown_ones_refused(tmp_path, assets):
-    from crossteg.cli import parse_options
+    from crossteg.methods.base import parse_options
 
     assert parse_options(["steps=20", "qat=false", "variant=M-ED", "beta=0.5", "allow-missing=yes"]) == {
         "steps": 20, "qat": False, "variant": "M-ED", "beta": 0.5, "allow_missing": True}

@@ -36,30 +36,6 @@ OptionOpt = Annotated[list[str] | None, typer.Option(
                            "`crossteg methods --json` lists each method's options.")]
 
 
-def parse_options(pairs: list[str] | None) -> dict[str, Any]:
-    """KEY=VALUE strings -> a dict, values read as int, float, true/false or else kept as text."""
-    options: dict[str, Any] = {}
-    for pair in pairs or []:
-        name, sep, text = pair.partition("=")
-        if not sep or not name.strip():
-            raise UsageError(f"--option takes KEY=VALUE, not {pair!r}")
-        options[name.strip().replace("-", "_")] = _option_value(text.strip())
-    return options
-
-
-def _option_value(text: str) -> Any:
-    if text.lower() in ("true", "yes", "on"):
-        return True
-    if text.lower() in ("false", "no", "off"):
-        return False
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
-
-
 @app.callback()
 def _root(quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or chatter.")] = False) -> None:
     state["quiet"] = quiet
@@ -139,6 +115,7 @@ def hide(
     as_json: JsonOpt = False,
 ) -> None:
     """Hide SECRET in COVER with METHOD and write the stego file."""
+    from crossteg.methods.base import parse_options
     from crossteg.pipeline import hide_files
 
     if quality not in ("fast", "paper"):
@@ -170,6 +147,7 @@ def reveal(
     as_json: JsonOpt = False,
 ) -> None:
     """Reveal the secret in STEGO and write it to OUTPUT (its format follows OUTPUT's extension)."""
+    from crossteg.methods.base import parse_options
     from crossteg.pipeline import reveal_file
 
     with progress_bar() as progress:

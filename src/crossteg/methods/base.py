@@ -159,6 +159,30 @@ def _discover() -> None:
             importlib.import_module(f"crossteg.methods.{module.name}")
 
 
+def parse_options(pairs: list[str] | None) -> dict[str, Any]:
+    """KEY=VALUE strings -> a dict, values read as int, float, true/false or else kept as text."""
+    options: dict[str, Any] = {}
+    for pair in pairs or []:
+        name, sep, text = pair.partition("=")
+        if not sep or not name.strip():
+            raise UsageError(f"--option takes KEY=VALUE, not {pair!r}")
+        options[name.strip().replace("-", "_")] = _option_value(text.strip())
+    return options
+
+
+def _option_value(text: str) -> Any:
+    if text.lower() in ("true", "yes", "on"):
+        return True
+    if text.lower() in ("false", "no", "off"):
+        return False
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
 def method_ids() -> list[str]:
     """All registered method ids, sorted."""
     _discover()

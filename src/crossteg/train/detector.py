@@ -102,7 +102,7 @@ def as_float(x: torch.Tensor) -> torch.Tensor:
 
 def method_options(args: argparse.Namespace) -> dict[str, Any]:
     """The `-O KEY=VALUE` method options, values typed as `crossteg hide` types them."""
-    from crossteg.cli import parse_options
+    from crossteg.methods.base import parse_options
 
     return parse_options(args.option)
 
