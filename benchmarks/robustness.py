@@ -5,8 +5,9 @@
 For every registered method and every cover x secret modality it hides, one case on the bundled assets:
 the largest bundled cover of that modality (the most capacity) and the largest bundled secret of that
 modality that fits in it (or, when none fits, the smallest, which records the capacity error). Two short
-secrets are derived from the bundled ones (first 0.5 s of speech_1.wav, face160.png at 64x64) so that small
-carriers such as LSB in a 16-bit WAV have something to carry. Each case runs through `crossteg eval`'s own
+secrets are derived from the bundled ones (first 0.5 s of speech_1.wav, face160.png at 64x64, the first 4 frames
+of clip.mp4 at 64x64) so that small carriers such as LSB in a 16-bit WAV, or deepsteg-video, have something to
+carry. Each case runs through `crossteg eval`'s own
 `run_case` with every registered attack; the table keeps `reveal_ok` (1 = revealed, 0 = failed cleanly, the
 note says why) and the secret fidelity after each attack, and a summary row per method and attack: the
 fraction of cases revealed. No paper reports these numbers for LSB; paper methods add their rows as they land.
@@ -28,7 +29,7 @@ from PIL import Image as PILImage
 from crossteg import media
 from crossteg.errors import CrossTegError
 from crossteg.evaluate import assets_dir, run_case, samples_by_modality
-from crossteg.media import Audio, Image
+from crossteg.media import Audio, Image, Video
 from crossteg.methods import get_method
 from crossteg.methods.base import Method, method_ids
 from crossteg.pipeline import load_cover, load_secret
@@ -38,6 +39,7 @@ from crossteg.robustness import select
 COMMAND = "python -m benchmarks.robustness"
 SHORT_SPEECH_SECONDS = 0.5
 SMALL_IMAGE_SIDE = 64
+SHORT_CLIP_FRAMES = 4
 
 
 def build_data(folder: Path) -> Path:
@@ -51,6 +53,12 @@ def build_data(folder: Path) -> Path:
     with PILImage.open(assets_dir() / "face160.png") as face:
         small = face.convert("RGB").resize((SMALL_IMAGE_SIDE, SMALL_IMAGE_SIDE), PILImage.Resampling.LANCZOS)
     media.save(Image.from_uint8(np.asarray(small)), folder / f"face{SMALL_IMAGE_SIDE}.png")
+    clip = media.load(assets_dir() / "clip.mp4")
+    assert isinstance(clip, Video)
+    frames = np.stack([np.asarray(PILImage.fromarray(f).resize((SMALL_IMAGE_SIDE, SMALL_IMAGE_SIDE),
+                                                               PILImage.Resampling.LANCZOS))
+                       for f in (clip.frames[:SHORT_CLIP_FRAMES] * 255).round().astype(np.uint8)])
+    media.save(Video(frames.astype(np.float32) / 255, clip.fps), folder / "clip_short.mp4")
     return folder
 
 
