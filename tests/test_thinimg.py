@@ -189,3 +189,19 @@ def test_cli_hides_two_levels_and_reveals_the_second(tmp_path, assets):
                        "-o", tmp_path / "x.png")
     assert too_long.returncode == 3 and "10.04 s" in too_long.stderr + too_long.stdout
 
+
+
+def test_repeated_divergence_keeps_halving_the_rate(tmp_path):
+    """Each return to the best checkpoint halves the rate in use, not the checkpoint's own rate."""
+    net = CouplingNet(CouplingConfig(3, 2, blocks=1, width=4))
+    optimiser = torch.optim.Adam(net.parameters(), lr=2e-4)
+    torch.save({"model": {f"layer1.{k}": v for k, v in net.state_dict().items()},
+                "optimiser": optimiser.state_dict(), "state": {"step": 7}}, tmp_path / "best.ckpt")
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(1.0)  # the diverged weights
+    trainer.back_to_best([net], optimiser, tmp_path / "best.ckpt")
+    trainer.back_to_best([net], optimiser, tmp_path / "best.ckpt")
+    assert optimiser.param_groups[0]["lr"] == pytest.approx(5e-5)
+    saved = torch.load(tmp_path / "best.ckpt", weights_only=False)["model"]
+    assert all(torch.equal(v, saved[f"layer1.{k}"]) for k, v in net.state_dict().items())

@@ -381,7 +381,9 @@ class Guard:
 
 
 def back_to_best(layers: list[CouplingNet], optimiser: torch.optim.Optimizer, checkpoint: Path) -> None:
-    """Reload the best checkpoint's weights and optimiser, at half the learning rate."""
+    """Reload the best checkpoint's weights and optimiser, at half the learning rate in use (so repeated
+    divergences keep lowering it: the checkpoint's own rate would give the same rate every time)."""
+    rate = optimiser.param_groups[0]["lr"] / 2
     saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
     device = next(layers[0].parameters()).device
     for k, net in enumerate(layers):
@@ -389,6 +391,6 @@ def back_to_best(layers: list[CouplingNet], optimiser: torch.optim.Optimizer, ch
         net.load_state_dict({n[len(prefix):]: v.to(device) for n, v in saved["model"].items() if n.startswith(prefix)})
     optimiser.load_state_dict(saved["optimiser"])
     for group in optimiser.param_groups:
-        group["lr"] /= 2
+        group["lr"] = rate
     log(f"  diverged: back to the best checkpoint (step {saved['state']['step']}), "
         f"lr {optimiser.param_groups[0]['lr']:g}")
