@@ -28,6 +28,7 @@ from crossteg.media.files import atomic_path, atomic_write_bytes
 from crossteg.methods.base import WEIGHTS_DIR
 from crossteg.metrics import ms_ssim, psnr
 from crossteg.train import data
+from crossteg.train.resume import restore
 
 LR = 3e-3  # ours: 5e-4 (flowhide sec. 5.1, for its baselines) barely moves in CPU minutes (measured)
 NAMES = {False: "icn-binary", True: "icn-continuous"}
@@ -112,25 +113,6 @@ def bit_importance(model: ICN, images: torch.Tensor, iterations: int) -> list[fl
     return [round(float(v), 6) for v in w / max(float(w.max()), 1e-12)]
 
 
-def restore(model: ICN, args: argparse.Namespace, checkpoint: Path) -> tuple[dict[str, Any], dict | None]:
-    fresh: dict[str, Any] = {"step": 0, "seconds": 0.0, "curve": []}
-    if args.resume and checkpoint.exists():
-        saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
-        model.load_state_dict(saved["model"])
-        log(f"resumed from {checkpoint} at step {saved['state']['step']}")
-        return saved["state"], saved["optimiser"]
-    shipped = args.out / f"{NAMES[args.continuous]}.safetensors"
-    if args.resume and shipped.exists():
-        from safetensors.torch import load_file
-
-        model.load_state_dict(load_file(str(shipped)))
-        card = json.loads(shipped.with_suffix(".json").read_text())
-        log(f"resumed from shipped {shipped} at step {card['training']['steps']}")
-        return {**fresh, "step": card["training"]["steps"], "seconds": card["training"]["seconds"],
-                "curve": card["curve"]}, None
-    return fresh, None
-
-
 def save_all(model: ICN, optimiser: torch.optim.Optimizer, state: dict[str, Any], args: argparse.Namespace,
              checkpoint: Path, importance: dict[str, list[float]] | None) -> None:
     """Checkpoint (to resume) and the shippable weights + card."""
@@ -185,7 +167,7 @@ def main(argv: list[str] | None = None) -> None:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model = ICN(ICNConfig(width=args.width, continuous=args.continuous))
     checkpoint = args.checkpoint or Path.home() / ".cache" / "crossteg" / f"{NAMES[args.continuous]}.ckpt"
-    state, opt_state = restore(model, args, checkpoint)
+    state, opt_state = restore(model, checkpoint, args.out / f"{NAMES[args.continuous]}.safetensors", args.resume)
     model.to(device).train()
     optimiser = torch.optim.Adam(model.parameters(), lr=args.lr)
     if opt_state is not None:

@@ -30,6 +30,7 @@ from crossteg.media.files import atomic_path, atomic_write_bytes
 from crossteg.methods.base import WEIGHTS_DIR
 from crossteg.nn.waveglow import SAMPLE_RATE, WaveGlow, WaveGlowConfig, mel_spectrogram, nll_loss, small_config
 from crossteg.train import data
+from crossteg.train.resume import restore
 
 NAME = "waveglow-small"
 LR = 1e-4  # WaveGlow paper sec. 3: Adam, learning rate 1e-4 (we default higher for minutes of CPU)
@@ -84,25 +85,6 @@ def held_out_nll(model: WaveGlow, audio: torch.Tensor) -> float:
     z, log_s, log_det = model(audio, mel_spectrogram(audio))
     model.train()
     return round(float(nll_loss(z, log_s, log_det)), 4)
-
-
-def restore(model: WaveGlow, args: argparse.Namespace, checkpoint: Path) -> tuple[dict[str, Any], dict | None]:
-    fresh: dict[str, Any] = {"step": 0, "seconds": 0.0, "curve": []}
-    if args.resume and checkpoint.exists():
-        saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
-        model.load_state_dict(saved["model"])
-        log(f"resumed from {checkpoint} at step {saved['state']['step']}")
-        return saved["state"], saved["optimiser"]
-    shipped = args.out / f"{NAME}.safetensors"
-    if (args.resume or args.flip_rates_only) and shipped.exists():
-        from safetensors.torch import load_file
-
-        model.load_state_dict(load_file(str(shipped)))
-        card = json.loads(shipped.with_suffix(".json").read_text())
-        log(f"loaded shipped {shipped} at step {card['training']['steps']}")
-        return {**fresh, "step": card["training"]["steps"], "seconds": card["training"]["seconds"],
-                "curve": card["curve"]}, None
-    return fresh, None
 
 
 def save_all(model: WaveGlow, optimiser: torch.optim.Optimizer | None, state: dict[str, Any],
@@ -170,7 +152,7 @@ def main(argv: list[str] | None = None) -> None:
     config: WaveGlowConfig = small_config(args.channels, args.layers, args.flows)
     model = WaveGlow(config)
     checkpoint = args.checkpoint or Path.home() / ".cache" / "crossteg" / f"{NAME}.ckpt"
-    state, opt_state = restore(model, args, checkpoint)
+    state, opt_state = restore(model, checkpoint, args.out / f"{NAME}.safetensors", args.resume or args.flip_rates_only)
     train_voices, held_voices = data.split_voices()
     held = clips(4, held_voices, args.seed + 1, 1.0, 1.0)
     if args.flip_rates_only:

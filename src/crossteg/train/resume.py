@@ -1,0 +1,32 @@
+"""Where a resumed training run starts: its checkpoint, else the shipped weights and their card, else step 0."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+def restore(model: torch.nn.Module, checkpoint: Path, shipped: Path,
+            resume: bool) -> tuple[dict[str, Any], dict | None]:
+    """(training state with step, seconds and curve; optimiser state or None) for `model`, loaded in place.
+
+    With `resume`, the checkpoint (weights, optimiser, state) wins; without one, the shipped safetensors file
+    and the step count, time and curve of its card (a fresh optimiser). Otherwise a fresh start."""
+    fresh: dict[str, Any] = {"step": 0, "seconds": 0.0, "curve": []}
+    if resume and checkpoint.exists():
+        saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        model.load_state_dict(saved["model"])
+        print(f"resumed from {checkpoint} at step {saved['state']['step']}", flush=True)
+        return saved["state"], saved["optimiser"]
+    if resume and shipped.exists():
+        from safetensors.torch import load_file
+
+        model.load_state_dict(load_file(str(shipped)))
+        card = json.loads(shipped.with_suffix(".json").read_text())
+        print(f"resumed from shipped {shipped} at step {card['training']['steps']}", flush=True)
+        return {**fresh, "step": card["training"]["steps"], "seconds": card["training"]["seconds"],
+                "curve": card["curve"]}, None
+    return fresh, None
