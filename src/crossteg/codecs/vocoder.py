@@ -33,7 +33,7 @@ from crossteg.errors import UsageError, WeightsError
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 WEIGHTS_NAME = "vocoder-small"
 VOCODERS = ("auto", "griffin-lim", "neural", "hybrid")
-DEFAULT = "griffin-lim"  # set by measurement on held-out voices (benchmarks/results/vocoder.json)
+DEFAULT = "hybrid"  # best on held-out voices: PESQ-WB 2.93 vs Griffin-Lim 2.63, neural 2.43 (results/vocoder.json)
 HYBRID_ITERS = 128  # Griffin-Lim iterations that refine the network's phase in "hybrid"
 HYBRID_POWER = 1.2  # |S| ** 1.2 before those iterations, as mel.mel_to_audio sharpens its magnitude
 # (both chosen on 5 held-out clips that the benchmark does not use: neural magnitude + phase start, 16 iterations

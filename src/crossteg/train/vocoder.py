@@ -172,8 +172,9 @@ def save_all(model: Vocoder, optimiser: torch.optim.Optimizer, state: dict[str, 
         save_file({k: v.detach().float().cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp))
     card_path = weights.with_suffix(".json")
     card = card_for(model, state, args, weights)
-    if card_path.exists():  # keep what the benchmark measured and wrote into the card
-        card = {**{k: v for k, v in json.loads(card_path.read_text()).items() if k == "benchmark"}, **card}
+    if card_path.exists():  # keep what the benchmark measured and the notes written into the card
+        kept = {k: v for k, v in json.loads(card_path.read_text()).items() if k in ("benchmark", "notes")}
+        card = {**card, **kept}
     atomic_write_bytes(card_path, (json.dumps(card, indent=2) + "\n").encode())
 
 
