@@ -31,6 +31,7 @@ from crossteg.codecs import mel as melcodec
 from crossteg.codecs.vocoder import WEIGHTS_DIR, WEIGHTS_NAME, Vocoder, VocoderConfig, vocode
 from crossteg.media.files import atomic_path, atomic_write_bytes
 from crossteg.train import data
+from crossteg.train.resume import restore
 
 RESOLUTIONS = ((512, 128), (1024, 256), (2048, 512))  # multi-resolution STFT loss (Yamamoto et al. 2020 style)
 
@@ -139,26 +140,6 @@ def evaluate(model: Vocoder, held: list[np.ndarray]) -> dict[str, float]:
     return {k: round(float(np.mean(v)), 4) for k, v in scores.items()}
 
 
-def restore(model: Vocoder, args: argparse.Namespace, checkpoint: Path) -> tuple[dict[str, Any], dict | None]:
-    """(training state, optimiser state) from the checkpoint or the shipped weights when --resume asks."""
-    fresh: dict[str, Any] = {"step": 0, "seconds": 0.0, "curve": []}
-    if args.resume and checkpoint.exists():
-        saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
-        model.load_state_dict(saved["model"])
-        log(f"resumed from {checkpoint} at step {saved['state']['step']}")
-        return saved["state"], saved["optimiser"]
-    shipped = args.out / f"{WEIGHTS_NAME}.safetensors"
-    if args.resume and shipped.exists():
-        from safetensors.torch import load_file
-
-        model.load_state_dict(load_file(str(shipped)))
-        card = json.loads(shipped.with_suffix(".json").read_text())
-        log(f"loaded shipped {shipped} at step {card['training']['steps']}")
-        return {**fresh, "step": card["training"]["steps"], "seconds": card["training"]["seconds"],
-                "curve": card["curve"]}, None
-    return fresh, None
-
-
 def save_all(model: Vocoder, optimiser: torch.optim.Optimizer, state: dict[str, Any], args: argparse.Namespace,
              checkpoint: Path) -> None:
     """Checkpoint (model + optimiser + curve), then the safetensors weights and their JSON card."""
@@ -242,7 +223,7 @@ def main(argv: list[str] | None = None) -> None:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model = Vocoder(VocoderConfig(dim=args.dim, layers=args.layers))
     checkpoint = args.checkpoint or Path.home() / ".cache" / "crossteg" / f"{WEIGHTS_NAME}.ckpt"
-    state, opt_state = restore(model, args, checkpoint)
+    state, opt_state = restore(model, checkpoint, args.out / f"{WEIGHTS_NAME}.safetensors", args.resume)
     train_voices, held_voices = data.split_voices()
     held = list(data.speech_clips(np.random.default_rng(args.seed + 1), args.eval_clips, 3.0, 3.0,
                                   voice_pool=held_voices))
