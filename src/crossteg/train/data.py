@@ -93,6 +93,19 @@ def speech_clips(rng: np.random.Generator, count: int, min_seconds: float = 0.5,
         yield np.concatenate(parts)[:length].astype(np.float32)
 
 
+def random_segments(pool: list[np.ndarray], size: int, segment: int, rng: np.random.Generator,
+                    gains: tuple[float, float] | None = None) -> np.ndarray:
+    """`size` x `segment` float32 pieces of random clips at random offsets (zero-padded when a clip is shorter),
+    each scaled by a gain drawn uniformly from `gains` when given."""
+    out = np.zeros((size, segment), np.float32)
+    for i in range(size):
+        clip = pool[int(rng.integers(len(pool)))]
+        start = int(rng.integers(max(1, len(clip) - segment + 1)))
+        piece = clip[start:start + segment]
+        out[i, :len(piece)] = piece if gains is None else piece * rng.uniform(*gains)
+    return out
+
+
 def split_voices(held_out: float = 0.15, seed: int = 0) -> tuple[list[str], list[str]]:
     """(training voices, held-out voices): whole voices are held out, so evaluation speakers are unseen."""
     pool = voices()

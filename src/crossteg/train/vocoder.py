@@ -114,14 +114,8 @@ def _anti_wrap(delta: torch.Tensor) -> torch.Tensor:
 
 
 def batch(pool: list[np.ndarray], size: int, segment: int, rng: np.random.Generator) -> torch.Tensor:
-    """size random segments (B x segment) at random gains 0.2-1 (zero-padded when a clip is shorter)."""
-    out = np.zeros((size, segment), np.float32)
-    for i in range(size):
-        clip = pool[int(rng.integers(len(pool)))]
-        start = int(rng.integers(max(1, len(clip) - segment + 1)))
-        piece = clip[start:start + segment]
-        out[i, :len(piece)] = piece * rng.uniform(0.2, 1.0)
-    return torch.from_numpy(out)
+    """size random segments (B x segment), at random gains 0.2-1, zero-padded when a clip is shorter."""
+    return torch.from_numpy(data.random_segments(pool, size, segment, rng, (0.2, 1.0)))
 
 
 def evaluate(model: Vocoder, held: list[np.ndarray]) -> dict[str, float]:

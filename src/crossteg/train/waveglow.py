@@ -70,13 +70,7 @@ def clips(count: int, voices: list[str], seed: int, min_s: float = 1.0, max_s: f
 
 def batch(pool: list[np.ndarray], size: int, segment: int, rng: np.random.Generator) -> torch.Tensor:
     """size random segments (B x segment), zero-padded when a clip is shorter."""
-    out = np.zeros((size, segment), np.float32)
-    for i in range(size):
-        clip = pool[int(rng.integers(len(pool)))]
-        start = int(rng.integers(max(1, len(clip) - segment + 1)))
-        piece = clip[start:start + segment]
-        out[i, :len(piece)] = piece
-    return torch.from_numpy(out)
+    return torch.from_numpy(data.random_segments(pool, size, segment, rng))
 
 
 @torch.no_grad()
