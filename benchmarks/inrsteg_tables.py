@@ -293,6 +293,8 @@ class Tables:
         self.cfg, self.folder, self.out = cfg, folder, out
         self.data, self.described = build_data(cfg, folder)
         self.results = Results("inrsteg-tables", "inrsteg", command)
+        self.kept: list[Row] = []  # rows of a previous run (--merge)
+        self.measured: list[Row] = []
         self.outcomes: dict[str, Outcome] = {}
         self.started = time.perf_counter()
 
@@ -312,7 +314,10 @@ class Tables:
         return outcome
 
     def add(self, rows: list[Row]) -> None:
-        self.results.rows += rows
+        """Append `rows` and save; rows kept from a previous run (--merge) give way to re-measured settings."""
+        self.measured += rows
+        fresh = {r.setting for r in self.measured}
+        self.results.rows = [r for r in self.kept if r.setting not in fresh] + self.measured
         self.results.write(self.out)
 
     def table1(self) -> None:
@@ -441,8 +446,13 @@ def main(argv: list[str] | None = None) -> Results:
     parser.add_argument("--quick", action="store_true", help="smoke run (tiny networks and media, < 2 min)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--steps", type=int, help="override the step cap of image and video fits")
+    parser.add_argument("--only", choices=("precision",), help="precision: re-measure only table 7 and table 1 "
+                        "(with its fp16/int8 rows)")
+    parser.add_argument("--merge", action="store_true", help="keep the existing file's other rows")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     args = parser.parse_args(argv)
+    if args.only and not args.merge:
+        parser.error("--only re-measures part of the tables: add --merge to keep the rest")
     torch.set_num_threads(args.threads)
     cfg = QUICK if args.quick else FULL
     if args.steps:
@@ -452,7 +462,17 @@ def main(argv: list[str] | None = None) -> Results:
     print(f"targets {TARGETS}; {cfg}", flush=True)
     with tempfile.TemporaryDirectory(prefix="inrsteg-tables-") as tmp:
         t = Tables(cfg, Path(tmp), out, command)
+        if args.merge and out.exists():
+            t.kept = [Row(**r) for r in json.loads(out.read_text())["rows"]]
+            t.results.command = f"{command} (--only {args.only} --merge over the previous run)"
         image_in_image = t.table2("image", "image")
+        if args.only == "precision":
+            t.table7("image", image_in_image)
+            t.table1()
+            for cover in ("audio", "video"):
+                t.table7(cover, t.table2("image", cover))
+            t.results.write(out)
+            return t.results
         t.table3(image_in_image)
         t.table7("image", image_in_image)
         t.wrong_key(image_in_image, "table-2 image in image")
