@@ -14,6 +14,7 @@ unknown: the message reads as random bits. Used for headers that must outlive th
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 
@@ -25,13 +26,16 @@ BAND_HZ = (200.0, 4000.0)
 TAG_BYTES = 4  # a keyed 32-bit tag: a wrong key or an unmarked region passes with probability 2^-32
 
 
+@functools.lru_cache(maxsize=8)
 def directions(material: KeyMaterial, label: str, length: int, count: int, rate: int) -> np.ndarray:
-    """`length` x `count` orthonormal columns of keyed band-limited noise."""
+    """`length` x `count` orthonormal columns of keyed band-limited noise (read-only; cached, since a header is
+    written to and read from several regions of one length, and the QR costs ~0.1 s)."""
     noise = material.rng(f"{label}/directions").standard_normal((length, count))
     spectrum = np.fft.rfft(noise, axis=0)
     hz = np.fft.rfftfreq(length, 1 / rate)
     spectrum[(hz < BAND_HZ[0]) | (hz > min(BAND_HZ[1], 0.45 * rate))] = 0
     basis, _ = np.linalg.qr(np.fft.irfft(spectrum, length, axis=0))
+    basis.setflags(write=False)
     return basis
 
 
