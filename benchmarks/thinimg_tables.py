@@ -97,9 +97,9 @@ def ceiling(speech: Audio, fmt: str = "mel") -> dict[str, float]:
     return {k + "_ceiling": v for k, v in speech_scores(speech, back).items()}
 
 
-def vocoder_scores(method: T.THInImg, speech: Audio, saved: Image) -> dict[str, float]:
+def vocoder_scores(method: T.THInImg, speech: Audio, revealed: Audio) -> dict[str, float]:
     """Revealed speech and the vocoder's ceiling (the original mel through the same vocoder)."""
-    return {**speech_scores(speech, method.reveal(saved, KEY)),
+    return {**speech_scores(speech, revealed),
             **{k + "_ceiling": v for k, v in speech_scores(speech, method.decompressor_reference(speech)).items()}}
 
 
@@ -135,11 +135,12 @@ def table1(folder: Path, sets: dict[str, list[Audio]], covers: list[Image]) -> l
         for k, speech in enumerate(clips):
             cover = covers[k % len(covers)]
             saved = media.load_image(media.save(method.hide(cover, speech, KEY), folder / f"t1-{k}.png", force=True))
+            revealed = method.reveal(saved, KEY)
             scores.append({"container_psnr": metrics.psnr(cover.pixels, saved.pixels),
                            "container_ssim": metrics.ssim(cover.pixels, saved.pixels),
-                           **vocoder_scores(method, speech, saved), **tensor_psnr(method, cover, speech, saved),
-                           "secret_length_exact": float(method.reveal(saved, KEY).frames == speech.frames)})
-            gl_scores.append(vocoder_scores(griffin_lim, speech, saved))
+                           **vocoder_scores(method, speech, revealed), **tensor_psnr(method, cover, speech, saved),
+                           "secret_length_exact": float(revealed.frames == speech.frames)})
+            gl_scores.append(vocoder_scores(griffin_lim, speech, griffin_lim.reveal(saved, KEY)))
             print(f"  table1 {name} {k}: {scores[-1]} griffin-lim {gl_scores[-1]}", flush=True)
         note = f"{name}, from saved PNG, {method.vocoder} vocoder (the default)"
         paper_note = "; paper: LJ Speech, WaveNet vocoder; " + CMU_NOTE.format(*PAPER_T1_CMU["mel"])
