@@ -55,15 +55,21 @@ class DeepStegVideo(ImageInAudio):
     def train_command(self, variant: str, view: str, stages: int) -> str:
         return "crossteg train ditas --baseline stft --stages 1"
 
-    def as_image(self, secret: Any) -> tuple[np.ndarray, tuple[int, ...]]:
-        """Frames padded (edge) to whole 64-pixel tiles and stacked top to bottom."""
+    def image_shape(self, secret: Any) -> tuple[int, int]:
+        """(frames x padded height, width) of the stacked image; UsageError for anything but a video."""
         if getattr(secret, "modality", None) != "video":
             raise UsageError(f"{self.id} hides video, not {getattr(secret, 'modality', type(secret).__name__)}")
         count, h, w = secret.frames.shape[:3]
         if count > 2**16 - 1:
             raise UsageError(f"{self.id} hides at most 65535 frames, not {count}")
+        return count * padded(h), w
+
+    def as_image(self, secret: Any) -> tuple[np.ndarray, tuple[int, ...]]:
+        """Frames padded (edge) to whole 64-pixel tiles and stacked top to bottom."""
+        shape = self.image_shape(secret)
+        count, h = secret.frames.shape[:2]
         frames = np.pad(secret.frames, ((0, 0), (0, padded(h) - h), (0, 0), (0, 0)), mode="edge")
-        return frames.reshape(count * padded(h), w, 3), (count, h, min(2**32 - 1, round(secret.fps * 1000)))
+        return frames.reshape(*shape, 3), (count, h, min(2**32 - 1, round(secret.fps * 1000)))
 
     def from_image(self, pixels: np.ndarray, extra: tuple[int, ...]) -> Video:
         count, h, millifps = extra

@@ -401,6 +401,11 @@ class ImageInAudio(Method):
         slots = self.layout(frames16, 0, 0, self.stages).total_slots
         return Capacity((slots // self.stages) * TILE_SAMPLES, "pixels")
 
+    def image_shape(self, secret: Any) -> tuple[int, int]:
+        """(H, W) of what `as_image` hides, without building it."""
+        h, w = secret.pixels.shape[:2]
+        return h, w
+
     def as_image(self, secret: Any) -> tuple[np.ndarray, tuple[int, ...]]:
         """(H x W x 3 pixels to hide, extra header fields); a video method stacks its frames here."""
         return secret.pixels, ()
@@ -414,7 +419,7 @@ class ImageInAudio(Method):
         return f"a {w}x{h} image"
 
     def secret_size(self, secret: Any) -> float:
-        h, w = self.as_image(secret)[0].shape[:2]
+        h, w = self.image_shape(secret)
         return float(padded(h) * padded(w))
 
     def check_fits(self, cover: Audio, secret: Image) -> None:
