@@ -1,5 +1,7 @@
 """ditas, deepsteg, stft: residual bookkeeping, 16-bit WAV round trips, partial loss, capacity, keys, training."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -173,6 +175,11 @@ def test_training_steps_write_loadable_weights(tmp_path, monkeypatch):
     assert '"steps": 3' in card and "sha256" in card
     method = get_method("deepsteg", stages=2, weights=str(tmp_path / "deepsteg-t2.safetensors"))
     assert method.reveal(method.hide(noise_cover(1.2), photo(), "k"), "k").pixels.shape == (64, 64, 3)
+    (tmp_path / "c.pt").unlink()  # --resume without a checkpoint continues from the written weights and card
+    T.main(["--baseline", "deepsteg", "--stages", "2", "--width", "4", "--steps", "5", "--log-every", "1",
+            "--checkpoint", str(tmp_path / "c.pt"), "--out", str(tmp_path), "--resume"])
+    curve = json.loads((tmp_path / "deepsteg-t2.json").read_text())["curve"]
+    assert [point["step"] for point in curve] == [1, 2, 3, 4, 5]
 
 
 def test_float32_option_skips_rounding_and_still_reveals(tmp_path):

@@ -5,7 +5,7 @@ import json
 import torch
 from safetensors.torch import save_file
 
-from crossteg.train.resume import restore
+from crossteg.train.resume import restore, resume_optimiser
 
 
 def test_restore_prefers_checkpoint_then_shipped_weights(tmp_path):
@@ -27,3 +27,16 @@ def test_restore_prefers_checkpoint_then_shipped_weights(tmp_path):
     torch.save({"model": later.state_dict(), "optimiser": adam.state_dict(), "state": {"step": 55}}, checkpoint)
     state, optimiser = restore(model, checkpoint, shipped, resume=True)
     assert state == {"step": 55} and optimiser == adam.state_dict() and torch.equal(model.weight, later.weight)
+
+
+def test_resumed_optimiser_keeps_its_moments_and_the_rate_asked_for_now():
+    model = torch.nn.Linear(3, 2)
+    before = torch.optim.Adam(model.parameters(), lr=2e-4)
+    model(torch.ones(1, 3)).sum().backward()
+    before.step()
+    now = torch.optim.Adam(model.parameters(), lr=5e-5)
+    resume_optimiser(now, before.state_dict())
+    assert now.param_groups[0]["lr"] == 5e-5
+    assert torch.equal(now.state[model.weight]["exp_avg"], before.state[model.weight]["exp_avg"])
+    resume_optimiser(now, None)  # nothing saved: unchanged
+    assert now.param_groups[0]["lr"] == 5e-5

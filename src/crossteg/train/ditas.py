@@ -11,7 +11,8 @@ voices (`split_voices`), random 4096-sample segments at random gains. Paper sett
 patches, batch 16, Adam 1e-4 divided by 3 every 20 of 200 epochs. Here, for a CPU budget of minutes, the
 defaults are 128 x 128 crops (2 x 2 tile mosaics, the fully convolutional use) in batches of 2 (the same pixels
 per step as 8 of the paper's patches), Adam 1e-3 divided by 3 at each third of the steps, and small widths.
-Checkpoints every minute to --checkpoint; rerun the same command to resume.
+Checkpoints every minute to --checkpoint; rerun the same command with --resume to continue (from the
+checkpoint, else from the shipped weights and their card; the learning rate is the one given now).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from crossteg.methods.ditas import (
     save_net,
 )
 from crossteg.train import data
+from crossteg.train.resume import restore, resume_optimiser
 
 HELD_OUT_PHOTOS = ("coffee", "chelsea")
 CARD_DATA = {"secrets": "random crops (scale 0.5-1, flips) of scikit-image's bundled photos (public domain / CC0 / "
@@ -68,6 +70,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--clips", type=int, default=80, help="speech clips (3-8 s) in the cover pool")
     p.add_argument("--log-every", type=int, default=25)
+    p.add_argument("--resume", action="store_true",
+                   help="continue from the checkpoint, else from the weights (and card) under --out")
     p.add_argument("--checkpoint", type=Path, default=None, help="default: ~/.cache/crossteg/train/<name>.pt")
     p.add_argument("--out", type=Path, default=WEIGHTS_DIR)
     return p.parse_args(argv)
@@ -139,13 +143,9 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     torch.manual_seed(args.seed)  # initial weights only; keyed things never use torch's generator
     net = build(config)
     opt = torch.optim.Adam(net.parameters(), lr=args.lr)
-    state: dict[str, Any] = {"step": 0, "curve": [], "seconds": 0.0, "rng": np.random.default_rng(args.seed)}
-    if ckpt.exists():
-        saved = torch.load(ckpt, weights_only=False)
-        net.load_state_dict(saved["net"])
-        opt.load_state_dict(saved["opt"])
-        state = saved["state"]
-        log(f"resumed {name} at step {state['step']}")
+    state, saved_opt = restore(net, ckpt, args.out / f"{name}.safetensors", args.resume)
+    resume_optimiser(opt, saved_opt)
+    state.setdefault("rng", np.random.default_rng([args.seed, state["step"]]))  # shipped weights carry no rng
     log(f"{name}: {sum(p.numel() for p in net.parameters())} parameters, {config}")
     photos, pool = training_photos(), speech_pool(args.clips, args.seed)
     log(f"data: {len(photos)} photos, {len(pool) / MODEL_RATE:.0f} s of speech")
@@ -172,7 +172,8 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
             running = []
         if time.perf_counter() - last_save > 60 or state["step"] == args.steps:
             ckpt.parent.mkdir(parents=True, exist_ok=True)
-            torch.save({"net": net.state_dict(), "opt": opt.state_dict(), "state": state}, ckpt.with_suffix(".tmp"))
+            torch.save({"model": net.state_dict(), "optimiser": opt.state_dict(), "state": state},
+                       ckpt.with_suffix(".tmp"))
             ckpt.with_suffix(".tmp").replace(ckpt)
             last_save = time.perf_counter()
     return {"net": net, "config": config, "name": name, "state": state}

@@ -28,7 +28,7 @@ from crossteg.media.files import atomic_path, atomic_write_bytes
 from crossteg.methods.base import WEIGHTS_DIR
 from crossteg.metrics import ms_ssim, psnr
 from crossteg.train import data
-from crossteg.train.resume import restore
+from crossteg.train.resume import restore, resume_optimiser
 
 LR = 3e-3  # ours: 5e-4 (flowhide sec. 5.1, for its baselines) barely moves in CPU minutes (measured)
 NAMES = {False: "icn-binary", True: "icn-continuous"}
@@ -170,10 +170,7 @@ def main(argv: list[str] | None = None) -> None:
     state, opt_state = restore(model, checkpoint, args.out / f"{NAMES[args.continuous]}.safetensors", args.resume)
     model.to(device).train()
     optimiser = torch.optim.Adam(model.parameters(), lr=args.lr)
-    if opt_state is not None:
-        optimiser.load_state_dict(opt_state)
-        for group in optimiser.param_groups:  # the rate asked for now, not the checkpoint's
-            group["lr"] = args.lr
+    resume_optimiser(optimiser, opt_state)
     state["device"] = "cpu" if device.type == "cpu" else torch.cuda.get_device_name(device)
     rng = np.random.default_rng([args.seed, state["step"]])
     photos = training_photos()

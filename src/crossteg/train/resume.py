@@ -30,3 +30,14 @@ def restore(model: torch.nn.Module, checkpoint: Path, shipped: Path,
         return {**fresh, "step": card["training"]["steps"], "seconds": card["training"]["seconds"],
                 "curve": card["curve"]}, None
     return fresh, None
+
+
+def resume_optimiser(optimiser: torch.optim.Optimizer, saved: dict | None) -> None:
+    """Load a checkpoint's optimiser state (moments, step counts) but keep the learning rate the optimiser was
+    built with: a resumed run takes the rate asked for now (to steady or speed it), not the checkpoint's."""
+    if saved is None:
+        return
+    rates = [group["lr"] for group in optimiser.param_groups]
+    optimiser.load_state_dict(saved)
+    for group, rate in zip(optimiser.param_groups, rates, strict=True):
+        group["lr"] = rate

@@ -35,6 +35,7 @@ from crossteg.methods.base import WEIGHTS_DIR
 from crossteg.metrics import psnr
 from crossteg.nn.coupling import CouplingConfig, CouplingNet, round_8bit
 from crossteg.train import data
+from crossteg.train.resume import resume_optimiser
 
 LAMBDA_C, LAMBDA_I, LAMBDA_A = 32.0, 1.0, 32.0  # sec. 3.4
 LR = 2e-4  # sec. 4.3
@@ -314,8 +315,7 @@ def main(argv: list[str] | None = None) -> None:
         net.requires_grad_(any(net is t for t in trained))
     params = [p for net in trained for p in net.parameters()]
     optimiser = torch.optim.Adam(params, lr=args.lr)
-    if optimiser_state is not None:
-        optimiser.load_state_dict(optimiser_state)
+    resume_optimiser(optimiser, optimiser_state)
     state["device"] = str(device) if device.type == "cpu" else torch.cuda.get_device_name(device)
     pool = Pool(args, layout)
     images, hidden, clean = held_out(layout)

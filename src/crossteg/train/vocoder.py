@@ -31,7 +31,7 @@ from crossteg.codecs import mel as melcodec
 from crossteg.codecs.vocoder import WEIGHTS_DIR, WEIGHTS_NAME, Vocoder, VocoderConfig, vocode
 from crossteg.media.files import atomic_path, atomic_write_bytes
 from crossteg.train import data
-from crossteg.train.resume import restore
+from crossteg.train.resume import restore, resume_optimiser
 
 RESOLUTIONS = ((512, 128), (1024, 256), (2048, 512))  # multi-resolution STFT loss (Yamamoto et al. 2020 style)
 
@@ -225,8 +225,7 @@ def main(argv: list[str] | None = None) -> None:
     model.to(device).train()
     losses = Losses().to(device)
     optimiser = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.8, 0.99))
-    if opt_state is not None:
-        optimiser.load_state_dict(opt_state)
+    resume_optimiser(optimiser, opt_state)
     state["device"] = "cpu" if device.type == "cpu" else torch.cuda.get_device_name(device)
     rng = np.random.default_rng([args.seed, state["step"]])
     log(f"training {WEIGHTS_NAME} on {device} from step {state['step']}: "

@@ -30,7 +30,7 @@ from crossteg.media.files import atomic_path, atomic_write_bytes
 from crossteg.methods.base import WEIGHTS_DIR
 from crossteg.nn.waveglow import SAMPLE_RATE, WaveGlow, WaveGlowConfig, mel_spectrogram, nll_loss, small_config
 from crossteg.train import data
-from crossteg.train.resume import restore
+from crossteg.train.resume import restore, resume_optimiser
 
 NAME = "waveglow-small"
 LR = 1e-4  # WaveGlow paper sec. 3: Adam, learning rate 1e-4 (we default higher for minutes of CPU)
@@ -154,10 +154,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     model.to(device).train()
     optimiser = torch.optim.Adam(model.parameters(), lr=args.lr)
-    if opt_state is not None:
-        optimiser.load_state_dict(opt_state)
-        for group in optimiser.param_groups:  # the rate asked for now, not the checkpoint's
-            group["lr"] = args.lr
+    resume_optimiser(optimiser, opt_state)
     state["device"] = "cpu" if device.type == "cpu" else torch.cuda.get_device_name(device)
     pool = clips(args.clips, train_voices, args.seed)
     held_audio = torch.from_numpy(np.stack([c[:8192] for c in held])).to(device)
