@@ -152,8 +152,12 @@ def random_crops(images: list[np.ndarray], size: int, count: int, rng: np.random
         y = int(rng.integers(image.shape[0] - side + 1))
         x = int(rng.integers(image.shape[1] - side + 1))
         crop = image[y:y + side, x:x + side]
-        if side != size:
-            crop = resize(crop, (size, size), anti_aliasing=side > size, preserve_range=True)
+        factor = side // size
+        if factor >= 2:  # box-average by the whole factor first: anti-aliasing a 512 -> 16 px resize directly
+            whole = side // factor * factor  # blurs with a ~100-tap Gaussian, 0.15 s a crop (measured)
+            crop = crop[:whole, :whole].reshape(whole // factor, factor, whole // factor, factor, 3).mean((1, 3))
+        if crop.shape[0] != size:
+            crop = resize(crop, (size, size), anti_aliasing=crop.shape[0] > size, preserve_range=True)
         if rng.random() < 0.5:
             crop = crop[:, ::-1]
         crops[k] = crop

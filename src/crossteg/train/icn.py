@@ -16,7 +16,6 @@ import argparse
 import hashlib
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from crossteg.media.files import atomic_path, atomic_write_bytes
 from crossteg.methods.base import WEIGHTS_DIR
 from crossteg.metrics import ms_ssim, psnr
 from crossteg.train import data
+from crossteg.train.loop import Clock
 from crossteg.train.resume import restore, resume_optimiser
 
 LR = 3e-3  # ours: 5e-4 (flowhide sec. 5.1, for its baselines) barely moves in CPU minutes (measured)
@@ -177,9 +177,8 @@ def main(argv: list[str] | None = None) -> None:
     evaluation = held_out().to(device)
     log(f"training {NAMES[args.continuous]} on {device} from step {state['step']}: "
         f"{sum(p.numel() for p in model.parameters())} parameters")
-    start = last_eval = time.perf_counter()
-    base, running, pool = state["seconds"], 0.0, torch.empty(0)
-    while True:
+    clock, pool = Clock(state, args.minutes, args.steps, args.eval_minutes, 20, log), torch.empty(0)
+    while not clock.done:
         if state["step"] % 50 == 0 or len(pool) == 0:  # fresh crops every 50 steps
             pool = torch.from_numpy(data.random_crops(photos, args.crop, args.batch * 50, rng)).permute(0, 3, 1, 2)
         idx = torch.from_numpy(rng.integers(len(pool), size=args.batch))
@@ -187,24 +186,12 @@ def main(argv: list[str] | None = None) -> None:
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
-        state["step"] += 1
-        running += loss.item()
-        elapsed = time.perf_counter() - start
-        state["seconds"] = base + elapsed
-        done = elapsed > args.minutes * 60 or (args.steps is not None and state["step"] >= args.steps)
-        if state["step"] % 20 == 0:
-            log(f"step {state['step']} loss {running / 20:.4f} {elapsed:.0f}s")
-            running = 0.0
-        if done or time.perf_counter() - last_eval > args.eval_minutes * 60:
-            state["curve"].append({"step": state["step"], "seconds": round(state["seconds"], 1),
-                                   **evaluate(model, evaluation)})
+        if clock.tick({"loss": loss.item()}):
+            point = clock.record(evaluate(model, evaluation))
             importance = None
-            if done and not args.continuous:
+            if clock.done and not args.continuous:
                 crops = torch.from_numpy(data.random_crops(photos, 64, 4, np.random.default_rng(7)))
                 crops = crops.permute(0, 3, 1, 2).contiguous().to(device)
                 importance = {str(k): bit_importance(model, crops, k) for k in (DEFAULT_ITERATIONS, MAX_ITERATIONS)}
             save_all(model, optimiser, state, args, checkpoint, importance)
-            log(f"eval step {state['step']}: {state['curve'][-1]} (saved)")
-            last_eval = time.perf_counter()
-        if done:
-            break
+            log(f"eval step {state['step']}: {point} (saved)")

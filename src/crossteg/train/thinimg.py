@@ -21,7 +21,6 @@ import argparse
 import hashlib
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +34,7 @@ from crossteg.methods.base import WEIGHTS_DIR
 from crossteg.metrics import psnr
 from crossteg.nn.coupling import CouplingConfig, CouplingNet, round_8bit
 from crossteg.train import data
+from crossteg.train.loop import Clock
 from crossteg.train.resume import resume_optimiser
 
 LAMBDA_C, LAMBDA_I, LAMBDA_A = 32.0, 1.0, 32.0  # sec. 3.4
@@ -320,11 +320,10 @@ def main(argv: list[str] | None = None) -> None:
     pool = Pool(args, layout)
     images, hidden, clean = held_out(layout)
     secrets = len(layers)
-    start, last_eval, running = time.perf_counter(), time.perf_counter(), 0.0
-    base_seconds, step0 = state["seconds"], state["step"]
-    guard = Guard()
-    log(f"training {weights_name(args)} on {device} from step {step0}: {sum(p.numel() for p in params)} parameters")
-    while True:
+    guard, clock = Guard(), Clock(state, args.minutes, args.steps, args.eval_minutes, 10, log)
+    log(f"training {weights_name(args)} on {device} from step {state['step']}: "
+        f"{sum(p.numel() for p in params)} parameters")
+    while not clock.done:
         image, hid = pool.batch(args.batch, args.crop, secrets)
         loss, parts = forward(layers, image.to(device), [h.to(device) for h in hid])
         optimiser.zero_grad()
@@ -332,27 +331,15 @@ def main(argv: list[str] | None = None) -> None:
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 10.0)  # an INN's exp scaling can spike early in training
             optimiser.step()
-        state["step"] += 1
-        running += loss.item()
-        elapsed = time.perf_counter() - start
-        state["seconds"] = base_seconds + elapsed
-        done = elapsed > args.minutes * 60 or (args.steps is not None and state["step"] >= args.steps)
-        if state["step"] % 10 == 0:
-            log(f"step {state['step']} loss {running / 10:.2f} " + " ".join(f"{k} {v.item():.3g}" for k, v in
-                                                                         parts.items()) + f" {elapsed:.0f}s")
-            running = 0.0
-        if done or time.perf_counter() - last_eval > args.eval_minutes * 60:
+        if clock.tick({"loss": loss.item(), **{k: v.item() for k, v in parts.items()}}):
             metrics = evaluate(layers, images, hidden, clean, layout)
-            state["curve"].append({"step": state["step"], "seconds": round(state["seconds"], 1), **metrics})
+            clock.record(metrics)
             verdict = guard.judge(metrics)
             if verdict == "better":
                 save_all(layers, optimiser, state, args, checkpoint)
             elif verdict == "diverged" and checkpoint.exists():
                 back_to_best(layers, optimiser, checkpoint)
             log(f"eval step {state['step']}: {metrics}  ({verdict})")
-            last_eval = time.perf_counter()
-        if done:
-            break
 
 
 class Guard:

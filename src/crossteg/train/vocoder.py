@@ -20,7 +20,6 @@ import hashlib
 import json
 import math
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ from crossteg.codecs import mel as melcodec
 from crossteg.codecs.vocoder import WEIGHTS_DIR, WEIGHTS_NAME, Vocoder, VocoderConfig, vocode
 from crossteg.media.files import atomic_path, atomic_write_bytes
 from crossteg.train import data
+from crossteg.train.loop import Clock
 from crossteg.train.resume import restore, resume_optimiser
 
 RESOLUTIONS = ((512, 128), (1024, 256), (2048, 512))  # multi-resolution STFT loss (Yamamoto et al. 2020 style)
@@ -230,28 +230,14 @@ def main(argv: list[str] | None = None) -> None:
     rng = np.random.default_rng([args.seed, state["step"]])
     log(f"training {WEIGHTS_NAME} on {device} from step {state['step']}: "
         f"{sum(p.numel() for p in model.parameters())} parameters, {len(pool)} clips")
-    start = last_eval = time.perf_counter()
-    base, running = state["seconds"], dict[str, float]()
-    while True:
-        elapsed = time.perf_counter() - start
+    clock = Clock(state, args.minutes, args.steps, args.eval_minutes, 50, log)
+    while not clock.done:
         for group in optimiser.param_groups:
-            group["lr"] = learning_rate(args, elapsed)
+            group["lr"] = learning_rate(args, clock.elapsed)
         terms = step_once(model, losses, optimiser, batch(pool, args.batch, args.segment, rng).to(device), rng)
-        running = {k: running.get(k, 0.0) + v for k, v in terms.items()}
-        state["step"] += 1
-        state["seconds"] = base + time.perf_counter() - start
-        done = elapsed > args.minutes * 60 or (args.steps is not None and state["step"] >= args.steps)
-        if state["step"] % 50 == 0:
-            log(f"step {state['step']} " + " ".join(f"{k} {v / 50:.4f}" for k, v in running.items())
-                + f" lr {optimiser.param_groups[0]['lr']:.2e} {elapsed:.0f}s")
-            running = {}
-        if done or time.perf_counter() - last_eval > args.eval_minutes * 60:
+        if clock.tick(terms, f" lr {optimiser.param_groups[0]['lr']:.2e}"):
             model.cpu()
-            state["curve"].append({"step": state["step"], "seconds": round(state["seconds"], 1),
-                                   **evaluate(model, held)})
+            point = clock.record(evaluate(model, held))
             model.to(device)
             save_all(model, optimiser, state, args, checkpoint)
-            log(f"eval step {state['step']}: {state['curve'][-1]} (saved)")
-            last_eval = time.perf_counter()
-        if done:
-            break
+            log(f"eval step {state['step']}: {point} (saved)")

@@ -19,7 +19,6 @@ import argparse
 import hashlib
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from crossteg.media.files import atomic_path, atomic_write_bytes
 from crossteg.methods.base import WEIGHTS_DIR
 from crossteg.nn.waveglow import SAMPLE_RATE, WaveGlow, WaveGlowConfig, mel_spectrogram, nll_loss, small_config
 from crossteg.train import data
+from crossteg.train.loop import Clock
 from crossteg.train.resume import restore, resume_optimiser
 
 NAME = "waveglow-small"
@@ -161,9 +161,8 @@ def main(argv: list[str] | None = None) -> None:
     rng = np.random.default_rng([args.seed, state["step"]])
     log(f"training {NAME} on {device} from step {state['step']}: {sum(p.numel() for p in model.parameters())} "
         f"parameters, {len(pool)} clips")
-    start = last_eval = time.perf_counter()
-    base, running = state["seconds"], 0.0
-    while True:
+    clock = Clock(state, args.minutes, args.steps, args.eval_minutes, 20, log)
+    while not clock.done:
         audio = batch(pool, args.batch, args.segment, rng).to(device)
         z, log_s, log_det = model(audio, mel_spectrogram(audio))
         loss = nll_loss(z, log_s, log_det)
@@ -171,21 +170,9 @@ def main(argv: list[str] | None = None) -> None:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)  # exp(log s) can spike early
         optimiser.step()
-        state["step"] += 1
-        running += loss.item()
-        elapsed = time.perf_counter() - start
-        state["seconds"] = base + elapsed
-        done = elapsed > args.minutes * 60 or (args.steps is not None and state["step"] >= args.steps)
-        if state["step"] % 20 == 0:
-            log(f"step {state['step']} nll {running / 20:.4f} {elapsed:.0f}s")
-            running = 0.0
-        if done or time.perf_counter() - last_eval > args.eval_minutes * 60:
-            state["curve"].append({"step": state["step"], "seconds": round(state["seconds"], 1),
-                                   "held_out_nll": held_out_nll(model, held_audio)})
+        if clock.tick({"nll": loss.item()}):
+            point = clock.record({"held_out_nll": held_out_nll(model, held_audio)})
             save_all(model, optimiser, state, args, checkpoint, None)
-            log(f"eval step {state['step']}: {state['curve'][-1]} (saved)")
-            last_eval = time.perf_counter()
-        if done:
-            break
+            log(f"eval step {state['step']}: {point} (saved)")
     model.cpu().eval()
     save_all(model, optimiser, state, args, checkpoint, measure_flips(model, held))

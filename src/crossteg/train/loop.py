@@ -1,0 +1,52 @@
+"""The bookkeeping every timed trainer (icn, waveglow, vocoder, thinimg) shares: steps and seconds carried
+across resumes, the --minutes / --steps stop, logged running means, and when an evaluation is due."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+
+class Clock:
+    """Counts a run's steps into `state` ("step", "seconds", "curve": resumable) and says when to evaluate.
+
+    A run stops after `minutes` of its own wall clock or at `steps` in total (whichever comes first); an
+    evaluation is due every `eval_minutes` and on the last step. Each `log_every` steps the mean of every
+    logged term since the last line is printed through `log`."""
+
+    def __init__(self, state: dict[str, Any], minutes: float, steps: int | None, eval_minutes: float,
+                 log_every: int, log: Callable[[str], None] = print) -> None:
+        self.state, self.minutes, self.steps, self.eval_minutes = state, minutes, steps, eval_minutes
+        self.log_every, self.log = log_every, log
+        self.base = state["seconds"]
+        self.start = self.last_eval = time.perf_counter()
+        self.running: dict[str, float] = {}
+        self.logged_steps = 0
+        self.done = steps is not None and state["step"] >= steps
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since this run started (evaluations included)."""
+        return time.perf_counter() - self.start
+
+    def tick(self, terms: dict[str, float], extra: str = "") -> bool:
+        """Count one finished step with its loss terms; True when an evaluation is due (always on the last)."""
+        self.state["step"] += 1
+        self.state["seconds"] = self.base + self.elapsed
+        for name, value in terms.items():
+            self.running[name] = self.running.get(name, 0.0) + value
+        self.logged_steps += 1
+        self.done = self.elapsed > self.minutes * 60 or (self.steps is not None and self.state["step"] >= self.steps)
+        if self.state["step"] % self.log_every == 0:
+            means = " ".join(f"{k} {v / self.logged_steps:.4g}" for k, v in self.running.items())
+            self.log(f"step {self.state['step']} {means}{extra} {self.elapsed:.0f}s")
+            self.running, self.logged_steps = {}, 0
+        return self.done or time.perf_counter() - self.last_eval > self.eval_minutes * 60
+
+    def record(self, metrics: dict[str, Any]) -> dict[str, Any]:
+        """Append an evaluation to the curve (with step and seconds); the next one is due eval_minutes later."""
+        point = {"step": self.state["step"], "seconds": round(self.state["seconds"], 1), **metrics}
+        self.state["curve"].append(point)
+        self.last_eval = time.perf_counter()
+        return point
