@@ -101,7 +101,7 @@ def test_capacity_error_says_the_maximum_seconds(tmp_path, assets):
         method.capacity(Image(np.zeros((100, 300, 3), np.float32)))
 
 
-def test_train_smoke_two_steps(tmp_path, monkeypatch):
+def test_train_smoke_two_steps(tmp_path, monkeypatch, capsys):
     """The trainer runs end to end (nested, tiny, two steps, no espeak: synthetic tones stand in)."""
     tone = (0.5 * np.sin(np.arange(40_000) * 0.05)).astype(np.float32)
     monkeypatch.setattr(trainer.data, "speech_clips", lambda rng, n, *a, **k: (tone[:int(rng.integers(8000, 40000))]
@@ -115,7 +115,10 @@ def test_train_smoke_two_steps(tmp_path, monkeypatch):
     assert T.load_model(T.NESTED, tmp_path).layers[1].config.image_channels == 2
     trainer.main(["--nested", "--resume", "--steps", "3", "--batch", "1", "--crop", "32", "--width", "4",
                   "--blocks", "2", "--clips", "2", "--out", str(tmp_path), "--checkpoint", str(tmp_path / "c.ckpt")])
-    assert json.loads((tmp_path / f"{T.NESTED}.json").read_text())["training"]["steps"] == 3
+    log = capsys.readouterr().out
+    assert "from step 2:" in log and "eval step 3:" in log  # resumed where it stopped
+    saved = json.loads((tmp_path / f"{T.NESTED}.json").read_text())["training"]["steps"]
+    assert saved == (3 if "(better)" in log.split("eval step 3:")[1] else 2)  # saved only if it beat step 2
 
 
 # Round trips with the shipped weights -------------------------------------------------------------------
@@ -205,3 +208,12 @@ def test_repeated_divergence_keeps_halving_the_rate(tmp_path):
     assert optimiser.param_groups[0]["lr"] == pytest.approx(5e-5)
     saved = torch.load(tmp_path / "best.ckpt", weights_only=False)["model"]
     assert all(torch.equal(v, saved[f"layer1.{k}"]) for k, v in net.state_dict().items())
+
+
+def test_a_resumed_run_must_beat_the_weights_it_starts_from():
+    """The last evaluation of a resumed curve is the bar: a degraded first evaluation is not saved over it."""
+    guard = trainer.Guard([{"container_psnr": 34.0, "level1_tensor_psnr": 30.0}])
+    assert guard.judge({"container_psnr": 33.5, "level1_tensor_psnr": 30.0}) == "worse"
+    assert guard.judge({"container_psnr": 4.6, "level1_tensor_psnr": 4.5}) == "diverged"
+    assert guard.judge({"container_psnr": 34.5, "level1_tensor_psnr": 30.0}) == "better"
+    assert trainer.Guard().judge({"container_psnr": 4.6, "level1_tensor_psnr": 4.5}) == "better"  # a fresh run

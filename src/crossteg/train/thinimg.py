@@ -214,15 +214,20 @@ def save_all(layers: list[CouplingNet], optimiser: torch.optim.Optimizer, state:
     """Checkpoint (to resume) and the shippable weights + card."""
     from safetensors.torch import save_file
 
-    checkpoint.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(checkpoint) as tmp:
-        torch.save({"model": T.state_dict(layers), "optimiser": optimiser.state_dict(), "state": state}, tmp)
+    save_checkpoint(layers, optimiser, state, checkpoint)
     name = weights_name(args)
     weights = args.out / f"{name}.safetensors"
     with atomic_path(weights) as tmp:
         save_file({k: v.float() for k, v in T.state_dict(layers).items()}, str(tmp))
     card = make_card(name, weights, layers, state, args)
     atomic_write_bytes(args.out / f"{name}.json", (json.dumps(card, indent=2) + "\n").encode())
+
+
+def save_checkpoint(layers: list[CouplingNet], optimiser: torch.optim.Optimizer, state: dict[str, Any],
+                    checkpoint: Path) -> None:
+    checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(checkpoint) as tmp:
+        torch.save({"model": T.state_dict(layers), "optimiser": optimiser.state_dict(), "state": state}, tmp)
 
 
 def make_card(name: str, weights: Path, layers: list[CouplingNet], state: dict[str, Any],
@@ -320,7 +325,9 @@ def main(argv: list[str] | None = None) -> None:
     pool = Pool(args, layout)
     images, hidden, clean = held_out(layout)
     secrets = len(layers)
-    guard, clock = Guard(), Clock(state, args.minutes, args.steps, args.eval_minutes, 10, log)
+    if state["curve"] and not checkpoint.exists():  # resumed from shipped weights: a best to return to
+        save_checkpoint(layers, optimiser, state, checkpoint)
+    guard, clock = Guard(state["curve"]), Clock(state, args.minutes, args.steps, args.eval_minutes, 10, log)
     log(f"training {weights_name(args)} on {device} from step {state['step']}: "
         f"{sum(p.numel() for p in params)} parameters")
     while not clock.done:
@@ -348,9 +355,11 @@ class Guard:
     caller returns to the best checkpoint at half the learning rate). The nested model at lr 2e-4 fell from
     24 to 9 dB container PSNR between two evaluations before this existed (measured)."""
 
-    def __init__(self) -> None:
+    def __init__(self, curve: list[dict[str, float]] | None = None) -> None:
+        """`curve`: a resumed run's evaluations; its last one scored the weights it starts from, and a later
+        evaluation must beat that before it is saved (a resume that degrades must not overwrite them)."""
         self.mean: float | None = None
-        self.best = -float("inf")
+        self.best = self.score(curve[-1]) if curve else -float("inf")
 
     def accept(self, loss: float) -> bool:
         if not np.isfinite(loss) or (self.mean is not None and loss > 20 * self.mean):
@@ -359,8 +368,12 @@ class Guard:
         self.mean = loss if self.mean is None else 0.98 * self.mean + 0.02 * loss
         return True
 
+    @staticmethod
+    def score(metrics: dict[str, float]) -> float:
+        return metrics["container_psnr"] + min(v for k, v in metrics.items() if k.endswith("tensor_psnr"))
+
     def judge(self, metrics: dict[str, float]) -> str:
-        score = metrics["container_psnr"] + min(v for k, v in metrics.items() if k.endswith("tensor_psnr"))
+        score = self.score(metrics)
         if score >= self.best:
             self.best = score
             return "better"
