@@ -32,11 +32,14 @@ MAX_ITERATIONS = 8  # flowhide fig. 7: K = 8 for the high-resolution video
 
 @dataclass(frozen=True)
 class ICNConfig:
-    """Size of an ICN: `width` scales every layer (Toderici et al.: 64); `continuous` is the tanh variant."""
+    """Size of an ICN: `width` scales every layer (Toderici et al.: 64); `continuous` is the tanh variant;
+    `bounded` ends the decoder in tanh / 2 (a residual estimate in the image's range, as public
+    reimplementations of Toderici et al. do; weights trained before it existed have it off)."""
 
     width: int = 64
     bits: int = BITS
     continuous: bool = False
+    bounded: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -50,6 +53,21 @@ class ConvLSTM(nn.Module):
         self.hidden = hidden
         self.conv_x = nn.Conv2d(cin, 4 * hidden, kernel, stride, kernel // 2)
         self.conv_h = nn.Conv2d(hidden, 4 * hidden, hidden_kernel, 1, hidden_kernel // 2, bias=False)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Open gates and amplifying weights: with PyTorch's default init each cell passes ~0.15 of its input's
+        variation on (half-open gates times a shrinking conv), so through the encoder's three and the decoder's
+        four cells the reconstruction ignored the code (1e-8 of it) and training sat at the mean image for
+        thousands of steps (measured: 13 dB, even overfitting 8 crops). Weights N(0, (2 / sqrt(fan_in))^2) and
+        input/forget/output gate biases of +2 keep the code's influence (0.03) and it learns from the start."""
+        for conv in (self.conv_x, self.conv_h):
+            nn.init.normal_(conv.weight, 0.0, 2.0 / conv.weight[0].numel() ** 0.5)
+        bias = self.conv_x.bias
+        assert bias is not None
+        with torch.no_grad():
+            bias.zero_()
+            bias[:3 * self.hidden] = 2.0  # gates i, f, o (chunk order in forward)
 
     def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None
                 ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
@@ -83,6 +101,10 @@ class Encoder(nn.Module):
         self.rnn3 = ConvLSTM(8 * w, 8 * w, 3, 2, 1)
         out = CONTINUOUS_CHANNELS if config.continuous else config.bits
         self.bottleneck = nn.Conv2d(8 * w, out, 1)
+        # pre-binarisation values spread over (-1, 1) from the start, so the first bits carry the image rather
+        # than coin flips (P(+1) = (1 + x) / 2): with the default init a binary ICN sat at the mean image for
+        # 1150 steps; with this it left it within 600 (measured, width 8, lr 1e-3)
+        nn.init.normal_(self.bottleneck.weight, 0.0, 4.0 / (8 * w) ** 0.5)
 
     def forward(self, r: torch.Tensor, state: list | None) -> tuple[torch.Tensor, list]:
         state = state or [None, None, None]
@@ -106,6 +128,7 @@ class Decoder(nn.Module):
         self.rnn3 = ConvLSTM(2 * w, 4 * w, 3, 1, 3)
         self.rnn4 = ConvLSTM(w, 2 * w, 3, 1, 3)
         self.out = nn.Conv2d(w // 2, 3, 1)
+        self.bounded = config.bounded
 
     def forward(self, b: torch.Tensor, state: list | None) -> tuple[torch.Tensor, list]:
         state = state or [None, None, None, None]
@@ -115,7 +138,8 @@ class Decoder(nn.Module):
             x, s_new = rnn(x, s)
             new.append(s_new)
             x = F.pixel_shuffle(x, 2)  # depth-to-space: channels / 4, resolution x 2
-        return self.out(x), new
+        out = self.out(x)
+        return (torch.tanh(out) / 2 if self.bounded else out), new
 
 
 class ICN(nn.Module):

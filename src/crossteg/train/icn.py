@@ -42,6 +42,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--minutes", type=float, default=15.0, help="wall-clock budget (default 15)")
     p.add_argument("--steps", type=int, default=None, help="stop after this many steps in total")
     p.add_argument("--width", type=int, default=8, help="layer width scale (Toderici et al.: 64)")
+    p.add_argument("--unbounded", action="store_true",
+                   help="linear decoder output instead of tanh / 2 (how icn weights were trained before the option)")
     p.add_argument("--iterations", type=int, default=DEFAULT_ITERATIONS, help="K during training")
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--crop", type=int, default=32, help="training crop side (multiple of 16)")
@@ -140,7 +142,8 @@ def save_all(model: ICN, optimiser: torch.optim.Optimizer, state: dict[str, Any]
                            "astronaut left out)",
                  "held_out": "6 random 64x64 crops of scikit-image astronaut (curve metrics)",
                  "license": "scikit-image sample data (public domain / CC0 / BSD)"},
-        "training": {"command": f"crossteg train icn{' --continuous' if args.continuous else ''} --width "
+        "training": {"command": f"crossteg train icn{' --continuous' if args.continuous else ''}"
+                                f"{' --unbounded' if args.unbounded else ''} --width "
                                 f"{args.width} --iterations {args.iterations} --batch {args.batch} --crop "
                                 f"{args.crop} --lr {args.lr:g} --seed {args.seed} --minutes {args.minutes:g} "
                                 "[--resume]",
@@ -148,7 +151,10 @@ def save_all(model: ICN, optimiser: torch.optim.Optimizer, state: dict[str, Any]
                      "steps": state["step"], "seconds": round(state["seconds"], 1), "seed": args.seed,
                      "device": state.get("device", "cpu"), "threads": torch.get_num_threads()},
         "deviations": f"width {args.width} (paper 64), CPU minutes instead of 40 epochs of COCO, scikit-image "
-                      f"photos instead of COCO, {args.crop}x{args.crop} crops",
+                      f"photos instead of COCO, {args.crop}x{args.crop} crops; ConvLSTM init with open gates and "
+                      "amplifying weights (codecs/icn.py ConvLSTM.reset_parameters: with PyTorch's default the "
+                      "decoder ignored the code for hundreds of steps)"
+                      + ("" if model.config.bounded else "; linear decoder output (--unbounded)"),
         "metrics": state["curve"][-1] if state["curve"] else {},
         "curve": state["curve"],
         "license": "weights: CC0 (trained by crossteg from the data above)",
@@ -165,7 +171,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)  # weight init and binarisation noise; nothing keyed
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model = ICN(ICNConfig(width=args.width, continuous=args.continuous))
+    model = ICN(ICNConfig(width=args.width, continuous=args.continuous, bounded=not args.unbounded))
     checkpoint = args.checkpoint or Path.home() / ".cache" / "crossteg" / f"{NAMES[args.continuous]}.ckpt"
     state, opt_state = restore(model, checkpoint, args.out / f"{NAMES[args.continuous]}.safetensors", args.resume)
     model.to(device).train()
