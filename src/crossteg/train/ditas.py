@@ -146,6 +146,8 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     state, saved_opt = restore(net, ckpt, args.out / f"{name}.safetensors", args.resume)
     resume_optimiser(opt, saved_opt)
     state.setdefault("rng", np.random.default_rng([args.seed, state["step"]]))  # shipped weights carry no rng
+    if state["step"]:
+        state.setdefault("resumed_at", []).append(state["step"])
     log(f"{name}: {sum(p.numel() for p in net.parameters())} parameters, {config}")
     photos, pool = training_photos(), speech_pool(args.clips, args.seed)
     log(f"data: {len(photos)} photos, {len(pool) / MODEL_RATE:.0f} s of speech")
@@ -196,12 +198,18 @@ def write(result: dict[str, Any], args: argparse.Namespace, argv: list[str]) -> 
                          "seconds": round(state["seconds"], 1), "batch": args.batch, "patch": args.patch,
                          "lr": args.lr, "lr_schedule": "divided by 3 at each third of the steps", "lambda": args.lam,
                          "seed": args.seed, "device": "cpu", "threads": torch.get_num_threads(),
-                         "quantization": "16-bit rounding of the container, straight-through"},
+                         "quantization": "16-bit rounding of the container, straight-through",
+                         "resumed_at_steps": state.get("resumed_at", [])},
             "metrics": {"train_last": state["curve"][-1] if state["curve"] else {},
                         "note": "training-batch values (float secret, 16-bit container); file-level numbers in "
                                 "benchmarks/results/ditas-tables.md"},
-            "deviations": "CPU budget: width/blocks/steps far below the paper (64 kernels, 200 epochs); see "
-                          "methods/ditas.py for the layout and key",
+            "deviations": f"CPU budget: width {config.width} and {config.blocks} residual block(s) per sub-network "
+                          f"(paper: 64 kernels, block count not given); {state['step']} Adam steps of {args.batch} "
+                          f"{args.patch}x{args.patch} crop(s) (paper: 200 epochs of VOC2012, batch 16 patches of "
+                          "64, lr 1e-4 /3 every 20 epochs); secrets from scikit-image photos, covers espeak-ng "
+                          "speech (paper: VOC2012 + LJ Speech/TIMIT); keyed row permutation/sign of each audio "
+                          "tensor and keyed slots (see methods/ditas.py). File-level quality: "
+                          "benchmarks/results/ditas-tables.md",
             "curve": state["curve"]}
     path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
     log(f"wrote {path} ({card['bytes']} bytes) and {path.with_suffix('.json').name}")
