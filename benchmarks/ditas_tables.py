@@ -46,7 +46,8 @@ PAPER = {
     "M-D": ((1.6904e-3, 38.42, 0.9581, 0.9935), (1.7932e-3, 37.65, 0.9036, 0.9883)),
     "M-ED": ((9.8471e-4, 38.39, 0.9597, 0.9944), (1.0582e-3, 37.69, 0.9054, 0.9900)),
 }
-ROWS = {"deepsteg": ("deepsteg", {}), "stft": ("stft", {}), **{v: ("ditas", {"variant": v}) for v in D.VARIANTS}}
+ROWS = {"deepsteg": ("deepsteg", {}), "stft": ("stft", {}), **{v: ("ditas", {"variant": v}) for v in D.VARIANTS},
+        "M-ED STFT pre": ("ditas", {"variant": "M-ED", "pre": "stft"})}  # sec. 3.1/3.4: "slightly better", no table
 METRICS = ("container_mse", "secret_psnr", "secret_ssim", "secret_msssim")
 
 
@@ -110,7 +111,7 @@ def mean_rows(setting: str, runs: list[dict[str, Any]], paper: tuple[float, ...]
 
 def table1(sets: dict[str, list[Image]], pool: list[Audio], folder: Path, results: Results) -> None:
     for row, (method_id, options) in ROWS.items():
-        name = method_id if method_id != "ditas" else f"ditas-{options['variant']}"
+        name = weights_stem(method_id, options)
         if not (WEIGHTS_DIR / f"{name}.safetensors").exists():
             results.rows.append(Row(f"table1 {row}", "secret_psnr", None, note=f"no weights {name}"))
             continue
@@ -119,9 +120,17 @@ def table1(sets: dict[str, list[Image]], pool: list[Audio], folder: Path, result
         for k, (setting, images) in enumerate(sets.items()):
             runs = [round_trip(method, c, s, folder) for s in images for c in pool[:2]]
             label = f"table1 {setting} {'DITAS-' + row if method_id == 'ditas' else row}"
-            results.rows += mean_rows(label, runs, PAPER[row][k], f"16-bit WAV; {steps} training steps")
+            results.rows += mean_rows(label, runs, PAPER[row][k] if row in PAPER else None,
+                                      f"16-bit WAV; {steps} training steps")
             results.rows.append(Row(label, "container_snr", float(np.mean([r["container_snr"] for r in runs])),
                                     n=len(runs), note="whole file, dB"))
+
+
+def weights_stem(method_id: str, options: dict[str, str]) -> str:
+    """The shipped weights' name for a Table 1 row (the file name without .safetensors)."""
+    if method_id != "ditas":
+        return method_id
+    return f"ditas-{options['variant']}{'-stft' if options.get('pre') == 'stft' else ''}"
 
 
 def _steps(name: str) -> str:
@@ -232,7 +241,7 @@ def update_cards(results: Results) -> None:
     import json
 
     for row, (method_id, options) in ROWS.items():
-        name = method_id if method_id != "ditas" else f"ditas-{options['variant']}"
+        name = weights_stem(method_id, options)
         card_path = WEIGHTS_DIR / f"{name}.json"
         label = f"DITAS-{row}" if method_id == "ditas" else row
         measured = {f"{r.setting.removeprefix('table1 ').replace(' ' + label, '')} {r.metric}": r.ours

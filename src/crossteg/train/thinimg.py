@@ -56,6 +56,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--no-dwt", action="store_true", help="full-resolution branches (paper) instead of Haar")
     p.add_argument("--format", default="mel", choices=sorted(mel.FORMATS))
     p.add_argument("--lr", type=float, default=LR)
+    p.add_argument("--warmup", type=int, default=200,
+                   help="steps of linear learning-rate warm-up at the start of every run (resumes too)")
     p.add_argument("--clips", type=int, default=300, help="speech clips synthesised for the training pool")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
@@ -236,8 +238,8 @@ def make_card(name: str, weights: Path, layers: list[CouplingNet], state: dict[s
     nested = " --nested" + (" --freeze-first" if args.freeze_first else "") if args.nested else ""
     command = (f"crossteg train thinimg{nested} --batch {args.batch} --crop {args.crop}"
                f" --width {args.width} --blocks {args.blocks}{' --no-dwt' if args.no_dwt else ''}"
-               f" --format {args.format} --lr {args.lr:g} --clips {args.clips} --seed {args.seed}"
-               f" --minutes {args.minutes:g} [--resume]")
+               f" --format {args.format} --lr {args.lr:g} --warmup {args.warmup} --clips {args.clips}"
+               f" --seed {args.seed} --minutes {args.minutes:g} [--resume]")
     return {
         "name": name, "method": "thinimg",
         "paper": "Zhao, Li, Ning, Jiang: THInImg: Cross-modal Steganography for Presenting Talking Heads in Images",
@@ -330,7 +332,11 @@ def main(argv: list[str] | None = None) -> None:
     guard, clock = Guard(state["curve"]), Clock(state, args.minutes, args.steps, args.eval_minutes, 10, log)
     log(f"training {weights_name(args)} on {device} from step {state['step']}: "
         f"{sum(p.numel() for p in params)} parameters")
+    first = state["step"]
     while not clock.done:
+        if state["step"] - first < args.warmup:  # fresh Adam moments take full-size steps: ramp the rate up
+            for group in optimiser.param_groups:
+                group["lr"] = args.lr * (state["step"] - first + 1) / args.warmup
         image, hid = pool.batch(args.batch, args.crop, secrets)
         loss, parts = forward(layers, image.to(device), [h.to(device) for h in hid])
         optimiser.zero_grad()
