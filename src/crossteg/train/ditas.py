@@ -42,7 +42,7 @@ from crossteg.methods.ditas import (
     save_net,
 )
 from crossteg.train import data
-from crossteg.train.resume import restore, resume_optimiser
+from crossteg.train.resume import restore, resume_optimiser, save_checkpoint
 
 HELD_OUT_PHOTOS = ("coffee", "chelsea")
 CARD_DATA = {"secrets": "random crops (scale 0.5-1, flips) of scikit-image's bundled photos (public domain / CC0 / "
@@ -173,10 +173,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
                 f"{mean['container_mse']:.2e} secret psnr {mean['secret_psnr']:.2f} dB  {state['seconds']:.0f}s")
             running = []
         if time.perf_counter() - last_save > 60 or state["step"] == args.steps:
-            ckpt.parent.mkdir(parents=True, exist_ok=True)
-            torch.save({"model": net.state_dict(), "optimiser": opt.state_dict(), "state": state},
-                       ckpt.with_suffix(".tmp"))
-            ckpt.with_suffix(".tmp").replace(ckpt)
+            save_checkpoint(ckpt, net.state_dict(), opt, state)
             last_save = time.perf_counter()
     return {"net": net, "config": config, "name": name, "state": state}
 

@@ -28,7 +28,7 @@ from crossteg.methods.base import WEIGHTS_DIR
 from crossteg.metrics import ms_ssim, psnr
 from crossteg.train import data
 from crossteg.train.loop import Clock
-from crossteg.train.resume import restore, resume_optimiser
+from crossteg.train.resume import restore, resume_optimiser, save_checkpoint
 
 LR = 3e-3  # ours: 5e-4 (flowhide sec. 5.1, for its baselines) barely moves in CPU minutes (measured)
 NAMES = {False: "icn-binary", True: "icn-continuous"}
@@ -120,9 +120,7 @@ def save_all(model: ICN, optimiser: torch.optim.Optimizer, state: dict[str, Any]
     """Checkpoint (to resume) and the shippable weights + card."""
     from safetensors.torch import save_file
 
-    checkpoint.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(checkpoint) as tmp:
-        torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(), "state": state}, tmp)
+    save_checkpoint(checkpoint, model.state_dict(), optimiser, state)
     name = NAMES[args.continuous]
     weights = args.out / f"{name}.safetensors"
     with atomic_path(weights) as tmp:

@@ -1,4 +1,5 @@
-"""Where a resumed training run starts: its checkpoint, else the shipped weights and their card, else step 0."""
+"""Training checkpoints, written and read in one place: where a resumed run starts (its checkpoint, else the
+shipped weights and their card, else step 0), and how its optimiser state is taken back."""
 
 from __future__ import annotations
 
@@ -7,6 +8,16 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from crossteg.media.files import atomic_path
+
+
+def save_checkpoint(checkpoint: Path, model_state: dict[str, torch.Tensor], optimiser: torch.optim.Optimizer,
+                    state: dict[str, Any]) -> None:
+    """Write (atomically) what `restore` reads back: weights, optimiser state, training state."""
+    checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(checkpoint) as tmp:
+        torch.save({"model": model_state, "optimiser": optimiser.state_dict(), "state": state}, tmp)
 
 
 def restore(model: torch.nn.Module, checkpoint: Path, shipped: Path,

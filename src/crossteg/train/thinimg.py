@@ -35,7 +35,7 @@ from crossteg.metrics import psnr
 from crossteg.nn.coupling import CouplingConfig, CouplingNet, round_8bit
 from crossteg.train import data
 from crossteg.train.loop import Clock
-from crossteg.train.resume import resume_optimiser
+from crossteg.train.resume import resume_optimiser, save_checkpoint
 
 LAMBDA_C, LAMBDA_I, LAMBDA_A = 32.0, 1.0, 32.0  # sec. 3.4
 LR = 2e-4  # sec. 4.3
@@ -216,20 +216,13 @@ def save_all(layers: list[CouplingNet], optimiser: torch.optim.Optimizer, state:
     """Checkpoint (to resume) and the shippable weights + card."""
     from safetensors.torch import save_file
 
-    save_checkpoint(layers, optimiser, state, checkpoint)
+    save_checkpoint(checkpoint, T.state_dict(layers), optimiser, state)
     name = weights_name(args)
     weights = args.out / f"{name}.safetensors"
     with atomic_path(weights) as tmp:
         save_file({k: v.float() for k, v in T.state_dict(layers).items()}, str(tmp))
     card = make_card(name, weights, layers, state, args)
     atomic_write_bytes(args.out / f"{name}.json", (json.dumps(card, indent=2) + "\n").encode())
-
-
-def save_checkpoint(layers: list[CouplingNet], optimiser: torch.optim.Optimizer, state: dict[str, Any],
-                    checkpoint: Path) -> None:
-    checkpoint.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(checkpoint) as tmp:
-        torch.save({"model": T.state_dict(layers), "optimiser": optimiser.state_dict(), "state": state}, tmp)
 
 
 def make_card(name: str, weights: Path, layers: list[CouplingNet], state: dict[str, Any],
@@ -328,7 +321,7 @@ def main(argv: list[str] | None = None) -> None:
     images, hidden, clean = held_out(layout)
     secrets = len(layers)
     if state["curve"] and not checkpoint.exists():  # resumed from shipped weights: a best to return to
-        save_checkpoint(layers, optimiser, state, checkpoint)
+        save_checkpoint(checkpoint, T.state_dict(layers), optimiser, state)
     guard, clock = Guard(state["curve"]), Clock(state, args.minutes, args.steps, args.eval_minutes, 10, log)
     log(f"training {weights_name(args)} on {device} from step {state['step']}: "
         f"{sum(p.numel() for p in params)} parameters")

@@ -31,7 +31,7 @@ from crossteg.codecs.vocoder import WEIGHTS_DIR, WEIGHTS_NAME, Vocoder, VocoderC
 from crossteg.media.files import atomic_path, atomic_write_bytes
 from crossteg.train import data
 from crossteg.train.loop import Clock
-from crossteg.train.resume import restore, resume_optimiser
+from crossteg.train.resume import restore, resume_optimiser, save_checkpoint
 
 RESOLUTIONS = ((512, 128), (1024, 256), (2048, 512))  # multi-resolution STFT loss (Yamamoto et al. 2020 style)
 
@@ -139,9 +139,7 @@ def save_all(model: Vocoder, optimiser: torch.optim.Optimizer, state: dict[str, 
     """Checkpoint (model + optimiser + curve), then the safetensors weights and their JSON card."""
     from safetensors.torch import save_file
 
-    checkpoint.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(checkpoint) as tmp:
-        torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(), "state": state}, tmp)
+    save_checkpoint(checkpoint, model.state_dict(), optimiser, state)
     weights = args.out / f"{WEIGHTS_NAME}.safetensors"
     with atomic_path(weights) as tmp:
         save_file({k: v.detach().float().cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp))

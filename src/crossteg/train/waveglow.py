@@ -30,7 +30,7 @@ from crossteg.methods.base import WEIGHTS_DIR
 from crossteg.nn.waveglow import SAMPLE_RATE, WaveGlow, WaveGlowConfig, mel_spectrogram, nll_loss, small_config
 from crossteg.train import data
 from crossteg.train.loop import Clock
-from crossteg.train.resume import restore, resume_optimiser
+from crossteg.train.resume import restore, resume_optimiser, save_checkpoint
 
 NAME = "waveglow-small"
 LR = 1e-4  # WaveGlow paper sec. 3: Adam, learning rate 1e-4 (we default higher for minutes of CPU)
@@ -86,9 +86,7 @@ def save_all(model: WaveGlow, optimiser: torch.optim.Optimizer | None, state: di
     from safetensors.torch import save_file
 
     if optimiser is not None:
-        checkpoint.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(checkpoint) as tmp:
-            torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(), "state": state}, tmp)
+        save_checkpoint(checkpoint, model.state_dict(), optimiser, state)
     weights = args.out / f"{NAME}.safetensors"
     with atomic_path(weights) as tmp:
         save_file({k: v.detach().float().cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp))
