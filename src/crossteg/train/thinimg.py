@@ -35,6 +35,7 @@ from crossteg.metrics import psnr
 from crossteg.nn.coupling import CouplingConfig, CouplingNet, round_8bit
 from crossteg.train import data
 from crossteg.train.loop import Clock
+from crossteg.train.resume import restore as resume_restore
 from crossteg.train.resume import resume_optimiser, save_checkpoint
 
 LAMBDA_C, LAMBDA_I, LAMBDA_A = 32.0, 1.0, 32.0  # sec. 3.4
@@ -267,35 +268,25 @@ def make_card(name: str, weights: Path, layers: list[CouplingNet], state: dict[s
     }
 
 
+def stacked(layers: list[CouplingNet]) -> torch.nn.ModuleDict:
+    """The layers as one module whose state dict is T.state_dict's (layer1., layer2. ...)."""
+    return torch.nn.ModuleDict({f"layer{k + 1}": net for k, net in enumerate(layers)})
+
+
 def restore(layers: list[CouplingNet], args: argparse.Namespace, checkpoint: Path
             ) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """(training state, optimiser state) from the checkpoint, the shipped weights, or (nested) the single model."""
-    fresh = {"step": 0, "seconds": 0.0, "curve": [], "device": ""}
-
-    def load(state: dict[str, torch.Tensor], only_first: bool = False) -> None:
-        for k, net in enumerate(layers[:1] if only_first else layers):
-            prefix = f"layer{k + 1}."
-            net.load_state_dict({n[len(prefix):]: v for n, v in state.items() if n.startswith(prefix)})
-
-    if args.resume and checkpoint.exists():
-        saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
-        load(saved["model"])
-        log(f"resumed from checkpoint {checkpoint} at step {saved['state']['step']}")
-        return saved["state"], saved["optimiser"]
-    from safetensors.torch import load_file
-
-    shipped = args.out / f"{weights_name(args)}.safetensors"
-    if args.resume and shipped.exists():
-        load(load_file(str(shipped)))
-        card = json.loads(shipped.with_suffix(".json").read_text())
-        log(f"resumed from shipped weights {shipped} at step {card['training']['steps']}")
-        return {**fresh, "step": card["training"]["steps"], "seconds": card["training"]["seconds"],
-                "curve": card["curve"]}, None
+    """(training state, optimiser state) from the checkpoint, the shipped weights (train.resume.restore), or for
+    a fresh nested model the single-layer weights as its first layer."""
+    state, optimiser_state = resume_restore(stacked(layers), checkpoint,
+                                            args.out / f"{weights_name(args)}.safetensors", args.resume)
     single = args.out / f"{T.SINGLE}.safetensors"
-    if args.nested and single.exists():
-        load(load_file(str(single)), only_first=True)
+    if state["step"] == 0 and args.nested and single.exists():
+        from safetensors.torch import load_file
+
+        stacked(layers[:1]).load_state_dict({n: v for n, v in load_file(str(single)).items()
+                                             if n.startswith("layer1.")})
         log(f"nested: first layer starts from {single}")
-    return fresh, None
+    return state, optimiser_state
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -382,14 +373,10 @@ class Guard:
 def back_to_best(layers: list[CouplingNet], optimiser: torch.optim.Optimizer, checkpoint: Path) -> None:
     """Reload the best checkpoint's weights and optimiser, at half the learning rate in use (so repeated
     divergences keep lowering it: the checkpoint's own rate would give the same rate every time)."""
-    rate = optimiser.param_groups[0]["lr"] / 2
     saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    device = next(layers[0].parameters()).device
-    for k, net in enumerate(layers):
-        prefix = f"layer{k + 1}."
-        net.load_state_dict({n[len(prefix):]: v.to(device) for n, v in saved["model"].items() if n.startswith(prefix)})
-    optimiser.load_state_dict(saved["optimiser"])
+    stacked(layers).load_state_dict(saved["model"])  # copies onto the layers' device
     for group in optimiser.param_groups:
-        group["lr"] = rate
+        group["lr"] /= 2
+    resume_optimiser(optimiser, saved["optimiser"])  # the checkpoint's moments at the halved rate
     log(f"  diverged: back to the best checkpoint (step {saved['state']['step']}), "
         f"lr {optimiser.param_groups[0]['lr']:g}")
