@@ -29,14 +29,15 @@ def test_restore_prefers_checkpoint_then_shipped_weights(tmp_path):
     assert state == {"step": 55} and optimiser == adam.state_dict() and torch.equal(model.weight, later.weight)
 
 
-def test_resumed_optimiser_keeps_its_moments_and_the_rate_asked_for_now():
+def test_resumed_optimiser_keeps_its_moments_and_the_settings_asked_for_now():
     model = torch.nn.Linear(3, 2)
     before = torch.optim.Adam(model.parameters(), lr=2e-4)
     model(torch.ones(1, 3)).sum().backward()
     before.step()
-    now = torch.optim.Adam(model.parameters(), lr=5e-5)
+    now = torch.optim.Adam(model.parameters(), lr=5e-5, betas=(0.5, 0.999), weight_decay=1e-5)
     resume_optimiser(now, before.state_dict())
     assert now.param_groups[0]["lr"] == 5e-5
+    assert now.param_groups[0]["betas"] == (0.5, 0.999) and now.param_groups[0]["weight_decay"] == 1e-5
     assert torch.equal(now.state[model.weight]["exp_avg"], before.state[model.weight]["exp_avg"])
     resume_optimiser(now, None)  # nothing saved: unchanged
     assert now.param_groups[0]["lr"] == 5e-5

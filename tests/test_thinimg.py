@@ -217,3 +217,16 @@ def test_a_resumed_run_must_beat_the_weights_it_starts_from():
     assert guard.judge({"container_psnr": 4.6, "level1_tensor_psnr": 4.5}) == "diverged"
     assert guard.judge({"container_psnr": 34.5, "level1_tensor_psnr": 30.0}) == "better"
     assert trainer.Guard().judge({"container_psnr": 4.6, "level1_tensor_psnr": 4.5}) == "better"  # a fresh run
+
+
+def test_a_run_of_skipped_steps_means_the_weights_are_broken():
+    """Isolated spikes are skipped; STUCK_AFTER skips in a row send training back to its best checkpoint."""
+    guard = trainer.Guard()
+    assert guard.accept(1.0)
+    for _ in range(trainer.STUCK_AFTER - 1):
+        assert not guard.accept(float("nan"))
+    assert not guard.stuck
+    assert guard.accept(1.1) and guard.skipped == 0  # one good step resets the count
+    for _ in range(trainer.STUCK_AFTER):
+        guard.accept(100.0)
+    assert guard.stuck

@@ -44,11 +44,12 @@ def restore(model: torch.nn.Module, checkpoint: Path, shipped: Path,
 
 
 def resume_optimiser(optimiser: torch.optim.Optimizer, saved: dict | None) -> None:
-    """Load a checkpoint's optimiser state (moments, step counts) but keep the learning rate the optimiser was
-    built with: a resumed run takes the rate asked for now (to steady or speed it), not the checkpoint's."""
+    """Load a checkpoint's optimiser state (moments, step counts) but keep the hyper-parameters the optimiser
+    was built with (rate, betas, eps, weight decay): a resumed run takes the settings asked for now (to steady
+    or speed it), not the checkpoint's."""
     if saved is None:
         return
-    rates = [group["lr"] for group in optimiser.param_groups]
+    settings = [{k: v for k, v in group.items() if k != "params"} for group in optimiser.param_groups]
     optimiser.load_state_dict(saved)
-    for group, rate in zip(optimiser.param_groups, rates, strict=True):
-        group["lr"] = rate
+    for group, setting in zip(optimiser.param_groups, settings, strict=True):
+        group.update(setting)
