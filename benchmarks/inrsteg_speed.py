@@ -7,9 +7,9 @@ the frozen secret, keyed permutation, sealing the header) until the secret reach
 PSNR >= 35 dB (the issue's thresholds), with the paper-size networks (stego SIREN 256 x 6, secret 128 x 6).
 Secret: the first 16000 samples (1 s, 16 kHz) of speech_long.wav; cover: face.png resized to 128x128.
 
-* ours: INRSteg's fast-mode schedules (Adam 5e-4 cosine-decayed, the method's step caps and batches, quality
-  checked every 5 steps once the training loss says the threshold is near) stopping at the issue's
-  thresholds instead of the method's own stricter TARGETS;
+* ours: INRSteg's fast-mode schedules (Adam with warm-up and cosine warm restarts at the method's per-modality
+  rates, its step caps and batches, quality checked every 5 steps once the training loss says the threshold is
+  near) stopping at the issue's thresholds instead of the method's own stricter TARGETS;
 * paper (`paper` column): the authors' procedure measured in the same run: Adam 1e-4 constant, full batch,
   the same networks and initialisation, stopping at the same thresholds (checked every 25 steps), capped at
   `--ref-secret-steps` / `--ref-cover-steps`; if a cap is hit the time at the cap is reported and the note
@@ -34,6 +34,7 @@ from crossteg import keys, media, metrics
 from crossteg.codecs.inr import Signal, loss_for
 from crossteg.evaluate import assets_dir
 from crossteg.media import Audio, Image
+from crossteg.methods import inrsteg as I
 from crossteg.methods.inrsteg import CHECK_EVERY, GATE_DB, HIDDEN, LAYERS, PAPER_LR, INRSteg, quality
 from crossteg.nn.siren import FitSchedule, Siren, fit
 from crossteg.results import Results, Row
@@ -137,7 +138,9 @@ def main(argv: list[str] | None = None) -> Results:
                 f"{args.ref_secret_steps} secret / {args.ref_cover_steps} cover steps")
     ref_note += (f"; the reference hit its cap in the {' and '.join(capped)} fit without reaching the threshold, "
                  "so its time is the time at the cap (a lower bound)" if capped else "; reached both thresholds")
-    ours_note = (f"ours = fast mode (Adam {ours.log['secret']['lr']:g} cosine, quality checked every "
+    ours_note = (f"ours = fast mode (Adam {ours.log['secret']['lr']:g} secret / {ours.log['cover']['lr']:g} cover, "
+                 f"warm-up {I.FAST_WARMUP['audio']} / {I.FAST_WARMUP['image']} steps, cosine restarts every "
+                 f"{I.FAST_PERIOD} x 2^k steps; quality checked every "
                  f"{CHECK_EVERY} steps once the loss implies it is within {GATE_DB:g} dB) "
                  "stopping at secret SNR >= 30 dB / cover PSNR >= 35 dB")
     if ours_capped:

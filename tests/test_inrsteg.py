@@ -191,3 +191,28 @@ def test_a_diverging_fit_returns_to_its_best_weights():
         final = float(torch.mean((model(signal.coords) - signal.targets) ** 2))
     assert all(np.isfinite(p.detach().numpy()).all() for p in model.parameters())
     assert final < min(losses[:35])  # recovered, and kept improving after the blow-up
+
+
+def test_warm_restarts_decay_then_restart_with_a_doubled_period(monkeypatch):
+    """FitSchedule(period=P): cosine from lr to the floor over P steps, then again over 2P, 4P ... and the fit's
+    optimiser really follows it."""
+    from crossteg.nn import siren as S
+
+    schedule = S.FitSchedule(steps=1000, lr=1e-3, final_fraction=0.1, period=10)
+    factors = [schedule.lr_factor(s) for s in range(70)]
+    assert factors[0] == factors[10] == factors[30] == 1.0  # restarts at 10, 10 + 20, 30 + 40
+    assert factors[9] < 0.15 and factors[29] < 0.15 and factors[20] == pytest.approx(0.55)
+    assert S.FitSchedule(steps=100, final_fraction=0.1).lr_factor(100) == pytest.approx(0.1)  # one cycle
+
+    signal = to_signal(smooth_image())
+    model = Siren(SirenConfig(2, 3, 16, 2), torch.Generator().manual_seed(0))
+    rates = []
+    original_step = torch.optim.Adam.step
+
+    def recording_step(self, *args, **kwargs):
+        rates.append(self.param_groups[0]["lr"])
+        return original_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", recording_step)
+    S.fit(model, signal.coords, signal.targets, S.FitSchedule(steps=15, lr=1e-3, final_fraction=0.1, period=10))
+    assert rates[10] == pytest.approx(1e-3) and rates[9] < 1.5e-4
