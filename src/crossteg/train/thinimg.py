@@ -1,7 +1,7 @@
 """`crossteg train thinimg [--nested] [--resume]`: train THInImg's embedding-revealing module(s) (sec. 3.4).
 
     photo crops (train/data.photos) ─────────────────────────────────────┐
-    espeak-ng speech, training voices, 0-10 s ──mel──stitch──shuffle──> A_s ─ E ──> I_c ──8-bit (straight-through)
+    espeak-ng speech, training voices, 0-S s ──mel──stitch──shuffle──> A_s ─ E ──> I_c ──8-bit (straight-through)
     loss = 32 |I_c - I|^2 + 1 |I_iR - I|^2 + 32 |A_sR - A_s|^2    (eq. 10-13; nested: sum over layers, eq. 14)
 
 Adam at 2e-4 (sec. 4.3). Every sample gets a random tile shuffle (what a random key does at hide time).
@@ -57,6 +57,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--blocks", type=int, default=8)
     p.add_argument("--no-dwt", action="store_true", help="full-resolution branches (paper) instead of Haar")
     p.add_argument("--format", default="mel", choices=sorted(mel.FORMATS))
+    p.add_argument("--seconds", type=int, default=10, choices=(10, 20, 40, 80),
+                   help="speech range 0-S s per 160 x 160 tile: the hidden tensor gets the channels that hold it "
+                        "(sec. 4.5, Table 2: c grows with the length; mel c = 2, 4, 8, 16)")
     p.add_argument("--lr", type=float, default=LR)
     p.add_argument("--beta1", type=float, default=0.9, help="Adam's first-moment decay (HiNet, the reference "
                    "design: 0.5)")
@@ -94,7 +97,7 @@ class Pool:
         self.pyramid = scale_pyramid(data.photos())
 
     def hidden(self) -> np.ndarray:
-        """One hidden tensor: a random clip cut to a random length in 0-10 s, stitched, randomly shuffled.
+        """One hidden tensor: a random clip cut to a random length in 0-S s, stitched, randomly shuffled.
         The cut is made on the clip's precomputed features (the last frame or two see past the cut)."""
         features, length = self.features[int(self.rng.integers(len(self.features)))]
         n = int(self.rng.uniform(0.0, 1.0) * min(length, self.layout.max_samples))
@@ -142,7 +145,7 @@ def _crop(x: torch.Tensor, crop: int, rng: np.random.Generator) -> torch.Tensor:
 
 def held_out(layout: mel.Layout, pairs: int = 4) -> tuple[torch.Tensor, list[torch.Tensor], list[np.ndarray]]:
     """Fixed evaluation pairs, never trained on: astronaut face crops (kept out of data.photos) and held-out
-    voices at 2.5-10 s; hidden tensors with fixed shuffles. Returns images, hidden per layer, unshuffled."""
+    voices at 2.5-S s; hidden tensors with fixed shuffles. Returns images, hidden per layer, unshuffled."""
     import skimage.data
     from skimage.transform import resize
 
@@ -215,7 +218,7 @@ def evaluate(layers: list[CouplingNet], images: torch.Tensor, hidden: list[torch
 
 
 def weights_name(args: argparse.Namespace) -> str:
-    return T.NESTED if args.nested else (T.SINGLE if args.format == "mel" else f"thinimg-{args.format}-10s")
+    return f"thinimg-{'nested' if args.nested else args.format}-{args.seconds}s"
 
 
 def save_all(layers: list[CouplingNet], optimiser: torch.optim.Optimizer, state: dict[str, Any],
@@ -238,7 +241,8 @@ def make_card(name: str, weights: Path, layers: list[CouplingNet], state: dict[s
     nested = " --nested" + (" --freeze-first" if args.freeze_first else "") if args.nested else ""
     command = (f"crossteg train thinimg{nested} --batch {args.batch} --crop {args.crop}"
                f" --width {args.width} --blocks {args.blocks}{' --no-dwt' if args.no_dwt else ''}"
-               f" --format {args.format} --lr {args.lr:g} --beta1 {args.beta1:g} --weight-decay {args.weight_decay:g}"
+               f" --format {args.format} --seconds {args.seconds} --lr {args.lr:g} --beta1 {args.beta1:g}"
+               f" --weight-decay {args.weight_decay:g}"
                f" --clamp {config.clamp:g} --warmup {args.warmup} --clips {args.clips}"
                f" --seed {args.seed} --minutes {args.minutes:g} [--resume]")
     return {
@@ -252,8 +256,9 @@ def make_card(name: str, weights: Path, layers: list[CouplingNet], state: dict[s
             "images": "random augmented 160x160 crops (scale 0.5-1, flips) of scikit-image's bundled photos "
                       "(train/data.photos; astronaut left out) - no face dataset: FFHQ is not in any registry",
             "speech": f"{args.clips} espeak-ng clips (train/data.speech_clips) from the training voices of "
-                      "train/data.split_voices (245 of 288; the other 43 held out), cut to random lengths 0-10 s",
-            "held_out": "4 astronaut face crops x held-out voices at 2.5-10 s (curve metrics)",
+                      "train/data.split_voices (245 of 288; the other 43 held out), cut to random lengths "
+                      f"0-{args.seconds} s",
+            "held_out": f"4 astronaut face crops x held-out voices at 2.5-{args.seconds} s (curve metrics)",
             "license": "scikit-image sample data (public domain / CC0 / BSD); espeak-ng output (not covered by "
                        "espeak-ng's GPL-3, generated by crossteg, CC0)"},
         "training": {"command": command, "optimizer": "Adam", "lr": args.lr, "betas": [args.beta1, 0.999],
@@ -265,7 +270,7 @@ def make_card(name: str, weights: Path, layers: list[CouplingNet], state: dict[s
         "deviations": "Haar-DWT inputs, subnet width 16 (paper: full resolution, width unstated), training on "
                       "64x64 crops, CPU minutes instead of 100 GPU epochs, synthetic speech and non-face photos "
                       "instead of LJ Speech/CMU-ARCTIC and FFHQ",
-        **({"init": f"first layer from {T.SINGLE}.safetensors (the single-layer weights)"
+        **({"init": f"first layer from thinimg-mel-{args.seconds}s.safetensors (the single-layer weights)"
                     + (", kept frozen" if args.freeze_first else "") + "; second layer fresh"}
            if len(layers) == 2 else {}),
         "metrics": state["curve"][-1] if state["curve"] else {},
@@ -287,7 +292,7 @@ def restore(layers: list[CouplingNet], args: argparse.Namespace, checkpoint: Pat
     a fresh nested model the single-layer weights as its first layer."""
     state, optimiser_state = resume_restore(stacked(layers), checkpoint,
                                             args.out / f"{weights_name(args)}.safetensors", args.resume)
-    single = args.out / f"{T.SINGLE}.safetensors"
+    single = args.out / f"thinimg-mel-{args.seconds}s.safetensors"
     if state["step"] == 0 and args.nested and single.exists():
         from safetensors.torch import load_file
 
@@ -311,7 +316,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)  # weight init and nothing keyed
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    layout = mel.Layout(args.format, mel.FORMATS[args.format])
+    layout = mel.Layout(args.format, mel.channels_for(args.seconds, args.format))
     config = CouplingConfig(3, layout.channels, args.blocks, args.width, not args.no_dwt, resumed_clamp(args))
     layers = T.build_layers(config, args.nested)
     checkpoint = args.checkpoint or Path.home() / ".cache" / "crossteg" / f"{weights_name(args)}.ckpt"
