@@ -64,10 +64,11 @@ def test_scramble_is_keyed_and_invertible():
     assert abs(np.corrcoef(wrong.ravel(), tensor.ravel())[0, 1]) < 0.05
 
 
-def tiny_weights(folder, nested=False):
+def tiny_weights(folder, nested=False, seconds=10):
     """Tiny untrained weights + card written by the trainer's own save function."""
-    args = trainer.parse(["--out", str(folder), "--width", "4", "--blocks", "2"] + (["--nested"] if nested else []))
-    layers = T.build_layers(CouplingConfig(3, 2, 2, 4), nested)
+    args = trainer.parse(["--out", str(folder), "--width", "4", "--blocks", "2", "--seconds", str(seconds)]
+                         + (["--nested"] if nested else []))
+    layers = T.build_layers(CouplingConfig(3, mel.channels_for(seconds), 2, 4), nested)
     optimiser = torch.optim.Adam([p for n in layers for p in n.parameters()])
     state = {"step": 0, "seconds": 0.0, "curve": [], "device": "cpu"}
     trainer.save_all(layers, optimiser, state, args, folder / "tiny.ckpt")
@@ -99,6 +100,27 @@ def test_capacity_error_says_the_maximum_seconds(tmp_path, assets):
         method.hide(face, [media.load(assets / "speech_1.wav")] * 3)
     with pytest.raises(UsageError, match="at least 160x160"):
         method.capacity(Image(np.zeros((100, 300, 3), np.float32)))
+
+
+def test_a_clip_too_long_for_the_10s_model_goes_to_a_longer_one(tmp_path, assets):
+    """Table 2's longer single-layer models: auto hides with the 10 s model whenever the clip fits the cover's
+    tiles with it, else with the shortest longer model shipped; two clips stay with the nested model."""
+    tiny_weights(tmp_path)
+    tiny_weights(tmp_path, seconds=20)
+    assert T.load_model("thinimg-mel-20s", tmp_path).layout == mel.Layout("mel", 4)
+    method = get_method("thinimg", weights_dir=str(tmp_path))
+    face160, face = media.load(assets / "face160.png"), media.load(assets / "face.png")
+    speech = media.load(assets / "speech_long.wav")  # 10.66 s
+    assert method.capacity(face160).amount == 20.28 and method.capacity(face160, 2).amount == 10.04
+    assert method._choose(1, [speech]) == "thinimg-mel-20s"
+    assert method._choose(4, [speech]) == T.SINGLE  # two 10 s tiles of the larger cover hold it
+    assert method._choose(1, [speech, speech]) == T.NESTED
+    stego = method.hide(face160, speech)  # the 10 s model alone would refuse it (exit 3)
+    assert (stego.height, stego.width) == (160, 160)
+    with pytest.raises(CapacityError, match=r"at most 10\.04 s"):
+        get_method("thinimg", weights_dir=str(tmp_path), model="single").hide(face160, speech)
+    assert get_method("thinimg", weights_dir=str(tmp_path), model="20s")._choose(4, [speech]) == "thinimg-mel-20s"
+    assert get_method("thinimg", weights_dir=str(tmp_path)).capacity(face).amount == 81.15  # 4 tiles x 20.29
 
 
 def test_train_smoke_two_steps(tmp_path, monkeypatch, capsys):

@@ -85,8 +85,10 @@ class Method(ABC):
 
     def check_fits(self, cover: Any, secret: Any) -> None:
         """Raise CapacityError, saying capacity and size, when `secret` does not fit in `cover`."""
-        cap = self.capacity(cover)
-        size = self.secret_size(secret)
+        self.check_size(self.capacity(cover), self.secret_size(secret))
+
+    def check_size(self, cap: Capacity, size: float) -> None:
+        """Raise CapacityError when `size` is over `cap`, saying both."""
         if size > cap.amount:
             raise CapacityError(f"secret is {size:g} {cap.unit} but this cover holds at most {cap} with {self.id}")
 

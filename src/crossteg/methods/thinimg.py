@@ -21,8 +21,12 @@ Our choices where the paper is silent (see also the weights cards):
   next tile (every tile's header holds the clip's total length, so reveal knows how many tiles to read), and
   unused tiles are left untouched. Covers under 160 x 160 are refused. For the paper's
   setting, resize the face to 160 x 160 first (assets/face160.png is one).
-* Which model wrote a container is not stored: reveal at level 1 tries the single-layer and the nested model
-  and keeps the one whose length header decodes with the higher confidence (`model="auto"`).
+* Longer speech per tile (Table 2: 0-20/40/80 s with c = 4/8/16 channels) uses the single-layer models
+  thinimg-mel-20s/40s/80s where they are shipped: `model="auto"` hides with the 10 s model whenever the clip fits
+  the cover's tiles with it (the best quality), else with the shortest longer model that fits; `-O model=20s`
+  forces one.
+* Which model wrote a container is not stored: reveal at level 1 tries every single-layer model present and
+  the nested one and keeps the one whose length header decodes with the highest confidence (`model="auto"`).
 """
 
 from __future__ import annotations
@@ -49,7 +53,8 @@ from crossteg.nn.coupling import CouplingConfig, CouplingNet
 
 TILE = 8  # keyed shuffle granularity in pixels of the hidden tensor (ours)
 SINGLE, NESTED = "thinimg-mel-10s", "thinimg-nested-10s"
-MODELS = ("auto", "single", "nested")
+LONGER = {"20s": "thinimg-mel-20s", "40s": "thinimg-mel-40s", "80s": "thinimg-mel-80s"}  # Table 2, when shipped
+MODELS = ("auto", "single", "nested", *LONGER)
 
 
 # Keyed shuffle of the hidden tensor ---------------------------------------------------------------------
@@ -223,11 +228,26 @@ class THInImg(Method):
     def _load(self, name: str) -> Model:
         return load_model(name, self.weights_dir)
 
-    def _layout(self) -> mel.Layout:
+    def _singles(self) -> list[str]:
+        """The single-layer models this instance may hide with, shortest capacity first."""
+        if self.model in LONGER:
+            return [LONGER[self.model]]
+        longer = [n for n in LONGER.values() if (self.weights_dir / f"{n}.safetensors").exists()]
+        return [SINGLE, *longer] if self.model == "auto" else [SINGLE]
+
+    def _layout(self, secrets: int = 1) -> mel.Layout:
         try:
-            return self._load(NESTED if self.model == "nested" else SINGLE).layout
+            return self._load(NESTED if secrets == 2 or self.model == "nested" else self._singles()[-1]).layout
         except WeightsError:
             return mel.Layout()
+
+    def _choose(self, tiles: int, secrets: list[Audio]) -> str:
+        """The model to hide with: nested for two clips, else the first single model whose tiles hold the clip."""
+        if len(secrets) == 2 or self.model == "nested":
+            return NESTED
+        longest = max(len(speech_samples(s)) for s in secrets)
+        singles = self._singles()
+        return next((n for n in singles if -(-longest // self._load(n).layout.max_samples) <= tiles), singles[-1])
 
     def _tiles(self, image: Image) -> np.ndarray:
         self.check_cover(image)
@@ -236,10 +256,16 @@ class THInImg(Method):
                              f"got {image.width}x{image.height}")
         return tiles_of(image)
 
-    def capacity(self, cover: Image) -> Capacity:
-        """Seconds of speech per access level: 10.04 s per whole 160 x 160 tile of the cover."""
+    def capacity(self, cover: Image, secrets: int = 1) -> Capacity:
+        """Seconds of speech per access level: 10.04 s per whole 160 x 160 tile of the cover (more with a longer
+        single-layer model, for one clip)."""
         count = len(self._tiles(cover))
-        return Capacity(np.floor(count * self._layout().max_seconds * 100) / 100, "s of speech per level")
+        return Capacity(np.floor(count * self._layout(secrets).max_seconds * 100) / 100, "s of speech per level")
+
+    def check_fits(self, cover: Any, secret: Any) -> None:
+        """Against the capacity for this many clips (two clips need the nested model, 10 s per tile)."""
+        clips = len(secret) if isinstance(secret, list) else 1
+        self.check_size(self.capacity(cover, clips), self.secret_size(secret))
 
     def secret_size(self, secret: Any) -> float:
         """The longest secret's duration in seconds."""
@@ -263,8 +289,8 @@ class THInImg(Method):
             raise UsageError(f"thinimg hides 1 or 2 speech clips, got {len(secrets)}")
         if self.model == "single" and len(secrets) == 2:
             raise UsageError("two secrets need the nested model (model=auto or nested)")
-        model = self._load(NESTED if len(secrets) == 2 or self.model == "nested" else SINGLE)
         self.check_fits(cover, secrets)
+        model = self._load(self._choose(len(tiles), secrets))
         progress("compressing speech", 0, 1)
         speech = [speech_samples(s) for s in secrets]
         used = max(1, *(-(-len(x) // model.layout.max_samples) for x in speech))
@@ -323,7 +349,7 @@ class THInImg(Method):
         if level not in (1, 2):
             raise UsageError("thinimg has access levels 1 and 2")
         progress("revealing", 0, 1)
-        names = [NESTED] if level == 2 or self.model == "nested" else [SINGLE]
+        names = [NESTED] if level == 2 or self.model == "nested" else self._singles()
         if level == 1 and self.model == "auto" and (self.weights_dir / f"{NESTED}.safetensors").exists():
             names.append(NESTED)
         _, total, model = max((self._first(name, tiles, key, level) for name in names), key=lambda d: d[0])
