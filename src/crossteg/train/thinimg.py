@@ -333,7 +333,8 @@ def main(argv: list[str] | None = None) -> None:
     pool = Pool(args, layout)
     images, hidden, clean = held_out(layout)
     secrets = len(layers)
-    if state["curve"] and not checkpoint.exists():  # resumed from shipped weights: a best to return to
+    if not (args.resume and checkpoint.exists()):  # where this run starts is its first best to return to (a
+        # fresh run that broke before its first evaluation once skipped every step after: nothing to go back to)
         save_checkpoint(checkpoint, T.state_dict(layers), optimiser, state)
     guard, clock = Guard(state["curve"]), Clock(state, args.minutes, args.steps, args.eval_minutes, 10, log)
     log(f"training {weights_name(args)} on {device} from step {state['step']}: "
