@@ -108,6 +108,16 @@ def vocoder_scores(method: T.THInImg, speech: Audio, revealed: Audio) -> dict[st
             **{k + "_ceiling": v for k, v in speech_scores(speech, method.decompressor_reference(speech)).items()}}
 
 
+def round_trip(method: T.THInImg, cover: Image, speech: Audio, path: Path) -> tuple[Image, dict[str, float]]:
+    """Hide, save the PNG, read it back, reveal: (the saved container, its container and speech scores)."""
+    saved = media.load_image(media.save(method.hide(cover, speech, KEY), path, force=True))
+    revealed = method.reveal(saved, KEY)
+    return saved, {"container_psnr": metrics.psnr(cover.pixels, saved.pixels),
+                   "container_ssim": metrics.ssim(cover.pixels, saved.pixels),
+                   **vocoder_scores(method, speech, revealed),
+                   "secret_length_exact": float(revealed.frames == speech.frames)}
+
+
 def tensor_psnr(method: T.THInImg, cover: Image, speech: Audio, saved: Image) -> dict[str, float]:
     """PSNR of the revealed (shuffled) hidden tensor against the one hidden: float container vs saved PNG."""
     model = method._load(T.SINGLE)
@@ -139,12 +149,8 @@ def table1(folder: Path, sets: dict[str, list[Audio]], covers: list[Image]) -> l
         scores, gl_scores = [], []
         for k, speech in enumerate(clips):
             cover = covers[k % len(covers)]
-            saved = media.load_image(media.save(method.hide(cover, speech, KEY), folder / f"t1-{k}.png", force=True))
-            revealed = method.reveal(saved, KEY)
-            scores.append({"container_psnr": metrics.psnr(cover.pixels, saved.pixels),
-                           "container_ssim": metrics.ssim(cover.pixels, saved.pixels),
-                           **vocoder_scores(method, speech, revealed), **tensor_psnr(method, cover, speech, saved),
-                           "secret_length_exact": float(revealed.frames == speech.frames)})
+            saved, score = round_trip(method, cover, speech, folder / f"t1-{k}.png")
+            scores.append({**score, **tensor_psnr(method, cover, speech, saved)})
             gl_scores.append(vocoder_scores(griffin_lim, speech, griffin_lim.reveal(saved, KEY)))
             print(f"  table1 {name} {k}: {scores[-1]} griffin-lim {gl_scores[-1]}", flush=True)
         note = f"{name}, from saved PNG, {method.vocoder} vocoder (the default)"
@@ -184,12 +190,7 @@ def table2(folder: Path, pairs: int, covers: list[Image]) -> list[Row]:
         scores = []
         for k, speech in enumerate(clips):
             cover = covers[k % len(covers)]
-            saved = media.load_image(media.save(method.hide(cover, speech, KEY), folder / f"t2-{k}.png", force=True))
-            revealed = method.reveal(saved, KEY)
-            scores.append({"container_psnr": metrics.psnr(cover.pixels, saved.pixels),
-                           "container_ssim": metrics.ssim(cover.pixels, saved.pixels),
-                           **vocoder_scores(method, speech, revealed),
-                           "secret_length_exact": float(revealed.frames == speech.frames)})
+            scores.append(round_trip(method, cover, speech, folder / f"t2-{k}.png")[1])
             print(f"  table2 {seconds}s {k}: {scores[-1]}", flush=True)
         note = (f"{name} (c = {method._load(name).layout.channels}), held-out voices at 1-{seconds} s, one 160 x 160 "
                 f"face each, from saved PNG, {method.vocoder} vocoder")
