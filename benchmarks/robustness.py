@@ -109,9 +109,10 @@ def main(argv: list[str] | None = None) -> Results:
     attacks = select(args.attacks)
     results = Results("robustness", "all" if args.methods == "all" or args.merge else args.methods, COMMAND)
     if args.merge and (args.out / "robustness.json").exists():  # re-measure some methods, keep the others
-        kept = json.loads((args.out / "robustness.json").read_text())["rows"]
-        results.rows += [Row(**r) for r in kept if r.get("method") not in ids]
-        results.command = f"{COMMAND} (rows of {', '.join(ids)}: --methods {','.join(ids)} --merge)"
+        old = json.loads((args.out / "robustness.json").read_text())
+        results.rows += [Row(**r) for r in old["rows"] if r.get("method") not in ids]
+        # the earlier commands stay: each merge says which rows it re-measured
+        results.command = f"{old['command']}; then {COMMAND} --methods {','.join(ids)} --merge"
     details: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="crossteg-robustness-") as tmp:
         samples = samples_by_modality(build_data(Path(tmp)))

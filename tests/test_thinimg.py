@@ -252,3 +252,14 @@ def test_a_run_of_skipped_steps_means_the_weights_are_broken():
     for _ in range(trainer.STUCK_AFTER):
         guard.accept(100.0)
     assert guard.stuck
+
+
+def test_a_fresh_nested_model_takes_the_single_layer_clamp(tmp_path):
+    """The nested model's first layer starts from the single-layer weights, so it must use their ES clamp."""
+    args = trainer.parse(["--out", str(tmp_path), "--width", "4", "--blocks", "2", "--clamp", "1.5"])
+    layers = T.build_layers(CouplingConfig(3, 2, 2, 4, clamp=1.5), False)
+    state = {"step": 0, "seconds": 0.0, "curve": [], "device": "cpu"}
+    trainer.save_all(layers, torch.optim.Adam(layers[0].parameters()), state, args, tmp_path / "c.ckpt")
+    assert trainer.resumed_clamp(trainer.parse(["--out", str(tmp_path), "--nested"])) == 1.5
+    assert trainer.resumed_clamp(trainer.parse(["--out", str(tmp_path), "--clamp", "0.5"])) == 0.5  # fresh single
+    assert trainer.resumed_clamp(trainer.parse(["--out", str(tmp_path), "--resume"])) == 1.5

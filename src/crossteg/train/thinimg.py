@@ -303,10 +303,12 @@ def restore(layers: list[CouplingNet], args: argparse.Namespace, checkpoint: Pat
 
 
 def resumed_clamp(args: argparse.Namespace) -> float:
-    """The ES clamp: the card's when resuming from weights that have one (the weights were trained with it),
-    else --clamp."""
+    """The ES clamp the starting weights were trained with: the card's when resuming, the single-layer card's for
+    a fresh nested model (its first layer starts from those weights), else --clamp."""
     card = args.out / f"{weights_name(args)}.json"
-    if args.resume and card.exists():
+    if not (args.resume and card.exists()) and args.nested:
+        card = args.out / f"thinimg-mel-{args.seconds}s.json"
+    if card.exists() and (args.resume or args.nested):
         return float(json.loads(card.read_text())["architecture"]["coupling"].get("clamp", args.clamp))
     return args.clamp
 
