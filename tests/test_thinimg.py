@@ -119,7 +119,10 @@ def test_a_clip_too_long_for_the_10s_model_goes_to_a_longer_one(tmp_path, assets
     assert (stego.height, stego.width) == (160, 160)
     with pytest.raises(CapacityError, match=r"at most 10\.04 s"):
         get_method("thinimg", weights_dir=str(tmp_path), model="single").hide(face160, speech)
-    assert get_method("thinimg", weights_dir=str(tmp_path), model="20s")._choose(4, [speech]) == "thinimg-mel-20s"
+    forced = get_method("thinimg", weights_dir=str(tmp_path), model="20s")
+    assert forced._choose(4, [speech]) == "thinimg-mel-20s"
+    with pytest.raises(UsageError, match="nested"):
+        forced.hide(face, [speech, speech])
     assert get_method("thinimg", weights_dir=str(tmp_path)).capacity(face).amount == 81.15  # 4 tiles x 20.29
 
 

@@ -287,7 +287,7 @@ class THInImg(Method):
         secrets = secret if isinstance(secret, list) else [secret]
         if not 1 <= len(secrets) <= self.max_secrets:
             raise UsageError(f"thinimg hides 1 or 2 speech clips, got {len(secrets)}")
-        if self.model == "single" and len(secrets) == 2:
+        if self.model in ("single", *LONGER) and len(secrets) == 2:
             raise UsageError("two secrets need the nested model (model=auto or nested)")
         self.check_fits(cover, secrets)
         model = self._load(self._choose(len(tiles), secrets))
