@@ -58,7 +58,7 @@ class TimedINRSteg(INRSteg):
         if self.reference:  # the authors' configuration: Adam 1e-4, no decay, full batch
             return FitSchedule(self.caps[role], PAPER_LR, final_fraction=1.0, batch=None,
                                check_every=REF_CHECK_EVERY)
-        return self._schedule(modality)  # ours: exactly the fast-mode schedule of the method
+        return self._schedule(modality, cover=role == "cover")  # ours: exactly the method's fast-mode schedule
 
     def _fit(self, model: Siren, signal: Signal, label: str, progress, frozen=None) -> None:
         role = "secret" if frozen is None else "cover"

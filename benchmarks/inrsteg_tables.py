@@ -222,9 +222,9 @@ class CappedINRSteg(INRSteg):
         super().__init__(hidden=cfg.hidden, layers=cfg.layers, steps=cfg.steps)
         self.cfg = cfg
 
-    def _schedule(self, modality: str):
+    def _schedule(self, modality: str, cover: bool = False):
         self.steps = {"shape": self.cfg.shape_steps, "audio": self.cfg.audio_steps}.get(modality, self.cfg.steps)
-        return super()._schedule(modality)
+        return super()._schedule(modality, cover)
 
 
 def hide_case(cfg: Config, cover: Any, secrets: list[Any], path: Path) -> Outcome:
