@@ -9,10 +9,7 @@ stego SIREN (256 wide x 6 hidden layers, secrets 256/N wide), every fit capped (
 audio, 300 for a shape secret; the method's own caps are 2000-4000) so that the whole table fits in about
 30-45 minutes of this 2-core CPU; media are small for the same reason (128x128 images, 0.5 s of
 speech (1 s in table 1), 8 frames of 48x48 video; the paper used ImageNet images, VoxCeleb2 clips and
-full-length signals). The committed results were measured before the warm-restart schedule (commit 19ace30),
-with Adam 5e-4 cosine-decayed over each fit's cap: the targets are the same, so are the qualities reached by the
-fits that stop at them; the step counts and hide times in the notes are the earlier schedule's (the speed
-benchmark measures the current one).
+full-length signals).
 The stego INR is saved to .safetensors, reloaded, revealed with the key, and the cover rendered from it;
 every number below is measured on those renderings (float, no 8-bit rounding) against the input files.
 
