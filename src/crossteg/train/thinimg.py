@@ -221,6 +221,11 @@ def weights_name(args: argparse.Namespace) -> str:
     return f"thinimg-{'nested' if args.nested else args.format}-{args.seconds}s"
 
 
+def single_name(args: argparse.Namespace) -> str:
+    """The single-layer mel weights a nested model of this length starts its first layer from."""
+    return f"thinimg-mel-{args.seconds}s"
+
+
 def save_all(layers: list[CouplingNet], optimiser: torch.optim.Optimizer, state: dict[str, Any],
              args: argparse.Namespace, checkpoint: Path) -> None:
     """Checkpoint (to resume) and the shippable weights + card."""
@@ -270,7 +275,7 @@ def make_card(name: str, weights: Path, layers: list[CouplingNet], state: dict[s
         "deviations": "Haar-DWT inputs, subnet width 16 (paper: full resolution, width unstated), training on "
                       "64x64 crops, CPU minutes instead of 100 GPU epochs, synthetic speech and non-face photos "
                       "instead of LJ Speech/CMU-ARCTIC and FFHQ",
-        **({"init": f"first layer from thinimg-mel-{args.seconds}s.safetensors (the single-layer weights)"
+        **({"init": f"first layer from {single_name(args)}.safetensors (the single-layer weights)"
                     + (", kept frozen" if args.freeze_first else "") + "; second layer fresh"}
            if len(layers) == 2 else {}),
         "metrics": state["curve"][-1] if state["curve"] else {},
@@ -292,7 +297,7 @@ def restore(layers: list[CouplingNet], args: argparse.Namespace, checkpoint: Pat
     a fresh nested model the single-layer weights as its first layer."""
     state, optimiser_state = resume_restore(stacked(layers), checkpoint,
                                             args.out / f"{weights_name(args)}.safetensors", args.resume)
-    single = args.out / f"thinimg-mel-{args.seconds}s.safetensors"
+    single = args.out / f"{single_name(args)}.safetensors"
     if state["step"] == 0 and args.nested and single.exists():
         from safetensors.torch import load_file
 
@@ -305,12 +310,16 @@ def restore(layers: list[CouplingNet], args: argparse.Namespace, checkpoint: Pat
 def resumed_clamp(args: argparse.Namespace) -> float:
     """The ES clamp the starting weights were trained with: the card's when resuming, the single-layer card's for
     a fresh nested model (its first layer starts from those weights), else --clamp."""
-    card = args.out / f"{weights_name(args)}.json"
-    if not (args.resume and card.exists()) and args.nested:
-        card = args.out / f"thinimg-mel-{args.seconds}s.json"
-    if card.exists() and (args.resume or args.nested):
-        return float(json.loads(card.read_text())["architecture"]["coupling"].get("clamp", args.clamp))
-    return args.clamp
+    own = args.out / f"{weights_name(args)}.json"
+    if args.resume and own.exists():
+        card = own
+    elif args.nested:
+        card = args.out / f"{single_name(args)}.json"
+    else:
+        return args.clamp
+    if not card.exists():
+        return args.clamp
+    return float(json.loads(card.read_text())["architecture"]["coupling"].get("clamp", args.clamp))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -353,16 +362,16 @@ def main(argv: list[str] | None = None) -> None:
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 10.0)  # an INN's exp scaling can spike early in training
             optimiser.step()
-        if guard.stuck and checkpoint.exists():
+        if guard.stuck:  # the checkpoint exists: every run writes its starting point first
             back_to_best(layers, optimiser, checkpoint)
-            guard.skipped, guard.mean = 0, None
+            guard.restart()
         if clock.tick({"loss": loss.item(), **{k: v.item() for k, v in parts.items()}}):
             metrics = evaluate(layers, images, hidden, clean, layout)
             clock.record(metrics)
             verdict = guard.judge(metrics)
             if verdict == "better":
                 save_all(layers, optimiser, state, args, checkpoint)
-            elif verdict == "diverged" and checkpoint.exists():
+            elif verdict == "diverged":
                 back_to_best(layers, optimiser, checkpoint)
             log(f"eval step {state['step']}: {metrics}  ({verdict})")
 
@@ -388,6 +397,10 @@ class Guard:
         self.mean = loss if self.mean is None else 0.98 * self.mean + 0.02 * loss
         self.skipped = 0
         return True
+
+    def restart(self) -> None:
+        """Forget the loss history (after going back to the best checkpoint)."""
+        self.skipped, self.mean = 0, None
 
     @property
     def stuck(self) -> bool:
