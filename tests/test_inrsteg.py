@@ -216,3 +216,13 @@ def test_warm_restarts_decay_then_restart_with_a_doubled_period(monkeypatch):
     monkeypatch.setattr(torch.optim.Adam, "step", recording_step)
     S.fit(model, signal.coords, signal.targets, S.FitSchedule(steps=15, lr=1e-3, final_fraction=0.1, period=10))
     assert rates[10] == pytest.approx(1e-3) and rates[9] < 1.5e-4
+
+
+def test_audio_cover_fits_warm_up_like_audio_secrets():
+    """An audio cover fit started at the full rate can sit at 0 dB SNR for its whole cap (measured in
+    inrsteg_tables); cover fits ramp up with their modality's warm-up, at the cover rate."""
+    method = I.INRSteg()
+    audio_cover, audio_secret = method._schedule("audio", cover=True), method._schedule("audio")
+    assert audio_cover.lr == I.COVER_LR and audio_cover.warmup == audio_secret.warmup > 0
+    assert audio_cover.lr_factor(0) <= 1 / audio_cover.warmup and audio_cover.lr_factor(audio_cover.warmup) > 0.95
+    assert method._schedule("image", cover=True).lr_factor(0) == 1.0  # image covers gained nothing from it

@@ -47,10 +47,12 @@ HIDDEN, LAYERS = 256, 6  # authors' configuration: cover SIREN 256 wide x 6 hidd
 PAPER_LR = 1e-4  # INRSteg authors' configuration (Adam)
 # fast mode (ours): Adam at FAST_LR after FAST_WARMUP linear steps, cosine decays to 5% over FAST_PERIOD steps
 # restarting over 2x, 4x ... (SGDR). 1 s of speech to 30 dB: 205-235 steps at a constant 5e-4, 125-130 with the
-# restarts at 7e-4, 90-105 at 8e-4 with warm-up (1e-3 without it never left 0 dB); the cover fit gained nothing
+# restarts at 7e-4, 90-105 at 8e-4 with warm-up (1e-3 without it never left 0 dB); an image cover fit gained nothing
 # from a higher rate or warm-up (40-65 steps either way). Measured on the speed setting, 2 seeds each. Cover fits
-# (the 256-wide network around frozen secrets) keep COVER_LR without warm-up. An audio cover around an image
-# secret can stall near 0 dB SNR for its whole cap, at 8e-4 and at 5e-4 alike (one run in two, inrsteg_tables).
+# (the 256-wide network around frozen secrets) use COVER_LR with their modality's warm-up: an audio cover around
+# an image secret started at the full 5e-4 sat near 0 dB SNR for hundreds of steps (1 of 12 initialisations still
+# at 1 dB after 200 steps, 4 below 7 dB; twice for the whole 2000-step cap in inrsteg_tables), while 20 warm-up
+# steps took all 8 initialisations tried to 41-53 dB by step 150 (0.5 s speech, 128x128 face secret, measured).
 FAST_LR = {"image": 5e-4, "audio": 8e-4, "video": 5e-4, "shape": 5e-4}  # secret fits
 FAST_WARMUP = {"image": 0, "audio": 20, "video": 0, "shape": 0}
 COVER_LR = 5e-4
@@ -198,10 +200,9 @@ class INRSteg(Method):
             batch = BATCH["shape"] if modality == "shape" else None  # authors: whole signal per step; SDF 5000 points
             return FitSchedule(steps, PAPER_LR, final_fraction=1.0, batch=batch)
         steps = min(FAST_MAX_STEPS[modality], self.steps or FAST_MAX_STEPS[modality])
-        if cover:
-            return FitSchedule(steps, COVER_LR, batch=BATCH[modality], check_every=CHECK_EVERY, period=FAST_PERIOD)
-        return FitSchedule(steps, FAST_LR[modality], batch=BATCH[modality], check_every=CHECK_EVERY,
-                           period=FAST_PERIOD, warmup=FAST_WARMUP[modality])
+        lr = COVER_LR if cover else FAST_LR[modality]
+        return FitSchedule(steps, lr, batch=BATCH[modality], check_every=CHECK_EVERY, period=FAST_PERIOD,
+                           warmup=FAST_WARMUP[modality])
 
     def _fit(self, model: Siren, signal: Signal, label: str, progress: Progress, frozen=None) -> None:
         """Fit `model` to `signal`; in fast mode stop at the target quality. Progress shows the quality so far,
