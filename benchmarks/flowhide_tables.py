@@ -38,7 +38,7 @@ from crossteg.media import Audio, Video
 from crossteg.methods import flowhide as FH
 from crossteg.methods.base import WEIGHTS_DIR
 from crossteg.nn.waveglow import SAMPLE_RATE
-from crossteg.results import Results, Row
+from crossteg.results import Results, Row, previous_rows
 
 COMMAND = "python -m benchmarks.flowhide_tables"
 KEY = "flowhide-tables"
@@ -310,7 +310,7 @@ def main(argv: list[str] | None = None) -> None:
     out = args.out / "flowhide-tables.json"
     if args.merge and out.exists():  # re-measured settings replace their old rows; the rest stay
         fresh = {r.setting for r in results.rows}
-        kept = [Row(**r) for r in json.loads(out.read_text())["rows"] if r["setting"] not in fresh]
+        kept, _ = previous_rows(out, lambda row: row.setting not in fresh)
         results.rows = kept + results.rows
         results.command = f"{COMMAND} (--steps {','.join(steps)} --merge over the previous run)"
     results.write(out)

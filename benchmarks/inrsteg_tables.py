@@ -47,7 +47,7 @@ from crossteg.evaluate import assets_dir
 from crossteg.media import INR, Audio, Image, Shape, Video
 from crossteg.methods import inrsteg
 from crossteg.methods.inrsteg import TARGETS, INRSteg
-from crossteg.results import Results, Row
+from crossteg.results import Results, Row, previous_rows
 
 COMMAND = "python -m benchmarks.inrsteg_tables"
 KEY, WRONG_KEY = "inrsteg-tables", "not-the-right-key"
@@ -464,7 +464,7 @@ def main(argv: list[str] | None = None) -> Results:
     with tempfile.TemporaryDirectory(prefix="inrsteg-tables-") as tmp:
         t = Tables(cfg, Path(tmp), out, command)
         if args.merge and out.exists():
-            t.kept = [Row(**r) for r in json.loads(out.read_text())["rows"]]
+            t.kept, _ = previous_rows(out, lambda row: True)
             t.results.command = f"{command} (--only {args.only} --merge over the previous run)"
         image_in_image = t.table2("image", "image")
         if args.only == "precision":

@@ -1,6 +1,6 @@
 """Small-scale design sweeps behind inrweights' choices (weight range, beta, audio time axis, QAT at a wide range).
 
-    python -m benchmarks.inrweights_sweep [--runs NAME,...] [--threads 1]
+    python -m benchmarks.inrweights_sweep [--runs NAME,...] [--threads 1] [--merge]
 
 Each run fits one secret with inrweights.train at a reduced width (128 for video and audio, 64 for shapes,
 300 / 200 / 150 steps) so that a run takes a minute or two: video = clip.mp4 at 16 x 32 x 32 (the paper's
@@ -26,7 +26,7 @@ from crossteg.codecs.inr import render, to_signal
 from crossteg.evaluate import assets_dir
 from crossteg.media import Audio, Video
 from crossteg.methods import inrweights as W
-from crossteg.results import Results, Row
+from crossteg.results import Results, Row, previous_rows
 
 COMMAND = "python -m benchmarks.inrweights_sweep"
 # name: (modality, width, steps, range factor, beta, lr, qat, audio span per second)
@@ -36,6 +36,8 @@ RUNS: dict[str, tuple[str, int, int, float, float, float, bool, float]] = {
     "video range 3 beta 0.1": ("video", 128, 300, 3.0, 0.1, 5e-3, True, 0),
     "video beta 0.1": ("video", 128, 300, 1.0, 0.1, 5e-3, True, 0),
     "video beta 1": ("video", 128, 300, 1.0, 1.0, 5e-3, True, 0),
+    "video beta 0.001": ("video", 128, 300, 1.0, 0.001, 5e-3, True, 0),
+    "video beta 0.0001": ("video", 128, 300, 1.0, 0.0001, 5e-3, True, 0),
     "video range 30 QAT": ("video", 128, 300, 30.0, 0.01, 5e-3, True, 0),
     "video range 30 no-QAT": ("video", 128, 300, 30.0, 0.01, 5e-3, False, 0),
     "audio span 22/s": ("audio", 128, 200, 1.0, 0.01, 5e-3, True, 22.05),
@@ -102,10 +104,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", default=",".join(RUNS), help="comma-separated names of " + "; ".join(RUNS))
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--merge", action="store_true", help="keep the existing file's rows of the other runs")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    results = Results("inrweights-sweep", "inrweights", f"{COMMAND} --runs '{args.runs}'")
+    command = f"{COMMAND} --runs '{args.runs}'"
+    results = Results("inrweights-sweep", "inrweights", command)
+    if args.merge:  # the named runs replace their old rows; the other runs' rows stay
+        names = args.runs.split(",")
+        results.rows, previous = previous_rows(args.out / "inrweights-sweep.json", lambda row: row.setting not in names)
+        results.command = f"{previous}; then {command} --merge" if previous else command
     for name in args.runs.split(","):
         results.rows += run(name)
         print(results.rows[-1], flush=True)

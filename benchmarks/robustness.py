@@ -18,7 +18,6 @@ user holding a damaged file would (`--allow-missing`).
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -33,7 +32,7 @@ from crossteg.media import Audio, Image, Video
 from crossteg.methods import get_method
 from crossteg.methods.base import Method, method_ids
 from crossteg.pipeline import load_cover, load_secret
-from crossteg.results import Results, Row
+from crossteg.results import Results, Row, previous_rows
 from crossteg.robustness import select
 
 COMMAND = "python -m benchmarks.robustness"
@@ -109,10 +108,10 @@ def main(argv: list[str] | None = None) -> Results:
     attacks = select(args.attacks)
     results = Results("robustness", "all" if args.methods == "all" or args.merge else args.methods, COMMAND)
     if args.merge and (args.out / "robustness.json").exists():  # re-measure some methods, keep the others
-        old = json.loads((args.out / "robustness.json").read_text())
-        results.rows += [Row(**r) for r in old["rows"] if r.get("method") not in ids]
+        kept, previous = previous_rows(args.out / "robustness.json", lambda row: row.method not in ids)
+        results.rows += kept
         # the earlier commands stay: each merge says which rows it re-measured
-        results.command = f"{old['command']}; then {COMMAND} --methods {','.join(ids)} --merge"
+        results.command = f"{previous}; then {COMMAND} --methods {','.join(ids)} --merge"
     details: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="crossteg-robustness-") as tmp:
         samples = samples_by_modality(build_data(Path(tmp)))

@@ -27,7 +27,7 @@ import numpy as np
 
 from crossteg.methods import get_method, method_ids
 from crossteg.methods.base import WEIGHTS_DIR
-from crossteg.results import Results, Row
+from crossteg.results import Results, Row, previous_rows
 from crossteg.steganalysis import detection_accuracy, detection_auc
 from crossteg.steganalysis.detectors import CLASSICAL, Detector, learned_detector, stego_modalities
 from crossteg.steganalysis.pairs import SAMPLE_RATE, Pair, fitting_length, make_pairs, sources_for
@@ -154,14 +154,6 @@ def measure(method_id: str, args: argparse.Namespace) -> list[Row]:
     return rows
 
 
-def kept(path: Path, ids: list[str]) -> tuple[list[Row], str]:
-    """The rows of the methods not in `ids` from an existing results file, and its command (for --merge)."""
-    if not path.exists():
-        return [], ""
-    data = json.loads(path.read_text())
-    return [Row(**r) for r in data["rows"] if r.get("method") not in ids], str(data.get("command", ""))
-
-
 def main(argv: list[str] | None = None) -> Results:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pairs", type=int, default=120, help="held-out pairs per method and modality")
@@ -176,7 +168,7 @@ def main(argv: list[str] | None = None) -> Results:
     command = COMMAND + (f" --pairs {args.pairs}" if args.pairs != 120 else "")
     results = Results("steganalysis", "all", command)
     if args.merge:  # re-measure the named methods, keep the others' rows and say how each part was made
-        rows, previous = kept(args.out / RESULTS, ids)
+        rows, previous = previous_rows(args.out / RESULTS, lambda row: row.method not in ids)
         results.rows += rows
         results.command = f"{previous + '; then ' if previous else ''}{command} --methods {','.join(ids)} --merge"
     for method_id in ids:

@@ -7,6 +7,7 @@ import json
 import math
 import os
 import platform
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,3 +89,12 @@ class Results:
         if markdown:
             atomic_write_bytes(path.with_suffix(".md"), self.to_markdown().encode())
         return path
+
+
+def previous_rows(path: Path, keep: Callable[[Row], bool]) -> tuple[list[Row], str]:
+    """For a benchmark's --merge: the rows of the existing results file at `path` that `keep` accepts (those
+    the new run does not re-measure), and that file's command; nothing when there is no file yet."""
+    if not path.exists():
+        return [], ""
+    data = json.loads(path.read_text())
+    return [row for row in (Row(**r) for r in data["rows"]) if keep(row)], str(data.get("command", ""))
