@@ -29,7 +29,7 @@ from crossteg.methods import get_method, method_ids
 from crossteg.methods.base import WEIGHTS_DIR
 from crossteg.results import Results, Row, previous_rows
 from crossteg.steganalysis import detection_accuracy, detection_auc
-from crossteg.steganalysis.detectors import CLASSICAL, Detector, learned_detector, stego_modalities
+from crossteg.steganalysis.detectors import CLASSICAL, Detector, learned_detector, renders_stego, stego_modalities
 from crossteg.steganalysis.pairs import SAMPLE_RATE, Pair, fitting_length, make_pairs, sources_for
 
 COMMAND = "python -m benchmarks.steganalysis"
@@ -131,10 +131,20 @@ def describe(method_id: str, modality: str, pairs: list[Pair]) -> str:
     return f"{sources} held-out sources, {shape}{view}{extra}, from the saved files" + (FLOAT_NOTE * float_file)
 
 
-def not_measured(method_id: str, modality: str, ext: str) -> Row:
-    note = (f"not measured: the stego is a {ext} file (network weights), not an {modality} file the detectors "
-            "examine; a learned image/audio detector does not apply to it")
-    return Row(f"{method_id} {modality}", "detection_accuracy", None, n=0, note=note, method=method_id)
+def not_measured(method_id: str, modality: str, note: str) -> Row:
+    return Row(f"{method_id} {modality}", "detection_accuracy", None, n=0, note=f"not measured: {note}",
+               method=method_id)
+
+
+def skip_reason(method: Any, modality: str) -> str | None:
+    """Why `method`'s stegos in `modality` covers are not measured, or None when they are."""
+    if modality not in stego_modalities(method):
+        ext = method.stego_ext[method.cover.index(modality)]
+        return f"the stego is a {ext} file, not an {modality} file the detectors examine"
+    if renders_stego(method) and not learned_detector(method.id).available(modality):
+        return (f"no learned detector trained on the {modality}s its stego INRs render (each pair is a fit: "
+                f"`crossteg train detector --method {method.id} --modality {modality}` trains one)")
+    return None
 
 
 def measure(method_id: str, args: argparse.Namespace) -> list[Row]:
@@ -142,9 +152,10 @@ def measure(method_id: str, args: argparse.Namespace) -> list[Row]:
     method = get_method(method_id)
     rows = []
     for modality in (m for m in method.cover if m in ("image", "audio")):
-        if modality not in stego_modalities(method):
-            rows.append(not_measured(method_id, modality, method.stego_ext[method.cover.index(modality)]))
-            print(f"{method_id} {modality}: skipped ({rows[-1].note})", flush=True)
+        reason = skip_reason(method, modality)
+        if reason:
+            rows.append(not_measured(method_id, modality, reason))
+            print(f"{method_id} {modality}: skipped ({reason})", flush=True)
             continue
         print(f"{method_id} {modality}: {args.pairs} held-out pairs", flush=True)
         pairs = held_out_pairs(method_id, modality, args.pairs, args.seed, args.budget)

@@ -76,6 +76,20 @@ def test_tiny_inrweights_detector_records_its_method_options(one_torch_thread, t
     assert card["data"]["examined"].startswith("64x64 RGB")
 
 
+def test_inrsteg_pairs_are_the_rendered_images_beside_their_covers(one_torch_thread, tmp_path: Path) -> None:
+    """A stego INR is examined as the PNG it renders (INRSteg Table 4), next to the original cover's PNG."""
+    from crossteg.steganalysis.detectors import stego_modalities
+
+    method = get_method("inrsteg", hidden=32, layers=3, steps=5)
+    assert stego_modalities(method) == ("image", "audio")
+    sources = sources_for("image", held_out=False)[:1]
+    pair = next(make_pairs(method, sources, 1, np.random.default_rng(0), tmp_path, size=32))
+    assert isinstance(pair.cover, Image) and isinstance(pair.stego, Image)
+    assert pair.cover.pixels.shape == pair.stego.pixels.shape == (32, 32, 3)
+    assert not np.array_equal(pair.cover.to_uint8(), pair.stego.to_uint8())  # 5 steps of fit: not the cover
+    assert (tmp_path / "00000-stego.safetensors").is_file() and (tmp_path / "00000-stego-rendered.png").is_file()
+
+
 def test_predict_scores_the_most_suspect_channel(one_torch_thread) -> None:
     import torch
 

@@ -26,12 +26,21 @@ MODALITIES = ("image", "audio")
 
 
 def stego_modalities(method: Any) -> tuple[str, ...]:
-    """The modalities in which `method` writes its stego as an image or audio file (what detectors examine);
-    a method whose stego is another kind of file (e.g. a .safetensors INR) has none for that cover."""
+    """The cover modalities in which what the world sees of `method`'s stego is an image or audio file (what
+    detectors examine): the stego file itself, or the media a stego INR renders (inrsteg: INRSteg's Table 4
+    runs image steganalysis on the images its stego INRs render)."""
     from crossteg import media
 
     exts = {"image": media.IMAGE_EXTS, "audio": media.AUDIO_EXTS}
-    return tuple(m for m, ext in zip(method.cover, method.stego_ext, strict=True) if m in exts and ext in exts[m])
+    return tuple(m for m, ext in zip(method.cover, method.stego_ext, strict=True)
+                 if m in exts and (ext in exts[m] or renders_stego(method)))
+
+
+def renders_stego(method: Any) -> bool:
+    """True when the world sees `method`'s stego through `render_cover` (an INR), not as the file itself."""
+    from crossteg.methods.base import Method
+
+    return type(method).render_cover is not Method.render_cover
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,8 @@ attacker has no 16 kHz original to look at: what they see is a speech file at th
 side of the pair is the cover resampled to that rate (the same resampler the method used) and written in the
 same subtype, and the stego side is the stego channel that departs most from it (flowhide's channel 0; its
 channel 1 *is* the resampled cover). Both halves are then mono, same rate, same length, same sample format.
+A stego INR (inrsteg) is seen as the image or audio it renders, written as PNG/WAV: INRSteg's Table 4 compares
+those renderings with the original covers.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from crossteg.methods.base import Method
 
 PAYLOADS = (0.4, 1.0)  # fractions of lsb capacity filled with random bytes (byte-hiding methods)
 SAMPLE_RATE = 16000
+MEDIA_SUFFIX = {"image": ".png", "audio": ".wav"}  # how covers (and rendered stegos) are written
 SKIMAGE_LICENSE = "scikit-image 0.26 sample data; public domain or CC0 per skimage/data/_fetchers.py docstrings"
 BUNDLED_LICENSE = "crossteg bundled assets, see crossteg/assets/SOURCES.md (public domain / CC0)"
 
@@ -270,9 +273,12 @@ def make_pairs(method: Method, sources: list[Source], count: int, rng: np.random
         fraction = payloads[i % len(payloads)]
         secret = _secret(method, cover, fraction or 1.0, rng)
         stego = method.hide(cover, secret, key=rng.bytes(16).hex())
-        suffix = method.stego_suffix(cover)
+        suffix = MEDIA_SUFFIX[cover.modality]
         cover = _save_read(cover, workdir / f"{i:05d}-cover{suffix}", None)
-        stego = _save_read(stego, workdir / f"{i:05d}-stego{suffix}", subtype)
+        stego = _save_read(stego, workdir / f"{i:05d}-stego{method.stego_suffix(cover)}", subtype)
+        seen = method.render_cover(stego)
+        if seen is not stego:  # an INR is published as the media it renders, written as an ordinary file
+            stego = _save_read(seen, workdir / f"{i:05d}-stego-rendered{suffix}", subtype)
         seen_cover, seen_stego = attacker_view(cover, stego)
         if seen_cover is not cover:  # resampled: written as the stego's format, as the stego file holds it
             seen_cover = _save_read(seen_cover, workdir / f"{i:05d}-cover-seen{suffix}", subtype)
