@@ -353,9 +353,9 @@ class Tables:
         values = {m: cover_values[m] for m in (first, second)}
         values |= fidelity(o.secrets[0], o.revealed[0], "secret", full=secret == "image")
         scales = {"image": "RMSE 0-255", "video": "APD 0-255",
-                  "audio": "audio MAE = mean |error| x 100; an audio cover fit around a secret can sit near 0 dB "
-                           "SNR for a few hundred steps before it converges, and how long varies between runs "
-                           "(INRSteg draws fresh random initial weights for every hide)"}[cover]
+                  "audio": "audio MAE = mean |error| x 100; audio cover fits ramp their rate up over 20 "
+                           "steps (started at the full rate, one in three sat near 0 dB SNR for hundreds of "
+                           "steps)"}[cover]
         shape = ("; shape metrics on meshes normalised by the original's box into [-0.9, 0.9]^3 "
                  "(Chamfer-L1 of 20k surface points, IoU of 50k points)") if secret == "shape" else ""
         if secret == "shape" and isinstance(values.get("secret_iou"), str):
