@@ -30,7 +30,7 @@ import torch
 from crossteg.media.files import atomic_path, atomic_write_bytes
 from crossteg.methods.base import WEIGHTS_DIR, get_method
 from crossteg.steganalysis import detection_accuracy, detection_auc
-from crossteg.steganalysis.detectors import stego_modalities
+from crossteg.steganalysis.detectors import renders_stego, stego_modalities
 from crossteg.steganalysis.learned import build, config_to_dict, default_config, sha256_file, weights_name
 from crossteg.steganalysis.pairs import PAYLOADS, Pair, make_pairs, sources_for
 
@@ -39,6 +39,8 @@ AUGMENT = {"image": "random crop, half of them Lanczos-downscaled, random rotati
 METRICS_NOTE = "held-out pairs (by source, see data), accuracy at probability 0.5, AUC; no model selection on them"
 LICENSE = "MIT (weights trained by crossteg's own trainer; training data public domain / CC0, see data)"
 
+
+RENDERED = " (the media each stego INR renders, against the original cover: INRSteg Table 4)"
 
 def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="crossteg train detector", description=__doc__,
@@ -253,8 +255,8 @@ def save(model: torch.nn.Module, config: Any, method_id: str, modality: str, arg
         "weights": weights_path.name, "sha256": sha256_file(weights_path), "bytes": weights_path.stat().st_size,
         "data": {"covers": f"{shape} covers cut from the sources below ({AUGMENT[modality]})",
                  "stegos": f"made with {method_id}.hide{_options_text(pairs['options'])}: {payload}; covers and "
-                           "stegos written as files and read back, compared as an attacker sees them "
-                           "(steganalysis/pairs.py attacker_view)",
+                           f"stegos{RENDERED * renders_stego(method)} written as files and read back, compared as "
+                           "an attacker sees them (steganalysis/pairs.py attacker_view)",
                  "pairs": pairs,
                  "split": "by source: no source (or file derived from it) in both training and held-out sets",
                  "license": "sources are public domain or CC0 (scikit-image sample data, crossteg assets, "
