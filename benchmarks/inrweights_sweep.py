@@ -29,8 +29,9 @@ from crossteg.methods import inrweights as W
 from crossteg.results import Results, Row, previous_rows
 
 COMMAND = "python -m benchmarks.inrweights_sweep"
-# name: (modality, width, steps, range factor, beta, lr, qat, audio span per second)
-RUNS: dict[str, tuple[str, int, int, float, float, float, bool, float]] = {
+FULL_BATCH = 1 << 30  # every point of the secret in every step (the paper)
+# name: (modality, width, steps, range factor, beta, lr, qat, audio span per second[, points per step])
+RUNS: dict[str, tuple] = {
     "video range 0.5": ("video", 128, 300, 0.5, 0.01, 5e-3, True, 0),
     "video range 1": ("video", 128, 300, 1.0, 0.01, 5e-3, True, 0),
     "video range 3 beta 0.1": ("video", 128, 300, 3.0, 0.1, 5e-3, True, 0),
@@ -38,6 +39,9 @@ RUNS: dict[str, tuple[str, int, int, float, float, float, bool, float]] = {
     "video beta 1": ("video", 128, 300, 1.0, 1.0, 5e-3, True, 0),
     "video beta 0.001": ("video", 128, 300, 1.0, 0.001, 5e-3, True, 0),
     "video beta 0.0001": ("video", 128, 300, 1.0, 0.0001, 5e-3, True, 0),
+    "video full batch": ("video", 128, 300, 1.0, 0.01, 5e-3, True, 0, FULL_BATCH),
+    "video 1200 steps": ("video", 128, 1200, 1.0, 0.01, 5e-3, True, 0),
+    "video full batch 1200 steps": ("video", 128, 1200, 1.0, 0.01, 5e-3, True, 0, FULL_BATCH),
     "video range 30 QAT": ("video", 128, 300, 30.0, 0.01, 5e-3, True, 0),
     "video range 30 no-QAT": ("video", 128, 300, 30.0, 0.01, 5e-3, False, 0),
     "audio span 22/s": ("audio", 128, 200, 1.0, 0.01, 5e-3, True, 22.05),
@@ -68,7 +72,8 @@ def cover_for(modality: str, width: int) -> np.ndarray:
 
 
 def run(name: str) -> list[Row]:
-    modality, width, steps, factor, beta, lr, qat, span = RUNS[name]
+    modality, width, steps, factor, beta, lr, qat, span, *batch = RUNS[name]
+    batch = batch[0] if batch else W.BATCH[modality]
     secret = secret_for(modality, width // 4)
     cover = cover_for(modality, width)
     signal = to_signal(secret, audio_span=span * secret.duration if modality == "audio" else None)
@@ -81,10 +86,11 @@ def run(name: str) -> list[Row]:
         W.RANGE_FACTOR[arch] = saved
     start = torch.from_numpy(np.ascontiguousarray(cover.transpose(2, 0, 1)))
     began = time.perf_counter()
-    fitted = W.train(net, signal, start, W.Schedule(steps, lr, 0.05, W.BATCH[modality], beta, qat))
+    fitted = W.train(net, signal, start, W.Schedule(steps, lr, 0.05, batch, beta, qat))
     seconds = time.perf_counter() - began
     pixels = torch.round(fitted * 255) / 255
-    note = f"width {width}, {steps} steps, range factor {factor}, beta {beta}, lr {lr}, qat {qat}"
+    points = "all" if batch >= len(signal.coords) else batch
+    note = f"width {width}, {steps} steps of {points} points, range factor {factor}, beta {beta}, lr {lr}, qat {qat}"
     rows = [Row(name, "container_psnr", metrics.psnr(cover, pixels.numpy().transpose(1, 2, 0)), note=note),
             Row(name, "hide_seconds", seconds, note=note)]
     if modality == "shape":

@@ -142,7 +142,7 @@ def skip_reason(method: Any, modality: str) -> str | None:
         ext = method.stego_ext[method.cover.index(modality)]
         return f"the stego is a {ext} file, not an {modality} file the detectors examine"
     if renders_stego(method) and not learned_detector(method.id).available(modality):
-        return (f"no learned detector trained on the {modality}s its stego INRs render (each pair is a fit: "
+        return (f"no learned detector trained on the {modality} its stego INRs render (each pair is a fit: "
                 f"`crossteg train detector --method {method.id} --modality {modality}` trains one)")
     return None
 
