@@ -25,12 +25,13 @@ from typing import Any
 
 import numpy as np
 
+from crossteg import media
 from crossteg.methods import get_method, method_ids
 from crossteg.methods.base import WEIGHTS_DIR
 from crossteg.results import Results, Row, previous_rows
 from crossteg.steganalysis import detection_accuracy, detection_auc
 from crossteg.steganalysis.detectors import CLASSICAL, Detector, learned_detector, renders_stego, stego_modalities
-from crossteg.steganalysis.pairs import SAMPLE_RATE, Pair, fitting_length, make_pairs, sources_for
+from crossteg.steganalysis.pairs import MEDIA_SUFFIX, SAMPLE_RATE, Pair, fitting_length, make_pairs, sources_for
 
 COMMAND = "python -m benchmarks.steganalysis"
 RESULTS = "steganalysis.json"
@@ -159,9 +160,30 @@ def measure(method_id: str, args: argparse.Namespace) -> list[Row]:
             continue
         print(f"{method_id} {modality}: {args.pairs} held-out pairs", flush=True)
         pairs = held_out_pairs(method_id, modality, args.pairs, args.seed, args.budget)
-        for row in rows_for(method_id, modality, pairs, describe(method_id, modality, pairs)):
+        note = describe(method_id, modality, pairs)
+        for row in rows_for(method_id, modality, pairs, note) + plain_inr_rows(method_id, modality, pairs, note):
             row.method = method_id
             rows.append(row)
+    return rows
+
+
+def plain_inr_rows(method_id: str, modality: str, pairs: list[Pair], note: str) -> list[Row]:
+    """For a method whose stegos are INR renderings: the same stegos against the covers' own INR renderings (an
+    INR of the same size fitted to each cover with no secret, written as the same file type): does a detector
+    see the secret, or only that the file was rendered by an INR?"""
+    method = get_method(method_id, **pair_settings(method_id, modality).options)
+    if not hasattr(method, "plain_rendering"):
+        return []
+    with tempfile.TemporaryDirectory(prefix="crossteg-plain-inr-") as tmp:
+        plain = []
+        for i, pair in enumerate(pairs):
+            rendering = method.plain_rendering(pair.cover)
+            plain.append(Pair(media.load(media.save(rendering, Path(tmp) / f"{i}{MEDIA_SUFFIX[modality]}")),
+                              pair.stego, pair.source, pair.payload))
+    note = f"{note}; covers replaced by their own INR renderings (no secret, same network size and fit schedule)"
+    rows = rows_for(method_id, modality, plain, note)
+    for row in rows:
+        row.setting += " vs plain-INR covers"
     return rows
 
 

@@ -226,3 +226,11 @@ def test_audio_cover_fits_warm_up_like_audio_secrets():
     assert audio_cover.lr == I.COVER_LR and audio_cover.warmup == audio_secret.warmup > 0
     assert audio_cover.lr_factor(0) <= 1 / audio_cover.warmup and audio_cover.lr_factor(audio_cover.warmup) > 0.95
     assert method._schedule("image", cover=True).lr_factor(0) == 1.0  # image covers gained nothing from it
+
+
+def test_plain_rendering_is_the_cover_through_an_inr_without_secrets():
+    """The steganalysis baseline: the cover fitted alone by a network of the stego's size, rendered."""
+    cover = smooth_image()
+    plain = I.INRSteg(hidden=32, layers=3, steps=60).plain_rendering(cover)
+    assert isinstance(plain, Image) and plain.pixels.shape == cover.pixels.shape
+    assert 20 < psnr(cover.pixels, plain.pixels) < 100  # a fit, not a copy

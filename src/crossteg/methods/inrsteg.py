@@ -261,6 +261,18 @@ class INRSteg(Method):
         permute(stego, material)
         return self._seal(stego, cover_signal, placed, material)
 
+    def plain_rendering(self, cover: Any, *, progress: Progress = no_progress) -> Any:
+        """The cover as rendered by an INR of the stego network's size fitted with no secret inside (hide's cover
+        schedule and stopping target): the baseline that tells a detector of secrets from one of INR renderings."""
+        self.check_cover(cover)
+        generator = torch.Generator().manual_seed(int.from_bytes(os.urandom(8), "little"))
+        net = Siren(SirenConfig(*IO_DIMS[cover.modality], self.hidden, self.layers), generator)
+        nothing_frozen = [(torch.zeros_like(w, dtype=torch.bool), torch.zeros_like(b, dtype=torch.bool))
+                          for w, b in zip(net.weights, net.biases, strict=True)]
+        signal = to_signal(cover)
+        self._fit(net, signal, f"cover ({cover.modality}) alone", progress, nothing_frozen)
+        return render(net, cover.modality, signal.layout)
+
     def _seal(self, stego: Siren, cover: Signal, slots: list[Slot], material: keys.KeyMaterial) -> INR:
         tensors = _quantise({k: v.numpy() for k, v in stego.state().items()}, self.precision)
         header = json.dumps([asdict(s) for s in slots], separators=(",", ":")).encode()
