@@ -38,9 +38,8 @@ AUGMENT = {"image": "random crop, half of them Lanczos-downscaled, random rotati
            "audio": "random 1-channel crop, 70 % of them at a random gain and re-quantised"}
 METRICS_NOTE = "held-out pairs (by source, see data), accuracy at probability 0.5, AUC; no model selection on them"
 LICENSE = "MIT (weights trained by crossteg's own trainer; training data public domain / CC0, see data)"
-
-
 RENDERED = " (the media each stego INR renders, against the original cover: INRSteg Table 4)"
+
 
 def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="crossteg train detector", description=__doc__,
