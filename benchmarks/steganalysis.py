@@ -198,7 +198,8 @@ def main(argv: list[str] | None = None) -> Results:
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     args = parser.parse_args(argv)
     ids = method_ids() if args.methods == "all" else args.methods.split(",")
-    command = COMMAND + (f" --pairs {args.pairs}" if args.pairs != 120 else "")
+    command = COMMAND + (f" --pairs {args.pairs}" if args.pairs != 120 else "") + (
+        f" --budget {args.budget:g}" if args.budget != 900.0 else "")
     results = Results("steganalysis", "all", command)
     if args.merge:  # re-measure the named methods, keep the others' rows and say how each part was made
         rows, previous = previous_rows(args.out / RESULTS, lambda row: row.method not in ids)
