@@ -9,8 +9,10 @@ method's pairs are made the way its learned detector's were (crop size, clip len
 the detector card's `data.pairs`). Per method: the classical detectors (chi-square, RS, SPA: attacks on LSB
 replacement, run on every image/audio stego as a check of what they see) and the method's own learned
 detector `cnn-<method>`. 50 % accuracy / 0.5 AUC means undetectable. Rows per payload; for RS and SPA on
-byte-hiding methods also the mean absolute error of the estimated embedding rate. `--merge` keeps the rows of
-the methods not named in `--methods` from the existing results file.
+byte-hiding methods also the mean absolute error of the estimated embedding rate. For inrsteg, whose stegos are
+seen as the media their INRs render, the same stegos are also scored against the covers' own INR renderings
+("vs plain-INR covers"): a detector of INR renderings scores 50 % there, a detector of secrets does not.
+`--merge` keeps the rows of the methods not named in `--methods` from the existing results file.
 """
 
 from __future__ import annotations
