@@ -34,8 +34,17 @@ from crossteg import keys, media, metrics
 from crossteg.codecs.inr import Signal, loss_for
 from crossteg.evaluate import assets_dir
 from crossteg.media import Audio, Image
-from crossteg.methods import inrsteg as I
-from crossteg.methods.inrsteg import CHECK_EVERY, GATE_DB, HIDDEN, LAYERS, PAPER_LR, INRSteg, quality
+from crossteg.methods.inrsteg import (
+    CHECK_EVERY,
+    FAST_PERIOD,
+    FAST_WARMUP,
+    GATE_DB,
+    HIDDEN,
+    LAYERS,
+    PAPER_LR,
+    INRSteg,
+    quality,
+)
 from crossteg.nn.siren import FitSchedule, Siren, fit
 from crossteg.results import Results, Row
 
@@ -139,8 +148,8 @@ def main(argv: list[str] | None = None) -> Results:
     ref_note += (f"; the reference hit its cap in the {' and '.join(capped)} fit without reaching the threshold, "
                  "so its time is the time at the cap (a lower bound)" if capped else "; reached both thresholds")
     ours_note = (f"ours = fast mode (Adam {ours.log['secret']['lr']:g} secret / {ours.log['cover']['lr']:g} cover, "
-                 f"warm-up {I.FAST_WARMUP['audio']} / {I.FAST_WARMUP['image']} steps, cosine restarts every "
-                 f"{I.FAST_PERIOD} x 2^k steps; quality checked every "
+                 f"warm-up {FAST_WARMUP['audio']} / {FAST_WARMUP['image']} steps, cosine restarts every "
+                 f"{FAST_PERIOD} x 2^k steps; quality checked every "
                  f"{CHECK_EVERY} steps once the loss implies it is within {GATE_DB:g} dB) "
                  "stopping at secret SNR >= 30 dB / cover PSNR >= 35 dB")
     if ours_capped:
