@@ -42,6 +42,7 @@ RUNS: dict[str, tuple] = {
     "video full batch": ("video", 128, 300, 1.0, 0.01, 5e-3, True, 0, FULL_BATCH),
     "video 1200 steps": ("video", 128, 1200, 1.0, 0.01, 5e-3, True, 0),
     "video full batch 1200 steps": ("video", 128, 1200, 1.0, 0.01, 5e-3, True, 0, FULL_BATCH),
+    "video range 30 1200 steps": ("video", 128, 1200, 30.0, 0.01, 5e-3, True, 0),
     "video range 30 QAT": ("video", 128, 300, 30.0, 0.01, 5e-3, True, 0),
     "video range 30 no-QAT": ("video", 128, 300, 30.0, 0.01, 5e-3, False, 0),
     "audio span 22/s": ("audio", 128, 200, 1.0, 0.01, 5e-3, True, 22.05),
