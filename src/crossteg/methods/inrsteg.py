@@ -242,12 +242,8 @@ class INRSteg(Method):
             if getattr(s, "modality", None) not in self.secret:
                 raise UsageError(f"inrsteg hides {', '.join(self.secret)}, not {type(s).__name__}")
         slots = plan(cover.modality, [s.modality for s in secrets], self.hidden, self.layers)
-        # fresh random initial weights each time (a fixed init would tell which weights moved); keys never seed torch
-        generator = torch.Generator().manual_seed(int.from_bytes(os.urandom(8), "little"))
-        cover_in, cover_out = IO_DIMS[cover.modality]
-        stego = Siren(SirenConfig(cover_in, cover_out, self.hidden, self.layers), generator)
-        frozen = [(torch.zeros_like(w, dtype=torch.bool), torch.zeros_like(b, dtype=torch.bool))
-                  for w, b in zip(stego.weights, stego.biases, strict=True)]
+        generator = _fresh_generator()
+        stego, frozen = self._cover_network(cover.modality, generator)
         placed = []
         for k, (obj, slot) in enumerate(zip(secrets, slots, strict=True)):
             signal = to_signal(obj)
@@ -265,13 +261,18 @@ class INRSteg(Method):
         """The cover as rendered by an INR of the stego network's size fitted with no secret inside (hide's cover
         schedule and stopping target): the baseline that tells a detector of secrets from one of INR renderings."""
         self.check_cover(cover)
-        generator = torch.Generator().manual_seed(int.from_bytes(os.urandom(8), "little"))
-        net = Siren(SirenConfig(*IO_DIMS[cover.modality], self.hidden, self.layers), generator)
-        nothing_frozen = [(torch.zeros_like(w, dtype=torch.bool), torch.zeros_like(b, dtype=torch.bool))
-                          for w, b in zip(net.weights, net.biases, strict=True)]
+        net, nothing_frozen = self._cover_network(cover.modality, _fresh_generator())
         signal = to_signal(cover)
         self._fit(net, signal, f"cover ({cover.modality}) alone", progress, nothing_frozen)
         return render(net, cover.modality, signal.layout)
+
+    def _cover_network(self, modality: str, generator: torch.Generator
+                       ) -> tuple[Siren, list[tuple[torch.Tensor, torch.Tensor]]]:
+        """A fresh stego-sized SIREN for a `modality` cover and its freeze masks, nothing frozen yet."""
+        net = Siren(SirenConfig(*IO_DIMS[modality], self.hidden, self.layers), generator)
+        masks = [(torch.zeros_like(w, dtype=torch.bool), torch.zeros_like(b, dtype=torch.bool))
+                 for w, b in zip(net.weights, net.biases, strict=True)]
+        return net, masks
 
     def _seal(self, stego: Siren, cover: Signal, slots: list[Slot], material: keys.KeyMaterial) -> INR:
         tensors = _quantise({k: v.numpy() for k, v in stego.state().items()}, self.precision)
@@ -308,6 +309,12 @@ class INRSteg(Method):
             revealed.append(render(extract(model, slot), slot.modality, slot.layout))
         progress("rendering secrets", len(slots), len(slots))
         return revealed
+
+
+def _fresh_generator() -> torch.Generator:
+    """Fresh random initial weights for every fit (a fixed init would tell which weights moved); keys never
+    seed torch."""
+    return torch.Generator().manual_seed(int.from_bytes(os.urandom(8), "little"))
 
 
 def _as_ints(array: np.ndarray) -> np.ndarray:
