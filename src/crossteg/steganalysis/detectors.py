@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from crossteg.errors import UsageError, WeightsError
-from crossteg.methods.base import WEIGHTS_DIR, get_method, method_ids
+from crossteg.methods.base import WEIGHTS_DIR, Method, get_method, method_ids
 from crossteg.steganalysis import classical
 
 MODALITIES = ("image", "audio")
@@ -38,8 +38,6 @@ def stego_modalities(method: Any) -> tuple[str, ...]:
 
 def renders_stego(method: Any) -> bool:
     """True when the world sees `method`'s stego through `render_cover` (an INR), not as the file itself."""
-    from crossteg.methods.base import Method
-
     return type(method).render_cover is not Method.render_cover
 
 
