@@ -63,11 +63,18 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--lr", type=float, default=LR)
     p.add_argument("--beta1", type=float, default=0.9, help="Adam's first-moment decay (HiNet, the reference "
                    "design: 0.5)")
+    p.add_argument("--beta2", type=float, default=0.999, help="Adam's second-moment decay")
+    p.add_argument("--eps", type=float, default=1e-8, help="Adam's epsilon (HiNet: 1e-6)")
     p.add_argument("--weight-decay", type=float, default=0.0, help="Adam weight decay (HiNet: 1e-5)")
     p.add_argument("--clamp", type=float, default=CouplingConfig.clamp,
                    help="ES range [e^-clamp, e^clamp] for a fresh model (a resumed one keeps its card's)")
     p.add_argument("--warmup", type=int, default=200,
                    help="steps of linear learning-rate warm-up at the start of every run (resumes too)")
+    p.add_argument("--lost-weight", type=float, default=0.0,
+                   help="weight of |A_out|^2, the dropped branch, in the loss (ours; default 0 = the paper's eq. 13). "
+                        "Reveal puts zeros where A_out was; the paper's loss rewards ES at its ceiling in every block, "
+                        "which shrinks that mismatch but lets the speech branch grow e^clamp per block in the forward "
+                        "pass, and a 20 s model blew up through it (measured)")
     p.add_argument("--clips", type=int, default=300, help="speech clips synthesised for the training pool")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
@@ -171,25 +178,33 @@ def held_out(layout: mel.Layout, pairs: int = 4) -> tuple[torch.Tensor, list[tor
 # Model, loss, evaluation --------------------------------------------------------------------------------
 
 
-def forward(layers: list[CouplingNet], image: torch.Tensor, hidden: list[torch.Tensor]
+def forward(layers: list[CouplingNet], image: torch.Tensor, hidden: list[torch.Tensor], lost_weight: float = 0.0
             ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """The training loss (eq. 13, summed over layers as eq. 14) and its parts, through 8-bit rounding."""
-    def mse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:  # eq. 10-12: squared L2 per sample, mean over N
+    """The training loss (eq. 13, summed over layers as eq. 14) and its parts, through 8-bit rounding.
+    `lost_weight` > 0 adds lost_weight * |A_out|^2 per layer (ours, not the paper's: see --lost-weight)."""
+    def mse(a: torch.Tensor, b: torch.Tensor | float = 0.0) -> torch.Tensor:  # eq. 10-12: squared L2 per sample
         return ((a - b) ** 2).sum() / a.shape[0]
 
     parts: dict[str, torch.Tensor] = {}
     secret = hidden[0]
     if len(layers) == 2:  # sec. 3.3: A_s1 = E2(A_s2, A_c); the first speech is E2's cover
-        secret, _ = layers[1](hidden[0], hidden[1])
-    container = round_8bit(layers[0](image, secret)[0])
+        secret, lost2 = layers[1](hidden[0], hidden[1])
+    container, lost = layers[0](image, secret)
+    container = round_8bit(container)
     image_r, secret_r = layers[0].reverse(container)
     parts["c1"], parts["i1"], parts["a1"] = mse(container, image), mse(image_r, image), mse(secret_r, secret)
     loss = LAMBDA_C * parts["c1"] + LAMBDA_I * parts["i1"] + LAMBDA_A * parts["a1"]
+    if lost_weight:
+        parts["l1"] = mse(lost)
+        loss = loss + lost_weight * parts["l1"]
     if len(layers) == 2:
         cover_r, secret2_r = layers[1].reverse(secret_r)
         parts["c2"], parts["i2"] = mse(secret, hidden[0]), mse(cover_r, hidden[0])
         parts["a2"] = mse(secret2_r, hidden[1])
         loss = loss + LAMBDA_C * parts["c2"] + LAMBDA_I * parts["i2"] + LAMBDA_A * parts["a2"]
+        if lost_weight:
+            parts["l2"] = mse(lost2)
+            loss = loss + lost_weight * parts["l2"]
     return loss, parts
 
 
@@ -247,8 +262,8 @@ def make_card(name: str, weights: Path, layers: list[CouplingNet], state: dict[s
     command = (f"crossteg train thinimg{nested} --batch {args.batch} --crop {args.crop}"
                f" --width {args.width} --blocks {args.blocks}{' --no-dwt' if args.no_dwt else ''}"
                f" --format {args.format} --seconds {args.seconds} --lr {args.lr:g} --beta1 {args.beta1:g}"
-               f" --weight-decay {args.weight_decay:g}"
-               f" --clamp {config.clamp:g} --warmup {args.warmup} --clips {args.clips}"
+               f" --beta2 {args.beta2:g} --eps {args.eps:g} --weight-decay {args.weight_decay:g}"
+               f" --clamp {config.clamp:g} --warmup {args.warmup} --lost-weight {args.lost_weight:g} --clips {args.clips}"
                f" --seed {args.seed} --minutes {args.minutes:g} [--resume]")
     return {
         "name": name, "method": "thinimg",
@@ -266,9 +281,11 @@ def make_card(name: str, weights: Path, layers: list[CouplingNet], state: dict[s
             "held_out": f"4 astronaut face crops x held-out voices at 2.5-{args.seconds} s (curve metrics)",
             "license": "scikit-image sample data (public domain / CC0 / BSD); espeak-ng output (not covered by "
                        "espeak-ng's GPL-3, generated by crossteg, CC0)"},
-        "training": {"command": command, "optimizer": "Adam", "lr": args.lr, "betas": [args.beta1, 0.999],
-                     "weight_decay": args.weight_decay, "losses": "lambda_C = lambda_A = 32, "
-                     "lambda_I = 1 (sec. 3.4), 8-bit rounding of the container in the loop (straight-through)",
+        "training": {"command": command, "optimizer": "Adam", "lr": args.lr, "betas": [args.beta1, args.beta2],
+                     "eps": args.eps, "weight_decay": args.weight_decay,
+                     "losses": "lambda_C = lambda_A = 32, lambda_I = 1 (sec. 3.4)"
+                               + (f", plus {args.lost_weight:g} |A_out|^2 (ours)" if args.lost_weight else "")
+                               + ", 8-bit rounding of the container in the loop (straight-through)",
                      "batch": args.batch, "crop": args.crop, "steps": state["step"],
                      "seconds": round(state["seconds"], 1), "seed": args.seed, "device": state["device"],
                      "threads": torch.get_num_threads()},
@@ -338,7 +355,8 @@ def main(argv: list[str] | None = None) -> None:
     for net in layers:
         net.requires_grad_(any(net is t for t in trained))
     params = [p for net in trained for p in net.parameters()]
-    optimiser = torch.optim.Adam(params, lr=args.lr, betas=(args.beta1, 0.999), weight_decay=args.weight_decay)
+    optimiser = torch.optim.Adam(params, lr=args.lr, betas=(args.beta1, args.beta2), eps=args.eps,
+                                 weight_decay=args.weight_decay)
     resume_optimiser(optimiser, optimiser_state)
     state["device"] = str(device) if device.type == "cpu" else torch.cuda.get_device_name(device)
     pool = Pool(args, layout)
@@ -356,16 +374,18 @@ def main(argv: list[str] | None = None) -> None:
             for group in optimiser.param_groups:
                 group["lr"] = args.lr * (state["step"] - first + 1) / args.warmup
         image, hid = pool.batch(args.batch, args.crop, secrets)
-        loss, parts = forward(layers, image.to(device), [h.to(device) for h in hid])
+        loss, parts = forward(layers, image.to(device), [h.to(device) for h in hid], args.lost_weight)
         optimiser.zero_grad()
+        norm = torch.zeros(())
         if guard.accept(loss.item()):
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 10.0)  # an INN's exp scaling can spike early in training
-            optimiser.step()
+            norm = torch.nn.utils.clip_grad_norm_(params, 10.0)  # an INN's exp scaling can spike early on
+            if guard.accept(norm.item(), "gradient norm"):
+                optimiser.step()
         if guard.stuck:  # the checkpoint exists: every run writes its starting point first
             back_to_best(layers, optimiser, checkpoint)
             guard.restart()
-        if clock.tick({"loss": loss.item(), **{k: v.item() for k, v in parts.items()}}):
+        if clock.tick({"loss": loss.item(), **{k: v.item() for k, v in parts.items()}, "grad": norm.item()}):
             metrics = evaluate(layers, images, hidden, clean, layout)
             clock.record(metrics)
             verdict = guard.judge(metrics)
@@ -377,30 +397,35 @@ def main(argv: list[str] | None = None) -> None:
 
 
 class Guard:
-    """Keeps training on its feet: skips steps whose loss spikes (> 20x its running mean, or not finite), and
-    judges each evaluation: "better" (saved), "worse" (not saved), or "diverged" (3 dB below the best: the
-    caller returns to the best checkpoint at half the learning rate). The nested model at lr 2e-4 fell from
-    24 to 9 dB container PSNR between two evaluations before this existed (measured)."""
+    """Keeps training on its feet: skips steps whose loss or gradient norm spikes (> 20x its running mean, or
+    not finite), and judges each evaluation: "better" (saved), "worse" (not saved), or "diverged" (3 dB below
+    the best: the caller returns to the best checkpoint at half the learning rate). The nested model at lr 2e-4
+    fell from 24 to 9 dB container PSNR between two evaluations before this existed (measured). The gradient
+    check came later: a fresh 20 s model broke at step 510 on one step whose gradient norm was ~350x the usual
+    (the loss of that step was unremarkable); the clipped, Adam-normalised update of the few weights behind the
+    spike wrecked even the forward pass (container error x70 ten steps later; measured, reproducible by seed)."""
 
     def __init__(self, curve: list[dict[str, float]] | None = None) -> None:
         """`curve`: a resumed run's evaluations; its last one scored the weights it starts from, and a later
         evaluation must beat that before it is saved (a resume that degrades must not overwrite them)."""
-        self.mean: float | None = None
+        self.means: dict[str, float] = {}  # running mean of each watched quantity
         self.best = self.score(curve[-1]) if curve else -float("inf")
         self.skipped = 0  # in a row
 
-    def accept(self, loss: float) -> bool:
-        if not np.isfinite(loss) or (self.mean is not None and loss > 20 * self.mean):
-            log(f"  skipped a step: loss {loss:.3g} against a running mean of {self.mean}")
+    def accept(self, value: float, name: str = "loss") -> bool:
+        """False (skip the step) when `value` is not finite or over 20x the running mean of `name`."""
+        mean = self.means.get(name)
+        if not np.isfinite(value) or (mean is not None and value > 20 * mean):
+            log(f"  skipped a step: {name} {value:.3g} against a running mean of {mean}")
             self.skipped += 1
             return False
-        self.mean = loss if self.mean is None else 0.98 * self.mean + 0.02 * loss
+        self.means[name] = value if mean is None else 0.98 * mean + 0.02 * value
         self.skipped = 0
         return True
 
     def restart(self) -> None:
-        """Forget the loss history (after going back to the best checkpoint)."""
-        self.skipped, self.mean = 0, None
+        """Forget the loss and gradient history (after going back to the best checkpoint)."""
+        self.skipped, self.means = 0, {}
 
     @property
     def stuck(self) -> bool:
