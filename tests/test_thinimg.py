@@ -270,21 +270,6 @@ def test_a_gradient_spike_is_skipped_even_when_the_loss_is_ordinary():
     assert guard.accept(7e7, "gradient norm")  # after a restart there is no history to compare with
 
 
-def test_lost_weight_adds_the_dropped_branch_of_every_layer_to_the_loss():
-    """--lost-weight w adds w * |A_out|^2 per layer; 0 (the default) is the paper's loss, unchanged."""
-    torch.manual_seed(0)
-    layers = T.build_layers(CouplingConfig(3, 2, 2, 4), True)
-    for block in (b for net in layers for b in net.blocks):  # non-zero outputs so the dropped branch moves
-        for sub in (block.e1, block.e2, block.e3):
-            torch.nn.init.normal_(sub.out.weight, 0.0, 0.05)
-    image = torch.rand(1, 3, 32, 32)
-    hidden = [torch.rand(1, 2, 32, 32), torch.rand(1, 2, 32, 32)]
-    paper, parts = trainer.forward(layers, image, hidden)
-    ours, ours_parts = trainer.forward(layers, image, hidden, lost_weight=2.0)
-    assert "l1" not in parts and ours_parts["l1"] > 0 and ours_parts["l2"] > 0
-    torch.testing.assert_close(ours, paper + 2.0 * (ours_parts["l1"] + ours_parts["l2"]))
-
-
 def test_a_fresh_nested_model_takes_the_single_layer_clamp(tmp_path):
     """The nested model's first layer starts from the single-layer weights, so it must use their ES clamp."""
     args = trainer.parse(["--out", str(tmp_path), "--width", "4", "--blocks", "2", "--clamp", "1.5"])
