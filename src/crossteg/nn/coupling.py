@@ -138,6 +138,10 @@ class CouplingNet(nn.Module):
 
 
 def round_8bit(x: torch.Tensor) -> torch.Tensor:
-    """Clip to [0, 1] and round to 1/255 steps in the forward pass, identity gradient (straight-through), so
-    a network trained through it reveals from an 8-bit PNG as well as from floats (SPEC, "Files and formats")."""
-    return x + (torch.round(x.clamp(0, 1) * 255) / 255 - x).detach()
+    """Clip to [0, 1] and round to 1/255 steps, what saving an 8-bit PNG does, so a network trained through it
+    reveals from the PNG as well as from floats (SPEC, "Files and formats"). The rounding passes gradients
+    straight through; the clip keeps its true gradient, zero outside [0, 1]. (Straight through the clip too, the
+    reveal loss kept pushing clipped pixels further out, which changed nothing it could see, and the 20 s model's
+    activations grew until training blew up: measured, see train/thinimg.py.)"""
+    clipped = x.clamp(0, 1)
+    return clipped + (torch.round(clipped * 255) / 255 - clipped).detach()
