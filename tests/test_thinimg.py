@@ -178,6 +178,18 @@ def test_hide_reveal_through_a_png_carries_each_length(tmp_path, assets, clips):
         assert wrong.frames != clip.frames and revealed_quality(clip, wrong) < 0.35
 
 
+def test_the_shipped_20s_model_takes_a_clip_one_tile_of_the_10s_model_cannot_hold(tmp_path, assets):
+    """speech_long (10.66 s) in a single 160 x 160 tile: auto hides with thinimg-mel-20s, and reveal, which is
+    not told the model, finds it from the PNG with the exact length."""
+    method = get_method("thinimg")
+    face, speech = media.load(assets / "face160.png"), media.load(assets / "speech_long.wav")
+    assert method._choose(1, [speech]) == "thinimg-mel-20s"
+    stego = media.load(media.save(method.hide(face, speech, "key"), tmp_path / "c.png"))
+    assert psnr(face.pixels, stego.pixels) > 25
+    revealed = method.reveal(stego, "key")
+    assert revealed.frames == speech.frames and revealed_quality(speech, revealed) > 0.45
+
+
 def test_a_larger_cover_is_tiled_and_keeps_its_size(tmp_path, assets):
     method = get_method("thinimg")
     face, speech = media.load(assets / "face.png"), media.load(assets / "speech_long.wav")  # 10.66 s: 2 tiles
@@ -214,7 +226,7 @@ def test_cli_hides_two_levels_and_reveals_the_second(tmp_path, assets):
     assert result.returncode == 0, result.stderr
     assert media.load(tmp_path / "b.wav").frames == media.load(assets / "speech_3.wav").frames
     too_long = run_cli("hide", "thinimg", "--cover", assets / "face160.png", "--secret", assets / "speech_long.wav",
-                       "-o", tmp_path / "x.png")
+                       "-o", tmp_path / "x.png", "-O", "model=single")  # auto would take the shipped 20 s model
     assert too_long.returncode == 3 and "10.04 s" in too_long.stderr + too_long.stdout
 
 
