@@ -391,9 +391,10 @@ class Guard:
     not finite), and judges each evaluation: "better" (saved), "worse" (not saved), or "diverged" (3 dB below
     the best: the caller returns to the best checkpoint at half the learning rate). The nested model at lr 2e-4
     fell from 24 to 9 dB container PSNR between two evaluations before this existed (measured). The gradient
-    check came later: a fresh 20 s model broke at step 510 on one step whose gradient norm was ~350x the usual
-    (the loss of that step was unremarkable); the clipped, Adam-normalised update of the few weights behind the
-    spike wrecked even the forward pass (container error x70 ten steps later; measured, reproducible by seed)."""
+    check came later: steps whose gradient norm is hundreds of times the usual arrive with unremarkable losses
+    (a fresh 20 s run: 7e7 against ~2e5 as it began to break; the resumed 10 s and 20 s runs skipped 29 and 26
+    such steps). It did not save that 20 s run on its own: the cause there was the gradient through the 8-bit
+    clip (see round_8bit)."""
 
     def __init__(self, curve: list[dict[str, float]] | None = None) -> None:
         """`curve`: a resumed run's evaluations; its last one scored the weights it starts from, and a later
