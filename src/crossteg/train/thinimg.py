@@ -207,7 +207,7 @@ def evaluate(layers: list[CouplingNet], images: torch.Tensor, hidden: list[torch
     device = next(layers[0].parameters()).device
     images, hidden = images.to(device), [h.to(device) for h in hidden]
     secret = layers[1](hidden[0], hidden[1])[0] if len(layers) == 2 else hidden[0]
-    container = torch.round(layers[0](images, secret)[0].clamp(0, 1) * 255) / 255
+    container = round_8bit(layers[0](images, secret)[0])  # what the PNG keeps, as training reveals from
     revealed = [layers[0].reverse(container)[1]]
     if len(layers) == 2:
         revealed.append(layers[1].reverse(revealed[0])[1])
