@@ -19,6 +19,14 @@ def test_clock_counts_logs_means_and_stops_at_the_step_limit():
     assert point["step"] == 14 and point["psnr"] == 30.0 and state["curve"] == [point]
 
 
+def test_clock_averages_each_term_over_the_steps_that_reported_it():
+    lines: list[str] = []
+    clock = Clock({"step": 0, "seconds": 0.0, "curve": []}, 60, None, 60, log_every=3, log=lines.append)
+    for terms in ({"loss": 1.0, "grad": 4.0}, {"loss": 2.0}, {"loss": 3.0, "grad": 8.0}):  # a skipped step: no grad
+        clock.tick(terms)
+    assert lines[0].startswith("step 3 loss 2 grad 6 ")
+
+
 def test_clock_stops_on_the_minute_budget_and_a_finished_run_does_nothing():
     state = {"step": 0, "seconds": 0.0, "curve": []}
     assert Clock(state, minutes=0, steps=None, eval_minutes=60, log_every=10, log=print).tick({"loss": 1.0})

@@ -13,7 +13,8 @@ class Clock:
 
     A run stops after `minutes` of its own wall clock or at `steps` in total (whichever comes first); an
     evaluation is due every `eval_minutes` and on the last step. Each `log_every` steps the mean of every
-    logged term since the last line is printed through `log`."""
+    logged term since the last line is printed through `log` (over the steps that reported it: a skipped step
+    has no gradient norm, and counting it as 0 would understate the mean)."""
 
     def __init__(self, state: dict[str, Any], minutes: float, steps: int | None, eval_minutes: float,
                  log_every: int, log: Callable[[str], None] = print) -> None:
@@ -21,8 +22,7 @@ class Clock:
         self.log_every, self.log = log_every, log
         self.base = state["seconds"]
         self.start = self.last_eval = time.perf_counter()
-        self.running: dict[str, float] = {}
-        self.logged_steps = 0
+        self.running: dict[str, tuple[float, int]] = {}  # name -> (sum, count) since the last line
         self.done = steps is not None and state["step"] >= steps
 
     @property
@@ -35,13 +35,13 @@ class Clock:
         self.state["step"] += 1
         self.state["seconds"] = self.base + self.elapsed
         for name, value in terms.items():
-            self.running[name] = self.running.get(name, 0.0) + value
-        self.logged_steps += 1
+            total, count = self.running.get(name, (0.0, 0))
+            self.running[name] = (total + value, count + 1)
         self.done = self.elapsed > self.minutes * 60 or (self.steps is not None and self.state["step"] >= self.steps)
         if self.state["step"] % self.log_every == 0:
-            means = " ".join(f"{k} {v / self.logged_steps:.4g}" for k, v in self.running.items())
+            means = " ".join(f"{k} {total / count:.4g}" for k, (total, count) in self.running.items())
             self.log(f"step {self.state['step']} {means}{extra} {self.elapsed:.0f}s")
-            self.running, self.logged_steps = {}, 0
+            self.running = {}
         return self.done or time.perf_counter() - self.last_eval > self.eval_minutes * 60
 
     def record(self, metrics: dict[str, Any]) -> dict[str, Any]:

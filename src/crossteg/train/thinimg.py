@@ -366,16 +366,17 @@ def main(argv: list[str] | None = None) -> None:
         image, hid = pool.batch(args.batch, args.crop, secrets)
         loss, parts = forward(layers, image.to(device), [h.to(device) for h in hid])
         optimiser.zero_grad()
-        norm = torch.zeros(())
+        terms = {"loss": loss.item(), **{k: v.item() for k, v in parts.items()}}
         if guard.accept(loss.item()):
             loss.backward()
             norm = torch.nn.utils.clip_grad_norm_(params, 10.0)  # an INN's exp scaling can spike early on
+            terms["grad"] = norm.item()
             if guard.accept(norm.item(), "gradient norm"):
                 optimiser.step()
         if guard.stuck:  # the checkpoint exists: every run writes its starting point first
             back_to_best(layers, optimiser, checkpoint)
             guard.restart()
-        if clock.tick({"loss": loss.item(), **{k: v.item() for k, v in parts.items()}, "grad": norm.item()}):
+        if clock.tick(terms):
             metrics = evaluate(layers, images, hidden, clean, layout)
             clock.record(metrics)
             verdict = guard.judge(metrics)
