@@ -48,7 +48,7 @@ from crossteg.methods.inrweights import (
     prepare_cover,
     unseal,
 )
-from crossteg.results import Results, Row
+from crossteg.results import Results, Row, previous_rows
 
 COMMAND = "python -m benchmarks.inrweights_tables"
 KEY = "inrweights-tables"
@@ -225,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", default=",".join(CASES), help="comma-separated subset of " + ",".join(CASES))
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "inrweights-bench")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
+    parser.add_argument("--merge", action="store_true", help="keep the existing file's rows of the other cases")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     cfg = QUICK if args.quick else FULL
@@ -234,6 +235,11 @@ def main(argv: list[str] | None = None) -> int:
     command = COMMAND + (" --quick" if cfg.quick else "") + (f" --cases {args.cases}" if args.cases != ",".join(CASES)
                                                               else "")
     results = Results("inrweights-tables" + ("-quick" if cfg.quick else ""), "inrweights", command)
+    if args.merge:  # the named cases replace their old rows; the other cases' rows (and the settings row) stay
+        settings = {CASES[name][0] for name in args.cases.split(",")} | {"settings"}
+        results.rows, previous = previous_rows(args.out / f"{results.benchmark}.json",
+                                               lambda row: row.setting not in settings)
+        results.command = f"{previous}; then {command} --merge" if previous else command
     for name in args.cases.split(","):
         _, cover, secret, steps_field, qat, _ = CASES[name]
         done = cache / f"{name}.json"

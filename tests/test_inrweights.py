@@ -72,9 +72,9 @@ def test_quantise_rounds_forward_and_passes_gradients_straight_through():
 
 def test_weight_ranges_put_each_channel_mean_at_zero():
     pixels = np.random.default_rng(0).uniform(0.2, 0.6, (16, 16, 3)).astype(np.float32)
-    ranges = W.weight_ranges(pixels, "siren", 16)
+    ranges = W.weight_ranges(pixels, "video", 16)
     for (lo, hi), m in zip(ranges, pixels.reshape(-1, 3).mean(0), strict=True):
-        assert math.isclose(hi - lo, 2 * W.RANGE_FACTOR["siren"] * W.init_bound("siren", 16), rel_tol=1e-6)
+        assert math.isclose(hi - lo, 2 * W.RANGE_FACTOR["video"] * W.init_bound("siren", 16), rel_tol=1e-6)
         assert abs(lo + m * (hi - lo)) < 1e-7
 
 
@@ -119,7 +119,7 @@ def test_wrong_key_predefined_weights_give_a_bad_secret(video_stego):
 def test_qat_fits_the_rounded_pixels():
     signal = to_signal(small_video())
     cover = torch.from_numpy(cover_image(64, 64).pixels.transpose(2, 0, 1).copy())
-    ranges = W.weight_ranges(cover.numpy().transpose(1, 2, 0), "siren", 64)
+    ranges = W.weight_ranges(cover.numpy().transpose(1, 2, 0), "video", 64)
     net = W.base_net("video", 64, keys.derive("k", "inrweights"), ranges)
 
     def error(pixels: torch.Tensor) -> float:

@@ -21,7 +21,7 @@ benchmarks/results/inrweights-tables.md):
   of statistics: the fixed last SIREN map is drawn from U(+-sqrt(6/n)) instead of SIREN's U(+-sqrt(6/n)/30),
   because a map that is never trained outputs at most sum |w| at that scale, ~0.9 at width 512 (0.46 at 32),
   too little to reach black and white in [-1, 1].
-* [w_min_c, w_max_c] (not given in the paper) spans 2 RANGE_FACTOR[arch] times the weights' init bound
+* [w_min_c, w_max_c] (not given in the paper) spans 2 RANGE_FACTOR[modality] times the weights' init bound
   and puts the cover channel's mean at weight 0, so the cover's average brightness does not act as a large
   constant weight; the six numbers travel in the header. The variable weights are optimised in pixel
   units (P in [0, 1]), so the paper's learning rates (1e-3, 1e-4 for shapes) apply to pixels: 1e-3 moves
@@ -79,8 +79,12 @@ BATCH = {"video": 4096, "audio": 4096, "shape": 2048}  # ours: coordinates sampl
 BETA = {"siren": 0.01, "igr": 0.1}
 # ours (not in the paper): (w_max - w_min) / 2 in init bounds. Same sweep: SIREN 0.5 -> cover 26.4 dB / secret
 # 23.0 dB, 1 -> 27.8 / 24.7, 3 (beta 0.1) -> 29.1 / 21.2 (1 with beta 0.1: 32.6 / 22.8), 30 -> nothing learnt
-# (7.6 dB, with or without QAT); IGR 0.3 (lr 1e-2) -> IoU 0.30, 1 (lr 1e-3) -> 0.09
-RANGE_FACTOR = {"siren": 1.0, "igr": 0.3}
+# (7.6 dB, with or without QAT); IGR 0.3 (lr 1e-2) -> IoU 0.30, 1 (lr 1e-3) -> 0.09. Audio needs wider weights
+# than video (width 128, 5000 samples, 200 steps, cover / secret SNR dB): range 1 -> 30.3 / 9.4, 1.5 -> 32.0 / 16.9,
+# 2 -> 31.9 / 22.2, 2.5 -> 31.8 / 22.6; on speech_3.wav 1 -> 5.7, 2 -> 15.8 (and on a synthetic music clip, measured
+# once outside the sweep, 9.1 -> 20.1). Starting the pixels at noise (the weights at SIREN's init) instead of at
+# the cover: secret 15.4 dB but cover 8.5 dB at range 1 (video: 24.5 dB at cover 9.5 dB)
+RANGE_FACTOR = {"video": 1.0, "audio": 2.0, "shape": 0.3}
 # ours: the fixed last SIREN map is drawn from U(+-sqrt(6/n)) (unit output variance), not SIREN's U(+-sqrt(6/n)/w0):
 # fixed at that scale it can output at most ~0.9 at 512 wide (0.46 at 32), too little for [-1, 1] targets
 OUTPUT_GAIN = siren.W0
@@ -150,9 +154,9 @@ def init_bound(arch: str, width: int) -> float:
     return math.sqrt(6 / width) / siren.W0 if arch == "siren" else 3 * math.sqrt(2 / width)
 
 
-def weight_ranges(cover: np.ndarray, arch: str, width: int) -> list[tuple[float, float]]:
+def weight_ranges(cover: np.ndarray, modality: str, width: int) -> list[tuple[float, float]]:
     """(w_min, w_max) per channel: width 2 RANGE_FACTOR x init bound, the channel's mean pixel at weight 0."""
-    span = 2 * RANGE_FACTOR[arch] * init_bound(arch, width)
+    span = 2 * RANGE_FACTOR[modality] * init_bound(ARCH[modality], width)
     return [(-span * float(m), span * (1 - float(m))) for m in cover.reshape(-1, 3).mean(0)]
 
 
@@ -181,9 +185,10 @@ def secret_db(signal: Signal, mse: float) -> float:
 
 
 def train(net: BaseNet, signal: Signal, cover: torch.Tensor, schedule: Schedule, *, progress: Progress = no_progress,
-          seed: int = 0) -> torch.Tensor:
-    """Optimise the pixels (3 x N x N, starting at the cover) for eq. 4; returns them in [0, 1] (float)."""
-    pixels = cover.clone().requires_grad_(True)
+          seed: int = 0, start: torch.Tensor | None = None) -> torch.Tensor:
+    """Optimise the pixels (3 x N x N, starting at `start`, by default the cover) for eq. 4; returns them in
+    [0, 1] (float)."""
+    pixels = (cover if start is None else start).clone().requires_grad_(True)
     optimizer = torch.optim.Adam([pixels], lr=schedule.lr)
     decay = lambda s: schedule.final_fraction + (1 - schedule.final_fraction) * 0.5 * (  # noqa: E731
         1 + math.cos(math.pi * s / max(1, schedule.steps)))
@@ -321,7 +326,7 @@ class INRWeights(Method):
         if signal.modality == "shape":
             signal.layout["resolution"] = SHAPE_GRID
         material = keys.derive(key, self.id)
-        ranges = weight_ranges(pixels, ARCH[signal.modality], width)
+        ranges = weight_ranges(pixels, signal.modality, width)
         net = base_net(signal.modality, width, material, ranges)
         start = torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)))
         fitted = train(net, signal, start, self._schedule(signal.modality), progress=progress)
