@@ -16,8 +16,9 @@ The paper's speech is LJ Speech / CMU-ARCTIC and its faces FFHQ, with a WaveNet 
   for the pairs hidden in the bundled face160.png, the paper's PIQE column: `video_piqe`, the mean PIQE of every
   third decoded frame of the talking head (crossteg.talkinghead; the paper: MakeItTalk) of the saved container
   saying the revealed speech, beside `container_piqe`, the container's own.
-* table 1, raw and STFT rows: no model was trained for these formats (CPU budget); the codec-only ceiling of
-  each format is reported.
+* table 1, raw and STFT rows (`--tables 1f`): each format's own model (thinimg-raw-10s, thinimg-stft-10s) where
+  shipped, on the same pairs, revealed through the format's own inversion; and each format's codec-only
+  ceiling.
 * table 2 (longer speech per image, c = 4/8/16): each shipped thinimg-mel-20s/40s/80s model on held-out voices
   at random 1-S s; lengths without a model get the paper's numbers and an empty row.
 * table 3 (nested, two levels): our nested model covers 0-10 s per level (the paper's shortest row is 0-20 s).
@@ -179,13 +180,32 @@ def table1(folder: Path, sets: dict[str, list[Audio]], covers: list[Image]) -> l
                           f"{name} in face160.png: talking head (crossteg.talkinghead) of the saved container saying "
                           f"the revealed speech, mp4 decoded, 1 in 3 frames", "; paper: MakeItTalk, LJ Speech "
                           "(CMU-ARCTIC 46.23)")
-    for fmt in ("raw", "stft"):
+    return rows
+
+
+def table1_formats(folder: Path, sets: dict[str, list[Audio]], covers: list[Image]) -> list[Row]:
+    """Table 1's raw and STFT rows: each format's own single-layer model where shipped (hidden, saved, revealed
+    through the format's own inversion), and always the format's codec-only ceiling."""
+    rows = []
+    for fmt, name in T.OTHER_FORMATS.items():
         psnr_, ssim_, pesq_ = PAPER_T1[fmt]
+        paper_note = "; paper: LJ Speech; " + CMU_NOTE.format(*PAPER_T1_CMU[fmt])
+        if (T.WEIGHTS_DIR / f"{name}.safetensors").exists():
+            method = get_method("thinimg", model=fmt)
+            assert isinstance(method, T.THInImg)
+            for set_name, clips in sets.items():
+                scores = [round_trip(method, covers[k % len(covers)], speech, folder / f"t1{fmt}-{k}.png")[2]
+                          for k, speech in enumerate(clips)]
+                print(f"  table1 {fmt} {set_name}: {scores}", flush=True)
+                rows += mean_rows(f"table1 {fmt} 0-10s {set_name}", scores,
+                                  {"container_psnr": psnr_, "container_ssim": ssim_, "secret_pesq": pesq_},
+                                  f"{set_name}, from saved PNG, {name} (the format's own inversion)", paper_note)
+        else:
+            rows.append(Row(f"table1 {fmt} 0-10s", "container_psnr", None, psnr_, note="no model trained for this "
+                            f"format (`crossteg train thinimg --format {fmt}` trains one)"))
         scores = [ceiling(s, fmt) for s in sets["bundled speech"]]
-        rows += [Row(f"table1 {fmt} 0-10s", "container_psnr", None, psnr_, note="no model trained for this format "
-                     "on the CPU budget (`crossteg train thinimg --format " + fmt + "` trains one)"),
-                 *mean_rows(f"table1 {fmt} 0-10s", scores, {}, "codec only (no hiding), bundled speech; paper "
-                            f"PESQ {pesq_} (LJ), {PAPER_T1_CMU[fmt][2]} (CMU)")]
+        rows += mean_rows(f"table1 {fmt} 0-10s codec only", scores, {}, "codec only (no hiding), bundled speech; "
+                          f"paper PESQ {pesq_} (LJ), {PAPER_T1_CMU[fmt][2]} (CMU)")
     return rows
 
 
@@ -265,7 +285,7 @@ def speed(folder: Path, covers: list[Image]) -> list[Row]:
             Row("speed 10s speech 160px", "reveal_seconds", min(reveal_s), note=note)]
 
 
-TABLES = ("1", "2", "3", "speed")
+TABLES = ("1", "1f", "2", "3", "speed")  # 1f: table 1's raw and STFT rows
 
 
 def merged(path: Path, command: str, tables: list[str]) -> Results:
@@ -275,7 +295,8 @@ def merged(path: Path, command: str, tables: list[str]) -> Results:
         import json
 
         old = json.loads(path.read_text())
-        prefixes = tuple({"1": "table1 ", "2": "table2 ", "3": "table3 ", "speed": "speed "}[t] for t in tables)
+        prefixes = tuple(p for t in tables for p in {"1": ("table1 mel ",), "1f": ("table1 raw ", "table1 stft "),
+                                                     "2": ("table2 ",), "3": ("table3 ",), "speed": ("speed ",)}[t])
         results.rows = [Row(**r) for r in old["rows"] if not r["setting"].startswith(prefixes)]
         commands = [c for c in old["command"].split(" && ") if c != command]
         results.command = " && ".join([*commands, command])
@@ -286,8 +307,8 @@ def main(argv: list[str] | None = None) -> Results:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pairs", type=int, default=12, help="held-out voice clips (default 12)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    parser.add_argument("--tables", default=",".join(TABLES), help="comma-separated subset of 1,2,3,speed; rows of "
-                                                                   "the others are kept from the results file")
+    parser.add_argument("--tables", default=",".join(TABLES), help="comma-separated subset of 1,1f,2,3,speed (1f: "
+                        "table 1's raw and STFT rows); rows of the others are kept from the results file")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     args = parser.parse_args(argv)
     tables = args.tables.split(",")
@@ -301,6 +322,8 @@ def main(argv: list[str] | None = None) -> Results:
     with tempfile.TemporaryDirectory(prefix="thinimg-bench-") as tmp:
         if "1" in tables:
             results.rows += table1(Path(tmp), sets, covers)
+        if "1f" in tables:
+            results.rows += table1_formats(Path(tmp), sets, covers)
         if "2" in tables:
             results.rows += table2(Path(tmp), args.pairs, covers)
         if "3" in tables:

@@ -64,15 +64,30 @@ def test_scramble_is_keyed_and_invertible():
     assert abs(np.corrcoef(wrong.ravel(), tensor.ravel())[0, 1]) < 0.05
 
 
-def tiny_weights(folder, nested=False, seconds=10):
+def tiny_weights(folder, nested=False, seconds=10, fmt="mel"):
     """Tiny untrained weights + card written by the trainer's own save function."""
-    args = trainer.parse(["--out", str(folder), "--width", "4", "--blocks", "2", "--seconds", str(seconds)]
-                         + (["--nested"] if nested else []))
-    layers = T.build_layers(CouplingConfig(3, mel.channels_for(seconds), 2, 4), nested)
+    args = trainer.parse(["--out", str(folder), "--width", "4", "--blocks", "2", "--seconds", str(seconds),
+                          "--format", fmt] + (["--nested"] if nested else []))
+    layers = T.build_layers(CouplingConfig(3, mel.channels_for(seconds, fmt), 2, 4), nested)
     optimiser = torch.optim.Adam([p for n in layers for p in n.parameters()])
     state = {"step": 0, "seconds": 0.0, "curve": [], "device": "cpu"}
     trainer.save_all(layers, optimiser, state, args, folder / "tiny.ckpt")
     return layers
+
+
+def test_a_resumed_run_keeps_the_cards_lineage(tmp_path):
+    layers = tiny_weights(tmp_path)
+    card_path = tmp_path / f"{T.SINGLE}.json"
+    card = json.loads(card_path.read_text())
+    card.update(init="from an earlier run", history="two runs before this one")
+    card_path.write_text(json.dumps(card))
+    args = trainer.parse(["--out", str(tmp_path), "--width", "4", "--blocks", "2", "--resume"])
+    optimiser = torch.optim.Adam([p for n in layers for p in n.parameters()])
+    state = {"step": 3, "seconds": 1.0, "curve": [], "device": "cpu"}
+    trainer.save_all(layers, optimiser, state, args, tmp_path / "tiny.ckpt")
+    saved = json.loads(card_path.read_text())
+    assert saved["history"] == "two runs before this one" and saved["init"] == "from an earlier run"
+    assert saved["training"]["steps"] == 3
 
 
 def test_weights_load_strictly_and_are_checked(tmp_path):
@@ -124,6 +139,24 @@ def test_a_clip_too_long_for_the_10s_model_goes_to_a_longer_one(tmp_path, assets
     with pytest.raises(UsageError, match="nested"):
         forced.hide(face, [speech, speech])
     assert get_method("thinimg", weights_dir=str(tmp_path)).capacity(face).amount == 81.15  # 4 tiles x 20.29
+
+
+@pytest.mark.parametrize("fmt", ["raw", "stft"])
+def test_the_other_formats_models_hide_and_reveal_only_when_asked_for(tmp_path, assets, fmt):
+    """Table 1's raw and STFT formats: -O model=raw|stft hides with that format's weights and reveals through
+    its own inversion (no vocoder); the default stays the mel. Tiny untrained weights cannot carry a secret
+    through a PNG, so the codec path is checked through the ceiling (the same layout, no hiding)."""
+    tiny_weights(tmp_path)
+    tiny_weights(tmp_path, fmt=fmt)
+    assert T.load_model(f"thinimg-{fmt}-10s", tmp_path).layout == mel.Layout(fmt, mel.FORMATS[fmt])
+    speech = media.load(assets / "speech_1.wav")
+    chosen = get_method("thinimg", weights_dir=str(tmp_path), model=fmt)
+    assert chosen._choose(1, [speech]) == f"thinimg-{fmt}-10s"
+    assert get_method("thinimg", weights_dir=str(tmp_path))._choose(1, [speech]) == T.SINGLE
+    path = media.save(chosen.hide(media.load(assets / "face160.png"), speech, "k"), tmp_path / "c.png")
+    assert chosen.reveal(media.load(path), "k").sample_rate == 16000
+    reference = chosen.decompressor_reference(speech)  # compressed in this format and inverted by its own codec
+    assert reference.frames == speech.frames and revealed_quality(speech, reference) > 0.9
 
 
 def test_train_smoke_two_steps(tmp_path, monkeypatch, capsys):

@@ -25,6 +25,9 @@ Our choices where the paper is silent (see also the weights cards):
   thinimg-mel-20s/40s/80s where they are shipped: `model="auto"` hides with the 10 s model whenever the clip fits
   the cover's tiles with it (the best quality), else with the shortest longer model that fits; `-O model=20s`
   forces one.
+* Table 1's other speech formats, raw samples (c = 7) and the STFT (c = 4), have single-layer models of their own
+  (thinimg-raw-10s, thinimg-stft-10s, where shipped), used only when asked for: `-O model=raw|stft`, at hide and
+  at reveal. The mel is the default: the paper's best format (Table 1).
 * Which model wrote a container is not stored: reveal at level 1 tries every single-layer model present and
   the nested one and keeps the one whose length header decodes with the highest confidence (`model="auto"`).
 """
@@ -54,7 +57,8 @@ from crossteg.nn.coupling import CouplingConfig, CouplingNet
 TILE = 8  # keyed shuffle granularity in pixels of the hidden tensor (ours)
 SINGLE, NESTED = "thinimg-mel-10s", "thinimg-nested-10s"
 LONGER = {"20s": "thinimg-mel-20s", "40s": "thinimg-mel-40s", "80s": "thinimg-mel-80s"}  # Table 2, when shipped
-MODELS = ("auto", "single", "nested", *LONGER)
+OTHER_FORMATS = {"raw": "thinimg-raw-10s", "stft": "thinimg-stft-10s"}  # Table 1's other formats (sec. 4.4)
+MODELS = ("auto", "single", "nested", *LONGER, *OTHER_FORMATS)
 
 
 # Keyed shuffle of the hidden tensor ---------------------------------------------------------------------
@@ -230,8 +234,8 @@ class THInImg(Method):
 
     def _singles(self) -> list[str]:
         """The single-layer models this instance may hide with, shortest capacity first."""
-        if self.model in LONGER:
-            return [LONGER[self.model]]
+        if self.model in LONGER or self.model in OTHER_FORMATS:
+            return [{**LONGER, **OTHER_FORMATS}[self.model]]
         longer = [n for n in LONGER.values() if (self.weights_dir / f"{n}.safetensors").exists()]
         return [SINGLE, *longer] if self.model == "auto" else [SINGLE]
 
@@ -287,7 +291,7 @@ class THInImg(Method):
         secrets = secret if isinstance(secret, list) else [secret]
         if not 1 <= len(secrets) <= self.max_secrets:
             raise UsageError(f"thinimg hides 1 or 2 speech clips, got {len(secrets)}")
-        if self.model in ("single", *LONGER) and len(secrets) == 2:
+        if self.model in ("single", *LONGER, *OTHER_FORMATS) and len(secrets) == 2:
             raise UsageError("two secrets need the nested model (model=auto or nested)")
         self.check_fits(cover, secrets)
         model = self._load(self._choose(len(tiles), secrets))

@@ -242,6 +242,10 @@ def save_all(layers: list[CouplingNet], optimiser: torch.optim.Optimizer, state:
     with atomic_path(weights) as tmp:
         save_file({k: v.float() for k, v in T.state_dict(layers).items()}, str(tmp))
     card = make_card(name, weights, layers, state, args)
+    card_path = args.out / f"{name}.json"
+    if args.resume and card_path.exists():  # hand-written lineage of the weights resumed from stays with them
+        old = json.loads(card_path.read_text())
+        card.update({k: old[k] for k in ("init", "history") if k in old})
     atomic_write_bytes(args.out / f"{name}.json", (json.dumps(card, indent=2) + "\n").encode())
 
 
