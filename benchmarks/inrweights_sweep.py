@@ -6,8 +6,9 @@ where the pixels start).
 Each run fits one secret with inrweights.train at a reduced width (128 for video and audio, 64 for shapes,
 300 / 200 / 150 steps) so that a run takes a minute or two: video = clip.mp4 at 16 x 32 x 32 (the paper's
 ratio of secret values to variable weights at width 128), audio = 5000 samples of speech_long.wav at
-22 050 Hz (or of the clip a run names), shape = mesh.ply; covers photo.png (video, audio) and a smooth synthetic image (shape). Numbers
-are measured on 8-bit rounded pixels. Results: benchmarks/results/inrweights-sweep.{json,md}.
+22 050 Hz (or of the clip a run names), shape = mesh.ply; covers photo.png (video, audio) and a smooth
+synthetic image (shape). Numbers are measured on 8-bit rounded pixels.
+Results: benchmarks/results/inrweights-sweep.{json,md}.
 """
 
 from __future__ import annotations
@@ -106,8 +107,8 @@ def run(name: str) -> list[Row]:
     seconds = time.perf_counter() - began
     pixels = torch.round(fitted * 255) / 255
     points = "all" if batch >= len(signal.coords) else batch
-    note = f"width {width}, {steps} steps of {points} points, range factor {factor}, beta {beta}, lr {lr}, qat {qat}, start {begin}" + (
-        f", clip {clip}" if modality == "audio" else "")
+    note = (f"width {width}, {steps} steps of {points} points, range factor {factor}, beta {beta}, lr {lr}, "
+            f"qat {qat}, start {begin}" + (f", clip {clip}" if modality == "audio" else ""))
     rows = [Row(name, "container_psnr", metrics.psnr(cover, pixels.numpy().transpose(1, 2, 0)), note=note),
             Row(name, "hide_seconds", seconds, note=note)]
     if modality == "shape":
