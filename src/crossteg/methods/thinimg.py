@@ -58,7 +58,8 @@ TILE = 8  # keyed shuffle granularity in pixels of the hidden tensor (ours)
 SINGLE, NESTED = "thinimg-mel-10s", "thinimg-nested-10s"
 LONGER = {"20s": "thinimg-mel-20s", "40s": "thinimg-mel-40s", "80s": "thinimg-mel-80s"}  # Table 2, when shipped
 OTHER_FORMATS = {"raw": "thinimg-raw-10s", "stft": "thinimg-stft-10s"}  # Table 1's other formats (sec. 4.4)
-MODELS = ("auto", "single", "nested", *LONGER, *OTHER_FORMATS)
+NAMED = {**LONGER, **OTHER_FORMATS}  # the single-layer model a name forces (-O model=20s, stft ...)
+MODELS = ("auto", "single", "nested", *NAMED)
 
 
 # Keyed shuffle of the hidden tensor ---------------------------------------------------------------------
@@ -234,8 +235,8 @@ class THInImg(Method):
 
     def _singles(self) -> list[str]:
         """The single-layer models this instance may hide with, shortest capacity first."""
-        if self.model in LONGER or self.model in OTHER_FORMATS:
-            return [{**LONGER, **OTHER_FORMATS}[self.model]]
+        if self.model in NAMED:
+            return [NAMED[self.model]]
         longer = [n for n in LONGER.values() if (self.weights_dir / f"{n}.safetensors").exists()]
         return [SINGLE, *longer] if self.model == "auto" else [SINGLE]
 
@@ -291,7 +292,7 @@ class THInImg(Method):
         secrets = secret if isinstance(secret, list) else [secret]
         if not 1 <= len(secrets) <= self.max_secrets:
             raise UsageError(f"thinimg hides 1 or 2 speech clips, got {len(secrets)}")
-        if self.model in ("single", *LONGER, *OTHER_FORMATS) and len(secrets) == 2:
+        if self.model in ("single", *NAMED) and len(secrets) == 2:
             raise UsageError("two secrets need the nested model (model=auto or nested)")
         self.check_fits(cover, secrets)
         model = self._load(self._choose(len(tiles), secrets))

@@ -246,7 +246,7 @@ def save_all(layers: list[CouplingNet], optimiser: torch.optim.Optimizer, state:
     if args.resume and card_path.exists():  # hand-written lineage of the weights resumed from stays with them
         old = json.loads(card_path.read_text())
         card.update({k: old[k] for k in ("init", "history") if k in old})
-    atomic_write_bytes(args.out / f"{name}.json", (json.dumps(card, indent=2) + "\n").encode())
+    atomic_write_bytes(card_path, (json.dumps(card, indent=2) + "\n").encode())
 
 
 def make_card(name: str, weights: Path, layers: list[CouplingNet], state: dict[str, Any],
