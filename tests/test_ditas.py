@@ -1,6 +1,7 @@
 """ditas, deepsteg, stft: residual bookkeeping, 16-bit WAV round trips, partial loss, capacity, keys, training."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -134,6 +135,17 @@ def test_capacity_error_states_minimum_duration(tmp_path):
     with pytest.raises(CapacityError, match=r"needs at least 1\.\d\d s of audio"):
         method.hide(noise_cover(1.0), photo(), "k")
     assert method.capacity(noise_cover(1.9)).amount == 4096
+
+
+def test_capacity_error_names_a_size_that_fits(tmp_path):
+    method = get_method("ditas", weights=str(tiny(tmp_path, stages=5)))
+    cover, big = noise_cover(6.0), Image(np.zeros((400, 600, 3), np.float32))
+    with pytest.raises(CapacityError, match=r"downscale the image to \d+x\d+") as raised:
+        method.check_fits(cover, big)
+    width, height = map(int, re.search(r"to (\d+)x(\d+)", str(raised.value)).groups())
+    assert abs(width / height - 1.5) < 0.05 and width > 64  # same aspect, not needlessly small
+    method.check_fits(cover, Image(np.zeros((height, width, 3), np.float32)))  # fits
+    assert D.largest_fit(400, 600, 100) is None  # not even one tile
 
 
 @pytest.mark.skipif(not (WEIGHTS_DIR / "ditas-M-ED.safetensors").exists(), reason="shipped weights not built")

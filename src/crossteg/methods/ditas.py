@@ -285,6 +285,17 @@ def padded(size: int) -> int:
     return TILE * math.ceil(size / TILE)
 
 
+def largest_fit(height: int, width: int, pixels: float) -> tuple[int, int] | None:
+    """The largest height x width of the same aspect whose 64 px tiles hold at most `pixels` (None: not even 1x1)."""
+    scale = min(1.0, math.sqrt(pixels / (height * width)))
+    while scale * max(height, width) >= 1:
+        h, w = max(1, int(height * scale)), max(1, int(width * scale))
+        if padded(h) * padded(w) <= pixels:
+            return h, w
+        scale *= 0.98
+    return None
+
+
 @dataclass(frozen=True)
 class Layout:
     """Where a secret of `height` x `width` lives: `slots[i, j]` is the 4096-sample slot of stage i, tile j."""
@@ -428,7 +439,12 @@ class ImageInAudio(Method):
             need = (2 * GUARD + self.stages * size) / MODEL_RATE
             raise CapacityError(f"{self.describe(secret)} ({size:g} pixels padded to 64 px tiles) with {self.stages} "
                                 f"stages needs at least {need:.2f} s of audio; this cover is {cover.duration:.2f} s "
-                                f"(holds {cap:g} pixels)")
+                                f"(holds {cap:g} pixels){self.fit_hint(secret, cap)}")
+
+    def fit_hint(self, secret: Any, pixels: float) -> str:
+        """How to make an image that does not fit fit: the largest size of its aspect this cover holds."""
+        fit = largest_fit(*self.image_shape(secret), pixels) if isinstance(secret, Image) else None
+        return f"; downscale the image to {fit[1]}x{fit[0]} or use a longer cover" if fit else ""
 
     def hide(self, cover: Audio, secret: Any, key: keys.Key = None, *, progress: Progress = no_progress) -> Audio:
         """The cover (same rate and channels) plus the hidden change, as 16-bit samples with the header."""
