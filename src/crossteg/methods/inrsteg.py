@@ -20,7 +20,9 @@ Our choices where the paper is silent or its public code is flawed (see the issu
   would otherwise share (the reference code lets the last secret overwrite the others');
 * fitting uses Adam with warm-up and cosine-decayed rates with warm restarts (FAST_LR, 5-8e-4 -> 5%) and stops at
   a target quality in `fast` mode; `paper` mode uses the paper's rate (1e-4, constant) and the authors' step
-  counts.
+  counts;
+* fast mode refuses audio longer than FAST_AUDIO_SAMPLES (4 s at 16 kHz) with the ways out (trim, -O audio_rate,
+  --steps, --quality paper): full-batch fits of longer clips take hours on a CPU.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from crossteg import keys
 from crossteg.codecs import frame
 from crossteg.codecs.inr import IO_DIMS, Signal, loss_for, render, to_signal
 from crossteg.errors import CapacityError, MediaError, UsageError
-from crossteg.media import INR
+from crossteg.media import INR, Audio
 from crossteg.methods.base import Capacity, Method, Progress, no_progress, register
 from crossteg.metrics import psnr, snr
 from crossteg.nn.siren import W0, FitSchedule, Siren, SirenConfig, fit
@@ -66,6 +68,10 @@ GATE_DB = 1.0  # render for the exact check only when the loss says we are this 
 # fast mode: points per step (None = all). Audio stays full batch: with 4096 sampled points at lr 5e-4 a 1 s
 # speech secret diverged (0 dB SNR after 4000 steps, measured), while the full batch reached 35 dB in 250 steps.
 BATCH = {"image": 16_384, "audio": None, "video": 32_768, "shape": 5_000}
+# fast mode fits audio of at most this many samples: full-batch steps grow with the clip, and so do the steps to
+# the target (3 s of 16 kHz speech in a 128-wide secret INR: 29.6 dB SNR after 775 steps, 10 min on 2 loaded
+# cores; 10 s at 44.1 kHz: 20 s per step, hours to the cap, measured)
+FAST_AUDIO_SAMPLES = 64_000  # 4 s at 16 kHz
 PRECISIONS = ("fp32", "fp16", "int8")
 HEADER_AAD = b"crossteg-inrsteg-v1"
 FORMAT = "crossteg-inr/1"
@@ -179,12 +185,31 @@ class INRSteg(Method):
     quick_options = {"steps": 300}  # quick eval: a few hundred steps per fit (fast mode's caps take minutes)
 
     def __init__(self, quality: str = "fast", precision: str = "fp32", hidden: int = HIDDEN,
-                 layers: int = LAYERS, steps: int | None = None) -> None:
-        """`hidden`/`layers` size the stego SIREN (paper: 256 x 6); `steps` caps every fit (tests, sweeps)."""
+                 layers: int = LAYERS, steps: int | None = None, audio_rate: int | None = None) -> None:
+        """`hidden`/`layers` size the stego SIREN (paper: 256 x 6); `steps` caps every fit (tests, sweeps);
+        `audio_rate` resamples audio secrets and covers before fitting (fewer samples: a faster fit)."""
         super().__init__(quality)
         if precision not in PRECISIONS:
             raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)}, not {precision}")
+        if audio_rate is not None and not 1000 <= int(audio_rate) <= 192_000:
+            raise UsageError(f"-O audio_rate must be a sample rate in Hz (1000-192000), not {audio_rate}")
         self.precision, self.hidden, self.layers, self.steps = precision, hidden, layers, steps
+        self.audio_rate = None if audio_rate is None else int(audio_rate)
+
+    def _prepared(self, obj: Any, role: str) -> Any:
+        """`obj` at `audio_rate` if it is audio; a clear error for audio too long for fast mode's full batches."""
+        if not isinstance(obj, Audio):
+            return obj
+        audio = obj.resample(self.audio_rate) if self.audio_rate else obj
+        n = audio.samples.shape[1]
+        if self.quality == "fast" and self.steps is None and n > FAST_AUDIO_SAMPLES:
+            lower = " lower its rate (-O audio_rate=16000)," if audio.sample_rate > 16000 else ""
+            raise CapacityError(
+                f"the audio {role} ({audio.duration:.1f} s at {audio.sample_rate} Hz, {n} samples) is too long for "
+                f"inrsteg's fast mode, which fits every sample in each step: it takes at most {FAST_AUDIO_SAMPLES} "
+                f"samples ({FAST_AUDIO_SAMPLES / 16000:g} s at 16 kHz, ~15 min on 2 cores); trim it,{lower} cap the "
+                f"steps (--steps N) or use --quality paper (hours)")
+        return audio
 
     def capacity(self, cover: Any) -> Capacity:
         """How many secrets fit: the stego width is shared, down to a few units each."""
@@ -235,7 +260,8 @@ class INRSteg(Method):
     def hide(self, cover: Any, secret: Any, key: keys.Key = None, *, progress: Progress = no_progress) -> INR:
         """Fit the secrets, place them, fit the cover around them, permute with the key, seal the layout."""
         self.check_cover(cover)
-        secrets = list(secret) if isinstance(secret, list | tuple) else [secret]
+        secrets = [self._prepared(s, "secret") for s in (secret if isinstance(secret, list | tuple) else [secret])]
+        cover = self._prepared(cover, "cover")
         if len(secrets) > self.max_secrets:
             raise CapacityError(f"inrsteg hides at most {self.max_secrets} secrets, got {len(secrets)}")
         for s in secrets:
@@ -261,6 +287,7 @@ class INRSteg(Method):
         """The cover as rendered by an INR of the stego network's size fitted with no secret inside (hide's cover
         schedule and stopping target): the baseline that tells a detector of secrets from one of INR renderings."""
         self.check_cover(cover)
+        cover = self._prepared(cover, "cover")
         net, nothing_frozen = self._cover_network(cover.modality, _fresh_generator())
         signal = to_signal(cover)
         self._fit(net, signal, f"cover ({cover.modality}) alone", progress, nothing_frozen)
