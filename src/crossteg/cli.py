@@ -23,7 +23,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console()
+out = Console(width=None if sys.stdout.isatty() else 160)  # piped: tables and lines not squeezed to 80 columns
 err = Console(stderr=True, soft_wrap=True)  # an error stays on one line however long
 state = {"quiet": False}
 
