@@ -127,6 +127,8 @@ def test_a_clip_too_long_for_the_10s_model_goes_to_a_longer_one(tmp_path, assets
     face160, face = media.load(assets / "face160.png"), media.load(assets / "face.png")
     speech = media.load(assets / "speech_long.wav")  # 10.66 s
     assert method.capacity(face160).amount == 20.28 and method.capacity(face160, 2).amount == 10.04
+    two = method.capacity_for(face160, [speech, speech])  # what hide checks and the CLI reports for two clips
+    assert (two.amount, two.unit) == (10.04, "s of speech per level") and method.capacity(face160).unit == "s of speech"
     assert method._choose(1, [speech]) == "thinimg-mel-20s"
     assert method._choose(4, [speech]) == T.SINGLE  # two 10 s tiles of the larger cover hold it
     assert method._choose(1, [speech, speech]) == T.NESTED

@@ -62,8 +62,7 @@ def hide_files(method_id: str, cover_path: Path, secret_paths: list[Path], outpu
     stego = method.hide(cover, secret, key, progress=progress)
     seconds = time.perf_counter() - start
     media.save(stego, output, force=force, inputs=inputs, **save_options(method, stego, float32))
-    capacity = method.capacity(cover)
-    used = sum(method.secret_size(s) for s in secrets)
+    capacity, used = method.capacity_for(cover, secret), method.secret_size(secret)
     return {"method": method.id, "stego": str(output), "capacity": capacity.amount, "unit": capacity.unit,
             "secret_size": used, "hide_seconds": round(seconds, 3),
             "message": f"hid {used:g} {capacity.unit} ({100 * used / max(capacity.amount, 1e-9):.0f}% of "

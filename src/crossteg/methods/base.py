@@ -83,9 +83,13 @@ class Method(ABC):
 
     # Shared behaviour -----------------------------------------------------------------------------------
 
+    def capacity_for(self, cover: Any, secret: Any) -> Capacity:
+        """The capacity that applies to hiding `secret` (as passed to `hide`) in `cover`."""
+        return self.capacity(cover)
+
     def check_fits(self, cover: Any, secret: Any) -> None:
         """Raise CapacityError, saying capacity and size, when `secret` does not fit in `cover`."""
-        self.check_size(self.capacity(cover), self.secret_size(secret))
+        self.check_size(self.capacity_for(cover, secret), self.secret_size(secret))
 
     def check_size(self, cap: Capacity, size: float) -> None:
         """Raise CapacityError when `size` is over `cap`, saying both."""

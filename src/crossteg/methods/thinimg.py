@@ -265,12 +265,12 @@ class THInImg(Method):
         """Seconds of speech per access level: 10.04 s per whole 160 x 160 tile of the cover (more with a longer
         single-layer model, for one clip)."""
         count = len(self._tiles(cover))
-        return Capacity(np.floor(count * self._layout(secrets).max_seconds * 100) / 100, "s of speech per level")
+        unit = "s of speech per level" if secrets == 2 or self.model == "nested" else "s of speech"
+        return Capacity(np.floor(count * self._layout(secrets).max_seconds * 100) / 100, unit)
 
-    def check_fits(self, cover: Any, secret: Any) -> None:
-        """Against the capacity for this many clips (two clips need the nested model, 10 s per tile)."""
-        clips = len(secret) if isinstance(secret, list) else 1
-        self.check_size(self.capacity(cover, clips), self.secret_size(secret))
+    def capacity_for(self, cover: Any, secret: Any) -> Capacity:
+        """The capacity for this many clips (two clips need the nested model, 10 s per tile)."""
+        return self.capacity(cover, len(secret) if isinstance(secret, list) else 1)
 
     def secret_size(self, secret: Any) -> float:
         """The longest secret's duration in seconds."""
