@@ -169,3 +169,19 @@ def test_reveal_with_video_animates_the_container_face(tmp_path, assets):
     assert run_cli("hide", "lsb", "-c", assets / "face.png", "-s", text, "-o", stego, "--force").returncode == 0
     none = run_cli("reveal", "lsb", stego, "-o", tmp_path / "s2.txt", "--video", tmp_path / "t2.mp4")
     assert_clean_failure(none, 2, tmp_path / "t2.mp4")
+
+
+def test_reveal_with_video_of_a_faceless_image_writes_nothing_unless_told_to_animate_the_centre(tmp_path, assets):
+    from crossteg import media
+
+    clip = media.load(assets / "speech_1.wav")
+    flac = media.save(media.Audio(clip.samples[:, : clip.sample_rate // 2], clip.sample_rate), tmp_path / "s.flac")
+    stego, speech, talk = tmp_path / "stego.png", tmp_path / "speech.wav", tmp_path / "talk.mp4"
+    assert run_cli("hide", "lsb", "-c", assets / "photo.png", "-s", flac, "-o", stego).returncode == 0  # a coffee cup
+    refused = run_cli("reveal", "lsb", stego, "-o", speech, "--video", talk)
+    assert_clean_failure(refused, 2, speech, talk)
+    assert "no face found" in refused.stderr and "--no-face-check" in refused.stderr
+    done = run_cli("reveal", "lsb", stego, "-o", speech, "--video", talk, "--no-face-check")
+    assert done.returncode == 0, done.stderr
+    video = media.load(talk)
+    assert video.fps == 25 and abs(video.num_frames / video.fps - media.load(speech).duration) < 0.1

@@ -142,6 +142,9 @@ def reveal(
         "--allow-missing", help="ditas: reconstruct from the stages whose audio is intact.")] = False,
     video: Annotated[Path | None, typer.Option(
         help="Speech in a face image: also write a talking-head video (.mp4) of the face saying it.")] = None,
+    no_face_check: Annotated[bool, typer.Option(
+        "--no-face-check", help="--video: if no face is found, animate the centre of the image instead of failing."
+    )] = False,
     option: OptionOpt = None,
     force: ForceOpt = False,
     as_json: JsonOpt = False,
@@ -152,7 +155,7 @@ def reveal(
 
     with progress_bar() as progress:
         summary = reveal_file(method, stego, output, key=resolve_key(key, key_file), level=level, force=force,
-                              render=render, video=video, progress=progress,
+                              render=render, video=video, face_check=not no_face_check, progress=progress,
                               **parse_options(option) | ({"allow_missing": True} if allow_missing else {}))
     emit_json(summary) if as_json else say(summary["message"])
 

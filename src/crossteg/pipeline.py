@@ -89,10 +89,11 @@ def write_secret(secret: Any, output: Path, inputs: list[Path], force: bool = Fa
 
 def reveal_file(method_id: str, stego_path: Path, outputs: list[Path], *, key: Key = None, level: int = 1,
                 force: bool = False, render: Path | None = None, video: Path | None = None,
-                progress: Progress = no_progress, **options: Any) -> dict[str, Any]:
+                face_check: bool = True, progress: Progress = no_progress, **options: Any) -> dict[str, Any]:
     """Reveal the secret(s) in a stego file and write them to `outputs` (one per secret, or one folder);
     `options` configure the method as in hide_files (e.g. allow_missing for ditas). With `video`, also write a
-    talking-head video of the stego image's face saying the revealed speech."""
+    talking-head video of the stego image's face saying the revealed speech (no face: MediaError before
+    anything is written, unless face_check is off and the centre is animated)."""
     method = get_method(method_id, **options)
     if not 1 <= level <= method.levels:
         raise UsageError(f"{method.id} has access level{'s 1..' if method.levels > 1 else ' '}{method.levels} only")
@@ -102,6 +103,10 @@ def reveal_file(method_id: str, stego_path: Path, outputs: list[Path], *, key: K
     stego = load_stego(method, stego_path)
     if video is not None and not (stego.modality == "image" and "audio" in method.secret):
         raise UsageError("--video needs an image stego (the face) that carries speech")
+    if video is not None:
+        from crossteg.talkinghead.landmarks import find_landmarks
+
+        find_landmarks(stego.pixels, face_check=face_check, name=stego_path.name)  # no face: fail before writing
     start = time.perf_counter()
     revealed = method.reveal(stego, key, level=level, progress=progress)
     seconds = time.perf_counter() - start
@@ -119,7 +124,8 @@ def reveal_file(method_id: str, stego_path: Path, outputs: list[Path], *, key: K
         speech = next((s for s in map(_as_media, secrets) if getattr(s, "modality", None) == "audio"), None)
         if speech is None:
             raise UsageError(f"{stego_path.name} revealed no speech to animate with --video")
-        media.save(speak(stego, speech, progress, name=str(stego_path)), video, force=force, inputs=[stego_path])
+        media.save(speak(stego, speech, progress, face_check=face_check, name=str(stego_path)), video, force=force,
+                   inputs=[stego_path])
         paths.append(video)
     return {"method": method.id, "secrets": [str(p) for p in paths], "reveal_seconds": round(seconds, 3),
             "message": f"revealed {stego_path.name} -> {', '.join(str(p) for p in paths)}"}
