@@ -38,6 +38,27 @@ def test_attacker_view_resamples_the_cover_and_keeps_the_stego_channel() -> None
     np.testing.assert_array_equal(seen_cover.samples[0], resampled[:22048])
 
 
+def test_predict_scores_the_most_suspect_window_of_a_large_image(one_torch_thread) -> None:
+    """With `window`, a large image scores as its most suspect whole window (top-left grid) or the whole
+    image, whichever is higher; thinimg's detector uses it (its clips fill only the tiles they need)."""
+    import torch
+
+    from crossteg.steganalysis.learned import predict
+
+    class Brightness(torch.nn.Module):  # a stand-in detector whose logit is an image's mean brightness
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return (20 * x.mean(dim=(1, 2, 3)) - 10)[:, None]
+
+    pixels = np.full((70, 100, 3), 0.3, np.float32)
+    pixels[32:64, 64:96] = 0.9  # one bright whole window; the bright strip beyond column 96 is in no window
+    pixels[:, 96:] = 1.0
+    whole = predict(Brightness(), Image(pixels))
+    scanned = predict(Brightness(), Image(pixels), window=32)
+    assert scanned == pytest.approx(1 / (1 + np.exp(-(20 * 0.9 - 10))), abs=1e-5) and scanned > whole
+    assert predict(Brightness(), Image(pixels[:20, :20]), window=32) == predict(Brightness(), Image(pixels[:20, :20]))
+    assert get_method("thinimg").local_embedding and not get_method("lsb").local_embedding
+
+
 @pytest.mark.slow
 def test_flowhide_pairs_have_matching_rate_channels_and_format(one_torch_thread, tmp_path: Path) -> None:
     sources = sources_for("audio", held_out=False, espeak=False)[:1]

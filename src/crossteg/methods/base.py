@@ -61,6 +61,9 @@ class Method(ABC):
     max_secrets: ClassVar[int] = 1  # hide() takes a list when > 1
     hides_bytes: ClassVar[bool] = False  # True: the secret is any file's bytes (a Payload), not one modality
     quick_options: ClassVar[dict[str, Any]] = {}  # constructor options for `crossteg eval --suite quick`
+    # steganalysis: the secret may fill only part of a large stego image (tiles), so its learned detector
+    # also scores windows of the size it was trained on and reports the most suspect
+    local_embedding: ClassVar[bool] = False
 
     def __init__(self, quality: str = "fast") -> None:
         self.quality = quality  # "fast" stops early on a target metric; "paper" uses the paper's step counts

@@ -217,6 +217,7 @@ class THInImg(Method):
     weights = (f"{SINGLE}.safetensors", f"{SINGLE}.json")  # the nested model is needed only for 2 secrets
     levels = 2
     max_secrets = 2
+    local_embedding = True  # a clip fills only the 160 px tiles it needs of a large photo
 
     def __init__(self, quality: str = "fast", model: str = "auto", level2_key: str | None = None,
                  weights_dir: str | None = None, vocoder: str = "auto") -> None:

@@ -109,16 +109,18 @@ _LOADED: dict[tuple[str, str, Path], Any] = {}
 
 def learned_detector(method_id: str, weights_dir: Path = WEIGHTS_DIR) -> Detector:
     """The CNN detector trained on stegos of `method_id` (Xu-Net for images, 1-D CNN for audio)."""
-    name = f"cnn-{method_id}"
-    modalities = stego_modalities(get_method(method_id))
+    name, method = f"cnn-{method_id}", get_method(method_id)
+    modalities = stego_modalities(method)
 
     def detect(obj: Any) -> Detection:
         from crossteg.steganalysis.learned import load_detector, predict
 
         key = (method_id, obj.modality, weights_dir)
         if key not in _LOADED:
-            _LOADED[key] = load_detector(method_id, obj.modality, weights_dir)[0]
-        return Detection(name, predict(_LOADED[key], obj))
+            _LOADED[key] = load_detector(method_id, obj.modality, weights_dir)
+        model, card = _LOADED[key]
+        window = card.get("data", {}).get("pairs", {}).get("size") if method.local_embedding else None
+        return Detection(name, predict(model, obj, window=window))
 
     title = f"CNN trained on {method_id} stegos (Xu-Net image / 1-D audio)"
     return Detector(name, title, modalities, detect, method=method_id, weights_dir=weights_dir)

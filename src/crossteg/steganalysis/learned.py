@@ -225,9 +225,23 @@ def audio_tensor(samples: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(samples[:, :MAX_AUDIO_FRAMES]))[:, None].float()
 
 
+def image_windows(x: torch.Tensor, window: int) -> torch.Tensor:
+    """1 x 3 x H x W -> N x 3 x window x window: the whole windows of a grid from the top-left corner."""
+    tiles = x.unfold(2, window, window).unfold(3, window, window)  # 1 x 3 x rows x cols x window x window
+    return tiles.permute(0, 2, 3, 1, 4, 5).reshape(-1, x.shape[1], window, window)
+
+
 @torch.no_grad()
-def predict(model: nn.Module, obj: Any) -> float:
+def predict(model: nn.Module, obj: Any, window: int | None = None) -> float:
     """Probability that the Image or Audio `obj` carries a secret: for audio, of its most suspect channel (a
-    file carries a secret when any channel does; flowhide's stereo file keeps the clean cover beside it)."""
-    x = image_tensor(obj.pixels) if obj.modality == "image" else audio_tensor(obj.samples)
-    return float(torch.sigmoid(model(x).max()))
+    file carries a secret when any channel does; flowhide's stereo file keeps the clean cover beside it); for
+    an image larger than `window` (the size the detector was trained on), of the whole image or its most
+    suspect window: a secret in part of a large photo (thinimg fills only the 160 px tiles it needs) is
+    otherwise averaged away by the global pooling."""
+    if obj.modality != "image":
+        return float(torch.sigmoid(model(audio_tensor(obj.samples)).max()))
+    x = image_tensor(obj.pixels)
+    logit = model(x).max()
+    if window and (x.shape[2] > window or x.shape[3] > window) and min(x.shape[2:]) >= window:
+        logit = torch.maximum(logit, model(image_windows(x, window)).max())
+    return float(torch.sigmoid(logit))
