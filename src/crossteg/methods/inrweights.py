@@ -294,10 +294,14 @@ class INRWeights(Method):
             return
         if isinstance(secret, Video):
             t, h, w = secret.frames.shape[:3]
+            frames = min(t, VIDEO_SIZE[0])
+            scale = min(1.0, math.sqrt(math.prod(VIDEO_SIZE) / (frames * h * w)))
             raise CapacityError(f"secret video is {t}x{h}x{w} ({t * h * w} pixels per channel) but inrweights "
-                                f"holds at most {math.prod(VIDEO_SIZE)} (16 frames of 128x128)")
-        raise CapacityError(f"secret audio is {round(size * AUDIO_SAMPLES)} samples at {AUDIO_RATE} Hz but "
-                            f"inrweights holds at most {AUDIO_SAMPLES} ({AUDIO_SAMPLES / AUDIO_RATE:.2f} s)")
+                                f"holds at most {math.prod(VIDEO_SIZE)} (16 frames of 128x128); trim it to "
+                                f"{frames} frames of {max(1, int(w * scale))}x{max(1, int(h * scale))}")
+        raise CapacityError(f"secret audio is {round(size * AUDIO_SAMPLES)} samples at {AUDIO_RATE} Hz "
+                            f"({round(size * AUDIO_SAMPLES) / AUDIO_RATE:.2f} s) but inrweights holds at most "
+                            f"{AUDIO_SAMPLES} ({AUDIO_SAMPLES / AUDIO_RATE:.2f} s): trim it")
 
     def _width(self, cover: Image) -> int:
         if self.width:
