@@ -6,7 +6,7 @@ import torch
 
 from conftest import run_cli
 from crossteg import keys, media
-from crossteg.codecs.inr import AUDIO_SPAN, render, to_signal
+from crossteg.codecs.inr import AUDIO_SPAN, render, to_signal, volume_iou
 from crossteg.errors import CapacityError, KeyError_, UsageError
 from crossteg.media import Audio, Image, Shape, Video
 from crossteg.methods import get_method
@@ -125,6 +125,19 @@ def test_shape_secret_in_audio_cover(tmp_path, assets):
     stego = method.hide(tone(), shape, key="k")
     (mesh,) = method.reveal(media.load(media.save(stego, tmp_path / "s.safetensors")), key="k")
     assert isinstance(mesh, Shape) and len(mesh.faces) > 0
+
+
+def test_shape_fit_stops_at_its_iou_target(assets, monkeypatch):
+    shape = media.load(assets / "mesh.ply")
+    signal = to_signal(shape)
+    assert volume_iou(signal, signal.targets) == 1.0 and volume_iou(signal, -signal.targets) == 0.0
+    monkeypatch.setitem(I.TARGETS, "shape", 0.3)  # a 32-wide net gets there in ~450 steps
+    method, shown = get_method("inrsteg", hidden=32, layers=3), []
+    model = Siren(I.plan("image", ["shape"], 32, 3)[0].config(), torch.Generator().manual_seed(0))
+    method._fit(model, signal, "shape", lambda label, step, total, note="": shown.append(note))
+    steps = int(shown[-1].split()[2])  # "done in N steps"
+    assert steps % I.SHAPE_CHECK_EVERY == 0 and steps < I.FAST_MAX_STEPS["shape"]
+    assert I.quality(signal, model) >= 0.3 and any(note.startswith("IoU") for note in shown)
 
 
 @pytest.mark.parametrize("precision", ["fp16", "int8"])
