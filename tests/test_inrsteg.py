@@ -93,6 +93,20 @@ def test_representations_round_trip():
     assert blank.pixels.shape == (4, 5, 3) and np.allclose(blank.pixels, 0.5)
 
 
+def test_rendered_shape_is_closed_and_inside_its_box():
+    """An SDF that is also negative around a grid corner (what a SIREN may extrapolate outside the normalised
+    shape's box) renders to the closed sphere alone, not to an open fragment at the corner."""
+    import trimesh
+
+    def sdf(x: torch.Tensor) -> torch.Tensor:
+        corner = (x - 1.0).norm(dim=1) - 0.05  # a blob around the grid's corner (1, 1, 1)
+        return torch.minimum(x.norm(dim=1) - 0.5, corner).unsqueeze(1)
+
+    mesh = render(sdf, "shape", {"resolution": 96, "scale": 1.0, "center": [0.0, 0.0, 0.0]})
+    assert trimesh.Trimesh(mesh.vertices, mesh.faces).is_watertight
+    assert np.abs(mesh.vertices).max() < 0.52  # the sphere of radius 0.5 only
+
+
 @pytest.mark.parametrize("count", [1, 2])  # the reference code lost the secret when hiding only one
 def test_hide_reveal_through_file(tmp_path, count):
     method = get_method("inrsteg", **TINY)

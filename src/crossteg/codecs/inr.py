@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from crossteg.media import Audio, Image, Shape, Video, mesh_from_sdf
+from crossteg.media.shape import NORMALIZED_HALF_EXTENT
 
 IO_DIMS = {"image": (2, 3), "audio": (1, 1), "video": (3, 3), "shape": (3, 1)}  # INRSteg sec. 3.2
 AUDIO_SPAN = 100.0  # SIREN reference audio wrapper: time coordinates in [-100, 100]
@@ -122,7 +123,12 @@ def render(model: Model, modality: str, layout: dict[str, Any]) -> Any:
         return Video(((rgb + 1) / 2).clamp(0, 1).numpy(), layout["fps"])
     if modality == "shape":
         n = layout["resolution"]
-        sdf = _evaluate(model, _grid(n, n, n)).reshape(n, n, n).numpy()
-        mesh = mesh_from_sdf(sdf)
+        grid = _grid(n, n, n)
+        sdf = _evaluate(model, grid).reshape(n, n, n)
+        # the shape was normalised into the box [-0.9, 0.9]^3: outside it (plus two grid steps) nothing is inside,
+        # whatever the INR extrapolates there. Intersecting with the box removes those floaters and closes every
+        # surface before the grid's edge, so the mesh is watertight.
+        box = grid.abs().max(dim=1).values.reshape(n, n, n) - (NORMALIZED_HALF_EXTENT + 4 / (n - 1))
+        mesh = mesh_from_sdf(torch.maximum(sdf, box).numpy())
         return Shape(mesh.vertices * layout["scale"] + np.asarray(layout["center"], np.float32), mesh.faces)
     raise ValueError(f"unknown modality {modality!r}")
