@@ -48,8 +48,11 @@ def test_video_round_trip_through_16_bit_wav(tmp_path, weights):
 
 def test_capacity_error_and_wrong_secret(weights):
     method = get_method("deepsteg-video", weights=str(weights))
-    with pytest.raises(CapacityError, match=r"3-frame 100x70 video .* needs at least 3\.\d\d s of audio"):
+    with pytest.raises(CapacityError, match=r"3-frame 100x70 video .* needs at least 3\.\d\d s of audio.*"
+                                            r"it holds the first 1 frame at this size"):
         method.hide(cover(2.0), clip(), "k")
+    with pytest.raises(CapacityError, match=r"it holds 1 frame downscaled to \d+x\d+"):
+        method.hide(cover(0.8), clip(), "k")
     with pytest.raises(UsageError, match="hides video"):
         method.hide(cover(4.0), Image(np.zeros((64, 64, 3), np.float32)), "k")
 

@@ -26,7 +26,7 @@ import numpy as np
 from crossteg.errors import UsageError
 from crossteg.media.video import Video
 from crossteg.methods.base import register
-from crossteg.methods.ditas import HEADER, ImageInAudio, padded
+from crossteg.methods.ditas import HEADER, ImageInAudio, largest_fit, padded
 
 VIDEO_HEADER = struct.Struct(HEADER.format + "HHI")  # ... then frame count, frame height, millifps
 
@@ -75,6 +75,15 @@ class DeepStegVideo(ImageInAudio):
         count, h, millifps = extra
         frames = pixels.reshape(count, padded(h), pixels.shape[1], 3)[:, :h]
         return Video(np.ascontiguousarray(frames), millifps / 1000)
+
+    def fit_hint(self, secret: Any, pixels: float) -> str:
+        """What of a video that does not fit this cover does: its first frames, or one frame downscaled."""
+        count, h, w = secret.frames.shape[:3]
+        frames = int(pixels // (padded(h) * padded(w)))
+        if frames >= 1:
+            return f"; it holds the first {frames} frame{'s' if frames > 1 else ''} at this size, or use a longer cover"
+        fit = largest_fit(h, w, pixels)
+        return f"; it holds 1 frame downscaled to {fit[1]}x{fit[0]}, or use a longer cover" if fit else ""
 
     def describe(self, secret: Any) -> str:
         return f"a {secret.num_frames}-frame {secret.width}x{secret.height} video"
