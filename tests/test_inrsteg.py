@@ -144,7 +144,12 @@ def test_shape_secret_in_audio_cover(tmp_path, assets):
 def test_shape_fit_stops_at_its_iou_target(assets, monkeypatch):
     shape = media.load(assets / "mesh.ply")
     signal = to_signal(shape)
-    assert volume_iou(signal, signal.targets) == 1.0 and volume_iou(signal, -signal.targets) == 0.0
+    truth = dict(zip(map(tuple, signal.coords.tolist()), signal.targets[:, 0].tolist(), strict=True))
+
+    def exact(x: torch.Tensor) -> torch.Tensor:  # the signal's own SDF at its points, or its opposite
+        return torch.tensor([[truth[tuple(p)]] for p in x.tolist()])
+
+    assert volume_iou(signal, exact) == 1.0 and volume_iou(signal, lambda x: -exact(x)) == 0.0
     monkeypatch.setitem(I.TARGETS, "shape", 0.3)  # a 32-wide net gets there in ~450 steps
     method, shown = get_method("inrsteg", hidden=32, layers=3), []
     model = Siren(I.plan("image", ["shape"], 32, 3)[0].config(), torch.Generator().manual_seed(0))

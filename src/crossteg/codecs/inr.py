@@ -80,11 +80,11 @@ def _shape_signal(shape: Shape, seed: int) -> Signal:
     return Signal("shape", torch.from_numpy(points), torch.from_numpy(sdf).unsqueeze(1), layout)
 
 
-def volume_iou(signal: Signal, sdf: torch.Tensor) -> float:
-    """IoU of the insides (SDF < 0) of a shape signal and of predicted SDF values at its points, counted on the
-    uniformly drawn half of the points only: an estimate of the volumetric IoU of the two shapes."""
+def volume_iou(signal: Signal, model: Model) -> float:
+    """IoU of the insides (SDF < 0) of a shape signal and of the model's SDF, on the signal's uniformly drawn
+    points only (the second half): an estimate of the volumetric IoU of the two shapes."""
     uniform = slice(SHAPE_POINTS // 2, None)  # _shape_signal puts the near-surface points first
-    a, b = signal.targets[uniform] < 0, sdf[uniform] < 0
+    a, b = signal.targets[uniform] < 0, _evaluate(model, signal.coords[uniform]) < 0
     return float((a & b).sum()) / max(1, int((a | b).sum()))
 
 

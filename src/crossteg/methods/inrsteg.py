@@ -67,7 +67,7 @@ FAST_MAX_STEPS = {"image": 3000, "audio": 4000, "video": 3000, "shape": 2000}
 # mesh 0.973 by metrics.shape.iou), a torus 0.981 at 400, an icosphere 0.988 at 200, then gain < 0.01 in 800 more
 # steps (measured), so the 2000-step cap was mostly spent without a visible change
 TARGETS = {"image": 40.0, "audio": 32.0, "video": 35.0, "shape": 0.98}
-SHAPE_CHECK_EVERY = 25  # an IoU check renders 30 000 points (about the cost of a step): not every CHECK_EVERY
+SHAPE_CHECK_EVERY = 25  # an IoU check evaluates 30 000 points (~2 steps' cost): not every CHECK_EVERY steps
 CHECK_EVERY = 5  # steps between early-stop checks in fast mode (cheap: see INRSteg._fit)
 GATE_DB = 1.0  # render for the exact check only when the loss says we are this close to the target
 # fast mode: points per step (None = all). Audio stays full batch: with 4096 sampled points at lr 5e-4 a 1 s
@@ -169,10 +169,10 @@ def permute(stego: Siren, material: keys.KeyMaterial, inverse: bool = False) -> 
 def quality(signal: Signal, model: Siren) -> float:
     """PSNR (image, video) or SNR (audio) of the model's rendering against the signal, in dB; for a shape, the
     volumetric IoU estimate of its inside."""
+    if signal.modality == "shape":
+        return volume_iou(signal, model)
     with torch.no_grad():
         out = torch.cat([model(signal.coords[k:k + 65536]) for k in range(0, len(signal.coords), 65536)])
-    if signal.modality == "shape":
-        return volume_iou(signal, out)
     if signal.modality == "audio":
         return snr(signal.targets.numpy().ravel(), out.numpy().ravel())
     return psnr(((signal.targets + 1) / 2).numpy(), ((out + 1) / 2).clamp(0, 1).numpy())
