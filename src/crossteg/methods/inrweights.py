@@ -297,7 +297,7 @@ class INRWeights(Method):
             frames = min(t, VIDEO_SIZE[0])
             scale = min(1.0, math.sqrt(math.prod(VIDEO_SIZE) / (frames * h * w)))
             raise CapacityError(f"secret video is {t}x{h}x{w} ({t * h * w} pixels per channel) but inrweights "
-                                f"holds at most {math.prod(VIDEO_SIZE)} (16 frames of 128x128); trim it to "
+                                f"holds at most {math.prod(VIDEO_SIZE)} (16 frames of 128x128): it fits as "
                                 f"{frames} frames of {max(1, int(w * scale))}x{max(1, int(h * scale))}")
         raise CapacityError(f"secret audio is {round(size * AUDIO_SAMPLES)} samples at {AUDIO_RATE} Hz "
                             f"({round(size * AUDIO_SAMPLES) / AUDIO_RATE:.2f} s) but inrweights holds at most "
