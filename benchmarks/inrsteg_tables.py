@@ -6,10 +6,9 @@ Every case runs INRSteg.hide in its fast mode (inrsteg.FAST_LR with warm-up and 
 fit reaches the method's TARGETS: 40 dB PSNR image, 32 dB SNR audio, 35 dB PSNR video, a shape's inside at
 0.98 IoU) with the paper's stego SIREN (256 wide x 6 hidden layers, secrets 256/N wide), every fit capped
 (Config: 1000 steps, 2000 for audio, 300 for a shape secret; the method's own caps are 2000-4000) so that the
-whole table fits in about
-30-45 minutes of this 2-core CPU; media are small for the same reason (128x128 images, 0.5 s of
-speech (1 s in table 1), 8 frames of 48x48 video; the paper used ImageNet images, VoxCeleb2 clips and
-full-length signals).
+whole table fits in about 30-45 minutes of this 2-core CPU; media are small for the same reason (128x128
+images, 0.5 s of speech (1 s in table 1), 8 frames of 48x48 video; the paper used ImageNet images, VoxCeleb2
+clips and full-length signals).
 The stego INR is saved to .safetensors, reloaded, revealed with the key, and the cover rendered from it;
 every number below is measured on those renderings (float, no 8-bit rounding) against the input files.
 

@@ -78,7 +78,7 @@ class DeepStegVideo(ImageInAudio):
 
     def fit_hint(self, secret: Any, pixels: float) -> str:
         """What of a video that does not fit this cover does: its first frames, or one frame downscaled."""
-        count, h, w = secret.frames.shape[:3]
+        h, w = secret.frames.shape[1:3]
         frames = int(pixels // (padded(h) * padded(w)))
         if frames >= 1:
             return f"; it holds the first {frames} frame{'s' if frames > 1 else ''} at this size, or use a longer cover"

@@ -263,9 +263,12 @@ class INRSteg(Method):
 
         def report(step: int, loss: float) -> None:
             last["loss"] = loss
-            shown = f"IoU {ious[-1]:.3f}" if ious else f"{unit} ~{estimate(loss):.1f} dB"
-            if signal.modality == "shape" and not ious:
+            if ious:
+                shown = f"IoU {ious[-1]:.3f}"
+            elif signal.modality == "shape":
                 shown = f"loss {loss:.2e}"
+            else:
+                shown = f"{unit} ~{estimate(loss):.1f} dB"
             progress(label, step, schedule.steps, shown)
 
         steps = fit(model, signal.coords, signal.targets, schedule, loss_fn=loss_for(signal.modality),

@@ -299,8 +299,9 @@ class INRWeights(Method):
             raise CapacityError(f"secret video is {t}x{h}x{w} ({t * h * w} pixels per channel) but inrweights "
                                 f"holds at most {math.prod(VIDEO_SIZE)} (16 frames of 128x128): it fits as "
                                 f"{frames} frames of {max(1, int(w * scale))}x{max(1, int(h * scale))}")
-        raise CapacityError(f"secret audio is {round(size * AUDIO_SAMPLES)} samples at {AUDIO_RATE} Hz "
-                            f"({round(size * AUDIO_SAMPLES) / AUDIO_RATE:.2f} s) but inrweights holds at most "
+        samples = round(size * AUDIO_SAMPLES)
+        raise CapacityError(f"secret audio is {samples} samples at {AUDIO_RATE} Hz "
+                            f"({samples / AUDIO_RATE:.2f} s) but inrweights holds at most "
                             f"{AUDIO_SAMPLES} ({AUDIO_SAMPLES / AUDIO_RATE:.2f} s): trim it")
 
     def _width(self, cover: Image) -> int:
