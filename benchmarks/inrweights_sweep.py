@@ -7,7 +7,9 @@ Each run fits one secret with inrweights.train at a reduced width (128 for video
 300 / 200 / 150 steps) so that a run takes a minute or two: video = clip.mp4 at 16 x 32 x 32 (the paper's
 ratio of secret values to variable weights at width 128), audio = 5000 samples of speech_long.wav at
 22 050 Hz (or of the clip a run names), shape = mesh.ply; covers photo.png (video, audio) and a smooth
-synthetic image (shape). Numbers are measured on 8-bit rounded pixels.
+synthetic image (shape). The "audio full scale" runs use the paper's size instead (width 512, the first
+100 000 samples) and vary the level the audio is fitted at (inrweights.AUDIO_RMS), 1-5 minutes each.
+Numbers are measured on 8-bit rounded pixels.
 Results: benchmarks/results/inrweights-sweep.{json,md}.
 """
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,50 +35,77 @@ from crossteg.results import Results, Row, previous_rows
 
 COMMAND = "python -m benchmarks.inrweights_sweep"
 FULL_BATCH = 1 << 30  # every point of the secret in every step (the paper)
-# name: (modality, width, steps, range factor, beta, lr, qat, audio span per second[, points per step (0 = the
-# default)[, start[, audio clip (default speech_long.wav)]]])
-# start: "cover" = the pixels start at the cover; "noise" = at uniform noise, i.e. the variable weights start
-# at SIREN's own uniform initialisation over [w_min, w_max] (the paper: weights trained from "an initialized state")
-RUNS: dict[str, tuple] = {
-    "video range 0.5": ("video", 128, 300, 0.5, 0.01, 5e-3, True, 0),
-    "video range 1": ("video", 128, 300, 1.0, 0.01, 5e-3, True, 0),
-    "video range 3 beta 0.1": ("video", 128, 300, 3.0, 0.1, 5e-3, True, 0),
-    "video beta 0.1": ("video", 128, 300, 1.0, 0.1, 5e-3, True, 0),
-    "video beta 1": ("video", 128, 300, 1.0, 1.0, 5e-3, True, 0),
-    "video beta 0.001": ("video", 128, 300, 1.0, 0.001, 5e-3, True, 0),
-    "video beta 0.0001": ("video", 128, 300, 1.0, 0.0001, 5e-3, True, 0),
-    "video full batch": ("video", 128, 300, 1.0, 0.01, 5e-3, True, 0, FULL_BATCH),
-    "video 1200 steps": ("video", 128, 1200, 1.0, 0.01, 5e-3, True, 0),
-    "video full batch 1200 steps": ("video", 128, 1200, 1.0, 0.01, 5e-3, True, 0, FULL_BATCH),
-    "video range 30 1200 steps": ("video", 128, 1200, 30.0, 0.01, 5e-3, True, 0),
-    "video range 30 QAT": ("video", 128, 300, 30.0, 0.01, 5e-3, True, 0),
-    "video range 30 no-QAT": ("video", 128, 300, 30.0, 0.01, 5e-3, False, 0),
-    "audio span 22/s": ("audio", 128, 200, 1.0, 0.01, 5e-3, True, 22.05),
-    "audio span 100/s": ("audio", 128, 200, 1.0, 0.01, 5e-3, True, 100.0),
-    "audio span 264/s": ("audio", 128, 200, 1.0, 0.01, 5e-3, True, 264.6),
-    "video start noise": ("video", 128, 300, 1.0, 0.01, 5e-3, True, 0, 0, "noise"),
-    "video start noise beta 0.1": ("video", 128, 300, 1.0, 0.1, 5e-3, True, 0, 0, "noise"),
-    "audio range 1.5": ("audio", 128, 200, 1.5, 0.01, 5e-3, True, 100.0),
-    "audio range 2": ("audio", 128, 200, 2.0, 0.01, 5e-3, True, 100.0),
-    "audio range 2.5": ("audio", 128, 200, 2.5, 0.01, 5e-3, True, 100.0),
-    "audio range 1 speech_3": ("audio", 128, 200, 1.0, 0.01, 5e-3, True, 100.0, 0, "cover", "speech_3.wav"),
-    "audio range 2 speech_3": ("audio", 128, 200, 2.0, 0.01, 5e-3, True, 100.0, 0, "cover", "speech_3.wav"),
-    "audio start noise": ("audio", 128, 200, 1.0, 0.01, 5e-3, True, 100.0, 0, "noise"),
-    "audio start noise beta 0.1": ("audio", 128, 200, 1.0, 0.1, 5e-3, True, 100.0, 0, "noise"),
-    "shape range 1 lr 1e-3": ("shape", 64, 150, 1.0, 0.01, 1e-3, True, 0),
-    "shape range 0.3 lr 1e-2": ("shape", 64, 150, 0.3, 0.01, 1e-2, True, 0),
-    "shape range 0.3 lr 1e-2 beta 0.1": ("shape", 64, 150, 0.3, 0.1, 1e-2, True, 0),
+
+
+@dataclass(frozen=True)
+class Run:
+    """One fit: the knobs a run sets, the rest at the sweep's defaults."""
+
+    modality: str
+    width: int
+    steps: int
+    factor: float = 1.0  # range factor
+    beta: float = 0.01
+    lr: float = 5e-3
+    qat: bool = True
+    span: float = 100.0  # audio time axis per second
+    batch: int = 0  # points per step (0 = inrweights' default)
+    # "cover" = the pixels start at the cover; "noise" = at uniform noise, i.e. the variable weights start at
+    # SIREN's own uniform initialisation over [w_min, w_max] (the paper: weights trained from "an initialized state")
+    start: str = "cover"
+    clip: str = "speech_long.wav"  # audio secret
+    samples: int = 5000  # audio samples (at 22 050 Hz, from 20 000 on; the paper's 100 000 from the start)
+    rms: float = 0.0  # audio fitted scaled to this RMS (0 = as recorded)
+
+
+RUNS: dict[str, Run] = {
+    "video range 0.5": Run("video", 128, 300, factor=0.5),
+    "video range 1": Run("video", 128, 300),
+    "video range 3 beta 0.1": Run("video", 128, 300, factor=3.0, beta=0.1),
+    "video beta 0.1": Run("video", 128, 300, beta=0.1),
+    "video beta 1": Run("video", 128, 300, beta=1.0),
+    "video beta 0.001": Run("video", 128, 300, beta=0.001),
+    "video beta 0.0001": Run("video", 128, 300, beta=0.0001),
+    "video full batch": Run("video", 128, 300, batch=FULL_BATCH),
+    "video 1200 steps": Run("video", 128, 1200),
+    "video full batch 1200 steps": Run("video", 128, 1200, batch=FULL_BATCH),
+    "video range 30 1200 steps": Run("video", 128, 1200, factor=30.0),
+    "video range 30 QAT": Run("video", 128, 300, factor=30.0),
+    "video range 30 no-QAT": Run("video", 128, 300, factor=30.0, qat=False),
+    "audio span 22/s": Run("audio", 128, 200, span=22.05),
+    "audio span 100/s": Run("audio", 128, 200),
+    "audio span 264/s": Run("audio", 128, 200, span=264.6),
+    "video start noise": Run("video", 128, 300, start="noise"),
+    "video start noise beta 0.1": Run("video", 128, 300, beta=0.1, start="noise"),
+    "audio range 1.5": Run("audio", 128, 200, factor=1.5),
+    "audio range 2": Run("audio", 128, 200, factor=2.0),
+    "audio range 2.5": Run("audio", 128, 200, factor=2.5),
+    "audio range 1 speech_3": Run("audio", 128, 200, clip="speech_3.wav"),
+    "audio range 2 speech_3": Run("audio", 128, 200, factor=2.0, clip="speech_3.wav"),
+    "audio start noise": Run("audio", 128, 200, start="noise"),
+    "audio start noise beta 0.1": Run("audio", 128, 200, beta=0.1, start="noise"),
+    "shape range 1 lr 1e-3": Run("shape", 64, 150, lr=1e-3),
+    "shape range 0.3 lr 1e-2": Run("shape", 64, 150, factor=0.3, lr=1e-2),
+    "shape range 0.3 lr 1e-2 beta 0.1": Run("shape", 64, 150, factor=0.3, beta=0.1, lr=1e-2),
+    # the paper's scale (width 512, 100 000 samples): the level audio is fitted at (inrweights.AUDIO_RMS)
+    "audio full scale as recorded": Run("audio", 512, 200, factor=2.0, samples=100_000),
+    **{f"audio full scale rms {r:g}": Run("audio", 512, 200, factor=2.0, samples=100_000, rms=r)
+       for r in (0.25, 0.5, 1.0)},
+    "audio full scale rms 0.5 400 steps": Run("audio", 512, 400, factor=2.0, samples=100_000, rms=0.5),
+    "audio full scale rms 0.5 1000 steps": Run("audio", 512, 1000, factor=2.0, samples=100_000, rms=0.5),
 }
 
 
-def secret_for(modality: str, side: int, clip: str = "speech_long.wav") -> Any:
-    if modality == "video":
+def secret_for(run: Run) -> Any:
+    if run.modality == "video":
         clip = media.load(assets_dir() / "clip.mp4")
+        side = run.width // 4
         frames = skimage.transform.resize(clip.frames, (16, side, side, 3), anti_aliasing=True)
         return Video(frames.astype(np.float32), clip.fps)
-    if modality == "audio":
-        speech = media.load(assets_dir() / clip).mono().resample(W.AUDIO_RATE)
-        return Audio(speech.samples[:, 20_000:25_000], W.AUDIO_RATE)
+    if run.modality == "audio":
+        speech = media.load(assets_dir() / run.clip).mono().resample(W.AUDIO_RATE)
+        first = 0 if run.samples >= W.AUDIO_SAMPLES else 20_000
+        return Audio(speech.samples[:, first:first + run.samples], W.AUDIO_RATE)
     return media.load(assets_dir() / "mesh.ply")
 
 
@@ -87,40 +117,48 @@ def cover_for(modality: str, width: int) -> np.ndarray:
 
 
 def run(name: str) -> list[Row]:
-    modality, width, steps, factor, beta, lr, qat, span, *extra = RUNS[name]
-    batch = extra[0] if extra and extra[0] else W.BATCH[modality]
-    begin = extra[1] if len(extra) > 1 else "cover"
-    clip = extra[2] if len(extra) > 2 else "speech_long.wav"
-    secret = secret_for(modality, width // 4, clip)
-    cover = cover_for(modality, width)
-    signal = to_signal(secret, audio_span=span * secret.duration if modality == "audio" else None)
-    saved = W.RANGE_FACTOR[modality]
-    W.RANGE_FACTOR[modality] = factor
+    spec = RUNS[name]
+    batch = spec.batch or W.BATCH[spec.modality]
+    secret = secret_for(spec)
+    cover = cover_for(spec.modality, spec.width)
+    audio = spec.modality == "audio"
+    signal = to_signal(secret, audio_span=spec.span * secret.duration if audio else None)
+    gain = spec.rms / float(torch.sqrt(torch.mean(signal.targets**2))) if audio and spec.rms else 1.0
+    signal.targets = signal.targets * gain  # SNR, measured below on the scaled signal, does not change with gain
+    saved = W.RANGE_FACTOR[spec.modality]
+    W.RANGE_FACTOR[spec.modality] = spec.factor
     try:
-        net = W.base_net(modality, width, keys.derive("sweep", "inrweights"), W.weight_ranges(cover, modality, width))
+        net = W.base_net(spec.modality, spec.width, keys.derive("sweep", "inrweights"),
+                         W.weight_ranges(cover, spec.modality, spec.width))
     finally:
-        W.RANGE_FACTOR[modality] = saved
+        W.RANGE_FACTOR[spec.modality] = saved
     target = torch.from_numpy(np.ascontiguousarray(cover.transpose(2, 0, 1)))
-    start = torch.rand(target.shape, generator=torch.Generator().manual_seed(0)) if begin == "noise" else None
+    start = torch.rand(target.shape, generator=torch.Generator().manual_seed(0)) if spec.start == "noise" else None
     began = time.perf_counter()
-    fitted = W.train(net, signal, target, W.Schedule(steps, lr, 0.05, batch, beta, qat), start=start)
+    fitted = W.train(net, signal, target, W.Schedule(spec.steps, spec.lr, 0.05, batch, spec.beta, spec.qat),
+                     start=start)
     seconds = time.perf_counter() - began
     pixels = torch.round(fitted * 255) / 255
     points = "all" if batch >= len(signal.coords) else batch
-    note = (f"width {width}, {steps} steps of {points} points, range factor {factor}, beta {beta}, lr {lr}, "
-            f"qat {qat}, start {begin}" + (f", clip {clip}" if modality == "audio" else ""))
+    note = (f"width {spec.width}, {spec.steps} steps of {points} points, range factor {spec.factor}, beta {spec.beta}, "
+            f"lr {spec.lr}, qat {spec.qat}, start {spec.start}")
+    if audio:
+        note += f", clip {spec.clip}, {spec.samples} samples, " + (f"RMS {spec.rms}" if spec.rms else "as recorded")
     rows = [Row(name, "container_psnr", metrics.psnr(cover, pixels.numpy().transpose(1, 2, 0)), note=note),
             Row(name, "hide_seconds", seconds, note=note)]
-    if modality == "shape":
+    if spec.modality == "shape":
         axis = torch.linspace(-1, 1, W.SHAPE_GRID)
         points = torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(-1, 3)
         with torch.no_grad():
             inside = net.forward(points, pixels).numpy().ravel() < 0
         truth = secret.normalized().sdf(points.numpy()) < 0
         return [*rows, Row(name, "secret_iou", metrics.iou_occupancy(truth, inside), note=note)]
-    revealed = render(net.bound(pixels), modality, signal.layout)
-    if modality == "audio":
-        return [*rows, Row(name, "secret_snr", metrics.snr(secret.samples[0], revealed.samples[0]), note=note)]
+    if audio:  # unclipped: the scaled signal may leave [-1, 1]
+        with torch.no_grad():
+            out = torch.cat([net.forward(c, pixels) for c in signal.coords.split(8192)])
+        return [*rows, Row(name, "secret_snr", metrics.snr(signal.targets.numpy().ravel(), out.numpy().ravel()),
+                           note=note)]
+    revealed = render(net.bound(pixels), spec.modality, signal.layout)
     return [*rows, Row(name, "secret_psnr", metrics.psnr(secret.frames, revealed.frames), note=note)]
 
 

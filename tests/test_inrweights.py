@@ -33,9 +33,9 @@ def small_video(t: int = 4, side: int = 8) -> Video:
     return Video(frames.astype(np.float32), 8.0)
 
 
-def tone(n: int = 800, rate: int = 8000) -> Audio:
+def tone(n: int = 800, rate: int = 8000, amplitude: float = 0.5) -> Audio:
     t = np.arange(n) / rate
-    return Audio((0.5 * np.sin(2 * np.pi * 150 * t)).astype(np.float32)[None], rate)
+    return Audio((amplitude * np.sin(2 * np.pi * 150 * t)).astype(np.float32)[None], rate)
 
 
 def test_siren_apply_matches_the_module_and_keyed_init_has_siren_statistics():
@@ -132,14 +132,17 @@ def test_qat_fits_the_rounded_pixels():
     assert error(fitted) < error(cover) / 4  # and the 8-bit pixels carry the secret
 
 
-def test_audio_is_resampled_to_22050_and_revealed(tmp_path):
+@pytest.mark.parametrize("amplitude", [0.5, 0.02])  # a loud and a quiet (-37 dBFS) tone: fitted at AUDIO_RMS
+def test_audio_is_resampled_to_22050_and_revealed_at_its_level(tmp_path, amplitude):
     method = get_method("inrweights", width=64, steps=400)  # audio needs more steps than the tiny video
-    secret = tone()
+    secret = tone(amplitude=amplitude)
     stego = method.hide(cover_image(32, 32), secret, None)
     revealed = method.reveal(media.load(media.save(stego, tmp_path / "c.png")), None)
     assert revealed.sample_rate == W.AUDIO_RATE and revealed.frames == round(800 * W.AUDIO_RATE / 8000)
     reference = secret.resample(W.AUDIO_RATE).samples[0]
     assert metrics.snr(reference, revealed.samples[0]) > 6
+    level = np.sqrt(np.mean(revealed.samples[0] ** 2) / np.mean(reference**2))
+    assert 0.7 < level < 1.4
 
 
 def test_shape_secret_gives_a_mesh(tmp_path, assets):

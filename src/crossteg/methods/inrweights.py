@@ -36,8 +36,9 @@ benchmarks/results/inrweights-tables.md):
 * Covers are resized (not cropped) to N x N, as the paper resizes its ImageNet covers to 512 x 512; the
   option width=0 uses a square cover's own side instead (a 384 x 384 cover gives a 384-wide network).
 * Secrets are fitted at their own size up to the paper's (16 x 128 x 128 video, 100 000 samples at 22 050 Hz;
-  larger ones are refused with CapacityError); audio is resampled to 22 050 Hz and its time axis spans
-  +-100 per second (AUDIO_SPAN_PER_SECOND); shapes are revealed by marching cubes on a SHAPE_GRID^3 grid.
+  larger ones are refused with CapacityError); audio is resampled to 22 050 Hz, its time axis spans
+  +-100 per second (AUDIO_SPAN_PER_SECOND) and its samples are fitted scaled to RMS AUDIO_RMS (the gain is in
+  the header); shapes are revealed by marching cubes on a SHAPE_GRID^3 grid.
 * Each step fits a random sample of the secret's coordinates (BATCH) instead of the whole signal: a full
   16 x 128 x 128 video through a 512-wide SIREN is ~2 TFLOP per step (estimate), a minute per step here.
   Shapes use supervised signed distances plus an eikonal term (codecs/inr.py) instead of IGR's surface loss.
@@ -70,7 +71,9 @@ VARIABLE = {"siren": (1, 2, 3), "igr": (1, 2, 4)}  # paper sec. 3.1: {W1, W2, W3
 ARCH = {"video": "siren", "audio": "siren", "shape": "igr"}
 PAPER_STEPS = {"video": 5000, "audio": 20_000, "shape": 5000}  # paper sec. 3.1
 PAPER_LR = {"video": 1e-3, "audio": 1e-3, "shape": 1e-4}  # paper sec. 3.1 (Adam)
-FAST_STEPS = {"video": 400, "audio": 400, "shape": 150}  # ours: a CLI hide in a few minutes on 2 CPU cores
+# ours: a CLI hide in a few minutes on 2 CPU cores. Audio (width 512, 100 000 samples of speech_long.wav, one
+# core): 400 steps -> 8.7 dB SNR (2 min), 1000 -> 22.1 dB (5 min), cover 26.4 / 25.5 dB
+FAST_STEPS = {"video": 400, "audio": 1000, "shape": 150}
 FAST_LR = {"video": 5e-3, "audio": 5e-3, "shape": 1e-2}  # ours, cosine-decayed to 5% (fewer steps than the paper)
 BATCH = {"video": 4096, "audio": 4096, "shape": 2048}  # ours: coordinates sampled per step (see docstring)
 # ours (not given in the paper): weight of the cover loss, eq. 4. benchmarks/inrweights_sweep.py (width 128,
@@ -94,6 +97,12 @@ AUDIO_RATE, AUDIO_SAMPLES = 22_050, 100_000  # paper sec. 3.1: GTZAN crops of 10
 # squeeze 4.5 s into +-100, too slow a time axis for the fixed first layer). Sweep (width 128, 5000 samples,
 # 200 steps): +-22 per second (that squeeze) -> 4.0 dB SNR, +-100 -> 9.4 dB, +-265 -> 5.2 dB
 AUDIO_SPAN_PER_SECOND = 100.0
+# ours: audio is fitted scaled to this RMS (the gain travels in the header; reveal divides it out). The fixed
+# output map puts out noise of RMS ~0.8 before any training, which speech at RMS ~0.1 must first cancel: at full
+# scale (width 512, 100 000 samples of speech_long.wav, 200 steps) RMS 0.1 (as recorded) -> -5.3 dB SNR,
+# 0.25 -> -0.1, 0.5 -> 3.0, 1 -> 2.8 dB (an offset for the output's mean, 0.46, gained nothing: 2.7 dB)
+AUDIO_RMS = 0.5
+MAX_AUDIO_GAIN = 1000.0  # a silent clip (RMS < 5e-4) is not blown up into noise
 SHAPE_GRID = 64  # ours: marching-cubes grid of a revealed shape (a 512-wide IGR costs ~4 MFLOP per point)
 MIN_WIDTH = 32  # the sealed header (~260 bytes, one bit per pixel value) needs 3 x 27 x 27 values
 HEADER_AAD = b"crossteg-inrweights-v1"
@@ -228,6 +237,12 @@ def _detail(signal: Signal, secret_loss: float, cover_loss: float) -> str:
     return f"secret {unit} ~{secret_db(signal, secret_loss):.1f} dB, {cover_db}"
 
 
+def audio_gain(samples: torch.Tensor) -> float:
+    """The factor that brings audio samples to AUDIO_RMS (at most MAX_AUDIO_GAIN)."""
+    rms = float(torch.sqrt(torch.mean(samples.double() ** 2)))
+    return min(MAX_AUDIO_GAIN, AUDIO_RMS / max(rms, 1e-12))
+
+
 def prepare_secret(secret: Any) -> Any:
     """The secret as it is fitted: audio mono at 22 050 Hz (paper sec. 3.1); video and shapes as given."""
     if isinstance(secret, Audio):
@@ -330,6 +345,9 @@ class INRWeights(Method):
         signal = to_signal(secret, audio_span=span)
         if signal.modality == "shape":
             signal.layout["resolution"] = SHAPE_GRID
+        if signal.modality == "audio":
+            gain = audio_gain(signal.targets)
+            signal.targets, signal.layout["gain"] = signal.targets * gain, gain
         material = keys.derive(key, self.id)
         ranges = weight_ranges(pixels, signal.modality, width)
         net = base_net(signal.modality, width, material, ranges)
@@ -353,7 +371,8 @@ class INRWeights(Method):
         net = base_net(header["modality"], h, material, ranges)
         pixels = torch.from_numpy(np.ascontiguousarray(container.transpose(2, 0, 1))).float() / 255
         progress("revealing (rendering the INR)", 0, 1)
-        out = render(net.bound(pixels), header["modality"], header["layout"])
+        gain = float(header["layout"].get("gain", 1.0))  # audio was fitted scaled by this (AUDIO_RMS)
+        out = render(lambda x: net.forward(x, pixels) / gain, header["modality"], header["layout"])
         progress("revealing (rendering the INR)", 1, 1)
         return out
 
