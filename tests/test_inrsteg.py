@@ -250,6 +250,8 @@ def test_warm_restarts_decay_then_restart_with_a_doubled_period(monkeypatch):
     assert factors[9] < 0.15 and factors[29] < 0.15 and factors[20] == pytest.approx(0.3)
     assert factors[150] == pytest.approx(0.1) and max(factors[150:]) == pytest.approx(0.1)  # peaks end at the floor
     assert S.FitSchedule(steps=100, final_fraction=0.1).lr_factor(100) == pytest.approx(0.1)  # one cycle
+    assert [s for s in range(1, 200) if schedule.cycle_end(s)] == [10, 30, 70, 150]  # the steps at each floor
+    assert [s for s in range(1, 200) if S.FitSchedule(steps=100).cycle_end(s)] == [100]
 
     signal = to_signal(smooth_image())
     model = Siren(SirenConfig(2, 3, 16, 2), torch.Generator().manual_seed(0))
@@ -299,3 +301,28 @@ def test_fast_mode_refuses_long_audio_and_audio_rate_makes_it_fit():
     assert revealed.sample_rate == 8000 and revealed.samples.shape == (1, 2000)
     with pytest.raises(UsageError, match="audio_rate"):
         I.INRSteg(audio_rate=5)
+
+
+def test_a_fit_that_levels_off_below_its_target_stops_at_the_end_of_a_cycle(monkeypatch):
+    """Noise in an 8-wide network never reaches 40 dB: fast mode stops at the first cycle end that gains less
+    than PLATEAU_DB over the previous one, and says so, instead of running to the cap."""
+    monkeypatch.setattr(I, "FAST_PERIOD", 10)  # cycles end at steps 10, 30, 70, 150, 310, 630 ...
+    noise = Image(np.random.default_rng(1).random((16, 16, 3)).astype(np.float32))
+    signal, method, shown = to_signal(noise), get_method("inrsteg", hidden=8, layers=2), []
+    model = Siren(SirenConfig(2, 3, 8, 2), torch.Generator().manual_seed(0))
+    method._fit(model, signal, "noise", lambda label, step, total, note="": shown.append(note))
+    steps = int(shown[-1].split()[2])  # "done in N steps, levelled off at PSNR ~x dB"
+    assert steps in (30, 70, 150, 310, 630, 1270) and "levelled off" in shown[-1]
+    assert I.quality(signal, model) < I.TARGETS["image"]
+
+
+def test_a_video_too_large_to_render_is_refused_with_what_fits():
+    big = Video(np.zeros((40, 270, 480, 3), np.float32), 25)  # 5.2 M pixels per channel
+    with pytest.raises(CapacityError, match=r"2097152 pixels per channel; its first 16 frames fit at this size$"):
+        I.INRSteg(hidden=32, layers=3).hide(smooth_image(), big)
+    huge = Video(np.zeros((20, 720, 1280, 3), np.float32), 25)
+    with pytest.raises(CapacityError, match=r"video cover .* first 2 frames fit at this size, or 16 frames "
+                                            r"downscaled to 482x271$"):
+        I.INRSteg(hidden=32, layers=3).plain_rendering(huge)
+    with pytest.raises(CapacityError, match=r"1 frame downscaled to 1448x1448$"):
+        I.INRSteg(hidden=32, layers=3).hide(smooth_image(), Video(np.zeros((1, 2000, 2000, 3), np.float32), 25))

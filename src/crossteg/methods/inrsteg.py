@@ -40,7 +40,7 @@ from crossteg import keys
 from crossteg.codecs import frame
 from crossteg.codecs.inr import IO_DIMS, Signal, loss_for, render, to_signal, volume_iou
 from crossteg.errors import CapacityError, MediaError, UsageError
-from crossteg.media import INR, Audio
+from crossteg.media import INR, Audio, Video
 from crossteg.methods.base import Capacity, Method, Progress, no_progress, register
 from crossteg.metrics import psnr, snr
 from crossteg.nn.siren import W0, FitSchedule, Siren, SirenConfig, fit
@@ -70,6 +70,7 @@ TARGETS = {"image": 40.0, "audio": 32.0, "video": 35.0, "shape": 0.98}
 SHAPE_CHECK_EVERY = 25  # an IoU check evaluates 30 000 points (~2 steps' cost): not every CHECK_EVERY steps
 CHECK_EVERY = 5  # steps between early-stop checks in fast mode (cheap: see INRSteg._fit)
 GATE_DB = 1.0  # render for the exact check only when the loss says we are this close to the target
+PLATEAU_DB = 0.5  # fast mode also stops when a cosine cycle ends less than this above the previous one's end
 # fast mode: points per step (None = all). Audio stays full batch: with 4096 sampled points at lr 5e-4 a 1 s
 # speech secret diverged (0 dB SNR after 4000 steps, measured), while the full batch reached 35 dB in 250 steps.
 BATCH = {"image": 16_384, "audio": None, "video": 32_768, "shape": 5_000}
@@ -77,6 +78,10 @@ BATCH = {"image": 16_384, "audio": None, "video": 32_768, "shape": 5_000}
 # the target (3 s of 16 kHz speech in a 128-wide secret INR: 29.6 dB SNR after 775 steps, 10 min on 2 loaded
 # cores; 10 s at 44.1 kHz: 20 s per step, hours to the cap, measured)
 FAST_AUDIO_SAMPLES = 64_000  # 4 s at 16 kHz
+# a video (secret or cover) has at most this many pixels per channel: each exact quality check and the rendering
+# evaluate every one (256-wide SIREN: ~25 s per million on one core, measured), and a fit holds them all in memory
+MAX_VIDEO_POINTS = 1 << 21  # e.g. 16 frames of 480 x 270, 32 of 256 x 256
+PROBE_POINTS = 65_536  # the plateau check's quality is measured on this many of the signal's points (fixed draw)
 PRECISIONS = ("fp32", "fp16", "int8")
 HEADER_AAD = b"crossteg-inrsteg-v1"
 FORMAT = "crossteg-inr/1"
@@ -205,7 +210,10 @@ class INRSteg(Method):
         self.audio_rate = None if audio_rate is None else int(audio_rate)
 
     def _prepared(self, obj: Any, role: str) -> Any:
-        """`obj` at `audio_rate` if it is audio; a clear error for audio too long for fast mode's full batches."""
+        """`obj` at `audio_rate` if it is audio; a clear error for audio too long for fast mode's full batches
+        and for a video too large to render."""
+        if isinstance(obj, Video):
+            _check_video_size(obj, role)
         if not isinstance(obj, Audio):
             return obj
         audio = obj.resample(self.audio_rate) if self.audio_rate else obj
@@ -242,13 +250,17 @@ class INRSteg(Method):
         """Fit `model` to `signal`; in fast mode stop at the target quality. Progress shows the quality so far,
         estimated from the training loss (free); the exact check renders the signal only once that estimate is
         within GATE_DB of the target, so it can run every few steps without slowing the fit (shapes: IoU, checked
-        every SHAPE_CHECK_EVERY steps, shown as of the last check)."""
+        every SHAPE_CHECK_EVERY steps, shown as of the last check). A fit that cannot reach its target (a
+        detailed photo in a 256-wide cover network) stops when a cosine cycle ends less than PLATEAU_DB above the
+        previous cycle's end, measured on PROBE_POINTS of the signal."""
         schedule = self._schedule(signal.modality, cover=frozen is not None)
         target = TARGETS.get(signal.modality) if self.quality == "fast" else None
         unit = "SNR" if signal.modality == "audio" else "PSNR"
         # loss = MSE on targets in [-1, 1] (PSNR on [0, 1]: 4 / loss) or on audio samples (SNR: power / loss)
         scale = float(signal.targets.pow(2).mean()) if signal.modality == "audio" else 4.0
-        last, ious = {"loss": math.inf}, []  # ious: a shape's IoU at each check so far
+        last, ious = {"loss": math.inf, "step": 0}, []  # ious: a shape's IoU at each check so far
+        floors: list[float] = []  # the quality at each end of a cosine cycle so far (plateau stop)
+        probe = _probe(signal)
 
         def estimate(loss: float) -> float:
             return 10 * math.log10(scale / max(loss, 1e-12))
@@ -257,12 +269,17 @@ class INRSteg(Method):
             if target is not None and signal.modality == "shape":
                 ious.append(quality(signal, m))
                 return ious[-1] >= target
-            if target is None or estimate(last["loss"]) < target - GATE_DB:
+            if target is None:
                 return False
-            return quality(signal, m) >= target
+            if schedule.cycle_end(int(last["step"])):  # a whole (doubled) cycle that gained < PLATEAU_DB: stop
+                floors.append(quality(probe, m))
+                if len(floors) > 1 and floors[-1] - floors[-2] < PLATEAU_DB:
+                    last["levelled"] = floors[-1]
+                    return True
+            return estimate(last["loss"]) >= target - GATE_DB and quality(signal, m) >= target
 
         def report(step: int, loss: float) -> None:
-            last["loss"] = loss
+            last["loss"], last["step"] = loss, step
             if ious:
                 shown = f"IoU {ious[-1]:.3f}"
             elif signal.modality == "shape":
@@ -273,7 +290,8 @@ class INRSteg(Method):
 
         steps = fit(model, signal.coords, signal.targets, schedule, loss_fn=loss_for(signal.modality),
                     frozen=frozen, good_enough=good_enough, progress=report)
-        progress(label, schedule.steps, schedule.steps, f"done in {steps} steps")
+        levelled = f", levelled off at {unit} ~{last['levelled']:.1f} dB" if "levelled" in last else ""
+        progress(label, schedule.steps, schedule.steps, f"done in {steps} steps{levelled}")
 
     def hide(self, cover: Any, secret: Any, key: keys.Key = None, *, progress: Progress = no_progress) -> INR:
         """Fit the secrets, place them, fit the cover around them, permute with the key, seal the layout."""
@@ -354,6 +372,30 @@ class INRSteg(Method):
             revealed.append(render(extract(model, slot), slot.modality, slot.layout))
         progress("rendering secrets", len(slots), len(slots))
         return revealed
+
+
+def _check_video_size(video: Video, role: str) -> None:
+    """CapacityError for a video over MAX_VIDEO_POINTS, naming what fits: its first frames, or 16 downscaled."""
+    t, h, w = video.frames.shape[:3]
+    if t * h * w <= MAX_VIDEO_POINTS:
+        return
+    first, frames = MAX_VIDEO_POINTS // (h * w), min(t, 16)
+    scale = math.sqrt(MAX_VIDEO_POINTS / (frames * h * w))
+    fits = f"{frames} frame{'s' if frames > 1 else ''} downscaled to {max(1, int(w * scale))}x{max(1, int(h * scale))}"
+    if first >= frames:
+        fits = f"its first {first} frames fit at this size"
+    elif first:
+        fits = f"its first {first} frames fit at this size, or {fits}"
+    raise CapacityError(f"the video {role} ({t} frames of {w}x{h}) is too large for inrsteg, which renders every pixel "
+                        f"in its quality checks: it takes at most {MAX_VIDEO_POINTS} pixels per channel; {fits}")
+
+
+def _probe(signal: Signal, points: int = PROBE_POINTS) -> Signal:
+    """A fixed random subset of the signal's points (all of them if it has fewer): a cheap quality estimate."""
+    if len(signal.coords) <= points:
+        return signal
+    idx = torch.randperm(len(signal.coords), generator=torch.Generator().manual_seed(0))[:points]
+    return Signal(signal.modality, signal.coords[idx], signal.targets[idx], signal.layout)
 
 
 def _fresh_generator() -> torch.Generator:

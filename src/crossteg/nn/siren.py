@@ -124,6 +124,14 @@ class FitSchedule:
         floor = self.final_fraction
         return ramp * (floor + (peak - floor) * 0.5 * (1 + math.cos(math.pi * step / period)))
 
+    def cycle_end(self, steps_done: int) -> bool:
+        """Whether `steps_done` steps end a cosine cycle, with the rate at its floor (SGDR: after P, 3P, 7P ...)."""
+        end = length = self.period or max(1, self.steps)
+        while end < steps_done and self.period:
+            length *= 2
+            end += length
+        return end == steps_done
+
 
 def fit(model: Siren, coords: torch.Tensor, targets: torch.Tensor, schedule: FitSchedule, *,
         loss_fn: Loss = mse_loss, frozen: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
