@@ -326,3 +326,12 @@ def test_a_video_too_large_to_render_is_refused_with_what_fits():
         I.INRSteg(hidden=32, layers=3).plain_rendering(huge)
     with pytest.raises(CapacityError, match=r"1 frame downscaled to 1448x1448$"):
         I.INRSteg(hidden=32, layers=3).hide(smooth_image(), Video(np.zeros((1, 2000, 2000, 3), np.float32), 25))
+
+
+def test_silent_audio_as_secret_and_as_cover():
+    silence = Audio(np.zeros((1, 2000), np.float32), 16000)
+    method = I.INRSteg(hidden=32, layers=3, steps=40)
+    (revealed,) = method.reveal(method.hide(smooth_image(), silence, "k", progress=lambda *args: None), "k")
+    assert np.abs(revealed.samples).max() < 0.05
+    stego = method.hide(silence, smooth_image(), "k", progress=lambda *args: None)
+    assert isinstance(method.reveal(stego, "k")[0], Image)

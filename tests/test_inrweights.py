@@ -193,3 +193,12 @@ def test_cli_round_trip(tmp_path):
     assert wrong.returncode == 4
     bad = run_cli("hide", "inrweights", "--cover", secret, "--secret", cover, "-o", tmp_path / "d.png")
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_silent_audio_hides_and_reveals_as_silence():
+    """A silent clip has no level to scale to and no SNR to show: it still hides (the progress detail does not
+    divide by its zero power) and comes back near silent (the gain is capped, so the fit's residue is not blown up)."""
+    method = get_method("inrweights", width=32, steps=5)
+    stego = method.hide(cover_image(32, 32), Audio(np.zeros((1, 2000), np.float32), W.AUDIO_RATE), "k",
+                        progress=lambda *args: None)
+    assert np.abs(method.reveal(stego, "k").samples).max() < 0.01

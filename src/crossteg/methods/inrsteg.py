@@ -267,7 +267,7 @@ class INRSteg(Method):
         probe = _probe(signal)
 
         def estimate(loss: float) -> float:
-            return 10 * math.log10(scale / max(loss, 1e-12))
+            return 10 * math.log10(max(scale, 1e-12) / max(loss, 1e-12))  # silent audio: no domain error
 
         def good_enough(m: Siren) -> bool:
             if target is not None and signal.modality == "shape":

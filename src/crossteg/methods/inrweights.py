@@ -189,7 +189,7 @@ class Schedule:
 def secret_db(signal: Signal, mse: float) -> float:
     """The secret's PSNR (video, [-1, 1] values) or SNR (audio) implied by a mean squared error, in dB."""
     if signal.modality == "audio":
-        return 10 * math.log10(float(torch.mean(signal.targets**2)) / max(mse, 1e-12))
+        return 10 * math.log10(max(float(torch.mean(signal.targets**2)), 1e-12) / max(mse, 1e-12))  # silence: 0
     return 10 * math.log10(4.0 / max(mse, 1e-12))
 
 
