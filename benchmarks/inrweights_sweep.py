@@ -93,6 +93,10 @@ RUNS: dict[str, Run] = {
        for r in (0.25, 0.5, 1.0)},
     "audio full scale rms 0.5 400 steps": Run("audio", 512, 400, factor=2.0, samples=100_000, rms=0.5),
     "audio full scale rms 0.5 1000 steps": Run("audio", 512, 1000, factor=2.0, samples=100_000, rms=0.5),
+    "audio full scale as recorded 1000 steps speech_3": Run("audio", 512, 1000, factor=2.0, samples=100_000,
+                                                            clip="speech_3.wav"),
+    "audio full scale rms 0.5 1000 steps speech_3": Run("audio", 512, 1000, factor=2.0, samples=100_000, rms=0.5,
+                                                        clip="speech_3.wav"),
 }
 
 
@@ -143,7 +147,7 @@ def run(name: str) -> list[Row]:
     note = (f"width {spec.width}, {spec.steps} steps of {points} points, range factor {spec.factor}, beta {spec.beta}, "
             f"lr {spec.lr}, qat {spec.qat}, start {spec.start}")
     if audio:
-        note += f", clip {spec.clip}, {spec.samples} samples, " + (f"RMS {spec.rms}" if spec.rms else "as recorded")
+        note += f", clip {spec.clip}, {secret.frames} samples, " + (f"RMS {spec.rms}" if spec.rms else "as recorded")
     rows = [Row(name, "container_psnr", metrics.psnr(cover, pixels.numpy().transpose(1, 2, 0)), note=note),
             Row(name, "hide_seconds", seconds, note=note)]
     if spec.modality == "shape":
