@@ -101,7 +101,8 @@ AUDIO_SPAN_PER_SECOND = 100.0
 # output map puts out noise of RMS ~0.8 before any training, which speech at RMS ~0.1 must first cancel. Sweep at
 # full scale (width 512, 100 000 samples of speech_long.wav, 200 steps): RMS 0.1 (as recorded) -> -5.4 dB SNR,
 # 0.25 -> 0.6, 0.5 -> 3.0, 1 -> 2.7 dB (also subtracting the untrained output's mean, 0.46, gained nothing: 2.7 dB
-# at RMS 0.5, measured once outside the sweep)
+# at RMS 0.5, measured once outside the sweep). At the default 1000 steps: speech_3.wav (2.4 s) as recorded 18.0 dB,
+# at RMS 0.5 29.5 dB
 AUDIO_RMS = 0.5
 MAX_AUDIO_GAIN = 1000.0  # a silent clip (RMS < 5e-4) is not blown up into noise
 SHAPE_GRID = 64  # ours: marching-cubes grid of a revealed shape (a 512-wide IGR costs ~4 MFLOP per point)
