@@ -132,7 +132,7 @@ def run(name: str) -> list[Row]:
     cover = cover_for(spec.modality, spec.width)
     audio = spec.modality == "audio"
     signal = to_signal(secret, audio_span=spec.span * secret.duration if audio else None)
-    gain = spec.rms / float(torch.sqrt(torch.mean(signal.targets**2))) if audio and spec.rms else 1.0
+    gain = W.audio_gain(signal.targets, spec.rms) if audio and spec.rms else 1.0
     signal.targets = signal.targets * gain  # SNR, measured below on the scaled signal, does not change with gain
     saved = W.RANGE_FACTOR[spec.modality]
     W.RANGE_FACTOR[spec.modality] = spec.factor

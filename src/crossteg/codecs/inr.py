@@ -10,6 +10,7 @@ A shape is normalised into [-0.9, 0.9]^3 and represented by its signed distance 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -78,6 +79,13 @@ def _shape_signal(shape: Shape, seed: int) -> Signal:
     layout = {"center": ((lo + hi) / 2).tolist(), "scale": float((hi - lo).max() / 2 / 0.9),
               "resolution": SHAPE_RESOLUTION}
     return Signal("shape", torch.from_numpy(points), torch.from_numpy(sdf).unsqueeze(1), layout)
+
+
+def loss_db(signal: Signal, mse: float) -> float:
+    """The quality a mean squared error on the signal's targets stands for, in dB: SNR for audio (the targets'
+    power over the error; a silent clip counts as power 1e-12), PSNR for colours (targets in [-1, 1]: 4 / MSE)."""
+    power = float(torch.mean(signal.targets**2)) if signal.modality == "audio" else 4.0
+    return 10 * math.log10(max(power, 1e-12) / max(mse, 1e-12))
 
 
 def volume_iou(signal: Signal, model: Model) -> float:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import math
 import pkgutil
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -214,3 +215,11 @@ def get_method(method_id: str, **config: Any) -> Method:
 def list_methods() -> list[Method]:
     """One instance of every registered method."""
     return [get_method(i) for i in method_ids()]
+
+
+def video_fit(frames: int, height: int, width: int, pixels: float, most_frames: int = 16) -> tuple[int, int, int]:
+    """(frames, width, height) of a video cut to at most `most_frames` frames and downscaled, keeping its aspect,
+    so that it has at most `pixels` pixels per channel (never upscaled): what a capacity error suggests."""
+    kept = min(frames, most_frames)
+    scale = min(1.0, math.sqrt(pixels / (kept * height * width)))
+    return kept, max(1, int(width * scale)), max(1, int(height * scale))

@@ -38,10 +38,10 @@ import torch
 
 from crossteg import keys
 from crossteg.codecs import frame
-from crossteg.codecs.inr import IO_DIMS, Signal, loss_for, render, to_signal, volume_iou
+from crossteg.codecs.inr import IO_DIMS, Signal, loss_db, loss_for, render, to_signal, volume_iou
 from crossteg.errors import CapacityError, MediaError, UsageError
 from crossteg.media import INR, Audio, Video
-from crossteg.methods.base import Capacity, Method, Progress, no_progress, register
+from crossteg.methods.base import Capacity, Method, Progress, no_progress, register, video_fit
 from crossteg.metrics import psnr, snr
 from crossteg.nn.siren import W0, FitSchedule, Siren, SirenConfig, fit
 
@@ -260,14 +260,9 @@ class INRSteg(Method):
         schedule = self._schedule(signal.modality, cover=frozen is not None)
         target = TARGETS.get(signal.modality) if self.quality == "fast" else None
         unit = "SNR" if signal.modality == "audio" else "PSNR"
-        # loss = MSE on targets in [-1, 1] (PSNR on [0, 1]: 4 / loss) or on audio samples (SNR: power / loss)
-        scale = float(signal.targets.pow(2).mean()) if signal.modality == "audio" else 4.0
         last, ious = {"loss": math.inf, "step": 0}, []  # ious: a shape's IoU at each check so far
         floors: list[float] = []  # the quality at each end of a cosine cycle so far (plateau stop)
         probe = _probe(signal)
-
-        def estimate(loss: float) -> float:
-            return 10 * math.log10(max(scale, 1e-12) / max(loss, 1e-12))  # silent audio: no domain error
 
         def good_enough(m: Siren) -> bool:
             if target is not None and signal.modality == "shape":
@@ -280,7 +275,7 @@ class INRSteg(Method):
                 if len(floors) > 1 and floors[-1] - floors[-2] < PLATEAU_DB:
                     last["levelled"] = floors[-1]
                     return True
-            return estimate(last["loss"]) >= target - GATE_DB and quality(signal, m) >= target
+            return loss_db(signal, last["loss"]) >= target - GATE_DB and quality(signal, m) >= target
 
         def report(step: int, loss: float) -> None:
             last["loss"], last["step"] = loss, step
@@ -289,7 +284,7 @@ class INRSteg(Method):
             elif signal.modality == "shape":
                 shown = f"loss {loss:.2e}"
             else:
-                shown = f"{unit} ~{estimate(loss):.1f} dB"
+                shown = f"{unit} ~{loss_db(signal, loss):.1f} dB"
             progress(label, step, schedule.steps, shown)
 
         steps = fit(model, signal.coords, signal.targets, schedule, loss_fn=loss_for(signal.modality),
@@ -383,9 +378,9 @@ def _check_video_size(video: Video, role: str) -> None:
     t, h, w = video.frames.shape[:3]
     if t * h * w <= MAX_VIDEO_POINTS:
         return
-    first, frames = MAX_VIDEO_POINTS // (h * w), min(t, 16)
-    scale = math.sqrt(MAX_VIDEO_POINTS / (frames * h * w))
-    fits = f"{frames} frame{'s' if frames > 1 else ''} downscaled to {max(1, int(w * scale))}x{max(1, int(h * scale))}"
+    first = MAX_VIDEO_POINTS // (h * w)
+    frames, fit_w, fit_h = video_fit(t, h, w, MAX_VIDEO_POINTS)
+    fits = f"{frames} frame{'s' if frames > 1 else ''} downscaled to {fit_w}x{fit_h}"
     if first >= frames:
         fits = f"its first {first} frames fit at this size"
     elif first:

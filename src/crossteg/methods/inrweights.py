@@ -58,10 +58,10 @@ import torch
 
 from crossteg import keys
 from crossteg.codecs import frame
-from crossteg.codecs.inr import Signal, loss_for, render, to_signal
+from crossteg.codecs.inr import Signal, loss_db, loss_for, render, to_signal
 from crossteg.errors import CapacityError, MediaError, UsageError
 from crossteg.media import Audio, Image, Shape, Video
-from crossteg.methods.base import Capacity, Method, Progress, no_progress, register
+from crossteg.methods.base import Capacity, Method, Progress, no_progress, register, video_fit
 from crossteg.nn import igr, siren
 
 WIDTH = 512  # paper sec. 3.1: covers resized to 512 x 512, so the variable matrices are 512 x 512
@@ -188,13 +188,6 @@ class Schedule:
     qat: bool = True
 
 
-def secret_db(signal: Signal, mse: float) -> float:
-    """The secret's PSNR (video, [-1, 1] values) or SNR (audio) implied by a mean squared error, in dB."""
-    if signal.modality == "audio":
-        return 10 * math.log10(max(float(torch.mean(signal.targets**2)), 1e-12) / max(mse, 1e-12))  # silence: 0
-    return 10 * math.log10(4.0 / max(mse, 1e-12))
-
-
 def train(net: BaseNet, signal: Signal, cover: torch.Tensor, schedule: Schedule, *, progress: Progress = no_progress,
           seed: int = 0, start: torch.Tensor | None = None) -> torch.Tensor:
     """Optimise the pixels (3 x N x N, starting at `start`, by default the cover) for eq. 4; returns them in
@@ -236,13 +229,13 @@ def _detail(signal: Signal, secret_loss: float, cover_loss: float) -> str:
     if signal.modality == "shape":
         return f"SDF loss {secret_loss:.2e}, {cover_db}"
     unit = "SNR" if signal.modality == "audio" else "PSNR"
-    return f"secret {unit} ~{secret_db(signal, secret_loss):.1f} dB, {cover_db}"
+    return f"secret {unit} ~{loss_db(signal, secret_loss):.1f} dB, {cover_db}"
 
 
-def audio_gain(samples: torch.Tensor) -> float:
-    """The factor that brings audio samples to AUDIO_RMS (at most MAX_AUDIO_GAIN)."""
+def audio_gain(samples: torch.Tensor, level: float = AUDIO_RMS) -> float:
+    """The factor that brings audio samples to RMS `level` (at most MAX_AUDIO_GAIN)."""
     rms = float(torch.sqrt(torch.mean(samples.double() ** 2)))
-    return min(MAX_AUDIO_GAIN, AUDIO_RMS / max(rms, 1e-12))
+    return min(MAX_AUDIO_GAIN, level / max(rms, 1e-12))
 
 
 def prepare_secret(secret: Any) -> Any:
@@ -311,11 +304,10 @@ class INRWeights(Method):
             return
         if isinstance(secret, Video):
             t, h, w = secret.frames.shape[:3]
-            frames = min(t, VIDEO_SIZE[0])
-            scale = min(1.0, math.sqrt(math.prod(VIDEO_SIZE) / (frames * h * w)))
+            frames, fit_w, fit_h = video_fit(t, h, w, math.prod(VIDEO_SIZE), VIDEO_SIZE[0])
             raise CapacityError(f"secret video is {t}x{h}x{w} ({t * h * w} pixels per channel) but inrweights "
                                 f"holds at most {math.prod(VIDEO_SIZE)} (16 frames of 128x128): it fits as "
-                                f"{frames} frames of {max(1, int(w * scale))}x{max(1, int(h * scale))}")
+                                f"{frames} frames of {fit_w}x{fit_h}")
         samples = round(size * AUDIO_SAMPLES)
         raise CapacityError(f"secret audio is {samples} samples at {AUDIO_RATE} Hz "
                             f"({samples / AUDIO_RATE:.2f} s) but inrweights holds at most "
