@@ -56,6 +56,7 @@ class Run:
     clip: str = "speech_long.wav"  # audio secret
     samples: int = 5000  # audio samples (at 22 050 Hz, from 20 000 on; the paper's 100 000 from the start)
     rms: float = 0.0  # audio fitted scaled to this RMS (0 = as recorded)
+    scatter: bool = False  # pixels dealt to weight positions in a keyed order (inrweights.base_net)
 
 
 RUNS: dict[str, Run] = {
@@ -87,6 +88,9 @@ RUNS: dict[str, Run] = {
     "shape range 1 lr 1e-3": Run("shape", 64, 150, lr=1e-3),
     "shape range 0.3 lr 1e-2": Run("shape", 64, 150, factor=0.3, lr=1e-2),
     "shape range 0.3 lr 1e-2 beta 0.1": Run("shape", 64, 150, factor=0.3, beta=0.1, lr=1e-2),
+    "video scatter": Run("video", 128, 300, scatter=True),
+    "audio range 2 scatter": Run("audio", 128, 200, factor=2.0, scatter=True),
+    "shape range 0.67 lr 1e-2 beta 0.01 scatter": Run("shape", 64, 150, factor=0.67, lr=1e-2, scatter=True),
     # the paper's scale (width 512, 100 000 samples): the level audio is fitted at (inrweights.AUDIO_RMS)
     "audio full scale as recorded": Run("audio", 512, 200, factor=2.0, samples=100_000),
     **{f"audio full scale rms {r:g}": Run("audio", 512, 200, factor=2.0, samples=100_000, rms=r)
@@ -138,7 +142,7 @@ def run(name: str) -> list[Row]:
     W.RANGE_FACTOR[spec.modality] = spec.factor
     try:
         net = W.base_net(spec.modality, spec.width, keys.derive("sweep", "inrweights"),
-                         W.weight_ranges(cover, spec.modality, spec.width))
+                         W.weight_ranges(cover, spec.modality, spec.width), scatter=spec.scatter)
     finally:
         W.RANGE_FACTOR[spec.modality] = saved
     target = torch.from_numpy(np.ascontiguousarray(cover.transpose(2, 0, 1)))
@@ -150,7 +154,7 @@ def run(name: str) -> list[Row]:
     pixels = torch.round(fitted * 255) / 255
     points = "all" if batch >= len(signal.coords) else batch
     note = (f"width {spec.width}, {spec.steps} steps of {points} points, range factor {spec.factor}, beta {spec.beta}, "
-            f"lr {spec.lr}, qat {spec.qat}, start {spec.start}")
+            f"lr {spec.lr}, qat {spec.qat}, start {spec.start}, scatter {spec.scatter}")
     if audio:
         note += f", clip {spec.clip}, {secret.frames} samples, " + (f"RMS {spec.rms}" if spec.rms else "as recorded")
     rows = [Row(name, "container_psnr", metrics.psnr(cover, pixels.numpy().transpose(1, 2, 0)), note=note),

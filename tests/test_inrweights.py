@@ -116,6 +116,35 @@ def test_wrong_key_predefined_weights_give_a_bad_secret(video_stego):
     assert scores["pw"] > scores["an attacker's guess"] + 6, scores
 
 
+def test_keyed_order_makes_a_cover_a_full_rank_matrix_and_follows_the_key():
+    pixels = torch.from_numpy(W.prepare_cover(cover_image(), 64).transpose(2, 0, 1).copy())
+    ranges = W.weight_ranges(pixels.numpy().transpose(1, 2, 0), "shape", 64)
+
+    def variable(net: W.BaseNet) -> torch.Tensor:  # the first variable matrix, as the network reads it
+        return net.all_weights(pixels)[W.VARIABLE["igr"][0]]
+
+    def stable_rank(m: torch.Tensor) -> float:  # ||M||_F^2 / ||M||_2^2: about 1 for a smooth picture
+        return float(m.norm() ** 2 / torch.linalg.matrix_norm(m, ord=2) ** 2)
+
+    material = keys.derive("k", "inrweights")
+    paper = variable(W.base_net("shape", 64, material, ranges, scatter=False))
+    dealt = variable(W.base_net("shape", 64, material, ranges))
+    assert torch.equal(torch.sort(paper.ravel()).values, torch.sort(dealt.ravel()).values)  # same weights ...
+    assert stable_rank(dealt) > 5 * stable_rank(paper)  # ... in a keyed order: no longer nearly rank one
+    other = variable(W.base_net("shape", 64, keys.derive("other", "inrweights"), ranges))
+    assert not torch.equal(dealt, other)
+
+
+def test_paper_layout_round_trip_and_the_header_names_the_layout(tmp_path):
+    method = get_method("inrweights", scatter=False, **TINY)
+    stego = media.load(media.save(method.hide(cover_image(), small_video(), "pw"), tmp_path / "c.png"))
+    assert W.unseal(stego.to_uint8(), keys.derive("pw", "inrweights"))["scatter"] is False
+    revealed = get_method("inrweights").reveal(stego, "pw")  # the reader's own option does not matter
+    secret = small_video()
+    flat = metrics.psnr(secret.frames, np.full_like(secret.frames, secret.frames.mean()))
+    assert metrics.psnr(secret.frames, revealed.frames) > flat + 6
+
+
 def test_qat_fits_the_rounded_pixels():
     signal = to_signal(small_video())
     cover = torch.from_numpy(cover_image(64, 64).pixels.transpose(2, 0, 1).copy())
