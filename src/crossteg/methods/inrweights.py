@@ -17,18 +17,19 @@ the weight w_min_c + p / 255 (w_max_c - w_min_c) (paper sec. 2.2).
 Our choices where the paper is silent, and deviations (measured effects beside the constants below and in
 benchmarks/results/inrweights-tables.md):
 * Pre-defined weights are drawn from the key (numpy PCG64 streams of keys.py) with the paper's networks'
-  init statistics; the paper shares fixed ones. Without the key the container is just an image.
+  init statistics; the paper shares fixed ones. Without the key the container is just an image. One change
+  of statistics: the fixed last SIREN map is drawn from U(+-sqrt(6/n)) instead of SIREN's U(+-sqrt(6/n)/30),
+  because a map that is never trained outputs at most sum |w| at that scale, ~0.9 at width 512 (0.46 at 32),
+  too little to reach black and white in [-1, 1].
 * Weight (i, j) of a variable matrix is not pixel (i, j): each channel's pixels are dealt to the matrix's
   positions in a key-derived order (`scatter`, our extension; `scatter=False` is the paper's layout). A photo
   read as a matrix is nearly low-rank (a few large singular values), so in the paper's layout a cover-like
   matrix squeezes the signal through a few directions; dealt in a keyed order the same pixel values make a
   matrix with i.i.d.-like entries, full rank like a random init. It is what lets shapes through (IGR, 512
-  wide, face.png: IoU 0.26 at 150 steps -> 0.92 at 300, container 24.8 -> 34.0 dB) and helps the SIRENs too
+  wide, face.png, 150 steps: IoU 0.26 -> 0.85, container 24.8 -> 31.4 dB; 0.92 / 34.0 dB at the new default
+  300 steps) and helps the SIRENs too
   (default steps, benchmarks/results/inrweights-tables.md: video secret 20.9 -> 24.3 dB, container 27.6 ->
-  32.6 dB; audio 21.6 -> 29.5 dB SNR, container 25.3 -> 29.9 dB); without the key the weights' order is unknown. One change
-  of statistics: the fixed last SIREN map is drawn from U(+-sqrt(6/n)) instead of SIREN's U(+-sqrt(6/n)/30),
-  because a map that is never trained outputs at most sum |w| at that scale, ~0.9 at width 512 (0.46 at 32),
-  too little to reach black and white in [-1, 1].
+  32.6 dB; audio 21.6 -> 29.5 dB SNR, container 25.3 -> 29.9 dB); without the key the weights' order is unknown.
 * [w_min_c, w_max_c] (not given in the paper) spans 2 RANGE_FACTOR[modality] times the weights' init bound
   and puts the cover channel's mean at weight 0, so the cover's average brightness does not act as a large
   constant weight; the six numbers travel in the header. The variable weights are optimised in pixel
