@@ -80,7 +80,8 @@ class Config:
         return (f"width {self.width}, fast quality capped at {self.video_steps} steps for video (paper 5000), "
                 f"{self.audio_steps} for audio (paper 20000), {self.shape_steps} for shapes (paper 5000), each step "
                 f"on 4096 sampled points (2048 for shapes; the paper: whole signals); audio secret = speech "
-                f"(speech_long.wav), not GTZAN music; seconds are wall time of 1 thread on a 2-core CPU "
+                f"(speech_long.wav), not GTZAN music; weights dealt to the pixels in the keyed order (inrweights' "
+                f"default) unless a row says the paper's layout; seconds are wall time of 1 thread on a 2-core CPU "
                 f"shared with one other job")
 
 
