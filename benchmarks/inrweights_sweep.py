@@ -8,7 +8,9 @@ Each run fits one secret with inrweights.train at a reduced width (128 for video
 ratio of secret values to variable weights at width 128), audio = 5000 samples of speech_long.wav at
 22 050 Hz (or of the clip a run names), shape = mesh.ply; covers photo.png (video, audio) and a smooth
 synthetic image (shape). The "audio full scale" runs use the paper's size instead (width 512, the first
-100 000 samples) and vary the level the audio is fitted at (inrweights.AUDIO_RMS), 1-5 minutes each.
+100 000 samples) and vary the level the audio is fitted at (inrweights.AUDIO_RMS), 1-5 minutes each; the
+"shape full scale" runs fit mesh.ply at width 512 with face.png as the cover (about 2.5 minutes each). Runs
+named "scatter" deal the pixels to the weights in inrweights' keyed order; the others use the paper's layout.
 Numbers are measured on 8-bit rounded pixels.
 Results: benchmarks/results/inrweights-sweep.{json,md}.
 """
@@ -57,6 +59,7 @@ class Run:
     samples: int = 5000  # audio samples (at 22 050 Hz, from 20 000 on; the paper's 100 000 from the start)
     rms: float = 0.0  # audio fitted scaled to this RMS (0 = as recorded)
     scatter: bool = False  # pixels dealt to weight positions in a keyed order (inrweights.base_net)
+    cover: str = ""  # a bundled photo resized to the width (default: photo.png, or a smooth image for shapes)
 
 
 RUNS: dict[str, Run] = {
@@ -91,6 +94,13 @@ RUNS: dict[str, Run] = {
     "video scatter": Run("video", 128, 300, scatter=True),
     "audio range 2 scatter": Run("audio", 128, 200, factor=2.0, scatter=True),
     "shape range 0.67 lr 1e-2 beta 0.01 scatter": Run("shape", 64, 150, factor=0.67, lr=1e-2, scatter=True),
+    # shapes at the paper's scale (width 512, face.png): the keyed order's range and beta, and the paper's layout
+    **{f"shape full scale range {f:g} scatter": Run("shape", 512, 300, factor=f, lr=1e-2, scatter=True,
+                                                    cover="face.png") for f in (0.5, 0.67, 1.0)},
+    "shape full scale range 0.67 beta 0.03 scatter": Run("shape", 512, 300, factor=0.67, beta=0.03, lr=1e-2,
+                                                         scatter=True, cover="face.png"),
+    "shape full scale range 0.3 beta 0.1 paper layout": Run("shape", 512, 300, factor=0.3, beta=0.1, lr=1e-2,
+                                                            cover="face.png"),
     # the paper's scale (width 512, 100 000 samples): the level audio is fitted at (inrweights.AUDIO_RMS)
     "audio full scale as recorded": Run("audio", 512, 200, factor=2.0, samples=100_000),
     **{f"audio full scale rms {r:g}": Run("audio", 512, 200, factor=2.0, samples=100_000, rms=r)
@@ -122,7 +132,9 @@ def secret_for(run: Run) -> Any:
     return media.load(assets_dir() / "mesh.ply")
 
 
-def cover_for(modality: str, width: int) -> np.ndarray:
+def cover_for(modality: str, width: int, name: str = "") -> np.ndarray:
+    if name:
+        return W.prepare_cover(media.load(assets_dir() / name), width)
     if modality == "shape":
         y, x = np.mgrid[0:width, 0:width] / width
         return np.stack([x, y, 0.5 + 0.3 * np.sin(6 * x * y)], -1).astype(np.float32)
@@ -133,7 +145,7 @@ def run(name: str) -> list[Row]:
     spec = RUNS[name]
     batch = spec.batch or W.BATCH[spec.modality]
     secret = secret_for(spec)
-    cover = cover_for(spec.modality, spec.width)
+    cover = cover_for(spec.modality, spec.width, spec.cover)
     audio = spec.modality == "audio"
     signal = to_signal(secret, audio_span=spec.span * secret.duration if audio else None)
     gain = W.audio_gain(signal.targets, spec.rms) if audio and spec.rms else 1.0
@@ -155,6 +167,8 @@ def run(name: str) -> list[Row]:
     points = "all" if batch >= len(signal.coords) else batch
     note = (f"width {spec.width}, {spec.steps} steps of {points} points, range factor {spec.factor}, beta {spec.beta}, "
             f"lr {spec.lr}, qat {spec.qat}, start {spec.start}, scatter {spec.scatter}")
+    if spec.cover:
+        note += f", cover {spec.cover}"
     if audio:
         note += f", clip {spec.clip}, {secret.frames} samples, " + (f"RMS {spec.rms}" if spec.rms else "as recorded")
     rows = [Row(name, "container_psnr", metrics.psnr(cover, pixels.numpy().transpose(1, 2, 0)), note=note),

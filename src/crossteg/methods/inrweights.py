@@ -89,7 +89,7 @@ BATCH = {"video": 4096, "audio": 4096, "shape": 2048}  # ours: coordinates sampl
 # ours (not given in the paper): weight of the cover loss, eq. 4. benchmarks/inrweights_sweep.py (width 128,
 # video 16x32x32, 300 steps): beta 0.01 -> cover 27.8 dB / secret 24.7 dB, 0.1 -> 32.6 / 22.8, 1 -> 41.3 / 18.7;
 # IGR in the paper's layout (width 64, 150 steps): 0.01 -> cover 19.3 dB / IoU 0.30, 0.1 -> 22.2 / 0.25; in the
-# keyed order (width 512, 300 steps, face.png, measured outside the sweep): 0.01 -> 33.9 dB / 0.93, 0.03 -> 37.3 / 0.82
+# keyed order (sweep, width 512, 300 steps, face.png): 0.01 -> 32.9 dB / 0.91, 0.03 -> 36.1 / 0.83
 BETA = {"siren": 0.01, "igr": 0.01}
 # ours (not in the paper): (w_max - w_min) / 2 in init bounds. Same sweep: SIREN 0.5 -> cover 26.4 dB / secret
 # 23.0 dB, 1 -> 27.8 / 24.7, 3 (beta 0.1) -> 29.1 / 21.2 (1 with beta 0.1: 32.6 / 22.8), 30 -> nothing learnt
@@ -98,8 +98,8 @@ BETA = {"siren": 0.01, "igr": 0.01}
 # 2 -> 31.9 / 22.2, 2.5 -> 31.8 / 22.6; on speech_3.wav 1 -> 5.7, 2 -> 15.8 (and on a synthetic music clip, measured
 # once outside the sweep, 9.1 -> 20.1). Starting the pixels at noise (the weights at SIREN's init) instead of at
 # the cover: secret 15.4 dB but cover 8.5 dB at range 1 (video: 24.5 dB at cover 9.5 dB). Shapes in the keyed
-# order (width 512, 300 steps, beta 0.01, face.png, outside the sweep): 0.5 -> cover 32.8 dB / IoU 0.87, 0.67 ->
-# 33.9 / 0.93, 1 -> 28.2 / 0.95 (0.67: a cover pixel's spread, std ~0.25, then gives IGR's init std)
+# order (sweep, width 512, 300 steps, beta 0.01, face.png): 0.5 -> cover 33.1 dB / IoU 0.89, 0.67 -> 32.9 /
+# 0.91, 1 -> 27.9 / 0.93; the paper's layout (0.3, beta 0.1) -> 25.3 / 0.25 (0.67: a cover pixel's spread, std ~0.25, then gives IGR's init std)
 RANGE_FACTOR = {"video": 1.0, "audio": 2.0, "shape": 0.67}
 # ours: the fixed last SIREN map is drawn from U(+-sqrt(6/n)) (unit output variance), not SIREN's U(+-sqrt(6/n)/w0):
 # fixed at that scale it can output at most ~0.9 at 512 wide (0.46 at 32), too little for [-1, 1] targets
