@@ -99,7 +99,8 @@ BETA = {"siren": 0.01, "igr": 0.01}
 # once outside the sweep, 9.1 -> 20.1). Starting the pixels at noise (the weights at SIREN's init) instead of at
 # the cover: secret 15.4 dB but cover 8.5 dB at range 1 (video: 24.5 dB at cover 9.5 dB). Shapes in the keyed
 # order (sweep, width 512, 300 steps, beta 0.01, face.png): 0.5 -> cover 33.1 dB / IoU 0.89, 0.67 -> 32.9 /
-# 0.91, 1 -> 27.9 / 0.93; the paper's layout (0.3, beta 0.1) -> 25.3 / 0.25 (0.67: a cover pixel's spread, std ~0.25, then gives IGR's init std)
+# 0.91, 1 -> 27.9 / 0.93; the paper's layout (0.3, beta 0.1) -> 25.3 / 0.25 (0.67: a cover pixel's spread, std
+# ~0.25, then gives IGR's init std)
 RANGE_FACTOR = {"video": 1.0, "audio": 2.0, "shape": 0.67}
 # ours: the fixed last SIREN map is drawn from U(+-sqrt(6/n)) (unit output variance), not SIREN's U(+-sqrt(6/n)/w0):
 # fixed at that scale it can output at most ~0.9 at 512 wide (0.46 at 32), too little for [-1, 1] targets
