@@ -133,12 +133,11 @@ def secret_for(run: Run) -> Any:
 
 
 def cover_for(modality: str, width: int, name: str = "") -> np.ndarray:
-    if name:
-        return W.prepare_cover(media.load(assets_dir() / name), width)
-    if modality == "shape":
+    """The named bundled photo, else photo.png (a smooth synthetic image for shapes), resized to the width."""
+    if modality == "shape" and not name:
         y, x = np.mgrid[0:width, 0:width] / width
         return np.stack([x, y, 0.5 + 0.3 * np.sin(6 * x * y)], -1).astype(np.float32)
-    return W.prepare_cover(media.load(assets_dir() / "photo.png"), width)
+    return W.prepare_cover(media.load(assets_dir() / (name or "photo.png")), width)
 
 
 def run(name: str) -> list[Row]:
