@@ -209,13 +209,14 @@ def table1_formats(folder: Path, sets: dict[str, list[Audio]], covers: list[Imag
     return rows
 
 
-def table2(folder: Path, pairs: int, covers: list[Image]) -> list[Row]:
-    """Single-layer models for longer speech per 160 x 160 image: held-out voices at random 1-S s."""
+def table2(folder: Path, pairs: int, covers: list[Image], lengths: tuple[int, ...] = tuple(PAPER_T2)) -> list[Row]:
+    """Single-layer models for longer speech per 160 x 160 image (`lengths` in s): held-out voices at 1-S s."""
     from crossteg.train import data
 
     _, voices = data.split_voices()
     rows = []
-    for seconds, (lj, cmu) in PAPER_T2.items():
+    for seconds in lengths:
+        lj, cmu = PAPER_T2[seconds]
         name = T.LONGER[f"{seconds}s"]
         paper = {"container_psnr": lj[0], "container_ssim": lj[1], "secret_pesq": lj[2]}
         paper_note = "; paper: LJ Speech, WaveNet vocoder; " + CMU_NOTE.format(*cmu)
@@ -288,16 +289,19 @@ def speed(folder: Path, covers: list[Image]) -> list[Row]:
 TABLES = ("1", "1f", "2", "3", "speed")  # 1f: table 1's raw and STFT rows
 
 
-def merged(path: Path, command: str, tables: list[str]) -> Results:
-    """The results file at `path` with the rows of `tables` removed (they are re-measured now)."""
+def merged(path: Path, command: str, tables: list[str], lengths: tuple[int, ...] = tuple(PAPER_T2)) -> Results:
+    """The results file at `path` with the rows of `tables` (table 2: of `lengths`) removed: re-measured now."""
     results = Results("thinimg-tables", "thinimg", command)
     if path.exists():
         import json
 
         old = json.loads(path.read_text())
-        prefixes = tuple(p for t in tables for p in {"1": ("table1 mel ",), "1f": ("table1 raw ", "table1 stft "),
-                                                     "2": ("table2 ",), "3": ("table3 ",), "speed": ("speed ",)}[t])
-        results.rows = [Row(**r) for r in old["rows"] if not r["setting"].startswith(prefixes)]
+        prefixes = tuple(p for t in tables if t != "2" for p in {"1": ("table1 mel ",), "speed": ("speed ",),
+                                                                 "1f": ("table1 raw ", "table1 stft "),
+                                                                 "3": ("table3 ",)}[t])
+        table2 = {f"table2 mel 0-{s}s" for s in lengths} if "2" in tables else set()
+        results.rows = [Row(**r) for r in old["rows"]
+                        if not r["setting"].startswith(prefixes) and r["setting"] not in table2]
         commands = [c for c in old["command"].split(" && ") if c != command]
         results.command = " && ".join([*commands, command])
     return results
@@ -309,15 +313,22 @@ def main(argv: list[str] | None = None) -> Results:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--tables", default=",".join(TABLES), help="comma-separated subset of 1,1f,2,3,speed (1f: "
                         "table 1's raw and STFT rows); rows of the others are kept from the results file")
+    parser.add_argument("--seconds", default=",".join(map(str, PAPER_T2)),
+                        help="table 2's lengths to re-measure (default all: 20,40,80); the others' rows are kept")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     args = parser.parse_args(argv)
     tables = args.tables.split(",")
     if any(t not in TABLES for t in tables):
         parser.error(f"--tables takes {', '.join(TABLES)}")
+    lengths = tuple(int(s) for s in args.seconds.split(","))
+    if any(s not in PAPER_T2 for s in lengths):
+        parser.error(f"--seconds takes {', '.join(map(str, PAPER_T2))}")
     torch.set_num_threads(args.threads)
     command = f"{COMMAND} --pairs {args.pairs} --threads {args.threads} --tables {args.tables}"
+    if "2" in tables and lengths != tuple(PAPER_T2):
+        command += f" --seconds {args.seconds}"
     path = args.out / "thinimg-tables.json"
-    results = merged(path, command, tables)
+    results = merged(path, command, tables, lengths)
     sets, covers = speech_sets(args.pairs), faces(6)
     with tempfile.TemporaryDirectory(prefix="thinimg-bench-") as tmp:
         if "1" in tables:
@@ -325,13 +336,15 @@ def main(argv: list[str] | None = None) -> Results:
         if "1f" in tables:
             results.rows += table1_formats(Path(tmp), sets, covers)
         if "2" in tables:
-            results.rows += table2(Path(tmp), args.pairs, covers)
+            results.rows += table2(Path(tmp), args.pairs, covers, lengths)
         if "3" in tables:
             results.rows += table3(Path(tmp), sets["held-out voices"], covers)
         if "speed" in tables:
             results.rows += speed(Path(tmp), covers)
     order = {"table1": 0, "table2": 1, "table3": 2, "speed": 3}
-    results.rows.sort(key=lambda r: order.get(r.setting.split()[0], 3))  # stable: keeps each table's order
+    length = {f"table2 mel 0-{s}s": s for s in PAPER_T2}
+    # stable: keeps each table's order, table 2's rows by length
+    results.rows.sort(key=lambda r: (order.get(r.setting.split()[0], 3), length.get(r.setting, 0)))
     args.out.mkdir(parents=True, exist_ok=True)
     results.write(path)
     print(results.to_markdown())
