@@ -1,0 +1,30 @@
+"""The thinimg benchmark's merge: re-measuring some tables (or some of Table 2's lengths) keeps the other rows."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from benchmarks.thinimg_tables import merged
+
+SETTINGS = ["table1 mel 0-10s held-out voices", "table1 stft 0-10s codec only", "table2 mel 0-20s",
+            "table2 mel 0-40s", "table2 mel 0-80s", "table3 nested 0-10s", "speed 10s speech 160px"]
+
+
+def kept(tmp_path: Path, tables: list[str], lengths: tuple[int, ...] = (20, 40, 80)) -> list[str]:
+    path = tmp_path / "thinimg-tables.json"
+    rows = [{"setting": s, "metric": "container_psnr", "ours": 1.0} for s in SETTINGS]
+    path.write_text(json.dumps({"command": "earlier", "rows": rows}))
+    results = merged(path, "now", tables, lengths)
+    assert results.command == "earlier && now"
+    return [r.setting for r in results.rows]
+
+
+def test_one_length_of_table_2_is_replaced_and_the_others_kept(tmp_path: Path) -> None:
+    assert kept(tmp_path, ["2"], (80,)) == [s for s in SETTINGS if s != "table2 mel 0-80s"]
+
+
+def test_whole_tables_are_replaced(tmp_path: Path) -> None:
+    assert kept(tmp_path, ["2"]) == [s for s in SETTINGS if not s.startswith("table2")]
+    assert kept(tmp_path, ["1", "speed"]) == SETTINGS[1:6]
+    assert kept(tmp_path, ["1f", "3"], (80,)) == [s for s in SETTINGS if s not in (SETTINGS[1], SETTINGS[5])]
