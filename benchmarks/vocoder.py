@@ -8,6 +8,9 @@
   the shared 2-core CPU; lower is better, < 1 is faster than real time).
 * Rows under method `thinimg`: the same metrics on speech revealed from a saved container PNG (face160.png,
   single model) with each vocoder, beside the paper's Tab. 1 PESQ (LJ Speech, WaveNet vocoder).
+* The same rows for speech of another synthesiser, flite (train/data.FLITE_VOICES; needs `apt-get install
+  flite`): no model here was trained on it, so these rows tell whether what the vocoder and the hiding network
+  learnt from espeak-ng's voices carries over (`--flite-clips 0` leaves them out).
 The held-out mean PESQ-WB, STOI and real-time factor are also written into the vocoder's weights card.
 """
 
@@ -37,12 +40,19 @@ PAPER_PESQ = 3.639  # Tab. 1, LJ Speech, mel format: recovered speech through th
 KEY = "vocoder-benchmark"
 
 
-def held_out_clips(count: int, seed: int = 2027) -> list[np.ndarray]:
-    """`count` clips of 2-8 s of held-out voices (not the trainer's curve clips: another seed)."""
+def held_out_clips(count: int, seed: int = 2027, engine: str = "espeak-ng") -> list[np.ndarray]:
+    """`count` clips of 2-8 s of held-out espeak-ng voices (not the trainer's curve clips: another seed), or of
+    flite's voices (`engine="flite"`)."""
     from crossteg.train import data
 
     _, voices = data.split_voices()
-    return list(data.speech_clips(np.random.default_rng(seed), count, 2.0, 8.0, voice_pool=voices))
+    return list(data.speech_clips(np.random.default_rng(seed), count, 2.0, 8.0, voice_pool=voices, engine=engine))
+
+
+HELD_OUT = "held-out voices"
+FLITE = "flite voices"
+NOTES = {HELD_OUT: "voices never used in training",
+         FLITE: "flite's kal16, awb, rms, slt: another synthesiser, never used in training"}
 
 
 def scores(reference: np.ndarray, test: np.ndarray) -> dict[str, float]:
@@ -50,8 +60,8 @@ def scores(reference: np.ndarray, test: np.ndarray) -> dict[str, float]:
             "secret_stoi": metrics.stoi(reference, test, mel.SAMPLE_RATE)}
 
 
-def original_mel_rows(clips: list[np.ndarray]) -> tuple[list[Row], dict[str, dict[str, float]]]:
-    """Rows per vocoder on the clean mel of each clip, and the means per vocoder (for the card)."""
+def original_mel_rows(clips: list[np.ndarray], label: str = HELD_OUT) -> tuple[list[Row], dict[str, dict[str, float]]]:
+    """Rows per vocoder on the clean mel of each clip (of the set `label`), and the means per vocoder."""
     rows, means = [], {}
     seconds = sum(len(c) for c in clips) / mel.SAMPLE_RATE
     for kind in KINDS:
@@ -62,8 +72,8 @@ def original_mel_rows(clips: list[np.ndarray]) -> tuple[list[Row], dict[str, dic
             out = V.vocode(features, len(clip), kind)
             spent += time.perf_counter() - start
             measured.append(scores(clip, out))
-        setting = f"held-out voices, original mel, {kind}"
-        note = f"{len(clips)} clips of 2-8 s ({seconds:.0f} s), voices never used in training"
+        setting = f"{label}, original mel, {kind}"
+        note = f"{len(clips)} clips of 2-8 s ({seconds:.0f} s), {NOTES[label]}"
         pesq = float(np.mean([m["secret_pesq"] for m in measured]))
         stoi = float(np.mean([m["secret_stoi"] for m in measured]))
         rows += [Row(setting, "secret_pesq", pesq, n=len(clips), note=note + "; PESQ-WB at 16 kHz; issue 7's "
@@ -77,7 +87,7 @@ def original_mel_rows(clips: list[np.ndarray]) -> tuple[list[Row], dict[str, dic
     return rows, means
 
 
-def revealed_rows(clips: list[np.ndarray], folder: Path) -> list[Row]:
+def revealed_rows(clips: list[np.ndarray], folder: Path, label: str = HELD_OUT) -> list[Row]:
     """Rows (method thinimg) for speech revealed from a saved container with each vocoder."""
     cover = media.load_image(assets_dir() / "face160.png")
     hider = get_method("thinimg", model="single")
@@ -90,8 +100,8 @@ def revealed_rows(clips: list[np.ndarray], folder: Path) -> list[Row]:
             measured[kind].append(scores(speech.samples[0], _fit(revealed, speech.frames)))
     rows = []
     for kind, values in measured.items():
-        setting = f"table1 mel 0-10s held-out voices, {kind} vocoder"
-        note = f"{len(clips)} held-out clips hidden in face160.png, revealed from the saved PNG"
+        setting = f"table1 mel 0-10s {label}, {kind} vocoder"
+        note = f"{len(clips)} clips ({NOTES[label]}) hidden in face160.png, revealed from the saved PNG"
         rows += [Row(setting, "secret_pesq", float(np.mean([v["secret_pesq"] for v in values])), PAPER_PESQ,
                      n=len(clips), note=note + "; paper: LJ Speech, WaveNet vocoder", method="thinimg"),
                  Row(setting, "secret_stoi", float(np.mean([v["secret_stoi"] for v in values])), n=len(clips),
@@ -120,17 +130,23 @@ def main(argv: list[str] | None = None) -> Results:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--clips", type=int, default=20)
     parser.add_argument("--reveal-clips", type=int, default=6)
+    parser.add_argument("--flite-clips", type=int, default=12, help="clips of flite's voices (0: none)")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     load0 = os.getloadavg()[0]
     clips = held_out_clips(args.clips)
+    flite = held_out_clips(args.flite_clips, engine="flite") if args.flite_clips else []
     results = Results("vocoder", "vocoder", COMMAND)
     rows, means = original_mel_rows(clips)
     results.rows += rows
+    if flite:
+        results.rows += original_mel_rows(flite, FLITE)[0]
     if args.reveal_clips:
         with tempfile.TemporaryDirectory() as tmp:
             results.rows += revealed_rows(clips[:args.reveal_clips], Path(tmp))
+            if flite:
+                results.rows += revealed_rows(flite[:args.reveal_clips], Path(tmp), FLITE)
     results.rows.append(Row("machine load", "load_average_1min", os.getloadavg()[0], higher_is_better=False,
                             note=f"at the end of the run (at the start: {load0:.1f}); the CPU is shared by others",
                             method="vocoder"))

@@ -1,7 +1,9 @@
 """Training data helpers: photo pool and crops (speech synthesis needs espeak-ng, exercised by trainers)."""
 
 import numpy as np
+import pytest
 
+from crossteg.errors import CrossTegError
 from crossteg.train import data
 
 
@@ -20,3 +22,22 @@ def test_photos_exclude_the_evaluation_face_and_crops_are_augmented():
 def test_held_out_voices_are_disjoint_from_training_voices():
     train, held = data.split_voices()
     assert set(train).isdisjoint(held) and len(train) + len(held) == len(data.voices())
+
+
+def test_speech_is_cached_resampled_and_normalised_and_a_missing_synthesiser_is_named(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "CACHE", tmp_path)
+    calls = []
+
+    def run():
+        calls.append(1)
+        return (0.1 * np.sin(np.arange(8000) * 0.3)).astype(np.float32), 8000
+
+    first = data._cached("key", run, 16000)
+    again = data._cached("key", run, 16000)
+    assert len(calls) == 1 and np.array_equal(first, again)  # the second read is the cached file
+    assert len(first) == 16000 and abs(float(np.abs(first).max()) - 0.9) < 0.01
+    monkeypatch.setattr(data.shutil, "which", lambda name: None)
+    with pytest.raises(CrossTegError, match="apt-get install flite"):
+        data.synthesize_flite("Hello there.", "slt")
+    with pytest.raises(ValueError, match="espeak-ng or flite"):
+        next(data.speech_clips(np.random.default_rng(0), 1, engine="festival"))

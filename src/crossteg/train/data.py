@@ -1,13 +1,18 @@
 """Training data made on this machine: synthetic speech from many espeak-ng voices, and photo crops.
 
 Nothing is downloaded. Speech comes from `espeak-ng` (GPL-3 program; its output is not covered by the GPL),
-installed with `apt-get install espeak-ng` (the Makefile's training targets do it); photos are the colour and
-greyscale images that ship inside scikit-image (public domain / CC0 / BSD, see skimage.data's docs) plus any
-folder the caller adds. `astronaut` is left out on purpose: the bundled evaluation face (assets/face.png) is a
-crop of it, and the evaluation set is kept apart from training data.
+installed with `apt-get install espeak-ng` (Debian); photos are the colour and greyscale images that ship inside
+scikit-image (public domain / CC0 / BSD, see skimage.data's docs) plus any folder the caller adds. `astronaut` is
+left out on purpose: the bundled evaluation face (assets/face.png) is a crop of it, and the evaluation set is
+kept apart from training data.
 
-Generated clips are cached under `~/.cache/crossteg/speech/` (by voice, text and rate), so a resumed training
-run reuses them.
+A second synthesiser, `flite` (`apt-get install flite`, BSD-style licence), gives speech no model was trained on:
+its voices kal16 (diphones of a recorded speaker) and awb, rms, slt (statistical models of three CMU ARCTIC
+speakers, the corpus of THInImg's second dataset) are a check that what was learnt from espeak-ng's formant
+voices carries over to other speech (`engine="flite"`); it is never used for training.
+
+Generated clips are cached under `~/.cache/crossteg/speech/` (by engine, voice, text and rate), so a resumed
+training run reuses them.
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ import hashlib
 import io
 import shutil
 import subprocess
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +48,9 @@ _WORD_TEXT = ("time person year way day thing man world life hand part child eye
          "always never often together tomorrow tonight under over behind across between inside")
 WORDS = tuple(_WORD_TEXT.split())
 
+# flite's English voices at 16 kHz: kal16 (diphone), awb, rms, slt (clustergen models of CMU ARCTIC speakers)
+FLITE_VOICES = ("kal16", "awb", "rms", "slt")
+
 PHOTO_NAMES = ("chelsea", "coffee", "hubble_deep_field", "immunohistochemistry", "retina", "rocket",
                "stereo_motorcycle", "colorwheel", "brick", "camera", "grass", "gravel", "moon", "coins", "clock",
                "page", "text")
@@ -58,16 +68,42 @@ def sentence(rng: np.random.Generator, words: int) -> str:
 
 def synthesize(text: str, voice: str, speed: int = 160, pitch: int = 50, rate: int = SPEECH_RATE) -> np.ndarray:
     """Mono float32 speech of `text` by espeak-ng voice `voice`, resampled to `rate`, peak ~0.9 (cached)."""
-    digest = hashlib.sha256(f"{text}|{voice}|{speed}|{pitch}|{rate}".encode()).hexdigest()[:20]
-    cached = CACHE / f"{digest}.wav"
+
+    def run() -> tuple[np.ndarray, int]:
+        wav = subprocess.run([_program("espeak-ng"), "-v", voice, "-s", str(speed), "-p", str(pitch), "--stdout",
+                              text], capture_output=True, check=True).stdout
+        return sf.read(io.BytesIO(wav), dtype="float32")
+
+    return _cached(f"{text}|{voice}|{speed}|{pitch}|{rate}", run, rate)
+
+
+def synthesize_flite(text: str, voice: str, stretch: float = 1.0, rate: int = SPEECH_RATE) -> np.ndarray:
+    """Mono float32 speech of `text` by flite voice `voice`, durations stretched by `stretch`, resampled to
+    `rate`, peak ~0.9 (cached)."""
+
+    def run() -> tuple[np.ndarray, int]:
+        with tempfile.TemporaryDirectory(prefix="crossteg-flite-") as tmp:
+            out = Path(tmp) / "speech.wav"
+            subprocess.run([_program("flite"), "-voice", voice, "--setf", f"duration_stretch={stretch:.3f}",
+                            "-t", text, "-o", str(out)], capture_output=True, check=True)
+            return sf.read(out, dtype="float32")
+
+    return _cached(f"flite|{text}|{voice}|{stretch:.3f}|{rate}", run, rate)
+
+
+def _program(name: str) -> str:
+    exe = shutil.which(name)
+    if exe is None:
+        raise CrossTegError(f"this speech data needs {name}: run `apt-get install {name}` (Debian) first")
+    return exe
+
+
+def _cached(key: str, run: Callable[[], tuple[np.ndarray, int]], rate: int) -> np.ndarray:
+    """The speech `run` synthesises, resampled to `rate` and normalised to peak 0.9; cached on disk by `key`."""
+    cached = CACHE / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.wav"
     if cached.exists():
         return sf.read(cached, dtype="float32")[0]
-    exe = shutil.which("espeak-ng")
-    if exe is None:
-        raise CrossTegError("training data needs espeak-ng: run `apt-get install espeak-ng` (Debian) first")
-    wav = subprocess.run([exe, "-v", voice, "-s", str(speed), "-p", str(pitch), "--stdout", text],
-                         capture_output=True, check=True).stdout
-    samples, source_rate = sf.read(io.BytesIO(wav), dtype="float32")
+    samples, source_rate = run()
     samples = resample(samples[None, :], source_rate, rate)[0]
     samples = 0.9 * samples / max(float(np.abs(samples).max()), 1e-6)
     CACHE.mkdir(parents=True, exist_ok=True)
@@ -78,19 +114,31 @@ def synthesize(text: str, voice: str, speed: int = 160, pitch: int = 50, rate: i
 
 
 def speech_clips(rng: np.random.Generator, count: int, min_seconds: float = 0.5, max_seconds: float = 10.0,
-                 rate: int = SPEECH_RATE, voice_pool: list[str] | None = None) -> Iterator[np.ndarray]:
+                 rate: int = SPEECH_RATE, voice_pool: list[str] | None = None,
+                 engine: str = "espeak-ng") -> Iterator[np.ndarray]:
     """`count` clips of random voices, speeds and pitches, lengths uniform in [min, max] seconds (cut or
-    built from several sentences)."""
-    pool = voice_pool or voices()
+    built from several sentences); `engine="flite"` speaks with flite's FLITE_VOICES at random tempos."""
     for _ in range(count):
         length = int(rng.uniform(min_seconds, max_seconds) * rate)
-        voice = str(rng.choice(pool))
-        speed, pitch = int(rng.integers(120, 200)), int(rng.integers(20, 80))
+        say = _speaker(rng, engine, voice_pool, rate)
         parts: list[np.ndarray] = []
         while sum(len(p) for p in parts) < length:
-            parts.append(synthesize(sentence(rng, int(rng.integers(4, 14))), voice, speed, pitch, rate))
+            parts.append(say(sentence(rng, int(rng.integers(4, 14)))))
             parts.append(np.zeros(int(rng.uniform(0.05, 0.4) * rate), np.float32))
         yield np.concatenate(parts)[:length].astype(np.float32)
+
+
+def _speaker(rng: np.random.Generator, engine: str, voice_pool: list[str] | None,
+             rate: int) -> Callable[[str], np.ndarray]:
+    """text -> speech of one random voice of `engine` (espeak-ng: from `voice_pool`, all voices by default)."""
+    if engine == "flite":
+        return partial(synthesize_flite, voice=str(rng.choice(FLITE_VOICES)), stretch=float(rng.uniform(0.8, 1.25)),
+                       rate=rate)
+    if engine != "espeak-ng":
+        raise ValueError(f"engine must be espeak-ng or flite, not {engine!r}")
+    voice = str(rng.choice(voice_pool or voices()))
+    speed, pitch = int(rng.integers(120, 200)), int(rng.integers(20, 80))
+    return partial(synthesize, voice=voice, speed=speed, pitch=pitch, rate=rate)
 
 
 def random_segments(pool: list[np.ndarray], size: int, segment: int, rng: np.random.Generator,
