@@ -103,7 +103,12 @@ BETA = {"siren": 0.01, "igr": 0.01}
 # ~0.25, then gives IGR's init std)
 RANGE_FACTOR = {"video": 1.0, "audio": 2.0, "shape": 0.67}
 # ours: the fixed last SIREN map is drawn from U(+-sqrt(6/n)) (unit output variance), not SIREN's U(+-sqrt(6/n)/w0):
-# fixed at that scale it can output at most ~0.9 at 512 wide (0.46 at 32), too little for [-1, 1] targets
+# fixed at that scale it can output at most ~0.9 at 512 wide (0.46 at 32), too little for [-1, 1] targets. Measured
+# (one-off script, video in face.png, width 512, 400 steps): gain 4 / 10 / 30 -> secret 23.2 / 23.9 / 24.4 dB. The
+# fixed output map is also most of the gap to a free SIREN: every weight of this network trainable reaches 25.1 dB
+# from its init with gain 30, 27.6 dB with gain 1; W1-W3 alone as free floats 25.1-26.4 dB (lr 5e-5 to 2e-4, the
+# best), so the 8-bit pixels and the cover loss cost 1-2 dB. Coordinate spans (t or x, y scaled 0.5-3) moved it
+# by at most 0.2 dB (x, y 3: -1.1 dB)
 OUTPUT_GAIN = siren.W0
 VIDEO_SIZE = (16, 128, 128)  # paper sec. 3.1: DAVIS videos, 16 frames at 128 x 128
 AUDIO_RATE, AUDIO_SAMPLES = 22_050, 100_000  # paper sec. 3.1: GTZAN crops of 100 000 samples at 22 050 Hz
