@@ -209,6 +209,11 @@ def table1_formats(folder: Path, sets: dict[str, list[Audio]], covers: list[Imag
     return rows
 
 
+def table2_setting(seconds: int) -> str:
+    """The setting of Table 2's rows for `seconds` of speech per image."""
+    return f"table2 mel 0-{seconds}s"
+
+
 def table2(folder: Path, pairs: int, covers: list[Image], lengths: tuple[int, ...] = tuple(PAPER_T2)) -> list[Row]:
     """Single-layer models for longer speech per 160 x 160 image (`lengths` in s): held-out voices at 1-S s."""
     from crossteg.train import data
@@ -221,7 +226,7 @@ def table2(folder: Path, pairs: int, covers: list[Image], lengths: tuple[int, ..
         paper = {"container_psnr": lj[0], "container_ssim": lj[1], "secret_pesq": lj[2]}
         paper_note = "; paper: LJ Speech, WaveNet vocoder; " + CMU_NOTE.format(*cmu)
         if not (WEIGHTS_DIR / f"{name}.safetensors").exists():
-            rows += [Row(f"table2 mel 0-{seconds}s", k, None, v, note="no model trained for this length on the CPU "
+            rows += [Row(table2_setting(seconds), k, None, v, note="no model trained for this length on the CPU "
                          f"budget (`crossteg train thinimg --seconds {seconds}` trains one)" + paper_note)
                      for k, v in paper.items()]
             continue
@@ -236,7 +241,7 @@ def table2(folder: Path, pairs: int, covers: list[Image], lengths: tuple[int, ..
             print(f"  table2 {seconds}s {k}: {scores[-1]}", flush=True)
         note = (f"{name} (c = {method._load(name).layout.channels}), held-out voices at 1-{seconds} s, one 160 x 160 "
                 f"face each, from saved PNG, {method.vocoder} vocoder")
-        rows += mean_rows(f"table2 mel 0-{seconds}s", scores, paper, note, paper_note)
+        rows += mean_rows(table2_setting(seconds), scores, paper, note, paper_note)
     return rows
 
 
@@ -287,6 +292,8 @@ def speed(folder: Path, covers: list[Image]) -> list[Row]:
 
 
 TABLES = ("1", "1f", "2", "3", "speed")  # 1f: table 1's raw and STFT rows
+# the settings' prefixes of each table's rows (table 2's rows are told apart by length: see merged)
+PREFIXES = {"1": ("table1 mel ",), "1f": ("table1 raw ", "table1 stft "), "3": ("table3 ",), "speed": ("speed ",)}
 
 
 def merged(path: Path, command: str, tables: list[str], lengths: tuple[int, ...] = tuple(PAPER_T2)) -> Results:
@@ -296,10 +303,8 @@ def merged(path: Path, command: str, tables: list[str], lengths: tuple[int, ...]
         import json
 
         old = json.loads(path.read_text())
-        prefixes = tuple(p for t in tables if t != "2" for p in {"1": ("table1 mel ",), "speed": ("speed ",),
-                                                                 "1f": ("table1 raw ", "table1 stft "),
-                                                                 "3": ("table3 ",)}[t])
-        table2 = {f"table2 mel 0-{s}s" for s in lengths} if "2" in tables else set()
+        prefixes = tuple(p for t in tables for p in PREFIXES.get(t, ()))
+        table2 = {table2_setting(s) for s in lengths} if "2" in tables else set()
         results.rows = [Row(**r) for r in old["rows"]
                         if not r["setting"].startswith(prefixes) and r["setting"] not in table2]
         commands = [c for c in old["command"].split(" && ") if c != command]
@@ -342,7 +347,7 @@ def main(argv: list[str] | None = None) -> Results:
         if "speed" in tables:
             results.rows += speed(Path(tmp), covers)
     order = {"table1": 0, "table2": 1, "table3": 2, "speed": 3}
-    length = {f"table2 mel 0-{s}s": s for s in PAPER_T2}
+    length = {table2_setting(s): s for s in PAPER_T2}
     # stable: keeps each table's order, table 2's rows by length
     results.rows.sort(key=lambda r: (order.get(r.setting.split()[0], 3), length.get(r.setting, 0)))
     args.out.mkdir(parents=True, exist_ok=True)
