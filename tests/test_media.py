@@ -185,6 +185,11 @@ def test_gif_folder_and_npz(tmp_path):
     assert gif.frames.shape == (4, 16, 20, 3) and gif.fps == pytest.approx(10)
     assert psnr(gif.frames, frames) > 20
 
+    PILImage.fromarray(Image(frames[0]).to_uint8()).save(tmp_path / "still.gif")  # one frame: a picture
+    assert media.modality_of(tmp_path / "still.gif") == "image" and media.modality_of(tmp_path / "v.gif") == "video"
+    still = media.load(tmp_path / "still.gif")
+    assert isinstance(still, Image) and still.pixels.shape == (16, 20, 3) and psnr(still.pixels, frames[0]) > 20
+
     folder = tmp_path / "frames"
     folder.mkdir()
     for i, frame in enumerate(frames):

@@ -38,7 +38,7 @@ Media = Image | Audio | Video | Shape | INR
 
 IMAGE_EXTS: frozenset[str] = _image.EXTS
 AUDIO_EXTS: frozenset[str] = _audio.EXTS
-VIDEO_EXTS: frozenset[str] = _video.EXTS  # .gif is read as a video (all its frames)
+VIDEO_EXTS: frozenset[str] = _video.EXTS  # an animated .gif is a video (all its frames), a still one an image
 SHAPE_EXTS: frozenset[str] = _shape.EXTS
 INR_EXTS: frozenset[str] = _inr.EXTS  # a network (inrsteg's stego INR)
 ALL_EXTS: frozenset[str] = IMAGE_EXTS | AUDIO_EXTS | VIDEO_EXTS | SHAPE_EXTS | INR_EXTS
@@ -57,10 +57,23 @@ def modality_of(path: str | os.PathLike) -> str:
     if p.is_dir():
         return "video"
     modality = _BY_EXT.get(p.suffix.lower())
+    if modality == "video" and p.suffix.lower() == ".gif" and _still_gif(p):
+        return "image"
     if modality is None:
         known = " ".join(sorted(_BY_EXT))
         raise MediaError(f"cannot tell what kind of media {p} is from '{p.suffix}' (known: {known})")
     return modality
+
+
+def _still_gif(path: Path) -> bool:
+    """Whether `path` is a readable GIF of one frame (a still image; an animated GIF is a video)."""
+    from PIL import Image as PILImage
+
+    try:
+        with PILImage.open(path) as gif:
+            return getattr(gif, "n_frames", 1) == 1
+    except OSError:  # missing or unreadable: the video reader reports it
+        return False
 
 
 def load(path: str | os.PathLike, modality: str | None = None) -> Media:
