@@ -7,12 +7,13 @@ import torch
 from conftest import run_cli
 from crossteg import keys, media
 from crossteg.codecs.inr import AUDIO_SPAN, render, to_signal, volume_iou
-from crossteg.errors import CapacityError, KeyError_, UsageError
+from crossteg.errors import CapacityError, KeyError_, MediaError, UsageError
 from crossteg.media import Audio, Image, Shape, Video
 from crossteg.methods import get_method
 from crossteg.methods import inrsteg as I
 from crossteg.metrics import psnr, snr
 from crossteg.nn.siren import Siren, SirenConfig
+from crossteg.robustness import ATTACKS
 
 TINY = {"hidden": 32, "layers": 3, "steps": 60}
 rng = np.random.default_rng(0)
@@ -171,6 +172,34 @@ def test_quantised_files_still_reveal(tmp_path, precision):
     assert loaded.tensors["layers.1.weight"].dtype == np.float16  # int8 keeps the first hidden layer in fp16
     (audio,) = method.reveal(loaded, key="k")
     assert audio.frames == 2000
+
+
+def test_secrets_reveal_after_model_tools_change_the_weights(tmp_path):
+    """The LSB header dies with any change to the stored values; the sign header carries the layout through."""
+    method = get_method("inrsteg", hidden=96, layers=3, steps=60)  # the smallest size whose pool holds the header
+    stego = method.hide(smooth_image(), smooth_image(16, 16), key="k")
+    path = media.save(stego, tmp_path / "s.safetensors")
+    (clean,) = method.reveal(media.load(path), key="k")
+    model, _ = I._network(media.load(path))
+    I.permute(model, keys.derive("k", "inrsteg"), inverse=True)
+    assert I.read_sign_header(model, keys.derive("k", "inrsteg")) == I.frame.extract(  # the fit left it intact
+        I._carrier(stego.tensors), keys.derive("k", "inrsteg"), I.HEADER_AAD)
+    for name in ("weights-fp16", "prune-10", "weight-noise-0.001", "metadata-stripped"):
+        attacked = tmp_path / f"{name}.safetensors"
+        ATTACKS[name].apply(path, attacked)
+        if name != "metadata-stripped":  # the exact copy is gone (stripping the metadata keeps it)
+            with pytest.raises(KeyError_):
+                I.frame.extract(I._carrier(media.load(attacked).tensors), keys.derive("k", "inrsteg"), I.HEADER_AAD)
+        (image,) = method.reveal(media.load(attacked), key="k")
+        assert psnr(clean.pixels, image.pixels) > (15 if name == "prune-10" else 30)
+        with pytest.raises(KeyError_):
+            method.reveal(media.load(attacked), key="wrong")
+    with pytest.raises(MediaError):  # the cover's size was in the metadata
+        method.render_cover(media.load(tmp_path / "metadata-stripped.safetensors"))
+    tiny = get_method("inrsteg", **TINY)  # too small for the sign header: the LSB copy alone, as before
+    assert not I.write_sign_header(*fresh_stego(I.plan("image", ["audio"], 32, 3))[::2], keys.derive("k", "x"),
+                                   b"x" * 100, torch.Generator())
+    assert tiny.reveal(tiny.hide(smooth_image(), tone(), key="k"), key="k")[0].frames == 2000
 
 
 def test_bad_inputs():

@@ -14,12 +14,14 @@ from typing import Any
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 from PIL import Image as PILImage
 
 from crossteg import media, metrics
 from crossteg.errors import UsageError
 from crossteg.evaluate import run_eval
-from crossteg.media import Audio, Image
+from crossteg.media import INR, Audio, Image
+from crossteg.nn.siren import Siren, SirenConfig
 from crossteg.robustness import ATTACKS, SWEEPS, NotApplicable, select
 from crossteg.robustness.audio import CODECS, encoders
 
@@ -38,7 +40,9 @@ def stegos(tmp_path_factory, assets) -> dict[str, Path]:
     samples = tones + noise
     samples = np.where(np.abs(samples) < 1e-3, 1e-3, samples)  # no sample rounds to 0 in 16 bits
     media.save(Audio(samples.astype(np.float32), RATE), folder / "stego.wav")
-    return {".png": png, ".wav": folder / "stego.wav"}
+    net = Siren(SirenConfig(2, 3, 32, 2), torch.Generator().manual_seed(0))
+    media.save(INR({k: v.numpy() for k, v in net.state().items()}, {"format": "test"}), folder / "stego.safetensors")
+    return {".png": png, ".wav": folder / "stego.wav", ".safetensors": folder / "stego.safetensors"}
 
 
 def digest(path: Path) -> str:
@@ -60,6 +64,8 @@ def attacked(name: str, stegos: dict[str, Path], tmp_path: Path) -> tuple[Any, A
     if isinstance(original, Image):
         assert result.pixels.shape == original.pixels.shape
         assert PILImage.open(dst).format == "PNG"
+    elif isinstance(original, INR):
+        assert {k: v.shape for k, v in result.tensors.items()} == {k: v.shape for k, v in original.tensors.items()}
     else:
         assert (result.sample_rate, result.channels) == (original.sample_rate, original.channels)
         assert abs(result.frames - original.frames) <= 0.06 * original.sample_rate
@@ -71,10 +77,11 @@ def test_registry_names_and_codecs():
     expected = {"png-resave", "jpeg-95", "jpeg-90", "jpeg-75", "resize-down-up", "resize-up-down",
                 "gaussian-noise-1", "gaussian-noise-2", "crop-10", "wav-resave", "wav-24bit", "resample-16000",
                 "resample-22050", "resample-44100", "noise-40db", "noise-30db", "segment-loss-10",
-                "segment-loss-25"}
+                "segment-loss-25", "weights-fp16", "prune-10", "weight-noise-0.001", "metadata-stripped"}
     assert expected <= set(ATTACKS)
     for name, attack in ATTACKS.items():
-        assert attack.suffixes in ((".png",), (".wav",)) and attack.description and name == attack.name
+        assert attack.suffixes in ((".png",), (".wav",), (".safetensors",)) and attack.description
+        assert name == attack.name
     for sweep in SWEEPS:  # a codec sweep is registered exactly when the bundled ffmpeg has its encoder
         registered = [a.name in ATTACKS for a in sweep.attacks()]
         assert all(registered) == (sweep.requires is None or sweep.requires in encoders())
@@ -160,6 +167,29 @@ def test_segment_loss_zeros_four_segments(percent, stegos, tmp_path):
     assert not (a == 0).any() and zero.sum() == round(RATE * percent / 100)
     assert np.array_equal(a[:, ~zero], b[:, ~zero]), "only the lost segments change"
     assert len(re.findall("1+", "".join("1" if z else "0" for z in zero))) == 4
+
+
+def test_weight_attacks(stegos, tmp_path):
+    original = media.load(stegos[".safetensors"]).tensors
+    out = {}
+    for name in ("weights-fp16", "prune-10", "weight-noise-0.001", "metadata-stripped"):
+        ATTACKS[name].apply(stegos[".safetensors"], tmp_path / f"{name}.safetensors")
+        out[name] = media.load(tmp_path / f"{name}.safetensors")
+    assert {v.dtype for v in out["weights-fp16"].tensors.values()} == {np.dtype(np.float16)}
+    for k, v in original.items():
+        np.testing.assert_allclose(out["weights-fp16"].tensors[k], v, rtol=1e-3, atol=1e-4)
+        pruned = out["prune-10"].tensors[k]
+        if v.ndim == 2:  # matrices lose their smallest tenth; biases are kept
+            assert (pruned == 0).mean() == pytest.approx(0.1, abs=0.02)
+            assert np.abs(pruned[pruned != 0]).min() >= np.abs(v[pruned == 0]).max()
+        else:
+            np.testing.assert_array_equal(pruned, v)
+        change = out["weight-noise-0.001"].tensors[k] - v
+        assert 0 < change.std() <= 0.002 * v.std()
+        np.testing.assert_array_equal(out["metadata-stripped"].tensors[k], v)
+    assert out["prune-10"].metadata == {"format": "test"} and out["metadata-stripped"].metadata == {}
+    with pytest.raises(NotApplicable):  # nothing left to strip
+        ATTACKS["metadata-stripped"].apply(tmp_path / "metadata-stripped.safetensors", tmp_path / "again.safetensors")
 
 
 @pytest.mark.parametrize("name", ["resample-16000", "resample-44100"])

@@ -36,15 +36,20 @@ def seal(material: KeyMaterial, plaintext: bytes, associated: bytes) -> bytes:
     return length + nonce + sealed
 
 
+def positions(material: KeyMaterial, carrier_size: int, frame_bytes: int) -> np.ndarray:
+    """Indices of the carrier values that hold a frame of `frame_bytes` bytes, in bit order."""
+    return material.permutation("positions", carrier_size)[: 8 * frame_bytes]
+
+
 def embed(values: np.ndarray, material: KeyMaterial, frame: bytes) -> np.ndarray:
     """A copy of the flat integer array `values` with the frame's bits in the LSBs at keyed positions."""
     bits = np.unpackbits(np.frombuffer(frame, np.uint8))
     if bits.size > values.size:
         raise ValueError(f"frame of {len(frame)} bytes does not fit in {values.size} carrier values")
     out = values.copy()
-    positions = material.permutation("positions", values.size)[: bits.size]
-    current = out[positions]
-    out[positions] = current - (current & 1) + bits.astype(out.dtype)  # clear the LSB, then set the bit
+    at = positions(material, values.size, len(frame))
+    current = out[at]
+    out[at] = current - (current & 1) + bits.astype(out.dtype)  # clear the LSB, then set the bit
     return out
 
 

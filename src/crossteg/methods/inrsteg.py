@@ -16,6 +16,10 @@ Our choices where the paper is silent or its public code is flawed (see the issu
 * the stego file and the key alone reveal: the secrets' layout (modality, width, depth, shape to render)
   is a small authenticated, encrypted header hidden in the least-significant bits of the stored weights at
   key-derived positions (codecs/frame.py), so a wrong key is reported and nothing about the secrets is in clear;
+  a second copy is sealed in the signs of keyed cover weights frozen before the cover fit (3 per bit, magnitudes
+  in the upper half of the initial range), which outlives what model tools do to a shared network (fp16
+  conversion, 10% magnitude pruning, weight noise: robustness/weights.py) where the LSB copy does not; a file
+  re-saved without its metadata is read from its tensor shapes;
 * secret INRs have no bias on their last map: the stego network has one output bias, which N secrets
   would otherwise share (the reference code lets the last secret overwrite the others');
 * fitting uses Adam with warm-up and cosine-decayed rates with warm restarts (FAST_LR, 5-8e-4 -> 5%) and stops at
@@ -39,7 +43,7 @@ import torch
 from crossteg import keys
 from crossteg.codecs import frame
 from crossteg.codecs.inr import IO_DIMS, Signal, loss_db, loss_for, render, to_signal, volume_iou
-from crossteg.errors import CapacityError, MediaError, UsageError
+from crossteg.errors import CapacityError, KeyError_, MediaError, UsageError
 from crossteg.media import INR, Audio, Video
 from crossteg.methods.base import Capacity, Method, Progress, no_progress, register, video_fit
 from crossteg.metrics import psnr, snr
@@ -87,6 +91,7 @@ FAST_AUDIO_SAMPLES = 64_000  # 4 s at 16 kHz
 MAX_VIDEO_POINTS = 1 << 21  # e.g. 16 frames of 480 x 270, 32 of 256 x 256
 PROBE_POINTS = 65_536  # the plateau check's quality is measured on this many of the signal's points (fixed draw)
 PRECISIONS = ("fp32", "fp16", "int8")
+SIGN_REPEAT = 3  # weights per bit of the sign header (majority vote)
 HEADER_AAD = b"crossteg-inrsteg-v1"
 FORMAT = "crossteg-inr/1"
 
@@ -173,6 +178,66 @@ def permute(stego: Siren, material: keys.KeyMaterial, inverse: bool = False) -> 
             stego.weights[j].copy_(stego.weights[j][perm])
             stego.biases[j].copy_(stego.biases[j][perm])
             stego.weights[j + 1].copy_(stego.weights[j + 1][:, perm])
+
+
+def _header(slots: list[Slot]) -> bytes:
+    return json.dumps([asdict(s) for s in slots], separators=(",", ":")).encode()
+
+
+def _sign_pool(config: SirenConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(layer, row, column) of the hidden-to-hidden weights that no plan freezes, in a fixed order: rows in the
+    first quarter of the units with columns in the second half, and the mirror. Secret blocks lie on the diagonal
+    and every plan (1-4 secrets) puts such a row and column in different blocks, so the pool is known before the
+    header that says where the secrets are."""
+    h = config.hidden
+    rows, cols = np.meshgrid(np.arange(h // 4), np.arange(h // 2, h), indexing="ij")
+    quarter = np.concatenate([np.stack([rows.ravel(), cols.ravel()]), np.stack([cols.ravel(), rows.ravel()])], 1)
+    layers = np.arange(1, config.layers)  # weights[1 .. layers-1] map hidden units to hidden units
+    return (np.repeat(layers, quarter.shape[1]), np.tile(quarter[0], len(layers)), np.tile(quarter[1], len(layers)))
+
+
+def _sign_groups(config: SirenConfig, material: keys.KeyMaterial) -> list[np.ndarray]:
+    """The pool dealt into keyed groups of SIGN_REPEAT weights: [layer, row, column] index arrays, groups x repeat."""
+    pool = _sign_pool(config)
+    n = len(pool[0]) // SIGN_REPEAT * SIGN_REPEAT
+    order = material.permutation("inrsteg/sign-header", len(pool[0]))[:n].reshape(-1, SIGN_REPEAT)
+    return [axis[order] for axis in pool]
+
+
+def write_sign_header(stego: Siren, frozen: list[tuple[torch.Tensor, torch.Tensor]], material: keys.KeyMaterial,
+                      header: bytes, generator: torch.Generator) -> bool:
+    """Seal `header` a second time in the signs of keyed, frozen cover weights (before the cover is fitted, in the
+    un-permuted network): each bit sets the sign of SIGN_REPEAT weights whose magnitudes are drawn from the upper
+    half of the hidden layers' initial range. The LSB copy `_seal` writes dies with any change to the stored values
+    (fp16 conversion, pruning, a light fine-tune); signs of weights this large survive those. False (nothing
+    written) when the network is too small to hold it."""
+    layer, row, col = _sign_groups(stego.config, material)
+    sealed = frame.seal(material, header, HEADER_AAD)
+    if 8 * len(sealed) > len(layer):
+        return False
+    bits = frame.embed(np.zeros(len(layer), np.int64), material, sealed)
+    used = frame.positions(material, len(layer), len(sealed))
+    bound = math.sqrt(6.0 / stego.config.hidden) / stego.config.w0  # Siren's hidden-layer initial range
+    magnitudes = bound * (0.5 + 0.5 * torch.rand(len(used), SIGN_REPEAT, generator=generator))
+    values = magnitudes * torch.from_numpy(np.where(bits[used], 1.0, -1.0)).float()[:, None]
+    layer, row, col = layer[used], row[used], col[used]
+    with torch.no_grad():
+        for j in np.unique(layer):
+            at = layer == j
+            stego.weights[int(j)][row[at], col[at]] = values[torch.from_numpy(at)]
+            frozen[int(j)][0][row[at], col[at]] = True
+    return True
+
+
+def read_sign_header(model: Siren, material: keys.KeyMaterial) -> bytes:
+    """The header `write_sign_header` sealed in the (un-permuted) model's weight signs; KeyError_ if none."""
+    layer, row, col = _sign_groups(model.config, material)
+    positive = np.zeros(layer.shape, bool)
+    for j in np.unique(layer):
+        at = layer == j
+        positive[at] = model.weights[int(j)].detach().numpy()[row[at], col[at]] > 0
+    bits = (positive.sum(axis=1) * 2 > SIGN_REPEAT).astype(np.int64)  # majority of each group
+    return frame.extract(bits, material, HEADER_AAD, "inrsteg secret")
 
 
 def quality(signal: Signal, model: Siren) -> float:
@@ -312,9 +377,10 @@ class INRSteg(Method):
             self._fit(model, signal, f"secret {k + 1} ({slot.modality}) INR", progress)
             place(stego, model, slot, frozen)
             placed.append(Slot(slot.modality, slot.hidden, slot.layers, slot.start, slot.offset, signal.layout))
+        material = keys.derive(key, self.id)
+        write_sign_header(stego, frozen, material, _header(placed), generator)
         cover_signal = to_signal(cover)
         self._fit(stego, cover_signal, f"cover ({cover.modality}) around the secrets", progress, frozen)
-        material = keys.derive(key, self.id)
         permute(stego, material)
         return self._seal(stego, cover_signal, placed, material)
 
@@ -338,8 +404,7 @@ class INRSteg(Method):
 
     def _seal(self, stego: Siren, cover: Signal, slots: list[Slot], material: keys.KeyMaterial) -> INR:
         tensors = _quantise({k: v.numpy() for k, v in stego.state().items()}, self.precision)
-        header = json.dumps([asdict(s) for s in slots], separators=(",", ":")).encode()
-        carrier = frame.embed(_carrier(tensors), material, frame.seal(material, header, HEADER_AAD))
+        carrier = frame.embed(_carrier(tensors), material, frame.seal(material, _header(slots), HEADER_AAD))
         offset = 0
         for name in _carrier_names(tensors):
             ints = _as_ints(tensors[name])
@@ -355,6 +420,9 @@ class INRSteg(Method):
     def render_cover(self, stego: INR) -> Any:
         """The cover the stego INR represents (no key needed: that is what the world sees)."""
         model, meta = _network(stego)
+        if "layout" not in meta:
+            raise MediaError("this stego INR was re-saved without its metadata, which gave the cover's size: its "
+                             "secrets still reveal with the key, its cover cannot be rendered")
         return render(model, meta["modality"], json.loads(meta["layout"]))
 
     def reveal(self, stego: INR, key: keys.Key = None, *, level: int = 1,
@@ -362,9 +430,12 @@ class INRSteg(Method):
         """Undo the keyed permutation, cut out each secret INR and render it; KeyError_ for a wrong key."""
         model, _ = _network(stego)
         material = keys.derive(key, self.id)
-        header = frame.extract(_carrier(stego.tensors), material, HEADER_AAD, "inrsteg secret")
-        slots = [Slot(**s) for s in json.loads(header)]
         permute(model, material, inverse=True)
+        try:
+            header = frame.extract(_carrier(stego.tensors), material, HEADER_AAD, "inrsteg secret")
+        except KeyError_:  # weights changed since hiding (e.g. converted to fp16, pruned), or a wrong key
+            header = read_sign_header(model, material)
+        slots = [Slot(**s) for s in json.loads(header)]
         revealed = []
         for k, slot in enumerate(slots):
             progress("rendering secrets", k, len(slots))
@@ -441,10 +512,15 @@ def _quantise(tensors: dict[str, np.ndarray], precision: str) -> dict[str, np.nd
 def _network(stego: INR) -> tuple[Siren, dict[str, str]]:
     """The stego SIREN described by a .safetensors file (dequantised to float32)."""
     meta = stego.metadata
-    if meta.get("format") != FORMAT:
+    if meta.get("format") == FORMAT:
+        config = SirenConfig(int(meta["in_features"]), int(meta["out_features"]), int(meta["hidden"]),
+                             int(meta["layers"]), float(meta.get("w0", W0)))
+    elif not meta and "layers.0.weight" in stego.tensors:  # re-saved without metadata: read the shapes
+        maps = sum(1 for name in stego.tensors if name.startswith("layers.") and name.endswith(".weight"))
+        first, last = stego.tensors["layers.0.weight"].shape, stego.tensors.get(f"layers.{maps - 1}.weight")
+        config = SirenConfig(int(first[1]), int(last.shape[0]) if last is not None else 0, int(first[0]), maps - 1)
+    else:
         raise MediaError("this .safetensors file is not a crossteg stego INR")
-    config = SirenConfig(int(meta["in_features"]), int(meta["out_features"]), int(meta["hidden"]),
-                         int(meta["layers"]), float(meta.get("w0", W0)))
     tensors = {}
     for name, value in stego.tensors.items():
         if name.endswith(".scale"):

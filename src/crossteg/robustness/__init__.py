@@ -2,10 +2,11 @@
 
     stego.png ── Attack.apply(src, dst) ──> attacked.png   (same suffix, a valid file; src never touched)
 
-Each attack is one parameterised function (`robustness.image`, `robustness.audio`) at one fixed strength;
-the evaluation sweep is declared as data in `SWEEPS` below and expanded into the one registry, `ATTACKS`,
-that `crossteg eval --attacks` picks from by name. Random attacks are seeded (`common.SEED`), so every run
-distorts identically. Codec round trips are registered only for encoders the bundled ffmpeg has.
+Each attack is one parameterised function (`robustness.image`, `robustness.audio`, `robustness.weights` for
+stego networks) at one fixed strength; the evaluation sweep is declared as data in `SWEEPS` below and expanded
+into the one registry, `ATTACKS`, that `crossteg eval --attacks` picks from by name. Random attacks are seeded
+(`common.SEED`), so every run distorts identically. Codec round trips are registered only for encoders the
+bundled ffmpeg has.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 from crossteg.errors import MediaError, UsageError
 from crossteg.media.files import atomic_path, check_output
-from crossteg.robustness import audio, image
+from crossteg.robustness import audio, image, weights
 from crossteg.robustness.common import SEED, NotApplicable
 
 __all__ = ["ATTACKS", "SEED", "SWEEPS", "Attack", "NotApplicable", "Sweep", "select"]
@@ -70,7 +71,7 @@ def _each(parameter: str, *values: Any, **fixed: Any) -> tuple[dict[str, Any], .
     return tuple({parameter: v, **fixed} for v in values)
 
 
-PNG, WAV = (".png",), (".wav",)
+PNG, WAV, NET = (".png",), (".wav",), (".safetensors",)
 SWEEPS: tuple[Sweep, ...] = (
     Sweep("png-resave", PNG, image.png_resave, "re-saved by Pillow, metadata stripped, optimised (lossless)"),
     Sweep("jpeg-{quality}", PNG, image.jpeg, "JPEG quality {quality} (Pillow, 4:2:0), decoded and saved back as PNG",
@@ -100,6 +101,12 @@ SWEEPS: tuple[Sweep, ...] = (
           _each("snr_db", 40, 30)),
     Sweep("segment-loss-{percent}", WAV, audio.segment_loss,
           "{percent}% of the samples zeroed in 4 seeded segments", _each("percent", 10, 25)),
+    Sweep("weights-fp16", NET, weights.half_precision, "float32 tensors converted to float16 and saved"),
+    Sweep("prune-{percent}", NET, weights.prune, "{percent}% smallest-magnitude weights of each matrix zeroed",
+          _each("percent", 10)),
+    Sweep("weight-noise-{relative:g}", NET, weights.weight_noise,
+          "seeded Gaussian noise of {relative:g} x each tensor's standard deviation", _each("relative", 0.001)),
+    Sweep("metadata-stripped", NET, weights.strip_metadata, "the same tensors re-saved without metadata"),
 )
 
 ATTACKS: dict[str, Attack] = {a.name: a for sweep in SWEEPS if sweep.requires is None or
