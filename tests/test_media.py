@@ -221,6 +221,11 @@ def test_shape_files_round_trip(tmp_path):
     back = media.load(tmp_path / "s.obj")
     np.testing.assert_allclose(back.vertices, shape.vertices, atol=1e-6)
     np.testing.assert_array_equal(back.faces, shape.faces)
+    for suffix in (".glb", ".stl", ".off"):  # what Blender and mesh tools export; STL's soup is merged back
+        media.save(shape, tmp_path / f"s{suffix}")
+        back = media.load(tmp_path / f"s{suffix}")
+        assert isinstance(back, Shape) and back.faces.shape == shape.faces.shape
+        assert abs(back.to_trimesh().volume - shape.to_trimesh().volume) < 1e-4
 
 
 def test_sdf_is_negative_inside():

@@ -11,7 +11,7 @@ import itertools
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -21,8 +21,8 @@ from crossteg.media.files import atomic_path
 if TYPE_CHECKING:
     import trimesh
 
-EXTS = frozenset({".ply", ".obj", ".off", ".stl"})
-_WRITE_TYPES = {".ply": "ply", ".obj": "obj"}
+EXTS = frozenset({".ply", ".obj", ".off", ".stl", ".glb", ".gltf"})
+_WRITE_TYPES = {".ply": "ply", ".obj": "obj", ".stl": "stl", ".off": "off", ".glb": "glb"}
 NORMALIZED_HALF_EXTENT = 0.9  # `normalized` leaves a 0.1 margin inside [-1, 1]^3 for SDF grids and INRs
 
 
@@ -189,7 +189,8 @@ def _pseudo_normals(mesh: trimesh.Trimesh, face: np.ndarray, feature: np.ndarray
 
 
 def load_shape(path: str | os.PathLike) -> Shape:
-    """Read a mesh (.ply, .obj, .off, .stl; scenes concatenated); STL triangle soups get merged vertices."""
+    """Read a mesh (.ply, .obj, .off, .stl, .glb/.gltf; scenes concatenated); STL triangle soups get merged
+    vertices."""
     import trimesh
 
     p = Path(path)
@@ -207,19 +208,20 @@ def load_shape(path: str | os.PathLike) -> Shape:
 
 
 def save_shape(shape: Shape, path: str | os.PathLike) -> None:
-    """Write .ply (binary) or .obj."""
+    """Write .ply (binary), .obj, .stl (binary), .off or .glb."""
     out = Path(path)
     file_type = _WRITE_TYPES.get(out.suffix.lower())
     if file_type is None:
-        raise MediaError(f"cannot write a shape as '{out.suffix}' (use .ply or .obj)")
+        raise MediaError(f"cannot write a shape as '{out.suffix}' (use {', '.join(_WRITE_TYPES)})")
     data = shape_bytes(shape, file_type)
     with atomic_path(out) as tmp:
         tmp.write_bytes(data)
 
 
 def shape_bytes(shape: Shape, file_type: str = "ply") -> bytes:
-    """The mesh as file bytes: binary PLY (float32-exact vertices) or OBJ."""
-    options = {"encoding": "binary"} if file_type == "ply" else {"include_normals": False}
+    """The mesh as file bytes: binary PLY (float32-exact vertices), OBJ, STL, OFF or GLB."""
+    writer_options: dict[str, dict[str, Any]] = {"ply": {"encoding": "binary"}, "obj": {"include_normals": False}}
+    options = writer_options.get(file_type, {})
     data = shape.to_trimesh().export(file_type=file_type, **options)
     if isinstance(data, str):
         return data.encode()
