@@ -232,6 +232,8 @@ def write_sign_header(stego: Siren, frozen: list[tuple[torch.Tensor, torch.Tenso
 def read_sign_header(model: Siren, material: keys.KeyMaterial) -> bytes:
     """The header `write_sign_header` sealed in the (un-permuted) model's weight signs; KeyError_ if none."""
     layer, row, col = _sign_groups(model.config, material)
+    if len(layer) < 8 * frame.OVERHEAD:  # too small a network to have been given one
+        raise KeyError_("wrong key, or no inrsteg secret in this file")
     positive = np.zeros(layer.shape, bool)
     for j in np.unique(layer):
         at = layer == j
