@@ -11,10 +11,12 @@ from conftest import run_cli
 from crossteg import keys, media, metrics
 from crossteg.codecs.inr import render, to_signal
 from crossteg.errors import CapacityError, KeyError_, MediaError, UsageError
+from crossteg.evaluate import run_case
 from crossteg.media import Audio, Image, Video
 from crossteg.methods import get_method
 from crossteg.methods import inrweights as W
 from crossteg.nn import igr, siren
+from crossteg.robustness import ATTACKS
 
 TINY = {"width": 64, "steps": 150}
 
@@ -103,6 +105,21 @@ def test_video_round_trip_through_png_and_pillow_rewrite(tmp_path, video_stego):
     assert np.array_equal(again.frames, revealed.frames)
     with pytest.raises(KeyError_):
         method.reveal(loaded, "wrong")
+
+
+def test_eval_compares_the_container_with_the_resized_cover(tmp_path):
+    """`crossteg eval` and the robustness sweep measure the container against the cover as hide resized it (a
+    384 px cover in the default 512 px container crashed the container metrics)."""
+    method = get_method("inrweights", width=64, steps=20)
+    media.save(cover_image(), tmp_path / "cover.png")
+    media.save(small_video(), tmp_path / "secret.npz")
+    assert method.container_reference(cover_image()).pixels.shape == (64, 64, 3)
+    keep: dict = {}
+    rows = run_case(method, tmp_path / "cover.png", tmp_path / "secret.npz", [ATTACKS["png-resave"]],
+                    tmp_path / "work", keep=keep)
+    psnr = {r.metric: r.ours for r in rows if r.setting.endswith("in cover.png")}["container_psnr"]
+    assert psnr > 20 and keep["cover"].pixels.shape == keep["seen"].pixels.shape == (64, 64, 3)
+    assert [r.ours for r in rows if r.metric == "reveal_ok"] == [1.0, 1.0]
 
 
 def test_wrong_key_predefined_weights_give_a_bad_secret(video_stego):

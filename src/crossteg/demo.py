@@ -52,7 +52,7 @@ def run_demo(output: Path, progress: Progress = no_progress) -> Path:
     revealed_speech = revealed.decode() if isinstance(revealed, Payload) else revealed
     media.save(revealed_speech, output / "revealed.wav", force=True)
 
-    scores = container_metrics(cover, saved) | secret_metrics(secret, revealed)
+    scores = container_metrics(method.container_reference(cover), saved) | secret_metrics(secret, revealed)
     reference = getattr(method, "decompressor_reference", None)
     if callable(reference):  # the secret through the method's lossy codec alone: the ceiling reveal can reach
         scores |= {f"{k}_ceiling": v for k, v in secret_metrics(speech, reference(speech)).items()

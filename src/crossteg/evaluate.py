@@ -118,9 +118,10 @@ def run_case(method: Method, cover_path: Path, secret_path: Path, attacks: list[
     stego_path = media.save(stego, workdir / f"stego{method.stego_suffix(cover)}", force=True,
                             **save_options(method, stego))
     seen = method.render_cover(media.load(stego_path))  # what the world sees of the stego file
+    reference = method.container_reference(cover)
     if keep is not None:
-        keep.update(cover=cover, secret=secret, stego_path=stego_path, seen=seen)
-    rows = [Row(setting, k, v, note="from saved file") for k, v in container_metrics(cover, seen).items()]
+        keep.update(cover=reference, secret=secret, stego_path=stego_path, seen=seen)
+    rows = [Row(setting, k, v, note="from saved file") for k, v in container_metrics(reference, seen).items()]
     rows.append(Row(setting, "hide_seconds", hide_seconds))
     for attack in [None, *[a for a in attacks if stego_path.suffix.lower() in a.suffixes]]:
         path, label = stego_path, setting

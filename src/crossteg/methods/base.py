@@ -110,6 +110,11 @@ class Method(ABC):
         """What the world sees of a stego object, comparable with the cover (the stego itself, for most)."""
         return stego
 
+    def container_reference(self, cover: Any) -> Any:
+        """What the stego of `cover` should look like: the cover itself, for most; a method that resizes its
+        cover (inrweights) compares its container with the resized cover."""
+        return cover
+
     def stego_modalities(self) -> tuple[str, ...]:
         """Modalities a stego file of this method can have."""
         return self.stego or self.cover

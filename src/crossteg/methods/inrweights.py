@@ -351,6 +351,10 @@ class INRWeights(Method):
                             f"({samples / AUDIO_RATE:.2f} s) but inrweights holds at most "
                             f"{AUDIO_SAMPLES} ({AUDIO_SAMPLES / AUDIO_RATE:.2f} s): trim it")
 
+    def container_reference(self, cover: Any) -> Image:
+        """The cover resized to the container's side, as hide resizes it."""
+        return Image(prepare_cover(cover, self._width(cover)))
+
     def _width(self, cover: Image) -> int:
         if self.width:
             return self.width
