@@ -1,5 +1,8 @@
 """Training data helpers: photo pool and crops (speech synthesis needs espeak-ng, exercised by trainers)."""
 
+import os
+import sys
+
 import numpy as np
 import pytest
 
@@ -39,5 +42,26 @@ def test_speech_is_cached_resampled_and_normalised_and_a_missing_synthesiser_is_
     monkeypatch.setattr(data.shutil, "which", lambda name: None)
     with pytest.raises(CrossTegError, match="apt-get install flite"):
         data.synthesize_flite("Hello there.", "slt")
-    with pytest.raises(ValueError, match="espeak-ng or flite"):
-        next(data.speech_clips(np.random.default_rng(0), 1, engine="festival"))
+    with pytest.raises(CrossTegError, match="apt-get install festival festvox-kallpc16k"):
+        data.synthesize_festival("Hello there.", "kal_diphone")
+    with pytest.raises(ValueError, match="espeak-ng, flite or festival"):
+        next(data.speech_clips(np.random.default_rng(0), 1, engine="mbrola"))
+
+
+def test_festival_is_driven_through_text2wave(tmp_path, monkeypatch):
+    """A stand-in text2wave (festival is not needed for the tests) records its arguments and writes a tone."""
+    monkeypatch.setattr(data, "CACHE", tmp_path / "cache")
+    fake = tmp_path / "text2wave"
+    fake.write_text(f"#!{sys.executable}\n"
+                    "import sys, numpy, soundfile\n"
+                    "args = sys.argv[1:]\n"
+                    f"open({str(tmp_path / 'args.txt')!r}, 'w').write(repr(args) + open(args[4]).read())\n"
+                    "soundfile.write(args[args.index('-o') + 1], 0.2 * numpy.sin(numpy.arange(32000) * 0.1), 32000)\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    speech = data.synthesize_festival("Hello there.", "ked_diphone", stretch=1.1)
+    called = (tmp_path / "args.txt").read_text()
+    assert "(voice_ked_diphone)" in called and "Duration_Stretch 1.100" in called and called.endswith("Hello there.")
+    assert len(speech) == 16000 and abs(float(np.abs(speech).max()) - 0.9) < 0.01  # 2 s at 32 kHz -> 16 kHz
+    clips = list(data.speech_clips(np.random.default_rng(0), 2, 1.0, 1.5, engine="festival"))
+    assert all(16000 <= len(c) <= 24000 for c in clips)

@@ -50,6 +50,15 @@ WORDS = tuple(_WORD_TEXT.split())
 
 # flite's English voices at 16 kHz: kal16 (diphone), awb, rms, slt (clustergen models of CMU ARCTIC speakers)
 FLITE_VOICES = ("kal16", "awb", "rms", "slt")
+# festival voices (Debian festvox-* packages): diphone voices cut from recordings of real speakers (English,
+# Italian, Czech, Finnish), a cluster-unit selection voice (Russian) and two HTS voices (US English, Catalan);
+# each speaks our English word lists with its own language's phones, which is what a vocoder needs: more voices
+FESTIVAL_VOICES = ("kal_diphone", "ked_diphone", "cmu_us_slt_arctic_hts", "lp_diphone", "pc_diphone", "czech_dita",
+                   "czech_machac", "czech_ph", "suo_fi_lj_diphone", "hy_fi_mv_diphone", "msu_ru_nsh_clunits",
+                   "upc_ca_ona_hts")
+FESTIVAL_PACKAGES = ("festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts festvox-italp16k "
+                     "festvox-itapc16k festvox-czech-dita festvox-czech-machac festvox-czech-ph festvox-suopuhe-lj "
+                     "festvox-suopuhe-mv festvox-ru festvox-ca-ona-hts")
 
 PHOTO_NAMES = ("chelsea", "coffee", "hubble_deep_field", "immunohistochemistry", "retina", "rocket",
                "stereo_motorcycle", "colorwheel", "brick", "camera", "grass", "gravel", "moon", "coins", "clock",
@@ -91,10 +100,27 @@ def synthesize_flite(text: str, voice: str, stretch: float = 1.0, rate: int = SP
     return _cached(f"flite|{text}|{voice}|{stretch:.3f}|{rate}", run, rate)
 
 
-def _program(name: str) -> str:
+def synthesize_festival(text: str, voice: str, stretch: float = 1.0, rate: int = SPEECH_RATE) -> np.ndarray:
+    """Mono float32 speech of `text` by festival voice `voice` (FESTIVAL_VOICES), durations stretched by
+    `stretch`, resampled to `rate`, peak ~0.9 (cached)."""
+
+    def run() -> tuple[np.ndarray, int]:
+        with tempfile.TemporaryDirectory(prefix="crossteg-festival-") as tmp:
+            (Path(tmp) / "text.txt").write_text(text)
+            out = Path(tmp) / "speech.wav"
+            subprocess.run([_program("text2wave", FESTIVAL_PACKAGES), "-eval", f"(voice_{voice})", "-eval",
+                            f"(Parameter.set 'Duration_Stretch {stretch:.3f})", str(Path(tmp) / "text.txt"), "-o",
+                            str(out)], capture_output=True, check=True)
+            return sf.read(out, dtype="float32")
+
+    return _cached(f"festival|{text}|{voice}|{stretch:.3f}|{rate}", run, rate)
+
+
+def _program(name: str, packages: str | None = None) -> str:
     exe = shutil.which(name)
     if exe is None:
-        raise CrossTegError(f"this speech data needs {name}: run `apt-get install {name}` (Debian) first")
+        raise CrossTegError(f"this speech data needs {name}: run `apt-get install {packages or name}` (Debian) "
+                            "first")
     return exe
 
 
@@ -117,7 +143,8 @@ def speech_clips(rng: np.random.Generator, count: int, min_seconds: float = 0.5,
                  rate: int = SPEECH_RATE, voice_pool: list[str] | None = None,
                  engine: str = "espeak-ng") -> Iterator[np.ndarray]:
     """`count` clips of random voices, speeds and pitches, lengths uniform in [min, max] seconds (cut or
-    built from several sentences); `engine="flite"` speaks with flite's FLITE_VOICES at random tempos."""
+    built from several sentences); `engine="flite"` speaks with flite's FLITE_VOICES, "festival" with its
+    FESTIVAL_VOICES, at random tempos."""
     for _ in range(count):
         length = int(rng.uniform(min_seconds, max_seconds) * rate)
         say = _speaker(rng, engine, voice_pool, rate)
@@ -134,8 +161,11 @@ def _speaker(rng: np.random.Generator, engine: str, voice_pool: list[str] | None
     if engine == "flite":
         return partial(synthesize_flite, voice=str(rng.choice(FLITE_VOICES)), stretch=float(rng.uniform(0.8, 1.25)),
                        rate=rate)
+    if engine == "festival":
+        return partial(synthesize_festival, voice=str(rng.choice(FESTIVAL_VOICES)),
+                       stretch=float(rng.uniform(0.8, 1.25)), rate=rate)
     if engine != "espeak-ng":
-        raise ValueError(f"engine must be espeak-ng or flite, not {engine!r}")
+        raise ValueError(f"engine must be espeak-ng, flite or festival, not {engine!r}")
     voice = str(rng.choice(voice_pool or voices()))
     speed, pitch = int(rng.integers(120, 200)), int(rng.integers(20, 80))
     return partial(synthesize, voice=voice, speed=speed, pitch=pitch, rate=rate)
