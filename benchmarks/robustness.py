@@ -21,6 +21,7 @@ import argparse
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image as PILImage
@@ -30,7 +31,7 @@ from crossteg.errors import CrossTegError
 from crossteg.evaluate import assets_dir, run_case, samples_by_modality
 from crossteg.media import Audio, Image, Video
 from crossteg.methods import get_method
-from crossteg.methods.base import Method, method_ids
+from crossteg.methods.base import Method, method_ids, parse_options
 from crossteg.pipeline import load_cover, load_secret
 from crossteg.results import Results, Row, previous_rows
 from crossteg.robustness import select
@@ -85,6 +86,15 @@ def robustness_cases(method: Method, samples: dict[str, list[Path]]) -> list[tup
     return cases
 
 
+def method_options(pairs: list[str]) -> dict[str, dict[str, Any]]:
+    """{method: {option: value}} from METHOD:KEY=VALUE strings."""
+    options: dict[str, dict[str, Any]] = {}
+    for pair in pairs:
+        method_id, _, option = pair.partition(":")
+        options.setdefault(method_id, {}).update(parse_options([option]))
+    return options
+
+
 def summary(method_id: str, rows: list[Row]) -> list[Row]:
     """Per attack: the fraction of this method's cases whose secret came back."""
     by_attack: dict[str, list[float]] = {}
@@ -102,22 +112,26 @@ def main(argv: list[str] | None = None) -> Results:
     parser.add_argument("--methods", default="all", help="comma-separated method ids, or all")
     parser.add_argument("--attacks", default="all", help="comma-separated attack names, or all")
     parser.add_argument("--merge", action="store_true", help="keep the other methods' rows of the existing file")
+    parser.add_argument("--option", action="append", default=[], metavar="METHOD:KEY=VALUE",
+                        help="a method option for this sweep, e.g. inrsteg:steps=300 (repeatable; noted in each row)")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     args = parser.parse_args(argv)
     ids = method_ids() if args.methods == "all" else args.methods.split(",")
+    options = method_options(args.option)
     attacks = select(args.attacks)
     results = Results("robustness", "all" if args.methods == "all" or args.merge else args.methods, COMMAND)
     if args.merge and (args.out / "robustness.json").exists():  # re-measure some methods, keep the others
         kept, previous = previous_rows(args.out / "robustness.json", lambda row: row.method not in ids)
         results.rows += kept
         # the earlier commands stay: each merge says which rows it re-measured
-        results.command = f"{previous}; then {COMMAND} --methods {','.join(ids)} --merge"
+        extra = "".join(f" --option {o}" for o in args.option)
+        results.command = f"{previous}; then {COMMAND} --methods {','.join(ids)}{extra} --merge"
     details: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="crossteg-robustness-") as tmp:
         samples = samples_by_modality(build_data(Path(tmp)))
         for method_id in ids:
             lenient = {"allow_missing": True} if "allow_missing" in get_method(method_id).options() else {}
-            method = get_method(method_id, **lenient)
+            method = get_method(method_id, **lenient, **options.get(method_id, {}))
             rows = []
             for cover_path, secret_path in robustness_cases(method, samples):
                 workdir = Path(tmp) / "work"
@@ -126,6 +140,8 @@ def main(argv: list[str] | None = None) -> Results:
                          if r.metric == "reveal_ok" or r.metric.startswith("secret_")]
             for row in rows:
                 row.method = method.id
+                if options.get(method_id):
+                    row.note = "; ".join(filter(None, [row.note, f"options {options[method_id]}"]))
             results.rows += summary(method.id, rows)
             details += rows
     results.rows += details
