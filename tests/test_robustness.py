@@ -264,3 +264,10 @@ def test_pcm_resaves_quantise_a_float_stego(name, bits, stegos, tmp_path):
     result = media.load(tmp_path / "out.wav")
     error = np.abs(result.samples - media.load(src).samples).max()
     assert 0 < error <= 0.5 / 2 ** (bits - 1) + 1e-9, "rounded to the nearest PCM step, full scale kept"
+
+
+def test_benchmark_method_options():
+    from benchmarks.robustness import method_options
+
+    parsed = method_options(["inrsteg:steps=300", "inrsteg:precision=fp16", "inrweights:width=256"])
+    assert parsed == {"inrsteg": {"steps": 300, "precision": "fp16"}, "inrweights": {"width": 256}}
