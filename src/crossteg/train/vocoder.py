@@ -179,7 +179,8 @@ def card_for(model: Vocoder, state: dict[str, Any], args: argparse.Namespace, we
                                if args.festival_clips else "")},
         "training": {"command": f"crossteg train vocoder --dim {args.dim} --layers {args.layers} --segment "
                                 f"{args.segment} --batch {args.batch} --lr {args.lr:g} --clips {args.clips} "
-                                f"--seed {args.seed} --minutes {args.minutes:g} [--resume]",
+                                + (f"--festival-clips {args.festival_clips} " if args.festival_clips else "")
+                                + f"--seed {args.seed} --minutes {args.minutes:g} [--resume]",
                      "optimizer": "AdamW (betas 0.8, 0.99), cosine decay per run",
                      "loss": "log-magnitude L1 + anti-wrapping phase (IP, GD, IF) + multi-resolution STFT "
                              "(512/1024/2048) + log-mel L1; no GAN",
@@ -188,7 +189,10 @@ def card_for(model: Vocoder, state: dict[str, Any], args: argparse.Namespace, we
         "deviations": "the paper's WaveNet (sample-by-sample, GPU-days of training, far slower than real time on "
                       "CPU) is replaced by a frame-rate ConvNeXt network predicting the 1024/256 STFT "
                       "(magnitude and phase) for an inverse FFT: one pass per 256 samples; trained for CPU-minutes "
-                      "without adversarial losses on espeak-ng voices (no recorded speech is installable here)",
+                      "without adversarial losses on espeak-ng voices" + (
+                          " and festival's (its diphone voices are cut from recordings; no recorded speech corpus "
+                          "is installable here)" if args.festival_clips else " (no recorded speech is installable "
+                          "here)"),
         "metrics": state["curve"][-1] if state["curve"] else {},
         "curve": state["curve"],
         "license": "weights: CC0 (trained by crossteg from the data above)",
