@@ -345,6 +345,17 @@ def test_a_fit_that_levels_off_below_its_target_stops_at_the_end_of_a_cycle(monk
     assert I.quality(signal, model) < I.TARGETS["image"]
 
 
+def test_the_target_option_sets_where_fast_fits_stop():
+    signal, steps = to_signal(smooth_image()), {}
+    for target in (15.0, 30.0):
+        method, shown = get_method("inrsteg", hidden=32, layers=2, target=target), []
+        model = Siren(SirenConfig(2, 3, 32, 2), torch.Generator().manual_seed(0))
+        method._fit(model, signal, "image", lambda label, step, total, note="": shown.append(note))
+        steps[target] = int(shown[-1].split()[2])  # "done in N steps"
+        assert I.quality(signal, model) >= target
+    assert steps[15.0] < steps[30.0] < I.FAST_MAX_STEPS["image"]
+
+
 def test_a_video_too_large_to_render_is_refused_with_what_fits():
     big = Video(np.zeros((40, 270, 480, 3), np.float32), 25)  # 5.2 M pixels per channel
     with pytest.raises(CapacityError, match=r"2097152 pixels per channel; its first 16 frames fit at this size$"):

@@ -269,10 +269,14 @@ class INRSteg(Method):
     quick_options = {"steps": 300}  # quick eval: a few hundred steps per fit (fast mode's caps take minutes)
 
     def __init__(self, quality: str = "fast", precision: str = "fp32", hidden: int = HIDDEN,
-                 layers: int = LAYERS, steps: int | None = None, audio_rate: int | None = None) -> None:
+                 layers: int = LAYERS, steps: int | None = None, audio_rate: int | None = None,
+                 target: float | None = None) -> None:
         """`hidden`/`layers` size the stego SIREN (paper: 256 x 6); `steps` caps every fit (tests, sweeps);
-        `audio_rate` resamples audio secrets and covers before fitting (fewer samples: a faster fit)."""
+        `audio_rate` resamples audio secrets and covers before fitting (fewer samples: a faster fit); `target`
+        replaces fast mode's stopping quality of every image, audio and video fit (dB; e.g. 99: fit to the cap
+        or until the quality levels off)."""
         super().__init__(quality)
+        self.target = None if target is None else float(target)
         if precision not in PRECISIONS:
             raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)}, not {precision}")
         if audio_rate is not None and not 1000 <= int(audio_rate) <= 192_000:
@@ -326,6 +330,8 @@ class INRSteg(Method):
         previous cycle's end, measured on PROBE_POINTS of the signal."""
         schedule = self._schedule(signal.modality, cover=frozen is not None)
         target = TARGETS.get(signal.modality) if self.quality == "fast" else None
+        if target is not None and self.target is not None and signal.modality != "shape":
+            target = self.target
         unit = "SNR" if signal.modality == "audio" else "PSNR"
         last, ious = {"loss": math.inf, "step": 0}, []  # ious: a shape's IoU at each check so far
         floors: list[float] = []  # the quality at each end of a cosine cycle so far (plateau stop)
