@@ -348,9 +348,10 @@ def test_a_fit_that_levels_off_below_its_target_stops_at_the_end_of_a_cycle(monk
 def test_the_target_option_sets_where_fast_fits_stop():
     signal, steps = to_signal(smooth_image()), {}
     for target in (15.0, 30.0):
-        method, shown = get_method("inrsteg", hidden=32, layers=2, target=target), []
+        shown: list[str] = []
         model = Siren(SirenConfig(2, 3, 32, 2), torch.Generator().manual_seed(0))
-        method._fit(model, signal, "image", lambda label, step, total, note="": shown.append(note))
+        get_method("inrsteg", hidden=32, layers=2, target=target)._fit(
+            model, signal, "image", lambda label, step, total, note="", out=shown: out.append(note))
         steps[target] = int(shown[-1].split()[2])  # "done in N steps"
         assert I.quality(signal, model) >= target
     assert steps[15.0] < steps[30.0] < I.FAST_MAX_STEPS["image"]
