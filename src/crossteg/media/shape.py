@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 EXTS = frozenset({".ply", ".obj", ".off", ".stl", ".glb", ".gltf"})
 _WRITE_TYPES = {".ply": "ply", ".obj": "obj", ".stl": "stl", ".off": "off", ".glb": "glb"}
+_WRITE_OPTIONS: dict[str, dict[str, Any]] = {"ply": {"encoding": "binary"}, "obj": {"include_normals": False}}
 NORMALIZED_HALF_EXTENT = 0.9  # `normalized` leaves a 0.1 margin inside [-1, 1]^3 for SDF grids and INRs
 
 
@@ -220,9 +221,7 @@ def save_shape(shape: Shape, path: str | os.PathLike) -> None:
 
 def shape_bytes(shape: Shape, file_type: str = "ply") -> bytes:
     """The mesh as file bytes: binary PLY (float32-exact vertices), OBJ, STL, OFF or GLB."""
-    writer_options: dict[str, dict[str, Any]] = {"ply": {"encoding": "binary"}, "obj": {"include_normals": False}}
-    options = writer_options.get(file_type, {})
-    data = shape.to_trimesh().export(file_type=file_type, **options)
+    data = shape.to_trimesh().export(file_type=file_type, **_WRITE_OPTIONS.get(file_type, {}))
     if isinstance(data, str):
         return data.encode()
     if not isinstance(data, bytes):

@@ -234,10 +234,8 @@ def read_sign_header(model: Siren, material: keys.KeyMaterial) -> bytes:
     layer, row, col = _sign_groups(model.config, material)
     if len(layer) < 8 * frame.OVERHEAD:  # too small a network to have been given one
         raise KeyError_("wrong key, or no inrsteg secret in this file")
-    positive = np.zeros(layer.shape, bool)
-    for j in np.unique(layer):
-        at = layer == j
-        positive[at] = model.weights[int(j)].detach().numpy()[row[at], col[at]] > 0
+    hidden = np.stack([w.detach().numpy() for w in model.weights[1:model.config.layers]])  # the pool's matrices
+    positive = hidden[layer - 1, row, col] > 0
     bits = (positive.sum(axis=1) * 2 > SIGN_REPEAT).astype(np.int64)  # majority of each group
     return frame.extract(bits, material, HEADER_AAD, "inrsteg secret")
 
