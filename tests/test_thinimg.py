@@ -162,10 +162,15 @@ def test_the_other_formats_models_hide_and_reveal_only_when_asked_for(tmp_path, 
 
 
 def test_train_smoke_two_steps(tmp_path, monkeypatch, capsys):
-    """The trainer runs end to end (nested, tiny, two steps, no espeak: synthetic tones stand in)."""
+    """The trainer runs end to end (nested, tiny, two steps, no espeak or festival: synthetic tones stand in)."""
     tone = (0.5 * np.sin(np.arange(40_000) * 0.05)).astype(np.float32)
-    monkeypatch.setattr(trainer.data, "speech_clips", lambda rng, n, *a, **k: (tone[:int(rng.integers(8000, 40000))]
-                                                                                for _ in range(n)))
+    engines: list[str] = []
+
+    def tones(rng, n, *args, engine="espeak-ng", **kwargs):
+        engines.extend([engine] * n)
+        return (tone[:int(rng.integers(8000, 40000))] for _ in range(n))
+
+    monkeypatch.setattr(trainer.data, "speech_clips", tones)
     photo = np.random.default_rng(0).random((170, 200, 3)).astype(np.float32)
     monkeypatch.setattr(trainer.data, "photos", lambda: [photo, photo[::-1]])
     trainer.main(["--nested", "--steps", "2", "--batch", "1", "--crop", "32", "--width", "4", "--blocks", "2",
@@ -174,11 +179,16 @@ def test_train_smoke_two_steps(tmp_path, monkeypatch, capsys):
     assert card["training"]["steps"] == 2 and card["curve"][-1]["container_psnr"] > 10
     assert T.load_model(T.NESTED, tmp_path).layers[1].config.image_channels == 2
     trainer.main(["--nested", "--resume", "--steps", "3", "--batch", "1", "--crop", "32", "--width", "4",
-                  "--blocks", "2", "--clips", "2", "--out", str(tmp_path), "--checkpoint", str(tmp_path / "c.ckpt")])
+                  "--blocks", "2", "--clips", "2", "--festival-clips", "1", "--out", str(tmp_path),
+                  "--checkpoint", str(tmp_path / "c.ckpt")])
+    assert engines.count("festival") == 1  # the resumed run's pool gained one festival clip
     log = capsys.readouterr().out
     assert "from step 2:" in log and "eval step 3:" in log  # resumed where it stopped
-    saved = json.loads((tmp_path / f"{T.NESTED}.json").read_text())["training"]["steps"]
-    assert saved == (3 if "(better)" in log.split("eval step 3:")[1] else 2)  # saved only if it beat step 2
+    saved = json.loads((tmp_path / f"{T.NESTED}.json").read_text())
+    better = "(better)" in log.split("eval step 3:")[1]
+    assert saved["training"]["steps"] == (3 if better else 2)  # saved only if it beat step 2
+    assert ("--festival-clips 1 " in saved["training"]["command"]) == better  # the card says what it saw
+    assert ("1 festival clips" in saved["data"]["speech"]) == better
 
 
 # Round trips with the shipped weights -------------------------------------------------------------------

@@ -139,6 +139,20 @@ def _cached(key: str, run: Callable[[], tuple[np.ndarray, int]], rate: int) -> n
     return samples
 
 
+def festival_notes(clips: int, lengths: str) -> dict[str, str]:
+    """A weights card's words for the `clips` festival clips (of `lengths`) a run trained on; all but the
+    deviation's are empty when it had none."""
+    if not clips:
+        return {"data": "", "license": "", "flag": "", "deviation": " (no recorded speech is installable here)"}
+    return {"data": f" and {clips} festival clips of {lengths} (its 12 FESTIVAL_VOICES: diphone voices of recorded "
+                    "speakers, random tempo)",
+            "license": "; festival output (its voices are BSD-style, GPL-2+ or LGPL-2.1+ licensed, see "
+                       "/usr/share/doc/festvox-*/copyright; their output is not covered by them)",
+            "flag": f"--festival-clips {clips} ",
+            "deviation": " and festival's (its diphone voices are cut from recordings; no recorded speech corpus "
+                         "is installable here)"}
+
+
 def speech_clips(rng: np.random.Generator, count: int, min_seconds: float = 0.5, max_seconds: float = 10.0,
                  rate: int = SPEECH_RATE, voice_pool: list[str] | None = None,
                  engine: str = "espeak-ng") -> Iterator[np.ndarray]:

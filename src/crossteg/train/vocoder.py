@@ -153,23 +153,9 @@ def save_all(model: Vocoder, optimiser: torch.optim.Optimizer, state: dict[str, 
     atomic_write_bytes(card_path, (json.dumps(card, indent=2) + "\n").encode())
 
 
-def festival_notes(clips: int) -> dict[str, str]:
-    """The card's words for the festival clips of a run (all empty when it had none)."""
-    if not clips:
-        return {"data": "", "license": "", "flag": "",
-                "deviation": " (no recorded speech is installable here)"}
-    return {"data": f" and {clips} festival clips of 1-4 s (its 12 FESTIVAL_VOICES: diphone voices of recorded "
-                    "speakers, random tempo)",
-            "license": "; festival output (its voices are BSD-style, GPL-2+ or LGPL-2.1+ licensed, see "
-                       "/usr/share/doc/festvox-*/copyright; their output is not covered by them)",
-            "flag": f"--festival-clips {clips} ",
-            "deviation": " and festival's (its diphone voices are cut from recordings; no recorded speech corpus "
-                         "is installable here)"}
-
-
 def card_for(model: Vocoder, state: dict[str, Any], args: argparse.Namespace, weights: Path) -> dict[str, Any]:
     """The weights card: architecture, data, training, deviations from the paper, held-out metrics."""
-    festival = festival_notes(args.festival_clips)
+    festival = data.festival_notes(args.festival_clips, "1-4 s")
     return {
         "name": WEIGHTS_NAME, "component": "vocoder", "method": "thinimg",
         "paper": "Zhao et al., THInImg (sec. 4.3: WaveNet vocoder, 16 kHz, FFT 1024, hop 256, 80 mel bands); "
