@@ -10,7 +10,7 @@
   single model) with each vocoder, beside the paper's Tab. 1 PESQ (LJ Speech, WaveNet vocoder).
 * The same rows for speech of another synthesiser, flite (train/data.FLITE_VOICES; needs `apt-get install
   flite`): no model here was trained on it, so these rows tell whether what the vocoder and the hiding network
-  learnt from espeak-ng's voices carries over (`--flite-clips 0` leaves them out).
+  learnt from espeak-ng's and festival's voices carries over (`--flite-clips 0` leaves them out).
 The held-out mean PESQ-WB, STOI and real-time factor are also written into the vocoder's weights card.
 """
 
