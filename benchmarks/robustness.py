@@ -31,7 +31,7 @@ from crossteg.errors import CrossTegError
 from crossteg.evaluate import assets_dir, run_case, samples_by_modality
 from crossteg.media import Audio, Image, Video
 from crossteg.methods import get_method
-from crossteg.methods.base import Method, method_ids, parse_options
+from crossteg.methods.base import MODALITIES, Method, method_ids, parse_options
 from crossteg.pipeline import load_cover, load_secret
 from crossteg.results import Results, Row, previous_rows
 from crossteg.robustness import select
@@ -124,6 +124,8 @@ def main(argv: list[str] | None = None) -> Results:
     options = method_options(args.option)
     attacks = select(args.attacks)
     covers = None if args.covers == "all" else set(args.covers.split(","))
+    if covers and not covers <= set(MODALITIES):  # a typo would sweep nothing and write an empty result
+        parser.error(f"--covers takes {', '.join(MODALITIES)} or all, not {args.covers}")
     results = Results("robustness", "all" if args.methods == "all" or args.merge else args.methods, COMMAND)
     if args.merge and (args.out / "robustness.json").exists():  # re-measure some methods, keep the others
         kept, previous = previous_rows(args.out / "robustness.json", lambda row: row.method not in ids)
@@ -143,12 +145,11 @@ def main(argv: list[str] | None = None) -> Results:
                 workdir.mkdir(exist_ok=True)
                 rows += [r for r in run_case(method, cover_path, secret_path, attacks, workdir)
                          if r.metric == "reveal_ok" or r.metric.startswith("secret_")]
+            sweep_notes = ([f"options {options[method_id]}"] if options.get(method_id) else []) + (
+                [f"cover modalities {args.covers} only"] if covers else [])
             for row in rows:
                 row.method = method.id
-                if options.get(method_id):
-                    row.note = "; ".join(filter(None, [row.note, f"options {options[method_id]}"]))
-                if covers:
-                    row.note = "; ".join(filter(None, [row.note, f"cover modalities {args.covers} only"]))
+                row.note = "; ".join(filter(None, [row.note, *sweep_notes]))
             results.rows += summary(method.id, rows)
             details += rows
     results.rows += details
