@@ -171,6 +171,21 @@ def test_reveal_with_video_animates_the_container_face(tmp_path, assets):
     assert_clean_failure(none, 2, tmp_path / "t2.mp4")
 
 
+def test_reveal_writes_listening_formats_and_refuses_unwritable_ones_before_work(tmp_path, assets):
+    from crossteg import media
+
+    stego, flac = tmp_path / "stego.png", media.save(media.load(assets / "speech_1.wav"), tmp_path / "secret.flac")
+    assert run_cli("hide", "lsb", "-c", assets / "face.png", "-s", flac, "-o", stego).returncode == 0
+    done = run_cli("reveal", "lsb", stego, "-o", tmp_path / "speech.mp3")
+    assert done.returncode == 0, done.stderr
+    assert media.load(tmp_path / "speech.mp3").duration == pytest.approx(media.load(flac).duration, abs=0.1)
+    m4a = run_cli("reveal", "lsb", stego, "-o", tmp_path / "speech.m4a")
+    assert_clean_failure(m4a, 2, tmp_path / "speech.m4a")
+    assert "cannot write audio as '.m4a'" in m4a.stderr
+    avi = run_cli("reveal", "lsb", stego, "-o", tmp_path / "s.wav", "--video", tmp_path / "talk.avi")
+    assert_clean_failure(avi, 2, tmp_path / "s.wav", tmp_path / "talk.avi")
+
+
 def test_reveal_with_video_of_a_faceless_image_writes_nothing_unless_told_to_animate_the_centre(tmp_path, assets):
     from crossteg import media
 

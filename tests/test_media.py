@@ -100,7 +100,7 @@ def test_wav_16bit_round_trip_is_exact(tmp_path):
     audio = Audio.from_int16(pcm, 22050)
     assert (audio.channels, audio.frames, audio.sample_rate) == (2, 3001, 22050)
     np.testing.assert_array_equal(audio.to_int16(), pcm)
-    for name in ("a.wav", "a.flac"):
+    for name in ("a.wav", "a.flac", "a.aiff"):
         media.save_audio(audio, tmp_path / name)
         back = media.load_audio(tmp_path / name)
         np.testing.assert_array_equal(back.to_int16(), pcm)
@@ -149,6 +149,29 @@ def test_compressed_audio_decodes_through_bundled_ffmpeg(tmp_path, suffix, codec
     assert isinstance(audio, Audio) and audio.sample_rate == 44100
     assert audio.duration == pytest.approx(1.0, abs=0.1)
     assert peak_hz(audio.samples[0], 44100) == pytest.approx(440, abs=2)
+
+
+@pytest.mark.parametrize("suffix, rate, read_rate", [(".mp3", 16000, 16000), (".ogg", 22050, 22050),
+                                                     (".opus", 22050, 48000)])
+def test_listening_formats_are_written(tmp_path, suffix, rate, read_rate):
+    """MP3, Vorbis and Opus for listening to a revealed secret (Opus lifts 22.05 kHz to a rate it takes)."""
+    out = tmp_path / f"speech{suffix}"
+    media.save_audio(Audio(sine(440, 1.0, rate), rate), out)
+    back = media.load(out)
+    assert isinstance(back, Audio) and back.sample_rate == read_rate
+    assert back.duration == pytest.approx(1.0, abs=0.1)
+    assert peak_hz(back.samples[0], read_rate) == pytest.approx(440, abs=2)
+    with pytest.raises(MediaError, match="lossy"):
+        media.save_audio(Audio(sine(440, 0.1, rate), rate), tmp_path / f"f{suffix}", subtype="FLOAT")
+    assert not (tmp_path / f"f{suffix}").exists()
+
+
+def test_check_writable_refuses_read_only_media_formats(tmp_path):
+    for name in ("a.m4a", "a.wma", "v.avi", "v.webm", "m.gltf"):
+        with pytest.raises(MediaError, match="cannot write"):
+            media.check_writable(tmp_path / name)
+    for name in ("a.mp3", "a.wav", "i.png", "v.mp4", "m.ply", "s.safetensors", "secret.txt", "folder"):
+        media.check_writable(tmp_path / name)
 
 
 # ---------------------------------------------------------------- video

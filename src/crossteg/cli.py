@@ -258,12 +258,12 @@ def speak(
 ) -> None:
     """Talking-head video of FACE saying SPEECH: 25 fps, the face's resolution, the speech as its sound."""
     from crossteg import media
+    from crossteg.pipeline import check_talking_head_output
     from crossteg.talkinghead import speak as talk
 
     image, sound = media.load(face, "image"), media.load(speech, "audio")
     media.files.check_output(output, [face, speech], force)  # fail before rendering, not after
-    if media.modality_of(output) != "video" or output.suffix.lower() == ".gif":
-        raise UsageError(f"cannot write a talking head as '{output.suffix}' (use .mp4, .mov, .mkv or .npz)")
+    check_talking_head_output(output)
     with progress_bar() as progress:
         video = talk(image, sound, progress, face_check=not no_face_check, seed=seed,  # type: ignore[arg-type]
                      name=str(face))

@@ -100,7 +100,10 @@ def reveal_file(method_id: str, stego_path: Path, outputs: list[Path], *, key: K
     for path in [*outputs, *([render] if render else []), *([video] if video else [])]:
         if not path.is_dir():
             check_output(path, [stego_path], force)
+            media.check_writable(path)
     stego = load_stego(method, stego_path)
+    if video is not None:
+        check_talking_head_output(video)
     if video is not None and not (stego.modality == "image" and "audio" in method.secret):
         raise UsageError("--video needs an image stego (the face) that carries speech")
     if video is not None:
@@ -129,6 +132,13 @@ def reveal_file(method_id: str, stego_path: Path, outputs: list[Path], *, key: K
         paths.append(video)
     return {"method": method.id, "secrets": [str(p) for p in paths], "reveal_seconds": round(seconds, 3),
             "message": f"revealed {stego_path.name} -> {', '.join(str(p) for p in paths)}"}
+
+
+def check_talking_head_output(path: Path) -> None:
+    """Refuse, before any work, a talking-head output that is not a video format with sound (GIF has none)."""
+    media.check_writable(path)
+    if media.modality_of(path) != "video" or path.suffix.lower() == ".gif":
+        raise UsageError(f"cannot write a talking head as '{path.suffix}' (use .mp4, .m4v, .mov, .mkv or .npz)")
 
 
 def _as_media(secret: Any) -> Any:

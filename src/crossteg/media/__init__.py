@@ -30,8 +30,8 @@ from crossteg.media.video import Video, load_video, save_video
 __all__ = [
     "ALL_EXTS", "AUDIO_EXTS", "IMAGE_EXTS", "SHAPE_EXTS", "VIDEO_EXTS",
     "INR_EXTS", "Audio", "INR", "Image", "Media", "Shape", "Video",
-    "decode", "encode", "load", "load_audio", "load_image", "load_shape", "load_video", "mesh_from_sdf",
-    "modality_of", "save", "save_audio", "save_image", "save_shape", "save_video",
+    "check_writable", "decode", "encode", "load", "load_audio", "load_image", "load_shape", "load_video",
+    "mesh_from_sdf", "modality_of", "save", "save_audio", "save_image", "save_shape", "save_video",
 ]  # fmt: skip
 
 Media = Image | Audio | Video | Shape | INR
@@ -42,6 +42,8 @@ VIDEO_EXTS: frozenset[str] = _video.EXTS  # an animated .gif is a video (all its
 SHAPE_EXTS: frozenset[str] = _shape.EXTS
 INR_EXTS: frozenset[str] = _inr.EXTS  # a network (inrsteg's stego INR)
 ALL_EXTS: frozenset[str] = IMAGE_EXTS | AUDIO_EXTS | VIDEO_EXTS | SHAPE_EXTS | INR_EXTS
+_WRITE_EXTS = {"image": _image.WRITE_EXTS, "audio": _audio.WRITE_EXTS, "video": _video.WRITE_EXTS,
+               "shape": _shape.WRITE_EXTS, "inr": _inr.EXTS}  # fmt: skip
 
 _BY_EXT = {ext: m for m, exts in (("image", IMAGE_EXTS), ("audio", AUDIO_EXTS), ("video", VIDEO_EXTS),
                                   ("shape", SHAPE_EXTS), ("inr", INR_EXTS)) for ext in exts}  # fmt: skip
@@ -63,6 +65,15 @@ def modality_of(path: str | os.PathLike) -> str:
         known = " ".join(sorted(_BY_EXT))
         raise MediaError(f"cannot tell what kind of media {p} is from '{p.suffix}' (known: {known})")
     return modality
+
+
+def check_writable(path: str | os.PathLike) -> None:
+    """Refuse (MediaError) a path whose suffix names a media format that can be read but not written, e.g.
+    .m4a, so a command fails before its work rather than after it; other suffixes (a folder, raw bytes) pass."""
+    p = Path(path)
+    modality = _BY_EXT.get(p.suffix.lower())
+    if modality is not None and p.suffix.lower() not in _WRITE_EXTS[modality]:
+        raise MediaError(f"cannot write {modality} as '{p.suffix}' (use {', '.join(sorted(_WRITE_EXTS[modality]))})")
 
 
 def _still_gif(path: Path) -> bool:

@@ -1,7 +1,9 @@
 """Audio: a float32 channels x frames container in [-1, 1] with its sample rate, and its file formats.
 
-WAV/FLAC/OGG/AIFF go through soundfile; anything else (MP3, AAC/M4A, Opus, the sound of a video file) is
-decoded by the ffmpeg binary that ships with imageio-ffmpeg, so no system ffmpeg is needed.
+WAV/FLAC/OGG/AIFF are read through soundfile; anything else (MP3, AAC/M4A, Opus, the sound of a video file) is
+decoded by the ffmpeg binary that ships with imageio-ffmpeg, so no system ffmpeg is needed. soundfile writes
+WAV, FLAC and AIFF, and MP3, Ogg Vorbis and Opus for listening to a revealed secret (stego files are never
+written lossy: each method names its stego format).
 """
 
 from __future__ import annotations
@@ -20,7 +22,18 @@ from crossteg.media.files import atomic_path
 
 EXTS = frozenset({".wav", ".flac", ".ogg", ".oga", ".aif", ".aiff", ".mp3", ".m4a", ".aac", ".opus", ".wma"})
 _SOUNDFILE_EXTS = frozenset({".wav", ".flac", ".ogg", ".oga", ".aif", ".aiff"})
-_WRITE_FORMATS = {".wav": "WAV", ".flac": "FLAC"}
+# Writable suffix -> (libsndfile format, codec subtype for lossy formats, sample rates the codec takes or None).
+_WRITE_FORMATS: dict[str, tuple[str, str | None, tuple[int, ...] | None]] = {
+    ".wav": ("WAV", None, None),
+    ".flac": ("FLAC", None, None),
+    ".aif": ("AIFF", None, None),
+    ".aiff": ("AIFF", None, None),
+    ".mp3": ("MP3", "MPEG_LAYER_III", (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)),
+    ".ogg": ("OGG", "VORBIS", None),
+    ".oga": ("OGG", "VORBIS", None),
+    ".opus": ("OGG", "OPUS", (8000, 12000, 16000, 24000, 48000)),
+}
+WRITE_EXTS = frozenset(_WRITE_FORMATS)
 _MAX_CHANNELS = 64  # more than this is almost surely a frames x channels array passed the wrong way round
 
 
@@ -154,21 +167,28 @@ def load_audio(path: str | os.PathLike, sample_rate: int | None = None, mono: bo
 
 
 def save_audio(audio: Audio, path: str | os.PathLike, subtype: str = "PCM_16") -> None:
-    """Write .wav (16-bit PCM from `to_int16`, exact; subtype="FLOAT" for float32) or .flac (16-bit)."""
+    """Write .wav or .aiff (16-bit PCM from `to_int16`, exact; subtype="FLOAT" for float32), .flac (16-bit), or
+    a lossy .mp3, .ogg (Vorbis) or .opus for listening (resampled up to a rate the codec takes)."""
     import soundfile as sf
 
     out = Path(path)
-    fmt = _WRITE_FORMATS.get(out.suffix.lower())
-    if fmt is None:
-        raise MediaError(f"cannot write audio as '{out.suffix}' (use .wav or .flac)")
+    if out.suffix.lower() not in _WRITE_FORMATS:
+        raise MediaError(f"cannot write audio as '{out.suffix}' (use {', '.join(sorted(_WRITE_FORMATS))})")
+    fmt, codec, rates = _WRITE_FORMATS[out.suffix.lower()]
     subtype = subtype.upper()
+    if codec is not None:  # lossy: the codec is the subtype; asking for exact samples is a mistake
+        if subtype != "PCM_16":
+            raise MediaError(f"cannot write {subtype} samples to a lossy {out.suffix} file (use .wav)")
+        subtype = codec
+        if rates is not None and audio.sample_rate not in rates:
+            audio = audio.resample(next((r for r in rates if r > audio.sample_rate), rates[-1]))
     if not sf.check_format(fmt, subtype):
         raise MediaError(f"cannot write {fmt} audio with subtype {subtype}")
     if subtype == "PCM_16":
         data = audio.to_int16().T
     elif subtype in ("FLOAT", "DOUBLE"):
         data = audio.samples.T
-    else:  # other integer widths: libsndfile converts, so clip first to avoid wrap-around
+    else:  # other integer widths and codecs: libsndfile converts, so clip first to avoid wrap-around
         data = np.clip(audio.samples, -1.0, 1.0).T
     try:
         with atomic_path(out) as tmp:

@@ -24,6 +24,7 @@ _WRITERS: dict[str, tuple[str, dict]] = {
     ".tiff": ("TIFF", {}),
     ".webp": ("WEBP", {"lossless": True}),
 }
+WRITE_EXTS = frozenset(_WRITERS)
 
 
 @dataclass

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 EXTS = frozenset({".ply", ".obj", ".off", ".stl", ".glb", ".gltf"})
 _WRITE_TYPES = {".ply": "ply", ".obj": "obj", ".stl": "stl", ".off": "off", ".glb": "glb"}
+WRITE_EXTS = frozenset(_WRITE_TYPES)
 _WRITE_OPTIONS: dict[str, dict[str, Any]] = {"ply": {"encoding": "binary"}, "obj": {"include_normals": False}}
 NORMALIZED_HALF_EXTENT = 0.9  # `normalized` leaves a 0.1 margin inside [-1, 1]^3 for SDF grids and INRs
 

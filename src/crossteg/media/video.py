@@ -25,6 +25,7 @@ from crossteg.media.files import atomic_path
 
 EXTS = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm", ".mpg", ".mpeg", ".gif", ".npz"})
 _MUXERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".gif": "gif"}  # H.264 but gif
+WRITE_EXTS = frozenset(_MUXERS) | {".npz"}
 FOLDER_FPS = 25.0  # a frame folder carries no rate; 25 fps is ffmpeg's own default for image sequences
 _CRF = 17  # x264 constant rate factor: 17 is visually lossless (x264 docs), small enough for secrets
 
@@ -197,7 +198,7 @@ def save_video(video: Video, path: str | os.PathLike) -> None:
     .gif, or lossless .npz (uint8 frames + fps + sound). Atomic: nothing is left behind on failure."""
     out = Path(path)
     suffix = out.suffix.lower()
-    if suffix not in _MUXERS and suffix != ".npz":
+    if suffix not in WRITE_EXTS:
         raise MediaError(f"cannot write a video as '{out.suffix}' (use .mp4, .mov, .mkv, .gif or .npz)")
     if video.num_frames == 0:
         raise MediaError(f"cannot write video {out}: it has no frames")
