@@ -223,6 +223,20 @@ def test_hide_reveal_through_a_png_carries_each_length(tmp_path, assets, clips):
         assert wrong.frames != clip.frames and revealed_quality(clip, wrong) < 0.35
 
 
+def test_a_quiet_recording_is_hidden_at_the_training_level(tmp_path, assets, clips):
+    """Speech is peak-normalised before compression: a clip at 1/100 of the level hides like the original."""
+    silence = Audio(np.zeros(8000, np.float32), 16000)
+    np.testing.assert_array_equal(T.speech_samples(silence), silence.samples[0])
+    quiet = Audio(clips[0].samples * 0.01, clips[0].sample_rate)
+    assert np.abs(T.speech_samples(quiet)).max() == pytest.approx(T.SPEECH_PEAK, rel=1e-5)
+    method = get_method("thinimg")
+    face = media.load(assets / "face160.png")
+    loud, soft = (media.load(media.save(method.hide(face, c, "key"), tmp_path / f"{n}.png"))
+                  for n, c in (("loud", clips[0]), ("soft", quiet)))
+    assert np.abs(loud.to_uint8().astype(int) - soft.to_uint8()).max() <= 1  # float rounding at most
+    assert revealed_quality(clips[0], method.reveal(soft, "key")) > 0.45
+
+
 def test_the_shipped_20s_model_takes_a_clip_one_tile_of_the_10s_model_cannot_hold(tmp_path, assets):
     """speech_long (10.66 s) in a single 160 x 160 tile: auto hides with thinimg-mel-20s, and reveal, which is
     not told the model, finds it from the PNG with the exact length."""
