@@ -4,7 +4,7 @@
                                                                                      └─ (x, y) -> phase = atan2(y, x)
     log |S| = log(pinv(mel filter bank) @ mel) + delta      (the prior is Griffin-Lim's magnitude; delta starts at 0)
     S = |S| e^{i phase} ──iSTFT (Hann 1024, hop 256, centred)──> speech           [--vocoder neural]
-    optionally: |S| ** 1.2 kept, the phase refined by 256 Griffin-Lim iterations from the network's  [hybrid]
+    optionally: |S| ** 1.2 kept, the phase refined by 128 Griffin-Lim iterations from the network's  [hybrid]
 
 The paper decompresses with a WaveNet vocoder (sec. 4.3: 16 kHz, FFT 1024, hop 256, 80 mel bands). A WaveNet
 generates one sample at a time: ~16 000 network passes per second of speech, far slower than real time on a
@@ -34,14 +34,16 @@ WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 WEIGHTS_NAME = "vocoder-small"
 VOCODERS = ("auto", "griffin-lim", "neural", "hybrid")
 DEFAULT = "hybrid"  # best on held-out voices: PESQ-WB 2.93 vs Griffin-Lim 2.63, neural 2.43 (results/vocoder.json)
-HYBRID_ITERS = 256  # Griffin-Lim iterations that refine the network's phase in "hybrid"
+HYBRID_ITERS = 128  # Griffin-Lim iterations that refine the network's phase in "hybrid"
 HYBRID_POWER = 1.2  # |S| ** 1.2 before those iterations, as mel.mel_to_audio sharpens its magnitude
 # (both chosen on 5 held-out clips that the benchmark does not use: neural magnitude + phase start, 16 iterations
 # and no sharpening 2.19 PESQ-WB; 64 iterations 2.40; 64 with power 1.1 / 1.2 / 1.3: 2.57 / 2.67 / 2.70; 128 with
 # power 1.2: 2.76; Griffin-Lim 2.60 with 64 iterations and 2.56 with 128; step-3330 weights. Re-checked with the
 # step-24485 weights on 5 other held-out espeak-ng clips + 3 flite clips (seed 99): 128 / 192 / 256 / 320 / 384 / 512
 # iterations at power 1.2: 3.00 / 3.06 / 3.08 / 3.02 / 2.96 / 2.99 (fast Griffin-Lim drifts from the network's
-# phase past ~256); 256 at power 1.1 / 1.15 / 1.3: 2.91 / 2.97 / 3.02; momentum 0.9 at 128: 2.99)
+# phase past ~256); 256 at power 1.1 / 1.15 / 1.3: 2.91 / 2.97 / 3.02; momentum 0.9 at 128: 2.99. But on the
+# benchmark's 20 held-out + 12 flite clips 256 gave 2.977 / 3.304 against 128's 2.970 / 3.303, at 1.3-1.4x the
+# time: no gain, so 128 stays)
 N_BINS = melcodec.N_FFT // 2 + 1  # 513 STFT bins (paper sec. 4.3: FFT 1024)
 MAX_LOG_MAG = 7.0  # |S| <= e^7 ~ 1100: the loudest full-scale frame of a Hann-1024 STFT is ~512
 
