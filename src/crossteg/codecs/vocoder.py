@@ -42,8 +42,8 @@ HYBRID_POWER = 1.2  # |S| ** 1.2 before those iterations, as mel.mel_to_audio sh
 # step-24485 weights on 5 other held-out espeak-ng clips + 3 flite clips (seed 99): 128 / 192 / 256 / 320 / 384 / 512
 # iterations at power 1.2: 3.00 / 3.06 / 3.08 / 3.02 / 2.96 / 2.99 (fast Griffin-Lim drifts from the network's
 # phase past ~256); 256 at power 1.1 / 1.15 / 1.3: 2.91 / 2.97 / 3.02; momentum 0.9 at 128: 2.99. But on the
-# benchmark's 20 held-out + 12 flite clips 256 gave 2.977 / 3.304 against 128's 2.970 / 3.303, at 1.3-1.4x the
-# time: no gain, so 128 stays)
+# benchmark's 20 held-out + 12 flite clips 256 gave 2.977 / 3.304 against 128's 2.960-2.970 / 3.303 (two runs), at
+# 1.3-1.4x the time: within the noise, so 128 stays)
 N_BINS = melcodec.N_FFT // 2 + 1  # 513 STFT bins (paper sec. 4.3: FFT 1024)
 MAX_LOG_MAG = 7.0  # |S| <= e^7 ~ 1100: the loudest full-scale frame of a Hann-1024 STFT is ~512
 
