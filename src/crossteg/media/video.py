@@ -199,7 +199,7 @@ def save_video(video: Video, path: str | os.PathLike) -> None:
     out = Path(path)
     suffix = out.suffix.lower()
     if suffix not in WRITE_EXTS:
-        raise MediaError(f"cannot write a video as '{out.suffix}' (use .mp4, .mov, .mkv, .gif or .npz)")
+        raise MediaError(f"cannot write a video as '{out.suffix}' (use {', '.join(sorted(WRITE_EXTS))})")
     if video.num_frames == 0:
         raise MediaError(f"cannot write video {out}: it has no frames")
     try:
