@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import shutil
 import subprocess
 import tempfile
@@ -133,7 +134,7 @@ def _cached(key: str, run: Callable[[], tuple[np.ndarray, int]], rate: int) -> n
     samples = resample(samples[None, :], source_rate, rate)[0]
     samples = 0.9 * samples / max(float(np.abs(samples).max()), 1e-6)
     CACHE.mkdir(parents=True, exist_ok=True)
-    tmp = cached.with_suffix(".tmp.wav")
+    tmp = cached.with_suffix(f".{os.getpid()}.tmp.wav")  # per process: two trainers may synthesise one clip
     sf.write(tmp, samples, rate, subtype="FLOAT")
     tmp.replace(cached)
     return samples
