@@ -23,6 +23,10 @@ The paper's speech is LJ Speech / CMU-ARCTIC and its faces FFHQ, with a WaveNet 
   at random 1-S s; lengths without a model get the paper's numbers and an empty row.
 * table 3 (nested, two levels): our nested model covers 0-10 s per level (the paper's shortest row is 0-20 s).
 * speed: seconds to hide and to reveal 10 s of speech on this machine (best of 2).
+
+Every table uses the paper's hide, E1's one pass (`refine=0`); table 1's mel rows, table 3 and speed have rows
+marked "refinement (ours)" beside them: the CLI's default hide, which refines the container through the fixed
+revealing network(s) (methods/thinimg.py), on the same pairs.
 """
 
 from __future__ import annotations
@@ -52,6 +56,8 @@ PAPER_T1_CMU = {"mel": (44.66, 0.989, 3.215), "raw": (38.08, 0.965, 2.026), "stf
 PAPER_T2 = {20: ((39.72, 0.970, 3.370), (40.44, 0.976, 3.107)), 40: ((30.85, 0.895, 3.111), (37.00, 0.954, 2.880)),
             80: ((28.25, 0.811, 2.482), (30.03, 0.893, 2.382))}  # table 2: LJ Speech, CMU-ARCTIC
 PAPER_T3_20S = (39.60, 0.967, 3.521, 3.414)  # table 3, 0-20 s: PSNR, SSIM, PESQ first and second level
+ONE_PASS = {"refine": 0}  # the paper's hide: E1's one pass (hide-time refinement, ours, has rows of its own)
+REFINED = f" + {T.REFINE_STEPS}-step refinement (ours)"  # suffix of the rows hidden with the CLI's default
 PAPER_PIQE = 46.59  # table 1, mel row, LJ Speech: PIQE of the talking-head frames (MakeItTalk); CMU-ARCTIC 46.23
 
 
@@ -135,7 +141,8 @@ def talking_head_piqe(container: Image, revealed: Audio, path: Path, stride: int
 
 
 def tensor_psnr(method: T.THInImg, cover: Image, speech: Audio, saved: Image) -> dict[str, float]:
-    """PSNR of the revealed (shuffled) hidden tensor against the one hidden: float container vs saved PNG."""
+    """PSNR of the revealed (shuffled) hidden tensor against the one hidden: the one pass's float container vs the
+    saved PNG."""
     model = method._load(T.SINGLE)
     hidden = torch.from_numpy(method._tensors(T.speech_samples(speech), KEY, 1, model.layout, 1))
     with torch.no_grad():
@@ -155,14 +162,15 @@ def mean_rows(setting: str, scores: list[dict[str, float]], paper: dict[str, flo
 
 
 def table1(folder: Path, sets: dict[str, list[Audio]], covers: list[Image]) -> list[Row]:
-    method = get_method("thinimg", model="single")
-    griffin_lim = get_method("thinimg", model="single", vocoder="griffin-lim")
-    assert isinstance(method, T.THInImg) and isinstance(griffin_lim, T.THInImg)
+    method = get_method("thinimg", model="single", **ONE_PASS)
+    griffin_lim = get_method("thinimg", model="single", vocoder="griffin-lim", **ONE_PASS)
+    refined = get_method("thinimg", model="single")
+    assert isinstance(method, T.THInImg) and isinstance(griffin_lim, T.THInImg) and isinstance(refined, T.THInImg)
     psnr_, ssim_, pesq_ = PAPER_T1["mel"]
     paper = {"container_psnr": psnr_, "container_ssim": ssim_, "secret_pesq": pesq_}
     rows = []
     for name, clips in sets.items():
-        scores, gl_scores, piqe_scores = [], [], []
+        scores, gl_scores, piqe_scores, refined_scores = [], [], [], []
         for k, speech in enumerate(clips):
             cover = covers[k % len(covers)]
             saved, revealed, score = round_trip(method, cover, speech, folder / f"t1-{k}.png")
@@ -170,10 +178,17 @@ def table1(folder: Path, sets: dict[str, list[Audio]], covers: list[Image]) -> l
             if k % len(covers) == 0:  # the bundled face160.png: a whole frontal face for the face mesh
                 piqe_scores.append(talking_head_piqe(saved, revealed, folder / f"t1-{k}.mp4"))
             gl_scores.append(vocoder_scores(griffin_lim, speech, griffin_lim.reveal(saved, KEY)))
-            print(f"  table1 {name} {k}: {scores[-1]} griffin-lim {gl_scores[-1]} {piqe_scores[-1:]}", flush=True)
+            refined_png, _, score = round_trip(refined, cover, speech, folder / f"t1r-{k}.png")
+            tensor = tensor_psnr(refined, cover, speech, refined_png)["secret_tensor_psnr_png"]
+            refined_scores.append({**score, "secret_tensor_psnr_png": tensor})
+            print(f"  table1 {name} {k}: {scores[-1]} griffin-lim {gl_scores[-1]} {piqe_scores[-1:]} "
+                  f"refined {refined_scores[-1]}", flush=True)
         note = f"{name}, from saved PNG, {method.vocoder} vocoder (the default)"
         paper_note = "; paper: LJ Speech, WaveNet vocoder; " + CMU_NOTE.format(*PAPER_T1_CMU["mel"])
-        rows += mean_rows(f"table1 mel 0-10s {name}", scores, paper, note, paper_note)
+        rows += mean_rows(f"table1 mel 0-10s {name}", scores, paper, note + ", the paper's one-pass hide", paper_note)
+        rows += mean_rows(f"table1 mel 0-10s {name}{REFINED}", refined_scores, paper,
+                          note + ", the CLI's default hide: the one pass refined through the revealing network "
+                          "(methods/thinimg.py), the same pairs", paper_note)
         rows += mean_rows(f"table1 mel 0-10s {name} griffin-lim", gl_scores, {"secret_pesq": pesq_},
                           f"{name}, the same PNGs revealed through Griffin-Lim (64 iterations)", paper_note)
         rows += mean_rows(f"table1 mel 0-10s {name} talking head", piqe_scores, {"video_piqe": PAPER_PIQE},
@@ -191,7 +206,7 @@ def table1_formats(folder: Path, sets: dict[str, list[Audio]], covers: list[Imag
         psnr_, ssim_, pesq_ = PAPER_T1[fmt]
         paper_note = "; paper: LJ Speech; " + CMU_NOTE.format(*PAPER_T1_CMU[fmt])
         if (T.WEIGHTS_DIR / f"{name}.safetensors").exists():
-            method = get_method("thinimg", model=fmt)
+            method = get_method("thinimg", model=fmt, **ONE_PASS)
             assert isinstance(method, T.THInImg)
             for set_name, clips in sets.items():
                 scores = [round_trip(method, covers[k % len(covers)], speech, folder / f"t1{fmt}-{k}.png")[2]
@@ -230,7 +245,7 @@ def table2(folder: Path, pairs: int, covers: list[Image], lengths: tuple[int, ..
                          f"budget (`crossteg train thinimg --seconds {seconds}` trains one)" + paper_note)
                      for k, v in paper.items()]
             continue
-        method = get_method("thinimg", model=f"{seconds}s")
+        method = get_method("thinimg", model=f"{seconds}s", **ONE_PASS)
         assert isinstance(method, T.THInImg)
         rng = np.random.default_rng(2027 + seconds)
         clips = [Audio(c, mel.SAMPLE_RATE) for c in data.speech_clips(rng, pairs, 1.0, seconds, voice_pool=voices)]
@@ -246,8 +261,16 @@ def table2(folder: Path, pairs: int, covers: list[Image], lengths: tuple[int, ..
 
 
 def table3(folder: Path, clips: list[Audio], covers: list[Image]) -> list[Row]:
-    method = get_method("thinimg", model="nested", level2_key=KEY2)
-    assert isinstance(method, T.THInImg)
+    rows = []
+    for suffix, options in (("", ONE_PASS), (REFINED, {})):
+        method = get_method("thinimg", model="nested", level2_key=KEY2, **options)
+        assert isinstance(method, T.THInImg)
+        rows += table3_rows(method, suffix, folder, clips, covers)
+    return rows
+
+
+def table3_rows(method: T.THInImg, suffix: str, folder: Path, clips: list[Audio], covers: list[Image]) -> list[Row]:
+    """Table 3 with `method`: pairs of clips, one per level, each pair in one face."""
     scores = []
     for k in range(0, len(clips) - 1, 2):
         first, second = clips[k], clips[k + 1]
@@ -261,12 +284,13 @@ def table3(folder: Path, clips: list[Audio], covers: list[Image]) -> list[Row]:
                        **speech_scores(first, level1, "secret_level1"),
                        **speech_scores(second, level2, "secret_level2"),
                        "secret_level2_stoi_with_level1_key": intruder_stoi(second, intruder)})
-        print(f"  table3 {k}: {scores[-1]}", flush=True)
+        print(f"  table3{suffix} {k}: {scores[-1]}", flush=True)
     psnr_, ssim_, p1, p2 = PAPER_T3_20S
     note = (f"held-out voices, 0-10 s per level, from saved PNG, {method.vocoder} vocoder; paper's shortest nested "
             f"row is 0-20 s: "
             f"{psnr_} / {ssim_} / PESQ {p1} and {p2}")
-    rows = mean_rows("table3 nested 0-10s", scores, {}, note)
+    note += ", the paper's one-pass hide" if not method.refine else ", the CLI's default hide (refined, ours)"
+    rows = mean_rows(f"table3 nested 0-10s{suffix}", scores, {}, note)
     for row in rows:
         if row.metric == "secret_level2_stoi_with_level1_key":
             row.higher_is_better = False
@@ -274,21 +298,24 @@ def table3(folder: Path, clips: list[Audio], covers: list[Image]) -> list[Row]:
 
 
 def speed(folder: Path, covers: list[Image]) -> list[Row]:
-    method = get_method("thinimg", model="single")
-    assert isinstance(method, T.THInImg)
     long = media.load_audio(assets_dir() / "speech_long.wav")
     speech = Audio(long.samples[:, :10 * mel.SAMPLE_RATE], mel.SAMPLE_RATE)
-    hide_s, reveal_s = [], []
-    for _ in range(2):
-        start = time.perf_counter()
-        stego = method.hide(covers[0], speech, KEY)
-        hide_s.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        method.reveal(stego, KEY)
-        reveal_s.append(time.perf_counter() - start)
-    note = f"best of 2, {torch.get_num_threads()} torch thread(s); reveal includes the {method.vocoder} vocoder"
-    return [Row("speed 10s speech 160px", "hide_seconds", min(hide_s), note=note),
-            Row("speed 10s speech 160px", "reveal_seconds", min(reveal_s), note=note)]
+    rows = []
+    for suffix, options in (("", ONE_PASS), (REFINED, {})):
+        method = get_method("thinimg", model="single", **options)
+        assert isinstance(method, T.THInImg)
+        hide_s, reveal_s = [], []
+        for _ in range(2):
+            start = time.perf_counter()
+            stego = method.hide(covers[0], speech, KEY)
+            hide_s.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            method.reveal(stego, KEY)
+            reveal_s.append(time.perf_counter() - start)
+        note = f"best of 2, {torch.get_num_threads()} torch thread(s); reveal includes the {method.vocoder} vocoder"
+        rows += [Row(f"speed 10s speech 160px{suffix}", "hide_seconds", min(hide_s), note=note),
+                 Row(f"speed 10s speech 160px{suffix}", "reveal_seconds", min(reveal_s), note=note)]
+    return rows
 
 
 TABLES = ("1", "1f", "2", "3", "speed")  # 1f: table 1's raw and STFT rows

@@ -49,6 +49,7 @@ from crossteg.media.audio import Audio
 from crossteg.media.image import Image
 from crossteg.methods.base import WEIGHTS_DIR, Capacity, Method, Progress, no_progress, register
 from crossteg.nn.blocks import WIDTH, ConvNet, plain_stack, quantize_ste
+from crossteg.nn.refine import refine_stego
 
 MODEL_RATE = 16_000  # TIMIT's rate (the paper's test covers), and our synthetic speech's
 TILE = 64  # DITAS sec. 3.1: 64 x 64 patches
@@ -282,29 +283,18 @@ def refine_containers(net: DitasNet | BalujaNet, carrier: Carrier, secret: torch
                       audio: torch.Tensor, steps: int, rounding: bool = True,
                       progress: Progress = no_progress) -> torch.Tensor:
     """Containers (1 x t x T x 4096 audio tiles, from the hiding networks) moved by `steps` Adam steps to lower
-    MSE(C_t, secret) through the fixed revealing networks, each tile's change kept within the mean square the
-    networks gave it (projected after every step); returns the best containers seen, on the 16-bit grid when
-    `rounding`."""
+    MSE(C_t, secret) through the fixed revealing networks (nn/refine.py), each tile's change kept within the mean
+    square the networks gave it; on the 16-bit grid when `rounding`."""
     stages = audio.shape[1]
     present = carrier.mask(torch.ones(audio.shape[:3], dtype=torch.bool))
-    budget = torch.mean((audio - covers) ** 2, -1, keepdim=True)
-    change = (audio - covers).detach().clone().requires_grad_(True)
-    opt = torch.optim.Adam([change], lr=REFINE_LR)
-    best, best_loss = audio.detach().clone(), math.inf
-    for k in range(steps + 1):
-        x = (covers + change).clamp(-1, 1)
-        x = quantize_ste(x, PCM) if rounding else x
-        loss = torch.mean((net.reveal(carrier.encode(x), present, stages) - secret) ** 2)
-        if loss.item() < best_loss:
-            best, best_loss = x.detach().clone(), loss.item()
-        progress("refining", k, steps)
-        if k == steps:
-            break
-        (change.grad,) = torch.autograd.grad(loss, [change])
-        opt.step()
-        with torch.no_grad():  # back onto each tile's distortion budget
-            change.mul_(torch.sqrt(budget / torch.mean(change**2, -1, keepdim=True).clamp_min(1e-12)).clamp(max=1))
-    return best
+
+    def to_file(x: torch.Tensor) -> torch.Tensor:
+        return quantize_ste(x.clamp(-1, 1), PCM) if rounding else x.clamp(-1, 1)
+
+    def loss(x: torch.Tensor) -> torch.Tensor:
+        return torch.mean((net.reveal(carrier.encode(x), present, stages) - secret) ** 2)
+
+    return refine_stego(audio, covers, loss, to_file, steps, REFINE_LR, (-1,), progress)
 
 
 def row_scramble(material: keys.KeyMaterial | None, shape: tuple[int, ...],
