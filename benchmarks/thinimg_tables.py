@@ -24,9 +24,9 @@ The paper's speech is LJ Speech / CMU-ARCTIC and its faces FFHQ, with a WaveNet 
 * table 3 (nested, two levels): our nested model covers 0-10 s per level (the paper's shortest row is 0-20 s).
 * speed: seconds to hide and to reveal 10 s of speech on this machine (best of 2).
 
-Every table uses the paper's hide, E1's one pass (`refine=0`); table 1's mel rows, table 3 and speed have rows
-marked "refinement (ours)" beside them: the CLI's default hide, which refines the container through the fixed
-revealing network(s) (methods/thinimg.py), on the same pairs.
+Every table is measured twice on the same pairs: with the paper's hide, E1's one pass (`refine=0`), and in rows
+marked "refinement (ours)" with the CLI's default hide, which refines the container through the fixed revealing
+network(s) (methods/thinimg.py).
 """
 
 from __future__ import annotations
@@ -153,6 +153,13 @@ def tensor_psnr(method: T.THInImg, cover: Image, speech: Audio, saved: Image) ->
             "secret_tensor_psnr_png": metrics.psnr(hidden.numpy(), from_png)}
 
 
+def hide_note(method: T.THInImg) -> str:
+    """How `method` hides: the paper's one pass, or refined (the CLI's default)."""
+    if not method.refine:
+        return "the paper's one-pass hide"
+    return f"the CLI's default hide: the one pass refined {method.refine} steps through the revealing network (ours)"
+
+
 def mean_rows(setting: str, scores: list[dict[str, float]], paper: dict[str, float], note: str,
               paper_note: str = "") -> list[Row]:
     """One row per metric: the mean over the pairs; `paper_note` is added where the paper has a number."""
@@ -185,10 +192,9 @@ def table1(folder: Path, sets: dict[str, list[Audio]], covers: list[Image]) -> l
                   f"refined {refined_scores[-1]}", flush=True)
         note = f"{name}, from saved PNG, {method.vocoder} vocoder (the default)"
         paper_note = "; paper: LJ Speech, WaveNet vocoder; " + CMU_NOTE.format(*PAPER_T1_CMU["mel"])
-        rows += mean_rows(f"table1 mel 0-10s {name}", scores, paper, note + ", the paper's one-pass hide", paper_note)
+        rows += mean_rows(f"table1 mel 0-10s {name}", scores, paper, f"{note}, {hide_note(method)}", paper_note)
         rows += mean_rows(f"table1 mel 0-10s {name}{REFINED}", refined_scores, paper,
-                          note + ", the CLI's default hide: the one pass refined through the revealing network "
-                          "(methods/thinimg.py), the same pairs", paper_note)
+                          f"{note}, {hide_note(refined)}, the same pairs", paper_note)
         rows += mean_rows(f"table1 mel 0-10s {name} griffin-lim", gl_scores, {"secret_pesq": pesq_},
                           f"{name}, the same PNGs revealed through Griffin-Lim (64 iterations)", paper_note)
         rows += mean_rows(f"table1 mel 0-10s {name} talking head", piqe_scores, {"video_piqe": PAPER_PIQE},
@@ -206,15 +212,17 @@ def table1_formats(folder: Path, sets: dict[str, list[Audio]], covers: list[Imag
         psnr_, ssim_, pesq_ = PAPER_T1[fmt]
         paper_note = "; paper: LJ Speech; " + CMU_NOTE.format(*PAPER_T1_CMU[fmt])
         if (T.WEIGHTS_DIR / f"{name}.safetensors").exists():
-            method = get_method("thinimg", model=fmt, **ONE_PASS)
-            assert isinstance(method, T.THInImg)
-            for set_name, clips in sets.items():
-                scores = [round_trip(method, covers[k % len(covers)], speech, folder / f"t1{fmt}-{k}.png")[2]
-                          for k, speech in enumerate(clips)]
-                print(f"  table1 {fmt} {set_name}: {scores}", flush=True)
-                rows += mean_rows(f"table1 {fmt} 0-10s {set_name}", scores,
-                                  {"container_psnr": psnr_, "container_ssim": ssim_, "secret_pesq": pesq_},
-                                  f"{set_name}, from saved PNG, {name} (the format's own inversion)", paper_note)
+            for suffix, options in (("", ONE_PASS), (REFINED, {})):
+                method = get_method("thinimg", model=fmt, **options)
+                assert isinstance(method, T.THInImg)
+                for set_name, clips in sets.items():
+                    scores = [round_trip(method, covers[k % len(covers)], speech, folder / f"t1{fmt}-{k}.png")[2]
+                              for k, speech in enumerate(clips)]
+                    print(f"  table1 {fmt}{suffix} {set_name}: {scores}", flush=True)
+                    rows += mean_rows(f"table1 {fmt} 0-10s {set_name}{suffix}", scores,
+                                      {"container_psnr": psnr_, "container_ssim": ssim_, "secret_pesq": pesq_},
+                                      f"{set_name}, from saved PNG, {name} (the format's own inversion), "
+                                      f"{hide_note(method)}", paper_note)
         else:
             rows.append(Row(f"table1 {fmt} 0-10s", "container_psnr", None, psnr_, note="no model trained for this "
                             f"format (`crossteg train thinimg --format {fmt}` trains one)"))
@@ -245,18 +253,19 @@ def table2(folder: Path, pairs: int, covers: list[Image], lengths: tuple[int, ..
                          f"budget (`crossteg train thinimg --seconds {seconds}` trains one)" + paper_note)
                      for k, v in paper.items()]
             continue
-        method = get_method("thinimg", model=f"{seconds}s", **ONE_PASS)
-        assert isinstance(method, T.THInImg)
         rng = np.random.default_rng(2027 + seconds)
         clips = [Audio(c, mel.SAMPLE_RATE) for c in data.speech_clips(rng, pairs, 1.0, seconds, voice_pool=voices)]
-        scores = []
-        for k, speech in enumerate(clips):
-            cover = covers[k % len(covers)]
-            scores.append(round_trip(method, cover, speech, folder / f"t2-{k}.png")[2])
-            print(f"  table2 {seconds}s {k}: {scores[-1]}", flush=True)
-        note = (f"{name} (c = {method._load(name).layout.channels}), held-out voices at 1-{seconds} s, one 160 x 160 "
-                f"face each, from saved PNG, {method.vocoder} vocoder")
-        rows += mean_rows(table2_setting(seconds), scores, paper, note, paper_note)
+        for suffix, options in (("", ONE_PASS), (REFINED, {})):
+            method = get_method("thinimg", model=f"{seconds}s", **options)
+            assert isinstance(method, T.THInImg)
+            scores = []
+            for k, speech in enumerate(clips):
+                cover = covers[k % len(covers)]
+                scores.append(round_trip(method, cover, speech, folder / f"t2-{k}.png")[2])
+                print(f"  table2 {seconds}s{suffix} {k}: {scores[-1]}", flush=True)
+            note = (f"{name} (c = {method._load(name).layout.channels}), held-out voices at 1-{seconds} s, one "
+                    f"160 x 160 face each, from saved PNG, {method.vocoder} vocoder, {hide_note(method)}")
+            rows += mean_rows(table2_setting(seconds) + suffix, scores, paper, note, paper_note)
     return rows
 
 
@@ -288,8 +297,7 @@ def table3_rows(method: T.THInImg, suffix: str, folder: Path, clips: list[Audio]
     psnr_, ssim_, p1, p2 = PAPER_T3_20S
     note = (f"held-out voices, 0-10 s per level, from saved PNG, {method.vocoder} vocoder; paper's shortest nested "
             f"row is 0-20 s: "
-            f"{psnr_} / {ssim_} / PESQ {p1} and {p2}")
-    note += ", the paper's one-pass hide" if not method.refine else ", the CLI's default hide (refined, ours)"
+            f"{psnr_} / {ssim_} / PESQ {p1} and {p2}; {hide_note(method)}")
     rows = mean_rows(f"table3 nested 0-10s{suffix}", scores, {}, note)
     for row in rows:
         if row.metric == "secret_level2_stoi_with_level1_key":
@@ -333,7 +341,7 @@ def merged(path: Path, command: str, tables: list[str], lengths: tuple[int, ...]
         prefixes = tuple(p for t in tables for p in PREFIXES.get(t, ()))
         table2 = {table2_setting(s) for s in lengths} if "2" in tables else set()
         results.rows = [Row(**r) for r in old["rows"]
-                        if not r["setting"].startswith(prefixes) and r["setting"] not in table2]
+                        if not r["setting"].startswith(prefixes) and r["setting"].split(" + ")[0] not in table2]
         commands = [c for c in old["command"].split(" && ") if c != command]
         results.command = " && ".join([*commands, command])
     return results
@@ -376,7 +384,7 @@ def main(argv: list[str] | None = None) -> Results:
     order = {"table1": 0, "table2": 1, "table3": 2, "speed": 3}
     length = {table2_setting(s): s for s in PAPER_T2}
     # stable: keeps each table's order, table 2's rows by length
-    results.rows.sort(key=lambda r: (order.get(r.setting.split()[0], 3), length.get(r.setting, 0)))
+    results.rows.sort(key=lambda r: (order.get(r.setting.split()[0], 3), length.get(r.setting.split(" + ")[0], 0)))
     args.out.mkdir(parents=True, exist_ok=True)
     results.write(path)
     print(results.to_markdown())
