@@ -19,7 +19,7 @@ from PIL import Image as PILImage
 
 from crossteg import media, metrics
 from crossteg.errors import UsageError
-from crossteg.evaluate import run_eval
+from crossteg.evaluate import run_eval, secret_metrics
 from crossteg.media import INR, Audio, Image
 from crossteg.nn.siren import Siren, SirenConfig
 from crossteg.robustness import ATTACKS, SWEEPS, NotApplicable, select
@@ -229,6 +229,18 @@ def test_select():
     assert [a.name for a in select("jpeg-75, wav-resave,jpeg-75")] == ["jpeg-75", "wav-resave"]
     with pytest.raises(UsageError, match="unknown attack.*jpeg-7.*available"):
         select("jpeg-7,png-resave")
+
+
+def test_a_revealed_clip_of_the_wrong_length_is_scored_against_the_whole_original():
+    """A reveal that misreads its length (after an attack) returns too little, even nothing: the missing part
+    counts as silence, so the scores are low and defined instead of an error or a flattering partial match."""
+    rng = np.random.default_rng(0)
+    original = Audio(rng.normal(0, 0.1, 32000).astype(np.float32), 16000)
+    half = Audio(original.samples[:, :16000], 16000)
+    assert secret_metrics(original, half)["secret_snr"] == pytest.approx(10 * math.log10(2), abs=0.1)
+    empty = secret_metrics(original, Audio(np.zeros((1, 0), np.float32), 16000))
+    assert empty["secret_snr"] == 0.0 and empty["secret_stoi"] < 0.1 and "secret_pesq" not in empty
+    assert secret_metrics(original, original)["secret_snr"] == math.inf
 
 
 def test_eval_records_every_attack_and_failures(assets, tmp_path):
