@@ -21,12 +21,12 @@ Our choices where the paper is silent, and what makes it a file format (see the 
   reveals noise;
 * the hiding output is added to the cover tensor (container = T_i + H_i(...)); 16-bit rounding in the loop.
 
-Beyond the paper (ours): hide-time refinement. After the hiding networks' one pass, `refine` Adam steps move the
-container samples themselves so that the fixed revealing networks return the secret better (MSE of the whole
-C_t), each 4096-sample tile's change kept within the mean square the networks gave it, so the audio is changed no
-more than by the one pass; 16-bit rounding straight-through. The file format, the key and reveal are unchanged;
-`refine=0` is the paper's one-pass hide (the Table 1 baselines default to it). Measured gain and cost:
-benchmarks/results/ditas-tables.md.
+Beyond the paper (ours): hide-time refinement (nn/refine.py, shared with thinimg). After the hiding networks'
+one pass, `refine` Adam steps move the container samples themselves so that the fixed revealing networks return
+the secret better (MSE of the whole C_t), each 4096-sample tile's change kept within the mean square the networks
+gave it, so the audio is changed no more than by the one pass; 16-bit rounding straight-through. The file format,
+the key and reveal are unchanged; `refine=0` is the paper's one-pass hide (the Table 1 baselines default to it).
+Measured gain and cost: benchmarks/results/ditas-tables.md.
 """
 
 from __future__ import annotations
