@@ -43,6 +43,7 @@ from crossteg import media, metrics
 from crossteg.codecs import mel
 from crossteg.evaluate import assets_dir
 from crossteg.media import Audio, Image
+from crossteg.media.audio import fit_length
 from crossteg.methods import get_method
 from crossteg.methods import thinimg as T
 from crossteg.methods.base import WEIGHTS_DIR
@@ -58,6 +59,7 @@ PAPER_T2 = {20: ((39.72, 0.970, 3.370), (40.44, 0.976, 3.107)), 40: ((30.85, 0.8
 PAPER_T3_20S = (39.60, 0.967, 3.521, 3.414)  # table 3, 0-20 s: PSNR, SSIM, PESQ first and second level
 ONE_PASS = {"refine": 0}  # the paper's hide: E1's one pass (hide-time refinement, ours, has rows of its own)
 REFINED = f" + {T.REFINE_STEPS}-step refinement (ours)"  # suffix of the rows hidden with the CLI's default
+HIDES = (("", ONE_PASS), (REFINED, {}))  # (row suffix, thinimg options): each table is measured both ways
 PAPER_PIQE = 46.59  # table 1, mel row, LJ Speech: PIQE of the talking-head frames (MakeItTalk); CMU-ARCTIC 46.23
 
 
@@ -92,8 +94,7 @@ def speech_sets(pairs: int) -> dict[str, list[Audio]]:
 
 def speech_scores(original: Audio, revealed: Audio, prefix: str = "secret") -> dict[str, float]:
     a = original.samples[0]
-    b = np.zeros_like(a)
-    b[:min(len(a), revealed.frames)] = revealed.samples[0, :len(a)]
+    b = fit_length(revealed.samples[0], len(a))
     return {f"{prefix}_pesq": metrics.pesq_wb(a, b, mel.SAMPLE_RATE),
             f"{prefix}_stoi": metrics.stoi(a, b, mel.SAMPLE_RATE)}
 
@@ -212,7 +213,7 @@ def table1_formats(folder: Path, sets: dict[str, list[Audio]], covers: list[Imag
         psnr_, ssim_, pesq_ = PAPER_T1[fmt]
         paper_note = "; paper: LJ Speech; " + CMU_NOTE.format(*PAPER_T1_CMU[fmt])
         if (T.WEIGHTS_DIR / f"{name}.safetensors").exists():
-            for suffix, options in (("", ONE_PASS), (REFINED, {})):
+            for suffix, options in HIDES:
                 method = get_method("thinimg", model=fmt, **options)
                 assert isinstance(method, T.THInImg)
                 for set_name, clips in sets.items():
@@ -255,7 +256,7 @@ def table2(folder: Path, pairs: int, covers: list[Image], lengths: tuple[int, ..
             continue
         rng = np.random.default_rng(2027 + seconds)
         clips = [Audio(c, mel.SAMPLE_RATE) for c in data.speech_clips(rng, pairs, 1.0, seconds, voice_pool=voices)]
-        for suffix, options in (("", ONE_PASS), (REFINED, {})):
+        for suffix, options in HIDES:
             method = get_method("thinimg", model=f"{seconds}s", **options)
             assert isinstance(method, T.THInImg)
             scores = []
@@ -271,7 +272,7 @@ def table2(folder: Path, pairs: int, covers: list[Image], lengths: tuple[int, ..
 
 def table3(folder: Path, clips: list[Audio], covers: list[Image]) -> list[Row]:
     rows = []
-    for suffix, options in (("", ONE_PASS), (REFINED, {})):
+    for suffix, options in HIDES:
         method = get_method("thinimg", model="nested", level2_key=KEY2, **options)
         assert isinstance(method, T.THInImg)
         rows += table3_rows(method, suffix, folder, clips, covers)
@@ -309,7 +310,7 @@ def speed(folder: Path, covers: list[Image]) -> list[Row]:
     long = media.load_audio(assets_dir() / "speech_long.wav")
     speech = Audio(long.samples[:, :10 * mel.SAMPLE_RATE], mel.SAMPLE_RATE)
     rows = []
-    for suffix, options in (("", ONE_PASS), (REFINED, {})):
+    for suffix, options in HIDES:
         method = get_method("thinimg", model="single", **options)
         assert isinstance(method, T.THInImg)
         hide_s, reveal_s = [], []

@@ -359,3 +359,13 @@ def test_encode_decode_round_trips():
     assert media.decode(*media.encode(video)).audio.samples.tobytes() == floaty.samples.tobytes()
     with pytest.raises(MediaError, match="decode"):
         media.decode(b"garbage", ".png")
+
+
+def test_fit_length_cuts_or_zero_pads_the_time_axis():
+    from crossteg.media.audio import fit_length
+
+    mono, stereo = np.arange(1, 6, dtype=np.float32), np.ones((2, 3), np.float32)
+    np.testing.assert_array_equal(fit_length(mono, 3), [1, 2, 3])
+    np.testing.assert_array_equal(fit_length(mono, 7), [1, 2, 3, 4, 5, 0, 0])
+    np.testing.assert_array_equal(fit_length(stereo, 5), [[1, 1, 1, 0, 0]] * 2)
+    assert fit_length(mono, 0).shape == (0,) and fit_length(mono[:0], 2).tolist() == [0, 0]

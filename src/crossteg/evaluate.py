@@ -15,10 +15,9 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from crossteg import media, metrics
 from crossteg.errors import CapacityError, CrossTegError, KeyError_, UsageError
+from crossteg.media.audio import fit_length
 from crossteg.media.files import check_output
 from crossteg.media.payload import Payload
 from crossteg.methods.base import Method, Progress, get_method, method_ids, no_progress
@@ -54,12 +53,6 @@ def container_metrics(cover: Any, stego: Any) -> dict[str, float]:
     return {"container_snr": metrics.snr(cover.samples.reshape(-1), stego.samples.reshape(-1))}
 
 
-def at_length(samples: np.ndarray, n: int) -> np.ndarray:
-    """`samples` cut or zero-padded to `n`: what a reveal did not return (a misread length) counts as silence,
-    rather than shortening the original it is compared with."""
-    return np.pad(samples[:n], (0, max(0, n - len(samples))))
-
-
 def secret_metrics(original: Any, revealed: Any) -> dict[str, float]:
     """How close the revealed secret is to the original (the paper's secret_* metrics)."""
     scores: dict[str, float] = {}
@@ -71,8 +64,8 @@ def secret_metrics(original: Any, revealed: Any) -> dict[str, float]:
                                                                                          revealed.frames)
         scores |= {"secret_psnr": metrics.psnr(a, b), "secret_ssim": metrics.ssim(a, b)}
     elif original.modality == "audio":
-        a = original.mono().samples[0]
-        b = at_length(revealed.mono().resample(original.sample_rate).samples[0], len(a))
+        a = original.mono().samples[0]  # what a reveal did not return (a misread length) counts as silence
+        b = fit_length(revealed.mono().resample(original.sample_rate).samples[0], len(a))
         scores["secret_snr"] = metrics.snr(a, b)
         if original.duration >= 1.0:
             if b.any():  # PESQ is undefined on silence (it finds no utterance); SNR and STOI say enough

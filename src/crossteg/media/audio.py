@@ -95,6 +95,12 @@ class Audio:
         return Audio(out.astype(np.float32).reshape(self.channels, -1), int(sample_rate))
 
 
+def fit_length(samples: np.ndarray, n: int) -> np.ndarray:
+    """`samples` (1-D or C x T) cut or zero-padded to `n` along the last (time) axis."""
+    kept = samples[..., :n]
+    return np.pad(kept, [(0, 0)] * (kept.ndim - 1) + [(0, n - kept.shape[-1])])
+
+
 def resample(samples: np.ndarray, sample_rate: int, target_rate: int) -> np.ndarray:
     """The one place crossteg resamples: soxr (high quality) along the last axis of a T or C x T array.
 

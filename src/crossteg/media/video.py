@@ -20,7 +20,7 @@ import numpy as np
 from crossteg.errors import MediaError
 from crossteg.media import _ffmpeg
 from crossteg.media import image as _image
-from crossteg.media.audio import Audio, decode_with_ffmpeg, save_audio
+from crossteg.media.audio import Audio, decode_with_ffmpeg, fit_length, save_audio
 from crossteg.media.files import atomic_path
 
 EXTS = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm", ".mpg", ".mpeg", ".gif", ".npz"})
@@ -167,9 +167,7 @@ def _even_uint8(video: Video) -> np.ndarray:
 
 def _fit_audio(audio: Audio, seconds: float) -> Audio:
     """Trim or zero-pad sound to the pictures' length, so muxing needs no -shortest (it can drop frames)."""
-    n = int(round(seconds * audio.sample_rate))
-    s = audio.samples[:, :n]
-    return Audio(np.pad(s, ((0, 0), (0, n - s.shape[1]))), audio.sample_rate)
+    return Audio(fit_length(audio.samples, int(round(seconds * audio.sample_rate))), audio.sample_rate)
 
 
 def _write_ffmpeg(video: Video, tmp: Path, suffix: str, workdir: str) -> None:

@@ -45,7 +45,7 @@ from torch import nn
 from crossteg import keys
 from crossteg.codecs import dither
 from crossteg.errors import CapacityError, KeyError_, MediaError, UsageError, WeightsError
-from crossteg.media.audio import Audio
+from crossteg.media.audio import Audio, fit_length
 from crossteg.media.image import Image
 from crossteg.methods.base import WEIGHTS_DIR, Capacity, Method, Progress, no_progress, register
 from crossteg.nn.blocks import WIDTH, ConvNet, plain_stack, quantize_ste
@@ -518,7 +518,7 @@ class ImageInAudio(Method):
         """The cover plus the 16 kHz change resampled to its rate (every channel), on the 16-bit grid unless
         `float32`."""
         change = Audio(change16[None], MODEL_RATE).resample(cover.sample_rate).samples[0]
-        change = np.pad(change, (0, max(0, cover.frames - len(change))))[: cover.frames]
+        change = fit_length(change, cover.frames)
         stego = Audio(cover.samples + change[None], cover.sample_rate)
         return stego if self.float32 else Audio.from_int16(stego.to_int16(), cover.sample_rate)
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from crossteg.errors import MediaError
 from crossteg.media import _ffmpeg
-from crossteg.media.audio import Audio, decode_with_ffmpeg, load_audio, save_audio
+from crossteg.media.audio import Audio, decode_with_ffmpeg, fit_length, load_audio, save_audio
 from crossteg.robustness.common import SEED, NotApplicable
 
 OPUS_RATES = (48000, 24000, 16000, 12000, 8000)  # the only input rates the Opus codec accepts (RFC 6716 sec. 2)
@@ -52,13 +52,6 @@ def _read(src: Path) -> tuple[Audio, str]:
     return load_audio(src), sf.info(str(src)).subtype
 
 
-def _fit(samples: np.ndarray, frames: int) -> np.ndarray:
-    """Trim or zero-pad C x T samples to `frames`."""
-    if samples.shape[1] >= frames:
-        return samples[:, :frames]
-    return np.pad(samples, ((0, 0), (0, frames - samples.shape[1])))
-
-
 def wav_resave(src: Path, dst: Path) -> None:
     """Re-write as 16-bit PCM (lossless for a 16-bit stego; quantises a float one, as `Audio.to_int16` does)."""
     save_audio(load_audio(src), dst, subtype="PCM_16")
@@ -79,7 +72,7 @@ def resample_round_trip(src: Path, dst: Path, rate: int) -> None:
     if audio.sample_rate == rate:
         raise NotApplicable(f"{src.name} is already at {rate} Hz")
     back = audio.resample(rate).resample(audio.sample_rate)
-    save_audio(Audio(_fit(back.samples, audio.frames), audio.sample_rate), dst, subtype=subtype)
+    save_audio(Audio(fit_length(back.samples, audio.frames), audio.sample_rate), dst, subtype=subtype)
 
 
 def codec_round_trip(src: Path, dst: Path, codec: str, kbps: int) -> None:
