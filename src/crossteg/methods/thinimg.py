@@ -85,7 +85,7 @@ MODELS = ("auto", "single", "nested", *NAMED)
 # right key reads 0.90-1.00 (every shipped model, both nested levels, after PNG re-save or 8-bit noise of sigma 2);
 # 540 wrong-key reads (12 keys x 5 models x 9 containers) at most 0.56 (0.47 with a plausible length); a JPEG-95
 # re-save 0.14, a resize round trip 0.32 (its speech was lost too: STOI 0.50). Before, such a read came out as an
-# empty file or as every tile's worth of vocoded noise (minutes for a large photo).
+# empty file or as up to every tile's worth of vocoded noise (a header of 2^24 - 1 samples is common).
 MIN_HEADER_CONFIDENCE = 0.7
 REFINE_STEPS = 30
 REFINE_LR = 1e-4  # on [0, 1] pixels: a quarter of an 8-bit level
