@@ -16,6 +16,9 @@ The paper's speech is LJ Speech / CMU-ARCTIC and its faces FFHQ, with a WaveNet 
   for the pairs hidden in the bundled face160.png, the paper's PIQE column: `video_piqe`, the mean PIQE of every
   third decoded frame of the talking head (crossteg.talkinghead; the paper: MakeItTalk) of the saved container
   saying the revealed speech, beside `container_piqe`, the container's own.
+* table 1 on real recorded speech (`--tables 1r`): the mel rows for clips strung from prompts of two recorded
+  speakers never trained on (train/data.RECORDED_HELD_OUT: asterisk's fr_CA voice, 16 kHz G.722, and
+  alsa-utils' test voice; `apt-get install asterisk-core-sounds-fr-g722 alsa-utils`).
 * table 1, raw and STFT rows (`--tables 1f`): each format's own model (thinimg-raw-10s, thinimg-stft-10s) where
   shipped, on the same pairs, revealed through the format's own inversion; and each format's codec-only
   ceiling.
@@ -91,6 +94,15 @@ def speech_sets(pairs: int) -> dict[str, list[Audio]]:
     long = media.load_audio(assets_dir() / "speech_long.wav", mel.SAMPLE_RATE, mono=True)
     bundled.append(Audio(long.samples[:, :10 * mel.SAMPLE_RATE], mel.SAMPLE_RATE))
     return {"held-out voices": held, "bundled speech": bundled}
+
+
+def recorded_set(pairs: int) -> dict[str, list[Audio]]:
+    """Clips of 1-10 s strung from the held-out recorded speakers' prompts."""
+    from crossteg.train import data
+
+    rng = np.random.default_rng(2026)
+    clips = data.speech_clips(rng, pairs, 1.0, 10.0, voice_pool=list(data.RECORDED_HELD_OUT), engine="recorded")
+    return {"recorded voices": [Audio(c, mel.SAMPLE_RATE) for c in clips]}
 
 
 def speech_scores(original: Audio, revealed: Audio, prefix: str = "secret") -> dict[str, float]:
@@ -338,9 +350,11 @@ def speed(folder: Path, covers: list[Image]) -> list[Row]:
     return rows
 
 
-TABLES = ("1", "1f", "2", "3", "speed")  # 1f: table 1's raw and STFT rows
+TABLES = ("1", "1r", "1f", "2", "3", "speed")  # 1r: table 1 on recorded speech; 1f: its raw and STFT rows
 # the settings' prefixes of each table's rows (table 2's rows are told apart by length: see merged)
-PREFIXES = {"1": ("table1 mel ",), "1f": ("table1 raw ", "table1 stft "), "3": ("table3 ",), "speed": ("speed ",)}
+PREFIXES = {"1": ("table1 mel 0-10s held-out voices", "table1 mel 0-10s bundled speech"),
+            "1r": ("table1 mel 0-10s recorded voices",), "1f": ("table1 raw ", "table1 stft "), "3": ("table3 ",),
+            "speed": ("speed ",)}
 
 
 def merged(path: Path, command: str, tables: list[str], lengths: tuple[int, ...] = tuple(PAPER_T2)) -> Results:
@@ -363,8 +377,9 @@ def main(argv: list[str] | None = None) -> Results:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pairs", type=int, default=12, help="held-out voice clips (default 12)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    parser.add_argument("--tables", default=",".join(TABLES), help="comma-separated subset of 1,1f,2,3,speed (1f: "
-                        "table 1's raw and STFT rows); rows of the others are kept from the results file")
+    parser.add_argument("--tables", default=",".join(TABLES), help="comma-separated subset of 1,1r,1f,2,3,speed (1r: "
+                        "table 1 on recorded speech, 1f: table 1's raw and STFT rows); rows of the others are kept "
+                        "from the results file")
     parser.add_argument("--seconds", default=",".join(map(str, PAPER_T2)),
                         help="table 2's lengths to re-measure (default all: 20,40,80); the others' rows are kept")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
@@ -385,6 +400,8 @@ def main(argv: list[str] | None = None) -> Results:
     with tempfile.TemporaryDirectory(prefix="thinimg-bench-") as tmp:
         if "1" in tables:
             results.rows += table1(Path(tmp), sets, covers)
+        if "1r" in tables:
+            results.rows += table1(Path(tmp), recorded_set(args.pairs), covers)
         if "1f" in tables:
             results.rows += table1_formats(Path(tmp), sets, covers)
         if "2" in tables:

@@ -11,6 +11,9 @@
 * The same rows for speech of another synthesiser, flite (train/data.FLITE_VOICES; needs `apt-get install
   flite`): no model here was trained on it, so these rows tell whether what the vocoder and the hiding network
   learnt from espeak-ng's and festival's voices carries over (`--flite-clips 0` leaves them out).
+* And for real recorded speech of speakers never trained on (train/data.RECORDED_HELD_OUT: asterisk's Canadian
+  French prompts and alsa-utils' test voice; needs `apt-get install asterisk-core-sounds-fr-g722 alsa-utils`,
+  `--recorded-clips 0` leaves them out).
 The held-out mean PESQ-WB, STOI and real-time factor are also written into the vocoder's weights card.
 """
 
@@ -41,18 +44,21 @@ KEY = "vocoder-benchmark"
 
 
 def held_out_clips(count: int, seed: int = 2027, engine: str = "espeak-ng") -> list[np.ndarray]:
-    """`count` clips of 2-8 s of held-out espeak-ng voices (not the trainer's curve clips: another seed), or of
-    flite's voices (`engine="flite"`)."""
+    """`count` clips of 2-8 s of held-out espeak-ng voices (not the trainer's curve clips: another seed), of
+    flite's voices (`engine="flite"`) or of the held-out recorded speakers (`engine="recorded"`)."""
     from crossteg.train import data
 
-    _, voices = data.split_voices()
+    voices = list(data.RECORDED_HELD_OUT) if engine == "recorded" else data.split_voices()[1]
     return list(data.speech_clips(np.random.default_rng(seed), count, 2.0, 8.0, voice_pool=voices, engine=engine))
 
 
 HELD_OUT = "held-out voices"
 FLITE = "flite voices"
+RECORDED = "recorded voices"
 NOTES = {HELD_OUT: "voices never used in training",
-         FLITE: "flite's kal16, awb, rms, slt: another synthesiser, never used in training"}
+         FLITE: "flite's kal16, awb, rms, slt: another synthesiser, never used in training",
+         RECORDED: "real recorded speech of two speakers never used in training: asterisk's fr_CA prompts (June "
+                   "Wallack, 16 kHz G.722) and alsa-utils' test voice"}
 
 
 def scores(reference: np.ndarray, test: np.ndarray) -> dict[str, float]:
@@ -115,14 +121,19 @@ def _fit(samples: np.ndarray, length: int) -> np.ndarray:
     return out
 
 
-def update_card(means: dict[str, dict[str, float]], count: int) -> None:
-    """Write the held-out means into the vocoder's weights card (its sha256 covers the weights only)."""
+def update_card(means: dict[str, dict[str, float]], count: int,
+                recorded: dict[str, dict[str, float]] | None = None) -> None:
+    """Write the held-out means (and the recorded speakers' PESQ-WB / STOI) into the vocoder's weights card (its
+    sha256 covers the weights only)."""
     path = V.weights_path().with_suffix(".json")
     if not path.exists():
         return
     card = json.loads(path.read_text())
     card["benchmark"] = {"command": COMMAND, "held_out_clips": count, "note": "original mel of held-out voices; "
                          "real-time factor: 1 thread, shared 2-core CPU", **means}
+    if recorded:
+        card["benchmark"]["recorded_held_out"] = {kind: {m: v[m] for m in ("pesq_wb", "stoi")}
+                                                  for kind, v in recorded.items()}
     path.write_text(json.dumps(card, indent=2) + "\n")
 
 
@@ -131,27 +142,32 @@ def main(argv: list[str] | None = None) -> Results:
     parser.add_argument("--clips", type=int, default=20)
     parser.add_argument("--reveal-clips", type=int, default=6)
     parser.add_argument("--flite-clips", type=int, default=12, help="clips of flite's voices (0: none)")
+    parser.add_argument("--recorded-clips", type=int, default=12,
+                        help="clips of the held-out recorded speakers (0: none)")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     load0 = os.getloadavg()[0]
-    clips = held_out_clips(args.clips)
-    flite = held_out_clips(args.flite_clips, engine="flite") if args.flite_clips else []
+    sets = {HELD_OUT: held_out_clips(args.clips)}
+    if args.flite_clips:
+        sets[FLITE] = held_out_clips(args.flite_clips, engine="flite")
+    if args.recorded_clips:
+        sets[RECORDED] = held_out_clips(args.recorded_clips, engine="recorded")
     results = Results("vocoder", "vocoder", COMMAND)
-    rows, means = original_mel_rows(clips)
-    results.rows += rows
-    if flite:
-        results.rows += original_mel_rows(flite, FLITE)[0]
+    means: dict[str, dict[str, dict[str, float]]] = {}
+    for label, clips in sets.items():
+        rows, measured = original_mel_rows(clips, label)
+        results.rows += rows
+        means[label] = measured
     if args.reveal_clips:
         with tempfile.TemporaryDirectory() as tmp:
-            results.rows += revealed_rows(clips[:args.reveal_clips], Path(tmp))
-            if flite:
-                results.rows += revealed_rows(flite[:args.reveal_clips], Path(tmp), FLITE)
+            for label, clips in sets.items():
+                results.rows += revealed_rows(clips[:args.reveal_clips], Path(tmp), label)
     results.rows.append(Row("machine load", "load_average_1min", os.getloadavg()[0], higher_is_better=False,
                             note=f"at the end of the run (at the start: {load0:.1f}); the CPU is shared by others",
                             method="vocoder"))
     results.write(args.out / "vocoder.json")
-    update_card(means, len(clips))
+    update_card(means[HELD_OUT], len(sets[HELD_OUT]), means.get(RECORDED))
     print(results.to_markdown())
     return results
 

@@ -1,6 +1,7 @@
 """Training data helpers: photo pool and crops (speech synthesis needs espeak-ng, exercised by trainers)."""
 
 import os
+import subprocess
 import sys
 
 import numpy as np
@@ -44,7 +45,7 @@ def test_speech_is_cached_resampled_and_normalised_and_a_missing_synthesiser_is_
         data.synthesize_flite("Hello there.", "slt")
     with pytest.raises(CrossTegError, match="apt-get install festival festvox-kallpc16k"):
         data.synthesize_festival("Hello there.", "kal_diphone")
-    with pytest.raises(ValueError, match="espeak-ng, flite or festival"):
+    with pytest.raises(ValueError, match="espeak-ng, flite, festival or recorded"):
         next(data.speech_clips(np.random.default_rng(0), 1, engine="mbrola"))
 
 
@@ -65,3 +66,31 @@ def test_festival_is_driven_through_text2wave(tmp_path, monkeypatch):
     assert len(speech) == 16000 and abs(float(np.abs(speech).max()) - 0.9) < 0.01  # 2 s at 32 kHz -> 16 kHz
     clips = list(data.speech_clips(np.random.default_rng(0), 2, 1.0, 1.5, engine="festival"))
     assert all(16000 <= len(c) <= 24000 for c in clips)
+
+
+def test_recorded_prompts_are_decoded_from_g722_cached_and_strung_into_clips(tmp_path, monkeypatch):
+    """Real G.722 files (encoded by the bundled ffmpeg) in a stand-in asterisk sounds tree, one in a sub-folder
+    and one empty: decoded at 16 kHz, normalised, the empty one dropped, read back from the cache."""
+    import imageio_ffmpeg
+
+    monkeypatch.setattr(data, "CACHE", tmp_path / "cache")
+    monkeypatch.setattr(data, "ASTERISK_SOUNDS", tmp_path / "sounds")
+    voice = tmp_path / "sounds" / "it_IT_m_Carlo"
+    (voice / "digits").mkdir(parents=True)
+    for name, seconds, hz in (("hello", 1.0, 220), ("digits/1", 0.5, 330)):
+        subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i",
+                        f"sine=frequency={hz}:duration={seconds}:sample_rate=16000", "-c:a", "g722", "-f", "g722",
+                        str(voice / f"{name}.g722")], check=True)
+    (voice / "empty.g722").write_bytes(b"")
+    prompts = data.recorded_prompts("it_IT_m_Carlo")
+    assert sorted(len(p) for p in prompts) == [8000, 16000]
+    assert all(p.dtype == np.float32 and abs(float(np.abs(p).max()) - 0.9) < 1e-3 for p in prompts)
+    spectrum = np.abs(np.fft.rfft(max(prompts, key=len)))
+    assert abs(int(np.argmax(spectrum)) - 220) <= 2  # 1 s at 16 kHz: bin = Hz
+    monkeypatch.setattr(data, "_decode", None)  # a second read must not decode again
+    assert [len(p) for p in data.recorded_prompts("it_IT_m_Carlo")] == [len(p) for p in prompts]  # from the cache
+    clips = list(data.speech_clips(np.random.default_rng(0), 3, 2.0, 3.0, voice_pool=["it_IT_m_Carlo"],
+                                   engine="recorded"))
+    assert all(2 * 16000 <= len(c) <= 3 * 16000 and np.abs(c).max() > 0.5 for c in clips)
+    with pytest.raises(CrossTegError, match="apt-get install asterisk-core-sounds-ru-g722"):
+        data.recorded_prompts("ru_RU_f_IvrvoiceRU")

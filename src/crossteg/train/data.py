@@ -11,6 +11,13 @@ its voices kal16 (diphones of a recorded speaker) and awb, rms, slt (statistical
 speakers, the corpus of THInImg's second dataset) are a check that what was learnt from espeak-ng's formant
 voices carries over to other speech (`engine="flite"`); it is never used for training.
 
+Recorded speech, for training and for the check on real voices: Debian's `asterisk-core-sounds-*-g722`
+packages hold ~570 telephone-menu prompts each, read by professional speakers and stored as 16 kHz G.722
+(CC-BY-SA-3.0, Russian CC-BY-3.0; see /usr/share/doc/asterisk-core-sounds-*/copyright): Allison Smith (US
+English and Mexican Spanish), Carlo Flora (Italian), the IvrvoiceRU speaker (Russian) are RECORDED_VOICES for
+training; June Wallack (Canadian French) and alsa-utils' channel-test voice (`speaker-test`'s eight phrases,
+/usr/share/sounds/alsa, GPL-2 package) are RECORDED_HELD_OUT, never trained on.
+
 Generated clips are cached under `~/.cache/crossteg/speech/` (by engine, voice, text and rate), so a resumed
 training run reuses them.
 """
@@ -60,6 +67,15 @@ FESTIVAL_VOICES = ("kal_diphone", "ked_diphone", "cmu_us_slt_arctic_hts", "lp_di
 FESTIVAL_PACKAGES = ("festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts festvox-italp16k "
                      "festvox-itapc16k festvox-czech-dita festvox-czech-machac festvox-czech-ph festvox-suopuhe-lj "
                      "festvox-suopuhe-mv festvox-ru festvox-ca-ona-hts")
+
+# recorded speakers: (asterisk sounds directory or "alsa", the Debian package that installs it)
+RECORDED_VOICES = {"en_US_f_Allison": "asterisk-core-sounds-en-g722",
+                   "es_MX_f_Allison": "asterisk-core-sounds-es-g722",
+                   "it_IT_m_Carlo": "asterisk-core-sounds-it-g722",
+                   "ru_RU_f_IvrvoiceRU": "asterisk-core-sounds-ru-g722"}
+RECORDED_HELD_OUT = {"fr_CA_f_June": "asterisk-core-sounds-fr-g722", "alsa": "alsa-utils"}
+ASTERISK_SOUNDS = Path("/usr/share/asterisk/sounds")
+ALSA_SOUNDS = Path("/usr/share/sounds/alsa")
 
 PHOTO_NAMES = ("chelsea", "coffee", "hubble_deep_field", "immunohistochemistry", "retina", "rocket",
                "stereo_motorcycle", "colorwheel", "brick", "camera", "grass", "gravel", "moon", "coins", "clock",
@@ -130,9 +146,7 @@ def _cached(key: str, run: Callable[[], tuple[np.ndarray, int]], rate: int) -> n
     cached = CACHE / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.wav"
     if cached.exists():
         return sf.read(cached, dtype="float32")[0]
-    samples, source_rate = run()
-    samples = resample(samples[None, :], source_rate, rate)[0]
-    samples = 0.9 * samples / max(float(np.abs(samples).max()), 1e-6)
+    samples = _normalised(run(), rate)
     CACHE.mkdir(parents=True, exist_ok=True)
     tmp = cached.with_suffix(f".{os.getpid()}.tmp.wav")  # per process: two trainers may synthesise one clip
     sf.write(tmp, samples, rate, subtype="FLOAT")
@@ -140,18 +154,65 @@ def _cached(key: str, run: Callable[[], tuple[np.ndarray, int]], rate: int) -> n
     return samples
 
 
-def festival_notes(clips: int, lengths: str) -> dict[str, str]:
-    """A weights card's words for the `clips` festival clips (of `lengths`) a run trained on; all but the
-    deviation's are empty when it had none."""
-    if not clips:
-        return {"data": "", "license": "", "flag": "", "deviation": " (no recorded speech is installable here)"}
-    return {"data": f" and {clips} festival clips of {lengths} (its 12 FESTIVAL_VOICES: diphone voices of recorded "
-                    "speakers, random tempo)",
-            "license": "; festival output (its voices are BSD-style, GPL-2+ or LGPL-2.1+ licensed, see "
-                       "/usr/share/doc/festvox-*/copyright; their output is not covered by them)",
-            "flag": f"--festival-clips {clips} ",
-            "deviation": " and festival's (its diphone voices are cut from recordings; no recorded speech corpus "
-                         "is installable here)"}
+def recorded_prompts(voice: str, rate: int = SPEECH_RATE) -> list[np.ndarray]:
+    """Every recording of speaker `voice` (RECORDED_VOICES or RECORDED_HELD_OUT), in file-name order, mono float32
+    at `rate`, each normalised to peak 0.9; decoded once and cached."""
+    package = {**RECORDED_VOICES, **RECORDED_HELD_OUT}[voice]
+    folder = ALSA_SOUNDS if voice == "alsa" else ASTERISK_SOUNDS / voice
+    files = sorted(f for f in folder.rglob("*.wav" if voice == "alsa" else "*.g722") if f.stem != "Noise")
+    if not files:
+        raise CrossTegError(f"recorded speech of {voice} needs `apt-get install {package}` (Debian) first")
+    cached = CACHE / f"recorded-{voice}-{len(files)}-{rate}.npz"
+    if cached.exists():
+        with np.load(cached) as archive:
+            return [archive[name] for name in sorted(archive.files, key=lambda n: int(n[1:]))]
+    prompts = [_normalised(d, rate) for d in map(_decode, files) if len(d[0]) >= d[1] // 10]  # drop empty files
+    CACHE.mkdir(parents=True, exist_ok=True)
+    tmp = cached.with_suffix(f".{os.getpid()}.tmp.npz")
+    np.savez(tmp, **{f"a{i}": a for i, a in enumerate(prompts)})
+    tmp.replace(cached)
+    return prompts
+
+
+def _decode(path: Path) -> tuple[np.ndarray, int]:
+    """(mono samples, rate) of a WAV, or of a raw G.722 stream decoded by the bundled ffmpeg at 16 kHz."""
+    if path.suffix != ".g722":
+        samples, rate = sf.read(path, dtype="float32", always_2d=True)
+        return samples.mean(axis=1), rate
+    import imageio_ffmpeg
+
+    raw = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-nostdin", "-f", "g722", "-i", str(path),
+                          "-ac", "1", "-f", "f32le", "-"], capture_output=True, check=True).stdout
+    return np.frombuffer(raw, np.float32), 16_000
+
+
+def _normalised(decoded: tuple[np.ndarray, int], rate: int) -> np.ndarray:
+    samples = resample(decoded[0][None, :], decoded[1], rate)[0]
+    return (0.9 * samples / max(float(np.abs(samples).max()), 1e-6)).astype(np.float32)
+
+
+def extra_speech_notes(festival: int, recorded: int, lengths: str) -> dict[str, str]:
+    """A weights card's words for the `festival` festival clips and `recorded` clips of RECORDED_VOICES (each of
+    `lengths`) a run trained on besides espeak-ng's; all but the deviation's are empty when it had none."""
+    notes = {"data": "", "license": "", "flag": "", "deviation": ""}
+    if festival:
+        notes["data"] += (f" and {festival} festival clips of {lengths} (its 12 FESTIVAL_VOICES: diphone voices of "
+                          "recorded speakers, random tempo)")
+        notes["license"] += ("; festival output (its voices are BSD-style, GPL-2+ or LGPL-2.1+ licensed, see "
+                             "/usr/share/doc/festvox-*/copyright; their output is not covered by them)")
+        notes["flag"] += f"--festival-clips {festival} "
+        notes["deviation"] += " and festival's (its diphone voices are cut from recordings)"
+    if recorded:
+        notes["data"] += (f" and {recorded} clips of {lengths} strung from recorded prompts of RECORDED_VOICES "
+                          "(asterisk-core-sounds en/es (Allison Smith), it (Carlo Flora), ru: 16 kHz G.722)")
+        notes["license"] += ("; asterisk-core-sounds recordings: CC-BY-SA-3.0 (en, es, it), CC-BY-3.0 (ru), see "
+                             "/usr/share/doc/asterisk-core-sounds-*/copyright (used for training, not shipped)")
+        notes["flag"] += f"--recorded-clips {recorded} "
+        notes["deviation"] += (" and recorded prompts of 4 professional speakers (not LJ Speech / CMU-ARCTIC: "
+                               "neither is installable here)")
+    else:
+        notes["deviation"] += " (no recorded speech was used in this run)"
+    return notes
 
 
 def speech_clips(rng: np.random.Generator, count: int, min_seconds: float = 0.5, max_seconds: float = 10.0,
@@ -159,7 +220,8 @@ def speech_clips(rng: np.random.Generator, count: int, min_seconds: float = 0.5,
                  engine: str = "espeak-ng") -> Iterator[np.ndarray]:
     """`count` clips of random voices, speeds and pitches, lengths uniform in [min, max] seconds (cut or
     built from several sentences); `engine="flite"` speaks with flite's FLITE_VOICES, "festival" with its
-    FESTIVAL_VOICES, at random tempos."""
+    FESTIVAL_VOICES, at random tempos; "recorded" strings random prompts of one speaker of `voice_pool`
+    (RECORDED_VOICES by default)."""
     for _ in range(count):
         length = int(rng.uniform(min_seconds, max_seconds) * rate)
         say = _speaker(rng, engine, voice_pool, rate)
@@ -176,11 +238,14 @@ def _speaker(rng: np.random.Generator, engine: str, voice_pool: list[str] | None
     if engine == "flite":
         return partial(synthesize_flite, voice=str(rng.choice(FLITE_VOICES)), stretch=float(rng.uniform(0.8, 1.25)),
                        rate=rate)
+    if engine == "recorded":  # the text is not spoken: a random prompt of one recorded speaker instead
+        prompts = recorded_prompts(str(rng.choice(voice_pool or list(RECORDED_VOICES))), rate)
+        return lambda _text: prompts[int(rng.integers(len(prompts)))]
     if engine == "festival":
         return partial(synthesize_festival, voice=str(rng.choice(FESTIVAL_VOICES)),
                        stretch=float(rng.uniform(0.8, 1.25)), rate=rate)
     if engine != "espeak-ng":
-        raise ValueError(f"engine must be espeak-ng, flite or festival, not {engine!r}")
+        raise ValueError(f"engine must be espeak-ng, flite, festival or recorded, not {engine!r}")
     voice = str(rng.choice(voice_pool or voices()))
     speed, pitch = int(rng.integers(120, 200)), int(rng.integers(20, 80))
     return partial(synthesize, voice=voice, speed=speed, pitch=pitch, rate=rate)

@@ -74,6 +74,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=200,
                    help="steps of linear learning-rate warm-up at the start of every run (resumes too)")
     p.add_argument("--clips", type=int, default=300, help="speech clips synthesised for the training pool")
+    p.add_argument("--recorded-clips", type=int, default=0,
+                   help="clips strung from recorded prompts of real speakers (train/data.RECORDED_VOICES) added")
     p.add_argument("--festival-clips", type=int, default=0,
                    help="festival clips (its diphone voices of recorded speakers) added to the espeak-ng ones")
     p.add_argument("--seed", type=int, default=0)
@@ -104,6 +106,10 @@ class Pool:
             log(f"synthesising {args.festival_clips} festival clips ...")
             clips += data.speech_clips(np.random.default_rng([args.seed, 2]), args.festival_clips, 0.25,
                                        layout.max_seconds, engine="festival")
+        if args.recorded_clips:
+            log(f"stringing {args.recorded_clips} clips of recorded speech ...")
+            clips += data.speech_clips(np.random.default_rng([args.seed, 3]), args.recorded_clips, 0.25,
+                                       layout.max_seconds, engine="recorded")
         self.features = [(mel.features_of(clip, layout.fmt), len(clip)) for clip in clips]
         self.pyramid = scale_pyramid(data.photos())
 
@@ -258,7 +264,7 @@ def save_all(layers: list[CouplingNet], optimiser: torch.optim.Optimizer, state:
 def make_card(name: str, weights: Path, layers: list[CouplingNet], state: dict[str, Any],
               args: argparse.Namespace) -> dict[str, Any]:
     config = layers[0].config
-    festival = data.festival_notes(args.festival_clips, f"0.25-{args.seconds} s")
+    festival = data.extra_speech_notes(args.festival_clips, args.recorded_clips, f"0.25-{args.seconds} s")
     nested = " --nested" + (" --freeze-first" if args.freeze_first else "") if args.nested else ""
     command = (f"crossteg train thinimg{nested} --batch {args.batch} --crop {args.crop}"
                f" --width {args.width} --blocks {args.blocks}{' --no-dwt' if args.no_dwt else ''}"

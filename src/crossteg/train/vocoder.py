@@ -47,6 +47,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--clips", type=int, default=500, help="training clips synthesised (1-4 s each)")
+    p.add_argument("--recorded-clips", type=int, default=0,
+                   help="clips strung from recorded prompts of real speakers (train/data.RECORDED_VOICES) added")
     p.add_argument("--festival-clips", type=int, default=0,
                    help="festival clips (1-4 s, its diphone voices of recorded speakers) added to the espeak-ng ones")
     p.add_argument("--eval-clips", type=int, default=4)
@@ -155,7 +157,7 @@ def save_all(model: Vocoder, optimiser: torch.optim.Optimizer, state: dict[str, 
 
 def card_for(model: Vocoder, state: dict[str, Any], args: argparse.Namespace, weights: Path) -> dict[str, Any]:
     """The weights card: architecture, data, training, deviations from the paper, held-out metrics."""
-    festival = data.festival_notes(args.festival_clips, "1-4 s")
+    festival = data.extra_speech_notes(args.festival_clips, args.recorded_clips, "1-4 s")
     return {
         "name": WEIGHTS_NAME, "component": "vocoder", "method": "thinimg",
         "paper": "Zhao et al., THInImg (sec. 4.3: WaveNet vocoder, 16 kHz, FFT 1024, hop 256, 80 mel bands); "
@@ -225,6 +227,7 @@ def main(argv: list[str] | None = None) -> None:
                                   voice_pool=held_voices))
     pool = list(data.speech_clips(np.random.default_rng(args.seed), args.clips, 1.0, 4.0, voice_pool=train_voices))
     pool += data.speech_clips(np.random.default_rng([args.seed, 2]), args.festival_clips, 1.0, 4.0, engine="festival")
+    pool += data.speech_clips(np.random.default_rng([args.seed, 3]), args.recorded_clips, 1.0, 4.0, engine="recorded")
     model.to(device).train()
     losses = Losses().to(device)
     optimiser = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.8, 0.99))
