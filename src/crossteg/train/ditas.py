@@ -52,6 +52,15 @@ CARD_DATA = {"secrets": "random crops (scale 0.5-1, flips) of scikit-image's bun
                        "by its GPL", "license": "weights MIT (crossteg's own trainer); data as above"}
 
 
+def card_data(recorded: int) -> dict[str, str]:
+    """CARD_DATA, with the recorded speech a run added to its covers."""
+    if not recorded:
+        return CARD_DATA
+    notes = data.extra_speech_notes(0, recorded, "3-8 s")
+    return {**CARD_DATA, "covers": CARD_DATA["covers"] + notes["data"],
+            "license": CARD_DATA["license"] + notes["license"]}
+
+
 def parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="crossteg train ditas", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -69,6 +78,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--clips", type=int, default=80, help="speech clips (3-8 s) in the cover pool")
+    p.add_argument("--recorded-clips", type=int, default=0, help="clips (3-8 s) strung from recorded prompts of "
+                   "real speakers (train/data.RECORDED_VOICES) added to the cover pool")
     p.add_argument("--log-every", type=int, default=25)
     p.add_argument("--resume", action="store_true",
                    help="continue from the checkpoint, else from the weights (and card) under --out")
@@ -102,11 +113,13 @@ def training_photos() -> list[np.ndarray]:
     return [p for p in data.photos() if not any(p.shape == h.shape and np.array_equal(p, h) for h in held)]
 
 
-def speech_pool(count: int, seed: int) -> np.ndarray:
-    """Concatenated training-voice speech (float32, 16 kHz)."""
+def speech_pool(count: int, seed: int, recorded: int = 0) -> np.ndarray:
+    """Concatenated training-voice speech (float32, 16 kHz), then `recorded` clips of recorded speakers."""
     train_voices, _ = data.split_voices()
     rng = np.random.default_rng([seed, 7])
-    return np.concatenate(list(data.speech_clips(rng, count, 3.0, 8.0, MODEL_RATE, train_voices)))
+    clips = list(data.speech_clips(rng, count, 3.0, 8.0, MODEL_RATE, train_voices))
+    clips += data.speech_clips(np.random.default_rng([seed, 8]), recorded, 3.0, 8.0, MODEL_RATE, engine="recorded")
+    return np.concatenate(clips)
 
 
 def batch(args: argparse.Namespace, photos: list[np.ndarray], pool: np.ndarray, rng: np.random.Generator,
@@ -149,7 +162,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     if state["step"]:
         state.setdefault("resumed_at", []).append(state["step"])
     log(f"{name}: {sum(p.numel() for p in net.parameters())} parameters, {config}")
-    photos, pool = training_photos(), speech_pool(args.clips, args.seed)
+    photos, pool = training_photos(), speech_pool(args.clips, args.seed, args.recorded_clips)
     log(f"data: {len(photos)} photos, {len(pool) / MODEL_RATE:.0f} s of speech")
     rng, tiles, running = state["rng"], (args.patch // TILE) ** 2, []
     last_save = time.perf_counter()
@@ -190,7 +203,7 @@ def write(result: dict[str, Any], args: argparse.Namespace, argv: list[str]) -> 
             "weights": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
             "bytes": path.stat().st_size, "architecture": config.__dict__,
             "parameters": sum(p.numel() for p in result["net"].parameters()),
-            "data": CARD_DATA,
+            "data": card_data(args.recorded_clips),
             "training": {"command": "crossteg train ditas " + " ".join(argv), "steps": state["step"],
                          "seconds": round(state["seconds"], 1), "batch": args.batch, "patch": args.patch,
                          "lr": args.lr, "lr_schedule": "divided by 3 at each third of the steps", "lambda": args.lam,
@@ -216,8 +229,9 @@ def write(result: dict[str, Any], args: argparse.Namespace, argv: list[str]) -> 
 def command(args: argparse.Namespace) -> list[str]:
     """The options that reproduce a weights file (output folder and checkpoint left out)."""
     kind = [f"--baseline {args.baseline}"] if args.baseline else [f"--variant {args.variant}", f"--pre {args.pre}"]
+    recorded = [f"--recorded-clips {args.recorded_clips}"] if args.recorded_clips else []
     return kind + [f"--{k} {getattr(args, k)}" for k in ("stages", "width", "blocks", "patch", "batch", "steps",
-                                                          "lr", "lam", "seed", "clips")]
+                                                          "lr", "lam", "seed", "clips")] + recorded
 
 
 def main(argv: list[str] | None = None) -> None:
