@@ -206,7 +206,13 @@ def test_cli_round_trip_with_allow_missing(tmp_path):
 def test_training_steps_write_loadable_weights(tmp_path, monkeypatch):
     from crossteg.train import ditas as T
 
-    monkeypatch.setattr(T, "speech_pool", lambda count, seed: (0.1 * rng.standard_normal(60_000)).astype(np.float32))
+    pools = []
+
+    def pool(count: int, seed: int, recorded: int = 0) -> np.ndarray:
+        pools.append(recorded)
+        return (0.1 * rng.standard_normal(60_000)).astype(np.float32)
+
+    monkeypatch.setattr(T, "speech_pool", pool)
     T.main(["--baseline", "deepsteg", "--stages", "2", "--width", "4", "--steps", "3", "--log-every", "1",
             "--checkpoint", str(tmp_path / "c.pt"), "--out", str(tmp_path)])
     card = (tmp_path / "deepsteg-t2.json").read_text()  # baselines at t != 5 are named by t
@@ -214,10 +220,13 @@ def test_training_steps_write_loadable_weights(tmp_path, monkeypatch):
     method = get_method("deepsteg", stages=2, weights=str(tmp_path / "deepsteg-t2.safetensors"))
     assert method.reveal(method.hide(noise_cover(1.2), photo(), "k"), "k").pixels.shape == (64, 64, 3)
     (tmp_path / "c.pt").unlink()  # --resume without a checkpoint continues from the written weights and card
+    assert "recorded" not in card
     T.main(["--baseline", "deepsteg", "--stages", "2", "--width", "4", "--steps", "5", "--log-every", "1",
-            "--checkpoint", str(tmp_path / "c.pt"), "--out", str(tmp_path), "--resume"])
-    curve = json.loads((tmp_path / "deepsteg-t2.json").read_text())["curve"]
-    assert [point["step"] for point in curve] == [1, 2, 3, 4, 5]
+            "--checkpoint", str(tmp_path / "c.pt"), "--out", str(tmp_path), "--resume", "--recorded-clips", "2"])
+    resumed = json.loads((tmp_path / "deepsteg-t2.json").read_text())
+    assert [point["step"] for point in resumed["curve"]] == [1, 2, 3, 4, 5]
+    assert pools == [0, 2] and resumed["training"]["command"].endswith("--recorded-clips 2")
+    assert "2 clips of 3-8 s strung from recorded prompts" in resumed["data"]["covers"]
 
 
 def test_float32_option_skips_rounding_and_still_reveals(tmp_path):
