@@ -191,26 +191,30 @@ def _normalised(decoded: tuple[np.ndarray, int], rate: int) -> np.ndarray:
     return (0.9 * samples / max(float(np.abs(samples).max()), 1e-6)).astype(np.float32)
 
 
+# a card's words for each extra speech source: (data, license, flag, deviation); {n} clips of {lengths}
+_EXTRA_SPEECH = {
+    "festival": (" and {n} festival clips of {lengths} (its 12 FESTIVAL_VOICES: diphone voices of recorded speakers, "
+                 "random tempo)",
+                 "; festival output (its voices are BSD-style, GPL-2+ or LGPL-2.1+ licensed, see "
+                 "/usr/share/doc/festvox-*/copyright; their output is not covered by them)",
+                 "--festival-clips {n} ", " and festival's (its diphone voices are cut from recordings)"),
+    "recorded": (" and {n} clips of {lengths} strung from recorded prompts of RECORDED_VOICES (asterisk-core-sounds "
+                 "en/es (Allison Smith), it (Carlo Flora), ru: 16 kHz G.722)",
+                 "; asterisk-core-sounds recordings: CC-BY-SA-3.0 (en, es, it), CC-BY-3.0 (ru), see "
+                 "/usr/share/doc/asterisk-core-sounds-*/copyright (used for training, not shipped)",
+                 "--recorded-clips {n} ", " and recorded prompts of 3 professional speakers in 4 languages (not LJ "
+                 "Speech / CMU-ARCTIC: neither is installable here)")}
+
+
 def extra_speech_notes(festival: int, recorded: int, lengths: str) -> dict[str, str]:
     """A weights card's words for the `festival` festival clips and `recorded` clips of RECORDED_VOICES (each of
     `lengths`) a run trained on besides espeak-ng's; all but the deviation's are empty when it had none."""
-    notes = {"data": "", "license": "", "flag": "", "deviation": ""}
-    if festival:
-        notes["data"] += (f" and {festival} festival clips of {lengths} (its 12 FESTIVAL_VOICES: diphone voices of "
-                          "recorded speakers, random tempo)")
-        notes["license"] += ("; festival output (its voices are BSD-style, GPL-2+ or LGPL-2.1+ licensed, see "
-                             "/usr/share/doc/festvox-*/copyright; their output is not covered by them)")
-        notes["flag"] += f"--festival-clips {festival} "
-        notes["deviation"] += " and festival's (its diphone voices are cut from recordings)"
-    if recorded:
-        notes["data"] += (f" and {recorded} clips of {lengths} strung from recorded prompts of RECORDED_VOICES "
-                          "(asterisk-core-sounds en/es (Allison Smith), it (Carlo Flora), ru: 16 kHz G.722)")
-        notes["license"] += ("; asterisk-core-sounds recordings: CC-BY-SA-3.0 (en, es, it), CC-BY-3.0 (ru), see "
-                             "/usr/share/doc/asterisk-core-sounds-*/copyright (used for training, not shipped)")
-        notes["flag"] += f"--recorded-clips {recorded} "
-        notes["deviation"] += (" and recorded prompts of 4 professional speakers (not LJ Speech / CMU-ARCTIC: "
-                               "neither is installable here)")
-    else:
+    notes = dict.fromkeys(("data", "license", "flag", "deviation"), "")
+    for source, n in (("festival", festival), ("recorded", recorded)):
+        if n:
+            for field, words in zip(notes, _EXTRA_SPEECH[source], strict=True):
+                notes[field] += words.format(n=n, lengths=lengths)
+    if not recorded:
         notes["deviation"] += " (no recorded speech was used in this run)"
     return notes
 
