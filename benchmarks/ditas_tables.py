@@ -3,6 +3,7 @@
     python -m benchmarks.ditas_tables [--quick] [--out benchmarks/results]
     python -m benchmarks.ditas_tables --stages      (Fig. 4: t = 1..10 on the t = 10 model -> ditas-stages.json)
     python -m benchmarks.ditas_tables --recorded    (M-ED in real recorded speech; merged into ditas-tables.json)
+    python -m benchmarks.ditas_tables --speed       (the speed rows alone, merged: for a quiet machine)
 
 Every number comes from a real file: the stego is written as a 16-bit PCM WAV (and, for the float rows, a
 float32 WAV hidden without rounding), read back and revealed with the key. Secrets: 256 x 256 natural images
@@ -184,11 +185,7 @@ def default_rows(sets: dict[str, list[Image]], pool: list[Audio], folder: Path, 
             results.rows += mean_rows("natural image M-ED cover quality", runs, None, "dB, whole file",
                                       ("container_snr",))
             results.rows += seam_rows(runs, [s for s in natural for _ in pool[:2]])
-    for label, m in (("", method), (f" + {D.REFINE_STEPS}-step refinement", get_method("ditas"))):
-        speed = [round_trip(m, pool[0], natural[0], folder) for _ in range(2)]
-        for name in ("hide_seconds", "reveal_seconds"):
-            results.rows.append(Row(f"speed 256x256 image t=5{label}", name, min(r[name] for r in speed), n=2,
-                                    note="fastest of 2 on this CPU, includes scrypt and file-free hide/reveal"))
+    results.rows += speed_rows(natural[0], pool[0], folder)
     for t in range(1, D.STAGES + 1):
         runs = [round_trip(get_method("ditas", stages=t, **ONE_PASS), c, s, folder) for s in natural for c in pool[:2]]
         results.rows += mean_rows(f"stage count t={t}", runs, None, "first t stages of the t=5 M-ED model",
@@ -290,6 +287,19 @@ def update_cards(results: Results) -> None:
 
 
 RECORDED = "recorded covers"
+SPEED = "speed "
+
+
+def speed_rows(secret: Image, cover: Audio, folder: Path) -> list[Row]:
+    """Seconds to hide and reveal a 256x256 image, one pass and refined (fastest of 2)."""
+    rows = []
+    hides = (("", get_method("ditas", **ONE_PASS)), (f" + {D.REFINE_STEPS}-step refinement", get_method("ditas")))
+    for label, m in hides:
+        speed = [round_trip(m, cover, secret, folder) for _ in range(2)]
+        for name in ("hide_seconds", "reveal_seconds"):
+            rows.append(Row(f"{SPEED}256x256 image t=5{label}", name, min(r[name] for r in speed), n=2,
+                            note="fastest of 2 on this CPU, includes scrypt and file-free hide/reveal"))
+    return rows
 
 
 def recorded_rows(sets: dict[str, list[Image]], folder: Path) -> list[Row]:
@@ -311,19 +321,23 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog=COMMAND, description=__doc__)
     parser.add_argument("--quick", action="store_true", help="one natural image, one cover (a smoke run)")
     parser.add_argument("--stages", action="store_true", help="only the t = 1..10 curve (ditas-stages.json)")
+    parser.add_argument("--speed", action="store_true", help="only the speed rows, merged into ditas-tables.json")
     parser.add_argument("--recorded", action="store_true", help="only the rows in covers of recorded speech, "
                         "merged into ditas-tables.json")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     args = parser.parse_args(argv)
     sets = secrets()
-    if args.recorded:
+    if args.recorded or args.speed:  # re-measure those rows only, keep the rest of ditas-tables.json
+        prefix, flag = (RECORDED, " --recorded") if args.recorded else (SPEED, " --speed")
         path = args.out / "ditas-tables.json"
-        kept, previous = previous_rows(path, lambda row: not row.setting.startswith(RECORDED))
-        command = COMMAND + " --recorded"
+        kept, previous = previous_rows(path, lambda row: not row.setting.startswith(prefix))
+        command = COMMAND + flag
         commands = [c for c in previous.split(" && ") if c and c != command]
         results = Results("ditas-tables", "ditas", " && ".join([*commands, command]))
         with tempfile.TemporaryDirectory(prefix="ditas-bench-") as tmp:
-            results.rows = kept + recorded_rows(sets, Path(tmp))
+            fresh = (recorded_rows(sets, Path(tmp)) if args.recorded
+                     else speed_rows(sets["natural image"][0], covers(1, 22.0)[0], Path(tmp)))
+        results.rows = kept + fresh
         print(results.to_markdown())
         print(f"wrote {results.write(path)}")
         return
