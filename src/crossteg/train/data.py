@@ -165,11 +165,11 @@ def recorded_prompts(voice: str, rate: int = SPEECH_RATE) -> list[np.ndarray]:
     cached = CACHE / f"recorded-{voice}-{len(files)}-{rate}.npz"
     if cached.exists():
         with np.load(cached) as archive:
-            return [archive[name] for name in sorted(archive.files, key=lambda n: int(n[1:]))]
+            return [archive[f"arr_{i}"] for i in range(len(archive.files))]
     prompts = [_normalised(d, rate) for d in map(_decode, files) if len(d[0]) >= d[1] // 10]  # drop empty files
     CACHE.mkdir(parents=True, exist_ok=True)
     tmp = cached.with_suffix(f".{os.getpid()}.tmp.npz")
-    np.savez(tmp, **{f"a{i}": a for i, a in enumerate(prompts)})
+    np.savez(tmp, *prompts)  # stored as arr_0, arr_1, ...
     tmp.replace(cached)
     return prompts
 
