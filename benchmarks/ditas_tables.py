@@ -78,9 +78,8 @@ def covers(count: int, seconds: float, engine: str = "espeak-ng") -> list[Audio]
     """Held-out espeak-ng voices, or the held-out recorded speakers (`engine="recorded"`)."""
     from crossteg.train import data
 
-    held_out = list(data.RECORDED_HELD_OUT) if engine == "recorded" else data.split_voices()[1]
     rng = np.random.default_rng(2020)
-    clips = data.speech_clips(rng, count, seconds, seconds, D.MODEL_RATE, held_out, engine)
+    clips = data.speech_clips(rng, count, seconds, seconds, D.MODEL_RATE, data.held_out_voices(engine), engine)
     return [Audio(c, D.MODEL_RATE) for c in clips]
 
 
@@ -290,11 +289,15 @@ RECORDED = "recorded covers"
 SPEED = "speed "
 
 
+def both_hides() -> tuple[tuple[str, Any], ...]:
+    """(row suffix, method): the paper's one pass, and the CLI's default with refinement."""
+    return ("", get_method("ditas", **ONE_PASS)), (f" + {D.REFINE_STEPS}-step refinement", get_method("ditas"))
+
+
 def speed_rows(secret: Image, cover: Audio, folder: Path) -> list[Row]:
     """Seconds to hide and reveal a 256x256 image, one pass and refined (fastest of 2)."""
     rows = []
-    hides = (("", get_method("ditas", **ONE_PASS)), (f" + {D.REFINE_STEPS}-step refinement", get_method("ditas")))
-    for label, m in hides:
+    for label, m in both_hides():
         speed = [round_trip(m, cover, secret, folder) for _ in range(2)]
         for name in ("hide_seconds", "reveal_seconds"):
             rows.append(Row(f"{SPEED}256x256 image t=5{label}", name, min(r[name] for r in speed), n=2,
@@ -306,8 +309,7 @@ def recorded_rows(sets: dict[str, list[Image]], folder: Path) -> list[Row]:
     """M-ED, one pass and refined, every secret in two 22 s covers of held-out recorded speakers."""
     pool, rows = covers(2, 22.0, engine="recorded"), []
     note = "16-bit WAV; covers: 22 s strung from prompts of two recorded speakers never trained on"
-    for suffix, method in (("", get_method("ditas", **ONE_PASS)),
-                           (f" + {D.REFINE_STEPS}-step refinement", get_method("ditas"))):
+    for suffix, method in both_hides():
         for name, images in sets.items():
             runs = [round_trip(method, c, s, folder) for s in images for c in pool]
             setting = f"{RECORDED} {name} M-ED{suffix}"

@@ -217,7 +217,7 @@ def cover_rows(parts: FH.Parts, cover: Audio, video: Video, workdir: Path) -> li
     covers = {"speech_1.wav": cover}
     try:
         clip = next(data.speech_clips(np.random.default_rng(5), 1, 12.0, 12.0, SAMPLE_RATE,
-                                      list(data.RECORDED_HELD_OUT), "recorded"))
+                                      data.held_out_voices("recorded"), "recorded"))
         covers["12 s of held-out recorded speech"] = Audio(clip[None], SAMPLE_RATE)
     except CrossTegError as error:
         print(f"cover fidelity on recorded speech skipped: {error}", flush=True)

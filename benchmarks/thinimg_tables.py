@@ -101,7 +101,8 @@ def recorded_set(pairs: int) -> dict[str, list[Audio]]:
     from crossteg.train import data
 
     rng = np.random.default_rng(2026)
-    clips = data.speech_clips(rng, pairs, 1.0, 10.0, voice_pool=list(data.RECORDED_HELD_OUT), engine="recorded")
+    clips = data.speech_clips(rng, pairs, 1.0, 10.0, voice_pool=data.held_out_voices("recorded"),
+                              engine="recorded")
     return {"recorded voices": [Audio(c, mel.SAMPLE_RATE) for c in clips]}
 
 

@@ -49,8 +49,8 @@ def held_out_clips(count: int, seed: int = 2027, engine: str = "espeak-ng") -> l
     flite's voices (`engine="flite"`) or of the held-out recorded speakers (`engine="recorded"`)."""
     from crossteg.train import data
 
-    voices = list(data.RECORDED_HELD_OUT) if engine == "recorded" else data.split_voices()[1]
-    return list(data.speech_clips(np.random.default_rng(seed), count, 2.0, 8.0, voice_pool=voices, engine=engine))
+    return list(data.speech_clips(np.random.default_rng(seed), count, 2.0, 8.0, voice_pool=data.held_out_voices(engine),
+                                  engine=engine))
 
 
 HELD_OUT = "held-out voices"

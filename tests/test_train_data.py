@@ -87,7 +87,7 @@ def test_recorded_prompts_are_decoded_from_g722_cached_and_strung_into_clips(tmp
     assert all(p.dtype == np.float32 and abs(float(np.abs(p).max()) - 0.9) < 1e-3 for p in prompts)
     spectrum = np.abs(np.fft.rfft(max(prompts, key=len)))
     assert abs(int(np.argmax(spectrum)) - 220) <= 2  # 1 s at 16 kHz: bin = Hz
-    monkeypatch.setattr(data, "_decode", None)  # a second read must not decode again
+    monkeypatch.setattr(data, "_recording", None)  # a second read must not decode again
     assert [len(p) for p in data.recorded_prompts("it_IT_m_Carlo")] == [len(p) for p in prompts]  # from the cache
     clips = list(data.speech_clips(np.random.default_rng(0), 3, 2.0, 3.0, voice_pool=["it_IT_m_Carlo"],
                                    engine="recorded"))

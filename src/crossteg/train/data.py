@@ -38,7 +38,7 @@ import numpy as np
 import soundfile as sf
 
 from crossteg.errors import CrossTegError
-from crossteg.media.audio import resample
+from crossteg.media.audio import load_audio, resample
 
 SPEECH_RATE = 16_000
 CACHE = Path.home() / ".cache" / "crossteg" / "speech"
@@ -146,7 +146,8 @@ def _cached(key: str, run: Callable[[], tuple[np.ndarray, int]], rate: int) -> n
     cached = CACHE / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.wav"
     if cached.exists():
         return sf.read(cached, dtype="float32")[0]
-    samples = _normalised(run(), rate)
+    samples, source_rate = run()
+    samples = _peak_normalised(resample(samples[None, :], source_rate, rate)[0])
     CACHE.mkdir(parents=True, exist_ok=True)
     tmp = cached.with_suffix(f".{os.getpid()}.tmp.wav")  # per process: two trainers may synthesise one clip
     sf.write(tmp, samples, rate, subtype="FLOAT")
@@ -166,7 +167,7 @@ def recorded_prompts(voice: str, rate: int = SPEECH_RATE) -> list[np.ndarray]:
     if cached.exists():
         with np.load(cached) as archive:
             return [archive[f"arr_{i}"] for i in range(len(archive.files))]
-    prompts = [_normalised(d, rate) for d in map(_decode, files) if len(d[0]) >= d[1] // 10]  # drop empty files
+    prompts = [p for p in (_recording(f, rate) for f in files) if p is not None]
     CACHE.mkdir(parents=True, exist_ok=True)
     tmp = cached.with_suffix(f".{os.getpid()}.tmp.npz")
     np.savez(tmp, *prompts)  # stored as arr_0, arr_1, ...
@@ -174,20 +175,20 @@ def recorded_prompts(voice: str, rate: int = SPEECH_RATE) -> list[np.ndarray]:
     return prompts
 
 
-def _decode(path: Path) -> tuple[np.ndarray, int]:
-    """(mono samples, rate) of a WAV, or of a raw G.722 stream decoded by the bundled ffmpeg at 16 kHz."""
-    if path.suffix != ".g722":
-        samples, rate = sf.read(path, dtype="float32", always_2d=True)
-        return samples.mean(axis=1), rate
-    import imageio_ffmpeg
-
-    raw = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-nostdin", "-f", "g722", "-i", str(path),
-                          "-ac", "1", "-f", "f32le", "-"], capture_output=True, check=True).stdout
-    return np.frombuffer(raw, np.float32), 16_000
+def held_out_voices(engine: str = "espeak-ng") -> list[str]:
+    """The voice pool of speakers no model trained on: split_voices' held-out espeak-ng voices, or the
+    RECORDED_HELD_OUT speakers (`engine="recorded"`)."""
+    return list(RECORDED_HELD_OUT) if engine == "recorded" else split_voices()[1]
 
 
-def _normalised(decoded: tuple[np.ndarray, int], rate: int) -> np.ndarray:
-    samples = resample(decoded[0][None, :], decoded[1], rate)[0]
+def _recording(path: Path, rate: int) -> np.ndarray | None:
+    """A recording (WAV, or raw G.722 that ffmpeg recognises by its extension) mono at `rate`, peak 0.9; None
+    when shorter than 0.1 s (some prompt files are empty)."""
+    samples = load_audio(path, rate, mono=True).samples[0]
+    return _peak_normalised(samples) if len(samples) >= rate // 10 else None
+
+
+def _peak_normalised(samples: np.ndarray) -> np.ndarray:
     return (0.9 * samples / max(float(np.abs(samples).max()), 1e-6)).astype(np.float32)
 
 
