@@ -68,3 +68,14 @@ def test_waveglow_trainer_writes_weights_card_and_flip_rates(tmp_path, monkeypat
         assert len(rates) == 32 and all(0 <= r <= 1 for r in rates)
     model = WaveGlow(WaveGlowConfig.from_dict(card["architecture"]))
     model.load_state_dict(load_file(str(tmp_path / "waveglow-small.safetensors")))  # strict: every tensor written
+    engines: list[str] = []
+    monkeypatch.setattr(trainer, "clips", lambda count, *a, engine="espeak-ng", **k: engines.extend([engine] * count)
+                        or [tone] * count)
+    trainer.main(["--steps", "3", "--resume", "--channels", "4", "--layers", "1", "--flows", "2", "--segment", "2048",
+                  "--batch", "1", "--clips", "1", "--festival-clips", "2", "--recorded-clips", "3", "--out",
+                  str(tmp_path), "--checkpoint", str(tmp_path / "w.ckpt")])
+    assert engines.count("festival") == 2 and engines.count("recorded") == 3 + 4  # pool + held-out recorded set
+    card = json.loads((tmp_path / "waveglow-small.json").read_text())
+    assert card["training"]["steps"] == 3 and np.isfinite(card["curve"][-1]["held_out_nll_recorded"])
+    assert "--festival-clips 2 --recorded-clips 3 " in card["training"]["command"]
+    assert "3 clips of 1-4 s strung from recorded prompts" in card["data"]["speech"]

@@ -257,9 +257,9 @@ def mel_basis(rate: int = SAMPLE_RATE, n_fft: int = N_FFT, n_mels: int = N_MELS,
 
 def mel_spectrogram(audio: torch.Tensor, rate: int = SAMPLE_RATE) -> torch.Tensor:
     """WaveGlow's conditioning (TacotronSTFT): audio B x T in [-1, 1] -> log-mel B x 80 x (T // 256 + 1)."""
-    window = torch.hann_window(WIN, dtype=audio.dtype)
+    window = torch.hann_window(WIN, dtype=audio.dtype, device=audio.device)
     spec = torch.stft(audio, N_FFT, HOP, WIN, window, center=True, pad_mode="reflect", return_complex=True).abs()
-    mel = torch.matmul(mel_basis(rate).to(audio.dtype), spec)
+    mel = torch.matmul(mel_basis(rate).to(audio.device, audio.dtype), spec)
     return torch.log(torch.clamp(mel, min=LOG_FLOOR))
 
 
