@@ -195,6 +195,19 @@ def test_header_survives_a_whole_unreliable_slot():
     assert FH.read_header(keys.derive("other", "flowhide"), floats) is None
 
 
+def test_mono_fixed_point_stops_when_a_pass_no_longer_moves_the_stego(parts, monkeypatch):
+    mono = tone(1.0).resample(SAMPLE_RATE).samples[0]
+    mono = mono[: len(mono) - len(mono) % 8]
+    latent = B.encode(np.random.default_rng(0).integers(0, 2, (len(mono), len(B.SLOTS))))
+    start = FH.synthesise(parts.waveglow, latent, mono)
+    stego, passes = FH.mono_fixed_point(parts.waveglow, latent, start)
+    assert 1 < passes < FH.MONO_MAX_PASSES  # converged, and not on the first pass
+    again = FH.synthesise(parts.waveglow, latent, stego)
+    assert np.sqrt(np.mean((again - stego) ** 2)) < FH.MONO_TOLERANCE * np.sqrt(np.mean(stego**2))
+    monkeypatch.setattr(FH, "MONO_MAX_PASSES", 1)
+    assert FH.mono_fixed_point(parts.waveglow, latent, start)[1] == 1  # the cap holds
+
+
 def test_mono_mode_reveals_from_the_stego_channel_alone(parts, tmp_path):
     m, video = method(parts, mono=True), clip()
     stego = m.hide(tone(0.6), video, key="k")

@@ -21,13 +21,14 @@ write float32 outside PCM mode; a float-mode stego found as 16-bit PCM (re-saved
 with a warning (its low slots are noise). Latent values not carrying the secret get
 random slot bits, so the whole latent looks alike.
 
-Mono mode (`mono=True`, our extension): the file is the stego channel alone, and reveal takes the mel from
-the stego itself. Hiding iterates x <- WaveGlow^-1(z, mel(x)) from x = the cover, MONO_ITERATIONS times, to a
-stego whose own mel regenerates it; measured on speech with the shipped WaveGlow, the slot flip rates fall
-~3.5x per iteration and after 12 are at or below the stereo file's (benchmarks/results/flowhide-tables), at
-12 more WaveGlow passes of hiding time. No clean cover channel sits beside the stego, which the stereo file
-gives away to anyone who subtracts the channels. Deviations (see the cards and benchmarks/results/flowhide-*):
-small CPU-trained ICN and WaveGlow instead of COCO/LJ Speech models; header, keys and PCM mode are ours.
+Mono mode (`mono=True`, our extension): the file is the stego channel alone, and reveal takes the mel from the
+stego itself. Hiding iterates x <- WaveGlow^-1(z, mel(x)) from x = the cover to a stego whose own mel regenerates
+it, until a pass changes it by less than MONO_TOLERANCE of its RMS (at most MONO_MAX_PASSES passes). How fast that
+converges depends on the flow: the shipped WaveGlow needs about 24 passes on speech, after which the slot flip
+rates are below the stereo file's (benchmarks/results/flowhide-tables), at one WaveGlow pass each. No clean cover
+channel sits beside the stego, which the stereo file gives away to anyone who subtracts the channels. Deviations
+(see the cards and benchmarks/results/flowhide-*): small CPU-trained ICN and GPU-trained WaveGlow instead of
+COCO/LJ Speech models; header, keys and PCM mode are ours.
 """
 
 from __future__ import annotations
@@ -67,7 +68,8 @@ HEADER_BITS = sum(n for _, n in FIELDS) + 16
 HEADER_FLOATS = HEADER_BITS * HEADER_REPEAT // len(HEADER_SLOTS)
 VERSION = 1
 PCM_MAX_FLIP = 0.01  # PCM-robust mode: slots whose measured 16-bit flip rate is at most 1 %
-MONO_ITERATIONS = 12  # mono mode: fixed-point passes (flip rates at or below stereo's after 12, measured)
+MONO_TOLERANCE = 1e-4  # mono mode: stop when a pass moves the stego by less than this fraction of its RMS
+MONO_MAX_PASSES = 64  # ... or after this many passes (the shipped WaveGlow converges in ~24 on speech)
 
 
 @dataclass
@@ -145,6 +147,20 @@ def synthesise(waveglow: WaveGlow, latent: np.ndarray, cover: np.ndarray) -> np.
         mel = mel_spectrogram(torch.from_numpy(cover)[None])
         z = torch.from_numpy(latent).view(1, g, -1)
         return waveglow.inverse(z, mel)[0].numpy()
+
+
+def mono_fixed_point(waveglow: WaveGlow, latent: np.ndarray, stego: np.ndarray, pcm: bool = False,
+                     progress: Progress = no_progress) -> tuple[np.ndarray, int]:
+    """(stego, passes): iterate stego <- WaveGlow^-1(latent, mel(stego as the file holds it)) until a pass moves it
+    by less than MONO_TOLERANCE of its RMS, or MONO_MAX_PASSES: a mono stego whose own mel regenerates it."""
+    for done in range(1, MONO_MAX_PASSES + 1):
+        previous = stego
+        stego = synthesise(waveglow, latent, through_file(stego[None], "pcm16")[0] if pcm else stego)
+        change = float(np.sqrt(np.mean((stego - previous) ** 2)) / (np.sqrt(np.mean(stego**2)) + 1e-12))
+        progress(f"mono: fixed-point pass {done} (change {change:.1e})", 1 + min(1.0, done / 24), 3)
+        if change < MONO_TOLERANCE:
+            break
+    return stego, done
 
 
 def analyse(waveglow: WaveGlow, stego: np.ndarray, cover: np.ndarray) -> np.ndarray:
@@ -347,9 +363,7 @@ class FlowHide(Method):
         if not self.mono:
             progress("done", 3, 3)
             return Audio(np.stack([stego, clean]), SAMPLE_RATE)
-        for i in range(MONO_ITERATIONS):  # towards a stego that its own mel regenerates
-            progress(f"mono: fixed-point pass {i + 1}/{MONO_ITERATIONS}", 1 + (i + 1) / MONO_ITERATIONS, 3)
-            stego = synthesise(parts.waveglow, latent, through_file(stego[None], "pcm16")[0] if pcm else stego)
+        stego, _ = mono_fixed_point(parts.waveglow, latent, stego, pcm, progress)
         progress("done", 3, 3)
         return Audio(stego[None], SAMPLE_RATE)
 
