@@ -57,7 +57,7 @@ import torch
 from crossteg import keys
 from crossteg.codecs import mel
 from crossteg.codecs import vocoder as vocoder_module
-from crossteg.errors import KeyError_, UsageError, WeightsError
+from crossteg.errors import CapacityError, KeyError_, UsageError, WeightsError
 from crossteg.media.audio import Audio
 from crossteg.media.image import Image
 from crossteg.methods.base import WEIGHTS_DIR, Capacity, Method, Progress, no_progress, register
@@ -365,8 +365,10 @@ class THInImg(Method):
         pixels = cover.pixels.copy()
         for (y, x), tile in zip(tile_corners(cover.height, cover.width), containers.numpy(), strict=False):
             pixels[y:y + mel.SIDE, x:x + mel.SIDE] = tile.transpose(1, 2, 0)
-        progress("embedding", 1, 1)
-        return Image.from_uint8(np.round(np.clip(pixels, 0, 1) * 255).astype(np.uint8))
+        container = Image.from_uint8(np.round(np.clip(pixels, 0, 1) * 255).astype(np.uint8))
+        progress("checking that it reveals", 1, 1)
+        self._check_revealable(container, key, [len(x) for x in speech if len(x)], model)
+        return container
 
     def decompressor_reference(self, secret: Audio) -> Audio:
         """The secret through compression and the decompressor alone, no hiding: the ceiling of reveal."""
@@ -402,6 +404,33 @@ class THInImg(Method):
                                             model.layout)
         return confidence, total, model
 
+    def _locate(self, tiles: np.ndarray, key: keys.Key, level: int) -> tuple[float, int, Model, bool]:
+        """(confidence, total length in samples, model, plausible) of the length header reveal reads for `key` and
+        `level`: the most confident among the models whose length the container can hold (plausible), else among
+        all."""
+        names = [NESTED] if level == 2 or self.model == "nested" else self._singles()
+        if level == 1 and self.model == "auto" and (self.weights_dir / f"{NESTED}.safetensors").exists():
+            names.append(NESTED)
+        read = [self._first(name, tiles, key, level) for name in names]
+        plausible = [r for r in read if 0 < r[1] <= len(tiles) * r[2].layout.max_samples]
+        confidence, total, model = max(plausible or read, key=lambda d: d[0])
+        return confidence, total, model, bool(plausible)
+
+    def _check_revealable(self, container: Image, key: keys.Key, lengths: list[int], model: Model) -> None:
+        """Refuse a container that reveal would refuse or misread: each level's length header must read back from
+        the 8-bit pixels with MIN_HEADER_CONFIDENCE and the true length (a weak model's one pass can miss: the 80 s
+        model's read 0.46-1.00 on held-out voices)."""
+        tiles = self._tiles(container)
+        for level, length in enumerate(lengths, 1):
+            confidence, total, _, plausible = self._locate(tiles, key if level == 1 else self.level2_key or key, level)
+            if plausible and confidence >= MIN_HEADER_CONFIDENCE and total == length:
+                continue
+            advice = ("hide with refinement (-O refine=30, the default)" if not self.refine else
+                      "hide shorter speech or use a larger cover (fewer seconds per tile)")
+            raise CapacityError(f"thinimg could not make a revealable container: the {model.card['name']} model's "
+                                f"level-{level} length header reads back with confidence {confidence:.2f} (reveal "
+                                f"needs {MIN_HEADER_CONFIDENCE}); {advice}")
+
     def reveal(self, stego: Image, key: keys.Key = None, *, level: int = 1,
                progress: Progress = no_progress) -> Audio:
         """Speech of access `level` (its own key). A wrong key or level, or a container whose pixels were
@@ -410,16 +439,11 @@ class THInImg(Method):
         if level not in (1, 2):
             raise UsageError("thinimg has access levels 1 and 2")
         progress("revealing", 0, 1)
-        names = [NESTED] if level == 2 or self.model == "nested" else self._singles()
-        if level == 1 and self.model == "auto" and (self.weights_dir / f"{NESTED}.safetensors").exists():
-            names.append(NESTED)
-        read = [self._first(name, tiles, key, level) for name in names]
-        plausible = [r for r in read if 0 < r[1] <= len(tiles) * r[2].layout.max_samples]
-        confidence, total, model = max(plausible or read, key=lambda d: d[0])
+        confidence, total, model, plausible = self._locate(tiles, key, level)
         if not plausible or confidence < MIN_HEADER_CONFIDENCE:
             raise KeyError_(f"no thinimg speech at level {level} for this key: wrong key or level, or the container "
                             f"was re-encoded (JPEG, resizing); its length header reads with confidence "
-                            f"{max(r[0] for r in read):.2f} (a right key: 0.9-1.0)")
+                            f"{confidence:.2f} (a right key: 0.9-1.0)")
         size = model.layout.max_samples
         count = min(len(tiles), max(1, -(-total // size)))
         total = min(total, count * size)
