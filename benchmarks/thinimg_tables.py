@@ -25,6 +25,8 @@ The paper's speech is LJ Speech / CMU-ARCTIC and its faces FFHQ, with a WaveNet 
 * table 2 (longer speech per image, c = 4/8/16): each shipped thinimg-mel-20s/40s/80s model on held-out voices
   at random 1-S s; lengths without a model get the paper's numbers and an empty row.
 * table 3 (nested, two levels): our nested model covers 0-10 s per level (the paper's shortest row is 0-20 s).
+* keys: for every shipped model, how often reveal refuses a wrong key (and the most confident wrong read), the
+  least confident right-key read it accepts, and how often a one-pass hide is refused as unrevealable.
 * speed: seconds to hide and to reveal 10 s of speech on this machine (best of 2).
 
 Every table is measured twice on the same pairs: with the paper's hide, E1's one pass (`refine=0`), and in rows
@@ -359,10 +361,64 @@ def speed(folder: Path, covers: list[Image]) -> list[Row]:
     return rows
 
 
-TABLES = ("1", "1r", "1f", "2", "3", "speed")  # 1r: table 1 on recorded speech; 1f: its raw and STFT rows
+def key_checks(folder: Path, covers: list[Image], pairs: int, wrong: int = 6) -> list[Row]:
+    """Keys against every shipped model's containers (the paper's one-pass hide, saved PNG, held-out voices at
+    1-S s for an S-second model), read as the CLI's reveal reads them (model auto: every model tried): the fraction
+    of clips hide refuses because the right key's read would not be accepted; of the others, the fraction whose
+    right-key read is accepted with the exact length and its lowest confidence; of `wrong` wrong keys' reads the
+    fraction reveal refuses (KeyError_: not HeaderRead.accepted) and the highest confidence."""
+    from crossteg.train import data
+
+    _, voices = data.split_voices()
+    models = [(T.SINGLE, "single", 10), *((v, k, int(k[:-1])) for k, v in T.LONGER.items()),
+              *((v, k, 10) for k, v in T.OTHER_FORMATS.items()), (T.NESTED, "nested", 10)]
+    rows = []
+    for name, option, seconds in models:
+        if not (WEIGHTS_DIR / f"{name}.safetensors").exists():
+            continue
+        method = get_method("thinimg", model=option, **ONE_PASS)
+        assert isinstance(method, T.THInImg)
+        rng = np.random.default_rng(2100 + seconds)
+        clips = [Audio(c, mel.SAMPLE_RATE) for c in data.speech_clips(rng, pairs, 1.0, seconds, voice_pool=voices)]
+        levels = (1, 2) if name == T.NESTED else (1,)
+        refused, right, reads = 0, [], []
+        reader = method if option in T.OTHER_FORMATS else get_method("thinimg")  # raw, stft: named at reveal too
+        assert isinstance(reader, T.THInImg)
+        for k in range(0, len(clips) - len(levels) + 1, len(levels)):
+            secret = clips[k:k + len(levels)]
+            try:
+                stego = method.hide(covers[k % len(covers)], secret if len(secret) == 2 else secret[0], KEY)
+            except CapacityError:
+                refused += 1
+                continue
+            tiles = reader._tiles(media.load_image(media.save(stego, folder / f"keys-{k}.png", force=True)))
+            for level, clip in zip(levels, secret, strict=True):
+                read = reader._locate(tiles, KEY, level)
+                right.append((read.accepted and read.total == len(T.speech_samples(clip)), read.confidence))
+                for j in range(wrong):
+                    read = reader._locate(tiles, f"wrong key {j}", level)
+                    reads.append((read.accepted, read.confidence))
+        setting = f"keys {name}" + (" (both levels)" if len(levels) == 2 else "")
+        note = f"{len(reads)} wrong-key reads of {len(right)} containers' levels; the 1-{seconds} s clips"
+        rows += [Row(setting, "hide_refused", refused / (len(clips) // len(levels)), higher_is_better=False,
+                     n=len(clips) // len(levels), note="one-pass hide refused: its container would not reveal"),
+                 Row(setting, "right_key_revealed", float(np.mean([a for a, _ in right])) if right else None,
+                     n=len(right), note=note + "; accepted with the exact length"),
+                 Row(setting, "right_key_min_confidence", min((c for _, c in right), default=None), n=len(right),
+                     note=note),
+                 Row(setting, "wrong_key_refused", float(np.mean([not a for a, _ in reads])) if reads else None,
+                     n=len(reads), note=note),
+                 Row(setting, "wrong_key_max_confidence", max((c for _, c in reads), default=None),
+                     higher_is_better=False, n=len(reads), note=note)]
+        print(f"  keys {name}: {rows[-5:]}", flush=True)
+    return rows
+
+
+TABLES = ("1", "1r", "1f", "2", "3", "keys", "speed")  # 1r: table 1 on recorded speech; 1f: its raw and STFT rows
 # the settings' prefixes of each table's rows (table 2's rows are told apart by length: see merged)
 PREFIXES = {"1": ("table1 mel 0-10s held-out voices", "table1 mel 0-10s bundled speech"),
             "1r": ("table1 mel 0-10s recorded voices",), "1f": ("table1 raw ", "table1 stft "), "3": ("table3 ",),
+            "keys": ("keys ",),
             "speed": ("speed ",)}
 
 
@@ -386,9 +442,9 @@ def main(argv: list[str] | None = None) -> Results:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pairs", type=int, default=12, help="held-out voice clips (default 12)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    parser.add_argument("--tables", default=",".join(TABLES), help="comma-separated subset of 1,1r,1f,2,3,speed (1r: "
-                        "table 1 on recorded speech, 1f: table 1's raw and STFT rows); rows of the others are kept "
-                        "from the results file")
+    parser.add_argument("--tables", default=",".join(TABLES), help="comma-separated subset of 1,1r,1f,2,3,keys,speed "
+                        "(1r: table 1 on recorded speech, 1f: table 1's raw and STFT rows); rows of the others are "
+                        "kept from the results file")
     parser.add_argument("--seconds", default=",".join(map(str, PAPER_T2)),
                         help="table 2's lengths to re-measure (default all: 20,40,80); the others' rows are kept")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
@@ -424,9 +480,11 @@ def main(argv: list[str] | None = None) -> Results:
             results.rows += table2(Path(tmp), args.pairs, covers, lengths)
         if "3" in tables:
             results.rows += table3(Path(tmp), sets["held-out voices"], covers)
+        if "keys" in tables:
+            results.rows += key_checks(Path(tmp), covers, args.pairs)
         if "speed" in tables:
             results.rows += speed(Path(tmp), covers)
-    order = {"table1": 0, "table2": 1, "table3": 2, "speed": 3}
+    order = {"table1": 0, "table2": 1, "table3": 2, "keys": 3, "speed": 4}
     length = {table2_setting(s): s for s in PAPER_T2}
     # stable: keeps each table's order, table 2's rows by length
     results.rows.sort(key=lambda r: (order.get(r.setting.split()[0], 3), length.get(r.setting.split(" + ")[0], 0)))

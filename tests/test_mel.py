@@ -49,6 +49,18 @@ def test_a_shuffled_header_has_low_confidence(speech):
     assert mel.unstitch(shuffled, mel.Layout())[2] < 0.5
 
 
+@pytest.mark.parametrize("fmt", sorted(mel.FORMATS))
+def test_padding_is_what_stitch_leaves_between_the_clip_and_the_header(speech, fmt):
+    layout = mel.Layout(fmt, mel.FORMATS[fmt])
+    clip = speech[:2 * mel.SAMPLE_RATE]
+    tensor = mel.compress(clip, layout)
+    rest = mel.padding(tensor, layout, len(clip))
+    features = mel.features_of(clip, fmt).size
+    assert rest.size == tensor.size - features - mel.HEADER_VALUES and not rest.any()
+    assert mel.padding(tensor, layout, len(clip) // 2).any()  # a shorter length's "padding" holds speech
+    assert mel.padding(mel.compress(speech[:layout.max_samples], layout), layout, layout.max_samples).size == 0
+
+
 def test_too_long_speech_says_the_maximum_seconds(speech):
     with pytest.raises(CapacityError, match=r"at most 10\.04 s"):
         mel.compress(np.zeros(int(10.2 * mel.SAMPLE_RATE), np.float32))

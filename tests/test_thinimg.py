@@ -64,6 +64,30 @@ def test_scramble_is_keyed_and_invertible():
     assert abs(np.corrcoef(wrong.ravel(), tensor.ravel())[0, 1]) < 0.05
 
 
+def test_a_wrong_keys_padding_is_not_quiet_even_when_its_header_looks_confident(assets):
+    speech = media.load_audio(assets / "speech_1.wav", mel.SAMPLE_RATE, mono=True).samples[0]
+    layout = mel.Layout("mel", 8)  # a short clip in a 40 s tensor: mostly padding, which a wrong key's tile
+    hidden = T.scramble(mel.compress(speech, layout), *T.level_shuffle("k", 1, layout.shape))  # inversions mimic
+    for key in ("k", *(f"wrong {j}" for j in range(8))):
+        tensor = T.unscramble(hidden, *T.level_shuffle(key, 1, layout.shape))
+        _, total, confidence = mel.unstitch(tensor, layout)
+        rest = mel.padding(tensor, layout, total)
+        read = T.HeaderRead(confidence, total, None, plausible=0 < total <= layout.max_samples,
+                            padding=float(rest.mean()) if rest.size >= T.MIN_PADDING_VALUES else None)
+        assert read.accepted == (key == "k"), (key, confidence, read.padding)
+        if key != "k" and read.padding is not None:
+            assert read.padding > 0.3  # half the padding tiles come back inverted
+
+
+def test_a_read_is_accepted_on_a_lower_confidence_only_with_quiet_padding():
+    def read(confidence, padding, plausible=True):
+        return T.HeaderRead(confidence, 16000, None, plausible, padding).accepted
+
+    assert read(0.95, None) and read(0.95, 0.01) and not read(0.95, 0.5)  # padding contradicts the header
+    assert read(0.5, 0.01) and not read(0.5, None) and not read(0.3, 0.01)
+    assert not read(0.95, 0.01, plausible=False)
+
+
 def tiny_weights(folder, nested=False, seconds=10, fmt="mel"):
     """Tiny untrained weights + card written by the trainer's own save function."""
     args = trainer.parse(["--out", str(folder), "--width", "4", "--blocks", "2", "--seconds", str(seconds),

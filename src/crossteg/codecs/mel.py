@@ -276,17 +276,37 @@ def stitch(features: np.ndarray, n_samples: int, layout: Layout, header: int | N
 def unstitch(tensor: np.ndarray, layout: Layout, length: int | None = None) -> tuple[np.ndarray, int, float]:
     """(features, length in samples, header confidence): the inverse of `stitch`, features cut to the header's
     length (capped at the layout's), or to `length` when given; the header's value is returned either way."""
-    c = layout.channels
     if layout.fmt == "raw":
         flat = tensor.reshape(-1)
         n, confidence = read_header(flat[-HEADER_VALUES:].reshape(HEADER_VALUES // SIDE, SIDE))
         return flat[:min(n if length is None else length, layout.max_samples)].copy(), n, confidence
-    rows = N_MELS if layout.fmt == "mel" else SIDE
-    grid = tensor.reshape(c * SIDE // rows, rows, SIDE).transpose(1, 0, 2).reshape(rows, -1)
-    header, confidence = read_header(grid[:, -(HEADER_VALUES // rows):])
+    grid = _grid(tensor, layout)
+    header, confidence = read_header(grid[:, -(HEADER_VALUES // len(grid)):])
     n = min(header if length is None else length, layout.max_samples)
-    frames = (1 + n // HOP if n else 0) if layout.fmt == "mel" else -(-n // STFT_HOP)
-    return grid[:, :frames].copy(), header, confidence
+    return grid[:, :_frames(n, layout)].copy(), header, confidence
+
+
+def padding(tensor: np.ndarray, layout: Layout, n_samples: int) -> np.ndarray:
+    """The values `stitch` leaves at 0 for a clip of `n_samples`, between its features and the header (empty when
+    the clip fills the tensor). Reveal checks them: a right key reads them near 0, a wrong key's tiles do not."""
+    n = min(n_samples, layout.max_samples)
+    if layout.fmt == "raw":
+        return tensor.reshape(-1)[n:-HEADER_VALUES]
+    grid = _grid(tensor, layout)
+    return grid[:, _frames(n, layout):-(HEADER_VALUES // len(grid))].reshape(-1)
+
+
+def _grid(tensor: np.ndarray, layout: Layout) -> np.ndarray:
+    """rows x frames view of a mel or STFT hidden tensor (the inverse of stitch's reshaping)."""
+    rows = N_MELS if layout.fmt == "mel" else SIDE
+    return tensor.reshape(layout.channels * SIDE // rows, rows, SIDE).transpose(1, 0, 2).reshape(rows, -1)
+
+
+def _frames(n_samples: int, layout: Layout) -> int:
+    """Frame columns the features of `n_samples` fill (mel or STFT)."""
+    if layout.fmt == "mel":
+        return 1 + n_samples // HOP if n_samples else 0
+    return -(-n_samples // STFT_HOP)
 
 
 # Speech <-> tensor --------------------------------------------------------------------------------------
