@@ -460,8 +460,8 @@ class THInImg(Method):
                       "hide shorter speech or use a larger cover (fewer seconds per tile)")
             raise CapacityError(f"thinimg could not make a revealable container: the {model.card['name']} model's "
                                 f"level-{level} length header reads back with confidence {read.confidence:.2f} "
-                                f"(reveal needs {MIN_HEADER_CONFIDENCE}, or {QUIET_HEADER_CONFIDENCE} with a quiet "
-                                f"padding); {advice}")
+                                f"(reveal needs {MIN_HEADER_CONFIDENCE}, or {QUIET_HEADER_CONFIDENCE} where the "
+                                f"padding after the speech reads empty); {advice}")
 
     def reveal(self, stego: Image, key: keys.Key = None, *, level: int = 1,
                progress: Progress = no_progress) -> Audio:
@@ -475,7 +475,8 @@ class THInImg(Method):
         if not read.accepted:
             raise KeyError_(f"no thinimg speech at level {level} for this key: wrong key or level, or the container "
                             f"was re-encoded (JPEG, resizing); its length header reads with confidence "
-                            f"{read.confidence:.2f} (a right key: 0.5-1.0 with quiet padding, 0.9-1.0 mostly)")
+                            f"{read.confidence:.2f} (reveal needs {MIN_HEADER_CONFIDENCE}, or "
+                            f"{QUIET_HEADER_CONFIDENCE} where the padding after the speech reads empty)")
         total, model = read.total, read.model
         size = model.layout.max_samples
         count = min(len(tiles), max(1, -(-total // size)))
