@@ -167,7 +167,21 @@ class HeaderRead:
         that reads near 0 (a wrong key gathers tiles of speech and inverted tiles there: mean about 0.5)."""
         if not self.plausible or (self.padding is not None and self.padding > MAX_PADDING_LEVEL):
             return False
-        return self.confidence >= (MIN_HEADER_CONFIDENCE if self.padding is None else QUIET_HEADER_CONFIDENCE)
+        return self.confidence >= self.floor
+
+    @property
+    def floor(self) -> float:
+        """The header confidence this read needs: lower where the padding after the clip can witness the key."""
+        return MIN_HEADER_CONFIDENCE if self.padding is None else QUIET_HEADER_CONFIDENCE
+
+    def why_refused(self) -> str:
+        """What is wrong with a refused read, for error messages."""
+        if not self.plausible:
+            return (f"its length header reads {self.total} samples, more than the container holds" if self.total else
+                    "its length header reads an empty clip")
+        if self.padding is not None and self.padding > MAX_PADDING_LEVEL:
+            return f"the padding after the speech does not read empty (mean {self.padding:.2f})"
+        return f"its length header reads with confidence {self.confidence:.2f} (needs {self.floor})"
 
 
 def build_layers(config: CouplingConfig, nested: bool) -> list[CouplingNet]:
@@ -458,10 +472,9 @@ class THInImg(Method):
                 continue
             advice = ("hide with refinement (-O refine=30, the default)" if not self.refine else
                       "hide shorter speech or use a larger cover (fewer seconds per tile)")
-            raise CapacityError(f"thinimg could not make a revealable container: the {model.card['name']} model's "
-                                f"level-{level} length header reads back with confidence {read.confidence:.2f} "
-                                f"(reveal needs {MIN_HEADER_CONFIDENCE}, or {QUIET_HEADER_CONFIDENCE} where the "
-                                f"padding after the speech reads empty); {advice}")
+            problem = read.why_refused() if not read.accepted else f"its length header reads {read.total}, not {length}"
+            raise CapacityError(f"thinimg could not make a revealable container with the {model.card['name']} model: "
+                                f"read back from the 8-bit pixels at level {level}, {problem}; {advice}")
 
     def reveal(self, stego: Image, key: keys.Key = None, *, level: int = 1,
                progress: Progress = no_progress) -> Audio:
@@ -474,9 +487,7 @@ class THInImg(Method):
         read = self._locate(tiles, key, level)
         if not read.accepted:
             raise KeyError_(f"no thinimg speech at level {level} for this key: wrong key or level, or the container "
-                            f"was re-encoded (JPEG, resizing); its length header reads with confidence "
-                            f"{read.confidence:.2f} (reveal needs {MIN_HEADER_CONFIDENCE}, or "
-                            f"{QUIET_HEADER_CONFIDENCE} where the padding after the speech reads empty)")
+                            f"was re-encoded (JPEG, resizing); {read.why_refused()}")
         total, model = read.total, read.model
         size = model.layout.max_samples
         count = min(len(tiles), max(1, -(-total // size)))
