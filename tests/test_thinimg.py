@@ -64,10 +64,12 @@ def test_scramble_is_keyed_and_invertible():
     assert abs(np.corrcoef(wrong.ravel(), tensor.ravel())[0, 1]) < 0.05
 
 
-def test_a_wrong_keys_padding_is_not_quiet_even_when_its_header_looks_confident(assets):
+def test_a_wrong_key_is_refused_on_a_mostly_padded_tensor(assets):
+    """A short clip in a 40 s tensor: a wrong key's inverted padding tiles can mimic a header's Manchester pairs,
+    but the padding after the length it reads is not empty."""
     speech = media.load_audio(assets / "speech_1.wav", mel.SAMPLE_RATE, mono=True).samples[0]
-    layout = mel.Layout("mel", 8)  # a short clip in a 40 s tensor: mostly padding, which a wrong key's tile
-    hidden = T.scramble(mel.compress(speech, layout), *T.level_shuffle("k", 1, layout.shape))  # inversions mimic
+    layout = mel.Layout("mel", 8)
+    hidden = T.scramble(mel.compress(speech, layout), *T.level_shuffle("k", 1, layout.shape))
     for key in ("k", *(f"wrong {j}" for j in range(8))):
         tensor = T.unscramble(hidden, *T.level_shuffle(key, 1, layout.shape))
         _, total, confidence = mel.unstitch(tensor, layout)
