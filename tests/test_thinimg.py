@@ -73,9 +73,8 @@ def test_a_wrong_key_is_refused_on_a_mostly_padded_tensor(assets):
     for key in ("k", *(f"wrong {j}" for j in range(8))):
         tensor = T.unscramble(hidden, *T.level_shuffle(key, 1, layout.shape))
         _, total, confidence = mel.unstitch(tensor, layout)
-        rest = mel.padding(tensor, layout, total)
         read = T.HeaderRead(confidence, total, None, plausible=0 < total <= layout.max_samples,
-                            padding=float(rest.mean()) if rest.size >= T.MIN_PADDING_VALUES else None)
+                            padding=T.padding_level(mel.padding(tensor, layout, total)))
         assert read.accepted == (key == "k"), (key, confidence, read.padding)
         if key != "k" and read.padding is not None:
             assert read.padding > 0.3  # half the padding tiles come back inverted

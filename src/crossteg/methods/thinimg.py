@@ -165,9 +165,12 @@ class HeaderRead:
     def accepted(self) -> bool:
         """A right key's read: a plausible length, a confident header, and where the clip leaves padding, padding
         that reads near 0 (a wrong key gathers tiles of speech and inverted tiles there: mean about 0.5)."""
-        if not self.plausible or (self.padding is not None and self.padding > MAX_PADDING_LEVEL):
-            return False
-        return self.confidence >= self.floor
+        return self.plausible and not self.loud_padding and self.confidence >= self.floor
+
+    @property
+    def loud_padding(self) -> bool:
+        """The padding after the clip does not read near 0: not the right key, whatever the header says."""
+        return self.padding is not None and self.padding > MAX_PADDING_LEVEL
 
     @property
     def floor(self) -> float:
@@ -179,9 +182,14 @@ class HeaderRead:
         if not self.plausible:
             return (f"its length header reads {self.total} samples, more than the container holds" if self.total else
                     "its length header reads an empty clip")
-        if self.padding is not None and self.padding > MAX_PADDING_LEVEL:
+        if self.loud_padding:
             return f"the padding after the speech does not read empty (mean {self.padding:.2f})"
         return f"its length header reads with confidence {self.confidence:.2f} (needs {self.floor})"
+
+
+def padding_level(rest: np.ndarray) -> float | None:
+    """HeaderRead.padding of the values after a clip (mel.padding): their mean size, None when too few to judge."""
+    return float(np.abs(rest).mean()) if rest.size >= MIN_PADDING_VALUES else None
 
 
 def build_layers(config: CouplingConfig, nested: bool) -> list[CouplingNet]:
@@ -449,8 +457,7 @@ class THInImg(Method):
         last = (total - 1) // size
         tensor = first if last == 0 else unscramble(self._revealed(model, tiles[last:last + 1], level)[0], perm, flips)
         rest = mel.padding(tensor, model.layout, total - last * size)
-        return HeaderRead(confidence, total, model, plausible=True,
-                          padding=float(np.abs(rest).mean()) if rest.size >= MIN_PADDING_VALUES else None)
+        return HeaderRead(confidence, total, model, plausible=True, padding=padding_level(rest))
 
     def _locate(self, tiles: np.ndarray, key: keys.Key, level: int) -> HeaderRead:
         """The read reveal trusts for `key` and `level`: the most confident accepted read among the models (every
