@@ -157,7 +157,8 @@ def test_a_clip_too_long_for_the_10s_model_goes_to_a_longer_one(tmp_path, assets
     assert method._choose(1, [speech]) == "thinimg-mel-20s"
     assert method._choose(4, [speech]) == T.SINGLE  # two 10 s tiles of the larger cover hold it
     assert method._choose(1, [speech, speech]) == T.NESTED
-    with pytest.raises(CapacityError, match="with the thinimg-mel-20s model: read back from the 8-bit pixels"):
+    with pytest.raises(CapacityError,
+                       match="with the thinimg-mel-20s model: read back from the 8-bit pixels at level 1"):
         method.hide(face160, speech)  # it went to the 20 s model, whose untrained container would not reveal
     with pytest.raises(CapacityError, match=r"at most 10\.04 s"):
         get_method("thinimg", weights_dir=str(tmp_path), model="single").hide(face160, speech)
@@ -181,7 +182,8 @@ def test_the_other_formats_models_hide_and_reveal_only_when_asked_for(tmp_path, 
     chosen = get_method("thinimg", weights_dir=str(tmp_path), model=fmt)
     assert chosen._choose(1, [speech]) == f"thinimg-{fmt}-10s"
     assert get_method("thinimg", weights_dir=str(tmp_path))._choose(1, [speech]) == T.SINGLE
-    with pytest.raises(CapacityError, match=f"with the thinimg-{fmt}-10s model: read back from the 8-bit"):
+    with pytest.raises(CapacityError,
+                       match=f"with the thinimg-{fmt}-10s model: read back from the 8-bit pixels at level 1"):
         chosen.hide(media.load(assets / "face160.png"), speech, "k")  # untrained (the shipped weights: next test)
     reference = chosen.decompressor_reference(speech)  # compressed in this format and inverted by its own codec
     assert reference.frames == speech.frames and revealed_quality(speech, reference) > 0.9
