@@ -172,6 +172,7 @@ def test_capacity_error_names_a_size_that_fits(tmp_path):
     assert abs(width / height - 1.5) < 0.05 and width > 64  # same aspect, not needlessly small
     method.check_fits(cover, Image(np.zeros((height, width, 3), np.float32)))  # fits
     assert D.largest_fit(400, 600, 100) is None  # not even one tile
+    assert D.largest_fit(384, 384, 7 * 4096) == (128, 128)  # whole tiles, not a pixel less
 
 
 @pytest.mark.skipif(not (WEIGHTS_DIR / "ditas-M-ED.safetensors").exists(), reason="shipped weights not built")

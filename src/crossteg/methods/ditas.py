@@ -316,13 +316,16 @@ def padded(size: int) -> int:
 
 
 def largest_fit(height: int, width: int, pixels: float) -> tuple[int, int] | None:
-    """The largest height x width of the same aspect whose 64 px tiles hold at most `pixels` (None: not even 1x1)."""
-    scale = min(1.0, math.sqrt(pixels / (height * width)))
-    while scale * max(height, width) >= 1:
-        h, w = max(1, int(height * scale)), max(1, int(width * scale))
+    """The largest height x width of the same aspect whose 64 px tiles hold at most `pixels` (None: not even 1x1).
+    Padding only adds pixels, so the exact area bounds the scale; below it the long side steps down one pixel at a
+    time, so a size that fills whole tiles (128 x 128 in 7 tiles) is found rather than stepped over."""
+    long, short = max(height, width), min(height, width)
+    top = min(long, int(long * math.sqrt(pixels / (height * width))))
+    for side in range(top, 0, -1):
+        other = max(1, side * short // long)
+        h, w = (side, other) if height >= width else (other, side)
         if padded(h) * padded(w) <= pixels:
             return h, w
-        scale *= 0.98
     return None
 
 
