@@ -207,8 +207,8 @@ def test_train_smoke_two_steps(tmp_path, monkeypatch, capsys):
     assert card["training"]["steps"] == 2 and card["curve"][-1]["container_psnr"] > 10
     assert T.load_model(T.NESTED, tmp_path).layers[1].config.image_channels == 2
     trainer.main(["--nested", "--resume", "--steps", "3", "--batch", "1", "--crop", "32", "--width", "4",
-                  "--blocks", "2", "--clips", "2", "--festival-clips", "1", "--recorded-clips", "2", "--out",
-                  str(tmp_path), "--checkpoint", str(tmp_path / "c.ckpt")])
+                  "--blocks", "2", "--clips", "2", "--festival-clips", "1", "--recorded-clips", "2", "--decay",
+                  "--out", str(tmp_path), "--checkpoint", str(tmp_path / "c.ckpt")])
     assert engines.count("festival") == 1 and engines.count("recorded") == 2  # the resumed run's pool grew
     log = capsys.readouterr().out
     assert "from step 2:" in log and "eval step 3:" in log  # resumed where it stopped
@@ -218,6 +218,7 @@ def test_train_smoke_two_steps(tmp_path, monkeypatch, capsys):
     assert ("--festival-clips 1 " in saved["training"]["command"]) == better  # the card says what it saw
     assert ("1 festival clips" in saved["data"]["speech"]) == better
     assert ("--recorded-clips 2 " in saved["training"]["command"]) == better
+    assert (" --decay " in saved["training"]["command"]) == better
     assert ("2 clips of 0.25-10 s strung from recorded prompts" in saved["data"]["speech"]) == better
 
 

@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 
-from crossteg.train.loop import Clock
+from crossteg.train.loop import Clock, cosine_rate
 
 
 def test_clock_counts_logs_means_and_stops_at_the_step_limit():
@@ -31,6 +31,17 @@ def test_clock_stops_on_the_minute_budget_and_a_finished_run_does_nothing():
     state = {"step": 0, "seconds": 0.0, "curve": []}
     assert Clock(state, minutes=0, steps=None, eval_minutes=60, log_every=10, log=print).tick({"loss": 1.0})
     assert Clock({"step": 5, "seconds": 1.0, "curve": []}, 60, 5, 60, 10).done  # resumed at --steps already
+
+
+def test_clock_progress_counts_the_runs_own_steps_and_the_rate_decays_over_it():
+    state = {"step": 100, "seconds": 50.0, "curve": []}  # resumed: progress counts this run's steps only
+    clock = Clock(state, minutes=600, steps=104, eval_minutes=60, log_every=10, log=print)
+    assert clock.progress < 0.01
+    clock.tick({"loss": 1.0})
+    clock.tick({"loss": 1.0})
+    assert abs(clock.progress - 0.5) < 1e-9
+    assert cosine_rate(2e-4, 0.0) == 2e-4 and abs(cosine_rate(2e-4, 1.0) - 1e-5) < 1e-12
+    assert abs(cosine_rate(2e-4, 0.5) - 1.05e-4) < 1e-12 and cosine_rate(2e-4, 7.0) == cosine_rate(2e-4, 1.0)
 
 
 def test_icn_trainer_writes_weights_card_and_bit_importance(tmp_path, monkeypatch):

@@ -3,6 +3,7 @@ across resumes, the --minutes / --steps stop, logged running means, and when an 
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -24,11 +25,20 @@ class Clock:
         self.start = self.last_eval = time.perf_counter()
         self.running: dict[str, tuple[float, int]] = {}  # name -> (sum, count) since the last line
         self.done = steps is not None and state["step"] >= steps
+        self.first_step = state["step"]
 
     @property
     def elapsed(self) -> float:
         """Seconds since this run started (evaluations included)."""
         return time.perf_counter() - self.start
+
+    @property
+    def progress(self) -> float:
+        """Fraction of this run's budget spent: its minutes, or its steps where those run out first."""
+        spent = self.elapsed / max(self.minutes * 60, 1.0)
+        if self.steps is not None and self.steps > self.first_step:
+            spent = max(spent, (self.state["step"] - self.first_step) / (self.steps - self.first_step))
+        return min(1.0, spent)
 
     def tick(self, terms: dict[str, float], extra: str = "") -> bool:
         """Count one finished step with its loss terms; True when an evaluation is due (always on the last)."""
@@ -50,3 +60,8 @@ class Clock:
         self.state["curve"].append(point)
         self.last_eval = time.perf_counter()
         return point
+
+
+def cosine_rate(lr: float, progress: float, floor: float = 1 / 20) -> float:
+    """Cosine decay from `lr` at progress 0 to `lr * floor` at progress 1."""
+    return lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(max(progress, 0.0), 1.0))))

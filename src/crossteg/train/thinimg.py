@@ -37,7 +37,7 @@ from crossteg.methods.base import WEIGHTS_DIR
 from crossteg.metrics import psnr
 from crossteg.nn.coupling import CouplingConfig, CouplingNet, round_8bit
 from crossteg.train import data
-from crossteg.train.loop import Clock
+from crossteg.train.loop import Clock, cosine_rate
 from crossteg.train.resume import restore as resume_restore
 from crossteg.train.resume import resume_optimiser, save_checkpoint
 
@@ -73,6 +73,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
                    help="ES range [e^-clamp, e^clamp] for a fresh model (a resumed one keeps its card's)")
     p.add_argument("--warmup", type=int, default=200,
                    help="steps of linear learning-rate warm-up at the start of every run (resumes too)")
+    p.add_argument("--decay", action="store_true",
+                   help="cosine decay of the rate from --lr to --lr / 20 over this run (its --minutes, or --steps "
+                        "where those run out first): to settle a resumed model at the end of its training")
     p.add_argument("--clips", type=int, default=300, help="speech clips synthesised for the training pool")
     p.add_argument("--recorded-clips", type=int, default=0,
                    help="clips strung from recorded prompts of real speakers (train/data.RECORDED_VOICES) added")
@@ -270,7 +273,7 @@ def make_card(name: str, weights: Path, layers: list[CouplingNet], state: dict[s
                f" --width {args.width} --blocks {args.blocks}{' --no-dwt' if args.no_dwt else ''}"
                f" --format {args.format} --seconds {args.seconds} --lr {args.lr:g} --beta1 {args.beta1:g}"
                f" --beta2 {args.beta2:g} --eps {args.eps:g} --weight-decay {args.weight_decay:g}"
-               f" --clamp {config.clamp:g} --warmup {args.warmup} --clips {args.clips}"
+               f" --clamp {config.clamp:g} --warmup {args.warmup}{' --decay' * args.decay} --clips {args.clips}"
                f" {festival['flag']}--seed {args.seed} --minutes {args.minutes:g} [--resume]")
     return {
         "name": name, "method": "thinimg",
@@ -375,11 +378,12 @@ def main(argv: list[str] | None = None) -> None:
     guard, clock = Guard(state["curve"]), Clock(state, args.minutes, args.steps, args.eval_minutes, 10, log)
     log(f"training {weights_name(args)} on {device} from step {state['step']}: "
         f"{sum(p.numel() for p in params)} parameters")
-    first = state["step"]
+    first, rate = state["step"], args.lr  # rate: --lr, halved at each return to the best checkpoint
     while not clock.done:
-        if state["step"] - first < args.warmup:  # fresh Adam moments take full-size steps: ramp the rate up
-            for group in optimiser.param_groups:
-                group["lr"] = args.lr * (state["step"] - first + 1) / args.warmup
+        ramp = min(1.0, (state["step"] - first + 1) / args.warmup) if args.warmup else 1.0  # fresh Adam moments
+        decay = cosine_rate(1.0, clock.progress) if args.decay else 1.0  # take full-size steps: ramp up first
+        for group in optimiser.param_groups:
+            group["lr"] = rate * ramp * decay
         image, hid = pool.batch(args.batch, args.crop, secrets)
         loss, parts = forward(layers, image.to(device), [h.to(device) for h in hid])
         optimiser.zero_grad()
@@ -392,8 +396,9 @@ def main(argv: list[str] | None = None) -> None:
                 optimiser.step()
         if guard.stuck:  # the checkpoint exists: every run writes its starting point first
             back_to_best(layers, optimiser, checkpoint)
+            rate /= 2
             guard.restart()
-        if clock.tick(terms):
+        if clock.tick(terms, f" lr {optimiser.param_groups[0]['lr']:.2e}"):
             metrics = evaluate(layers, images, hidden, clean, layout)
             clock.record(metrics)
             verdict = guard.judge(metrics)
@@ -401,6 +406,7 @@ def main(argv: list[str] | None = None) -> None:
                 save_all(layers, optimiser, state, args, checkpoint)
             elif verdict == "diverged":
                 back_to_best(layers, optimiser, checkpoint)
+                rate /= 2
             log(f"eval step {state['step']}: {metrics}  ({verdict})")
 
 

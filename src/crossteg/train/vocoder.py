@@ -30,7 +30,7 @@ from crossteg.codecs import mel as melcodec
 from crossteg.codecs.vocoder import WEIGHTS_DIR, WEIGHTS_NAME, Vocoder, VocoderConfig, vocode
 from crossteg.media.files import atomic_path, atomic_write_bytes
 from crossteg.train import data
-from crossteg.train.loop import Clock
+from crossteg.train.loop import Clock, cosine_rate
 from crossteg.train.resume import restore, resume_optimiser, save_checkpoint
 
 RESOLUTIONS = ((512, 128), (1024, 256), (2048, 512))  # multi-resolution STFT loss (Yamamoto et al. 2020 style)
@@ -195,8 +195,7 @@ def card_for(model: Vocoder, state: dict[str, Any], args: argparse.Namespace, we
 
 def learning_rate(args: argparse.Namespace, elapsed: float) -> float:
     """Cosine decay from --lr to --lr / 20 over this run's --minutes."""
-    progress = min(1.0, elapsed / max(args.minutes * 60, 1.0))
-    return args.lr / 20 + (args.lr - args.lr / 20) * 0.5 * (1 + math.cos(math.pi * progress))
+    return cosine_rate(args.lr, elapsed / max(args.minutes * 60, 1.0))
 
 
 def step_once(model: Vocoder, losses: Losses, optimiser: torch.optim.Optimizer, audio: torch.Tensor,
