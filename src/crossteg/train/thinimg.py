@@ -8,7 +8,8 @@ The reverse pass reveals from the container clipped and rounded as a PNG stores 
 straight-through, clipping with its true gradient); |I_c - I| is taken on the network's float output.
 
 Adam at 2e-4 (sec. 4.3; no schedule given: ours is a constant rate after a warm-up, `--decay` adds a cosine
-decay to 1/20 of it over a resumed run, to settle a model at the end of its budget). Every sample gets a random tile shuffle (what a random key does at hide time).
+decay to 1/20 of it over a resumed run, to settle a model at the end of its budget). Every sample gets a
+random tile shuffle (what a random key does at hide time).
 Deviations for the CPU budget, stated in the card: Haar-DWT inputs, subnet width 16, and training on random
 `--crop` x `--crop` windows of the 160 x 160 image and hidden tensor (the network is fully convolutional; two
 64 x 64 crops cost a third of one full sample, so more steps in the same time); evaluation is on full
