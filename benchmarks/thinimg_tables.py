@@ -1,6 +1,7 @@
 """THInImg (Zhao et al.) tables 1, 2 and 3 and the speed of hide/reveal: our numbers beside the paper's.
 
     python -m benchmarks.thinimg_tables [--pairs 12] [--threads 1] [--tables 1,2,3,speed] [--out DIR]
+    python -m benchmarks.thinimg_tables --tables keys --models single,80s,nested   (those models' key rows)
 
 Every pair is hidden with the shipped weights, the container written as an 8-bit PNG, read back, and revealed
 from the file; the speech comes back through the default vocoder (hybrid: codecs/vocoder.py) and, for table 1,
@@ -361,20 +362,26 @@ def speed(folder: Path, covers: list[Image]) -> list[Row]:
     return rows
 
 
-def key_checks(folder: Path, covers: list[Image], pairs: int, wrong: int = 6) -> list[Row]:
+def key_models() -> list[tuple[str, str, int]]:
+    """(weights name, the model option that forces it, seconds per tile) of every thinimg model, shipped or not."""
+    return [(T.SINGLE, "single", 10), *((v, k, int(k[:-1])) for k, v in T.LONGER.items()),
+            *((v, k, 10) for k, v in T.OTHER_FORMATS.items()), (T.NESTED, "nested", 10)]
+
+
+def key_checks(folder: Path, covers: list[Image], pairs: int, wrong: int = 6,
+               only: tuple[str, ...] = ()) -> list[Row]:
     """Keys against every shipped model's containers (the paper's one-pass hide, saved PNG, held-out voices at
     1-S s for an S-second model), read as the CLI's reveal reads them (model auto: every model tried): the fraction
     of clips hide refuses because the right key's read would not be accepted; of the others, the fraction whose
     right-key read is accepted with the exact length and its lowest confidence; of `wrong` wrong keys' reads the
-    fraction reveal refuses (KeyError_: not HeaderRead.accepted) and the highest confidence."""
+    fraction reveal refuses (KeyError_: not HeaderRead.accepted) and the highest confidence. `only`: the model
+    options (single, 20s, ..., nested) to measure, default all."""
     from crossteg.train import data
 
     _, voices = data.split_voices()
-    models = [(T.SINGLE, "single", 10), *((v, k, int(k[:-1])) for k, v in T.LONGER.items()),
-              *((v, k, 10) for k, v in T.OTHER_FORMATS.items()), (T.NESTED, "nested", 10)]
     rows = []
-    for name, option, seconds in models:
-        if not (WEIGHTS_DIR / f"{name}.safetensors").exists():
+    for name, option, seconds in key_models():
+        if only and option not in only or not (WEIGHTS_DIR / f"{name}.safetensors").exists():
             continue
         method = get_method("thinimg", model=option, **ONE_PASS)
         assert isinstance(method, T.THInImg)
@@ -422,14 +429,18 @@ PREFIXES = {"1": ("table1 mel 0-10s held-out voices", "table1 mel 0-10s bundled 
             "speed": ("speed ",)}
 
 
-def merged(path: Path, command: str, tables: list[str], lengths: tuple[int, ...] = tuple(PAPER_T2)) -> Results:
-    """The results file at `path` with the rows of `tables` (table 2: of `lengths`) removed: re-measured now."""
+def merged(path: Path, command: str, tables: list[str], lengths: tuple[int, ...] = tuple(PAPER_T2),
+           models: tuple[str, ...] = ()) -> Results:
+    """The results file at `path` with the rows of `tables` (table 2: of `lengths`; keys: of `models`, default
+    all) removed: re-measured now."""
     results = Results("thinimg-tables", "thinimg", command)
     if path.exists():
         import json
 
         old = json.loads(path.read_text())
-        prefixes = tuple(p for t in tables for p in PREFIXES.get(t, ()))
+        prefixes = tuple(p for t in tables for p in PREFIXES.get(t, ()) if not (t == "keys" and models))
+        if "keys" in tables and models:  # "keys NAME" and "keys NAME (both levels)"
+            prefixes += tuple(f"keys {name}" for name, option, _ in key_models() if option in models)
         table2 = {table2_setting(s) for s in lengths} if "2" in tables else set()
         results.rows = [Row(**r) for r in old["rows"]
                         if not r["setting"].startswith(prefixes) and r["setting"].split(" + ")[0] not in table2]
@@ -447,9 +458,14 @@ def main(argv: list[str] | None = None) -> Results:
                         "kept from the results file")
     parser.add_argument("--seconds", default=",".join(map(str, PAPER_T2)),
                         help="table 2's lengths to re-measure (default all: 20,40,80); the others' rows are kept")
+    parser.add_argument("--models", default="", help="the keys table's models to re-measure (of single, 20s, "
+                        "40s, 80s, raw, stft, nested; default all); the others' rows are kept")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     args = parser.parse_args(argv)
     tables = args.tables.split(",")
+    models = tuple(m for m in args.models.split(",") if m)
+    if any(m not in {option for _, option, _ in key_models()} for m in models):
+        parser.error("--models takes " + ", ".join(option for _, option, _ in key_models()))
     if any(t not in TABLES for t in tables):
         parser.error(f"--tables takes {', '.join(TABLES)}")
     lengths = tuple(int(s) for s in args.seconds.split(","))
@@ -459,6 +475,8 @@ def main(argv: list[str] | None = None) -> Results:
     command = f"{COMMAND} --pairs {args.pairs} --threads {args.threads} --tables {args.tables}"
     if "2" in tables and lengths != tuple(PAPER_T2):
         command += f" --seconds {args.seconds}"
+    if "keys" in tables and models:
+        command += f" --models {args.models}"
     recorded: dict[str, list[Audio]] = {}
     if "1r" in tables:
         try:
@@ -467,7 +485,7 @@ def main(argv: list[str] | None = None) -> Results:
             print(f"skipping table 1 on recorded speech: {error}", flush=True)
             tables.remove("1r")
     path = args.out / "thinimg-tables.json"
-    results = merged(path, command, tables, lengths)
+    results = merged(path, command, tables, lengths, models)
     sets, covers = speech_sets(args.pairs), faces(6)
     with tempfile.TemporaryDirectory(prefix="thinimg-bench-") as tmp:
         if "1" in tables:
@@ -481,7 +499,7 @@ def main(argv: list[str] | None = None) -> Results:
         if "3" in tables:
             results.rows += table3(Path(tmp), sets["held-out voices"], covers)
         if "keys" in tables:
-            results.rows += key_checks(Path(tmp), covers, args.pairs)
+            results.rows += key_checks(Path(tmp), covers, args.pairs, only=models)
         if "speed" in tables:
             results.rows += speed(Path(tmp), covers)
     order = {"table1": 0, "table2": 1, "table3": 2, "keys": 3, "speed": 4}
