@@ -381,7 +381,7 @@ def key_checks(folder: Path, covers: list[Image], pairs: int, wrong: int = 6,
     _, voices = data.split_voices()
     rows = []
     for name, option, seconds in key_models():
-        if only and option not in only or not (WEIGHTS_DIR / f"{name}.safetensors").exists():
+        if (only and option not in only) or not (WEIGHTS_DIR / f"{name}.safetensors").exists():
             continue
         method = get_method("thinimg", model=option, **ONE_PASS)
         assert isinstance(method, T.THInImg)

@@ -382,8 +382,9 @@ def main(argv: list[str] | None = None) -> None:
         f"{sum(p.numel() for p in params)} parameters")
     first, rate = state["step"], args.lr  # rate: --lr, halved at each return to the best checkpoint
     while not clock.done:
-        ramp = min(1.0, (state["step"] - first + 1) / args.warmup) if args.warmup else 1.0  # fresh Adam moments
-        decay = cosine_rate(1.0, clock.progress) if args.decay else 1.0  # take full-size steps: ramp up first
+        # fresh Adam moments take full-size steps: ramp the rate up over --warmup steps; --decay then lowers it
+        ramp = min(1.0, (state["step"] - first + 1) / args.warmup) if args.warmup else 1.0
+        decay = cosine_rate(1.0, clock.progress) if args.decay else 1.0
         for group in optimiser.param_groups:
             group["lr"] = rate * ramp * decay
         image, hid = pool.batch(args.batch, args.crop, secrets)
