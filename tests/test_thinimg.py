@@ -376,9 +376,9 @@ def test_repeated_divergence_keeps_halving_the_rate(tmp_path):
     with torch.no_grad():
         for p in net.parameters():
             p.add_(1.0)  # the diverged weights
-    trainer.back_to_best([net], optimiser, tmp_path / "best.ckpt")
-    trainer.back_to_best([net], optimiser, tmp_path / "best.ckpt")
-    assert optimiser.param_groups[0]["lr"] == pytest.approx(5e-5)
+    rate = trainer.back_to_best([net], optimiser, tmp_path / "best.ckpt", 2e-4)
+    rate = trainer.back_to_best([net], optimiser, tmp_path / "best.ckpt", rate)
+    assert rate == pytest.approx(5e-5) and optimiser.param_groups[0]["lr"] == pytest.approx(5e-5)
     saved = torch.load(tmp_path / "best.ckpt", weights_only=False)["model"]
     assert all(torch.equal(v, saved[f"layer1.{k}"]) for k, v in net.state_dict().items())
 

@@ -380,7 +380,7 @@ def main(argv: list[str] | None = None) -> None:
     guard, clock = Guard(state["curve"]), Clock(state, args.minutes, args.steps, args.eval_minutes, 10, log)
     log(f"training {weights_name(args)} on {device} from step {state['step']}: "
         f"{sum(p.numel() for p in params)} parameters")
-    first, rate = state["step"], args.lr  # rate: --lr, halved at each return to the best checkpoint
+    first, rate = state["step"], args.lr  # rate: --lr, halved by each back_to_best
     while not clock.done:
         # fresh Adam moments take full-size steps: ramp the rate up over --warmup steps; --decay then lowers it
         ramp = min(1.0, (state["step"] - first + 1) / args.warmup) if args.warmup else 1.0
@@ -398,8 +398,7 @@ def main(argv: list[str] | None = None) -> None:
             if guard.accept(norm.item(), "gradient norm"):
                 optimiser.step()
         if guard.stuck:  # the checkpoint exists: every run writes its starting point first
-            back_to_best(layers, optimiser, checkpoint)
-            rate /= 2
+            rate = back_to_best(layers, optimiser, checkpoint, rate)
             guard.restart()
         if clock.tick(terms, f" lr {optimiser.param_groups[0]['lr']:.2e}"):
             metrics = evaluate(layers, images, hidden, clean, layout)
@@ -408,8 +407,7 @@ def main(argv: list[str] | None = None) -> None:
             if verdict == "better":
                 save_all(layers, optimiser, state, args, checkpoint)
             elif verdict == "diverged":
-                back_to_best(layers, optimiser, checkpoint)
-                rate /= 2
+                rate = back_to_best(layers, optimiser, checkpoint, rate)
             log(f"eval step {state['step']}: {metrics}  ({verdict})")
 
 
@@ -463,13 +461,13 @@ class Guard:
         return "diverged" if score < self.best - 3 else "worse"
 
 
-def back_to_best(layers: list[CouplingNet], optimiser: torch.optim.Optimizer, checkpoint: Path) -> None:
-    """Reload the best checkpoint's weights and optimiser, at half the learning rate in use (so repeated
+def back_to_best(layers: list[CouplingNet], optimiser: torch.optim.Optimizer, checkpoint: Path, rate: float) -> float:
+    """Reload the best checkpoint's weights and optimiser; returns the run's base rate halved (so repeated
     divergences keep lowering it: the checkpoint's own rate would give the same rate every time)."""
     saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
     stacked(layers).load_state_dict(saved["model"])  # copies onto the layers' device
+    resume_optimiser(optimiser, saved["optimiser"])  # the checkpoint's moments, this run's settings
     for group in optimiser.param_groups:
-        group["lr"] /= 2
-    resume_optimiser(optimiser, saved["optimiser"])  # the checkpoint's moments at the halved rate
-    log(f"  diverged: back to the best checkpoint (step {saved['state']['step']}), "
-        f"lr {optimiser.param_groups[0]['lr']:g}")
+        group["lr"] = rate / 2  # the loop rescales it (warm-up, decay) from the returned rate next step
+    log(f"  diverged: back to the best checkpoint (step {saved['state']['step']}), base lr {rate / 2:g}")
+    return rate / 2

@@ -7,7 +7,7 @@
          + sum over FFT 512/1024/2048 of spectral convergence + log-|STFT| L1 (y vs x)
          + L1(log mel y, log mel x)
     every --eval-minutes: PESQ-WB / STOI of held-out voices; checkpoint; weights + card
-    learning rate: cosine decay from --lr to --lr / 20 over this run's --minutes
+    learning rate: cosine decay from --lr to --lr / 20 over this run's --minutes (or --steps, where those run out first)
 
 No GAN: its discriminators would double the CPU cost per step. CUDA is used when present; `--resume` continues
 from the checkpoint or the shipped weights.
@@ -193,11 +193,6 @@ def card_for(model: Vocoder, state: dict[str, Any], args: argparse.Namespace, we
     }
 
 
-def learning_rate(args: argparse.Namespace, elapsed: float) -> float:
-    """Cosine decay from --lr to --lr / 20 over this run's --minutes."""
-    return cosine_rate(args.lr, elapsed / max(args.minutes * 60, 1.0))
-
-
 def step_once(model: Vocoder, losses: Losses, optimiser: torch.optim.Optimizer, audio: torch.Tensor,
               rng: np.random.Generator) -> dict[str, float]:
     """One optimisation step on a batch of speech; returns the loss terms."""
@@ -238,7 +233,7 @@ def main(argv: list[str] | None = None) -> None:
     clock = Clock(state, args.minutes, args.steps, args.eval_minutes, 50, log)
     while not clock.done:
         for group in optimiser.param_groups:
-            group["lr"] = learning_rate(args, clock.elapsed)
+            group["lr"] = cosine_rate(args.lr, clock.progress)  # to --lr / 20 over the run
         terms = step_once(model, losses, optimiser, batch(pool, args.batch, args.segment, rng).to(device), rng)
         if clock.tick(terms, f" lr {optimiser.param_groups[0]['lr']:.2e}"):
             model.cpu()
