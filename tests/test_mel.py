@@ -61,6 +61,16 @@ def test_padding_is_what_stitch_leaves_between_the_clip_and_the_header(speech, f
     assert mel.padding(mel.compress(speech[:layout.max_samples], layout), layout, layout.max_samples).size == 0
 
 
+@pytest.mark.parametrize("fmt", sorted(mel.FORMATS))
+def test_header_mask_marks_exactly_what_the_length_changes(speech, fmt):
+    layout = mel.Layout(fmt, mel.FORMATS[fmt])
+    clip = speech[:mel.SAMPLE_RATE]
+    mask = mel.header_mask(layout)
+    changed = mel.compress(clip, layout, header=len(clip)) != mel.compress(clip, layout, header=len(clip) + 4097)
+    assert mask.shape == layout.shape and mask.sum() == mel.HEADER_VALUES
+    assert changed.any() and not (changed & ~mask).any()
+
+
 def test_too_long_speech_says_the_maximum_seconds(speech):
     with pytest.raises(CapacityError, match=r"at most 10\.04 s"):
         mel.compress(np.zeros(int(10.2 * mel.SAMPLE_RATE), np.float32))

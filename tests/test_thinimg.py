@@ -254,6 +254,27 @@ def test_hide_reveal_through_a_png_carries_each_length(tmp_path, assets, clips):
             method.reveal(stego, "wrong key")  # its length header reads with confidence < 0.6, not vocoded noise
 
 
+def test_refinement_weighs_the_length_header_by_its_share():
+    """The header's 960 values carry HEADER_SHARE of refinement's loss, wherever the key's shuffle put them."""
+    layout = mel.Layout("mel", 16)
+    perm, flips = T.level_shuffle("k", 1, layout.shape)
+    no_flips = np.zeros_like(flips)
+    weights = T.header_weights(layout, perm)
+    mask = mel.header_mask(layout)
+    placed = T.unscramble(weights, perm, no_flips)
+    assert weights.mean() == pytest.approx(1.0) and weights.min() > 0
+    assert placed[mask].sum() / placed.sum() == pytest.approx(T.HEADER_SHARE)
+
+    class Identity:  # a revealing layer that returns the container itself as the hidden tensor
+        reverse = staticmethod(lambda x: (x, x))
+
+    target = torch.rand(1, *layout.shape)
+    for region, heavier in ((mask, True), (~mask, False)):  # the same error on the header, then on the rest
+        off = target + 0.1 * torch.from_numpy(T.scramble(region.astype(np.float32), perm, no_flips))
+        weighted = T.reveal_error([Identity()], [target], off, [torch.from_numpy(weights)])
+        assert (weighted > T.reveal_error([Identity()], [target], off)) == heavier
+
+
 def test_refinement_reveals_the_hidden_tensor_better_from_the_png_without_a_larger_change(tmp_path, assets, clips):
     """Hide-time refinement (ours): the tensor read back from the saved PNG is closer to the one hidden, and the
     container is changed from the cover no more (mean square) than by the network's one pass."""

@@ -264,13 +264,22 @@ def stitch(features: np.ndarray, n_samples: int, layout: Layout, header: int | N
         flat[:len(features)] = features
         flat[-HEADER_VALUES:] = header_block(n_header, (HEADER_VALUES // SIDE, SIDE)).reshape(-1)
         return flat.reshape(layout.shape)
-    rows = N_MELS if layout.fmt == "mel" else SIDE
-    columns = SIDE * c * SIDE // rows  # frame columns the tensor holds
-    grid = np.zeros((rows, columns), np.float32)
+    grid = np.zeros(_grid_shape(layout), np.float32)
+    rows = len(grid)
     grid[:, :features.shape[1]] = features
-    grid[:, columns - HEADER_VALUES // rows:] = header_block(n_header, (rows, HEADER_VALUES // rows))
-    pieces = grid.reshape(rows, columns // SIDE, SIDE).transpose(1, 0, 2)  # pieces x rows x 160
-    return np.ascontiguousarray(pieces.reshape(c, SIDE, SIDE))
+    grid[:, -(HEADER_VALUES // rows):] = header_block(n_header, (rows, HEADER_VALUES // rows))
+    return _tensor(grid, layout)
+
+
+def header_mask(layout: Layout) -> np.ndarray:
+    """c x 160 x 160, True where `stitch` writes the length header."""
+    if layout.fmt == "raw":
+        flat = np.zeros(SIDE * SIDE * layout.channels, bool)
+        flat[-HEADER_VALUES:] = True
+        return flat.reshape(layout.shape)
+    grid = np.zeros(_grid_shape(layout), bool)
+    grid[:, -(HEADER_VALUES // len(grid)):] = True
+    return _tensor(grid, layout)
 
 
 def unstitch(tensor: np.ndarray, layout: Layout, length: int | None = None) -> tuple[np.ndarray, int, float]:
@@ -296,8 +305,21 @@ def padding(tensor: np.ndarray, layout: Layout, n_samples: int) -> np.ndarray:
     return grid[:, _frames(n, layout):-(HEADER_VALUES // len(grid))].reshape(-1)
 
 
+def _grid_shape(layout: Layout) -> tuple[int, int]:
+    """(rows, frame columns) of a mel or STFT tensor's features laid side by side."""
+    rows = N_MELS if layout.fmt == "mel" else SIDE
+    return rows, SIDE * layout.channels * SIDE // rows
+
+
+def _tensor(grid: np.ndarray, layout: Layout) -> np.ndarray:
+    """c x 160 x 160 from a rows x frames grid: consecutive 160-column pieces stacked, one under the next."""
+    rows, columns = grid.shape
+    pieces = grid.reshape(rows, columns // SIDE, SIDE).transpose(1, 0, 2)  # pieces x rows x 160
+    return np.ascontiguousarray(pieces.reshape(layout.channels, SIDE, SIDE))
+
+
 def _grid(tensor: np.ndarray, layout: Layout) -> np.ndarray:
-    """rows x frames view of a mel or STFT hidden tensor (the inverse of stitch's reshaping)."""
+    """rows x frames view of a mel or STFT hidden tensor (the inverse of `_tensor`)."""
     rows = N_MELS if layout.fmt == "mel" else SIDE
     return tensor.reshape(layout.channels * SIDE // rows, rows, SIDE).transpose(1, 0, 2).reshape(rows, -1)
 
