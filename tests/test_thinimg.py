@@ -295,6 +295,29 @@ def test_refinement_reveals_the_hidden_tensor_better_from_the_png_without_a_larg
         get_method("thinimg", refine=-1)
 
 
+def test_a_misread_header_is_refined_again_with_the_header_weighted(tmp_path, assets, clips, monkeypatch):
+    """Where plain refinement leaves the length header misread, hide refines the one pass again with the header
+    weighted (HEADER_SHARE) and keeps that container if it reads back; where that fails too, it refuses."""
+    face = media.load(assets / "face160.png")
+    method = get_method("thinimg", model="single", refine=2)
+    weighted, checked = [], []
+    refined = method._refined
+    monkeypatch.setattr(method, "_refined", lambda *a: weighted.append(a[5]) or refined(*a))
+    real_check = method._unrevealable
+
+    def first_misread(container, key, lengths):  # the first container is judged misread, as an 80 s model's was
+        checked.append(real_check(container, key, lengths))
+        return "at level 1, its length header reads 912161, not 387873" if len(checked) == 1 else checked[-1]
+
+    monkeypatch.setattr(method, "_unrevealable", first_misread)
+    stego = media.load(media.save(method.hide(face, clips[0], "key"), tmp_path / "c.png"))
+    assert weighted == [False, True] and checked == [None, None]
+    assert method.reveal(stego, "key").frames == clips[0].frames
+    monkeypatch.setattr(method, "_unrevealable", lambda *a: "at level 1, its length header reads 5, not 7")
+    with pytest.raises(CapacityError, match="reads 5, not 7; hide shorter speech"):
+        method.hide(face, clips[0], "key")
+
+
 def test_a_quiet_recording_is_hidden_at_the_training_level(tmp_path, assets, clips):
     """Speech is peak-normalised before compression: a clip at 1/100 of the level hides like the original."""
     silence = Audio(np.zeros(8000, np.float32), 16000)
