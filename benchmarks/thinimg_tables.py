@@ -373,7 +373,8 @@ def key_checks(folder: Path, covers: list[Image], pairs: int, wrong: int = 6,
     """Keys against every shipped model's containers (the paper's one-pass hide, saved PNG, held-out voices at
     1-S s for an S-second model), read as the CLI's reveal reads them (model auto: every model tried): the fraction
     of clips hide refuses because the right key's read would not be accepted; of the others, the fraction whose
-    right-key read is accepted with the exact length and its lowest confidence; of `wrong` wrong keys' reads the
+    right-key read is accepted with the exact length, the fraction read with the model that wrote it, and their
+    lowest confidence; of `wrong` wrong keys' reads the
     fraction reveal refuses (KeyError_: not HeaderRead.accepted) and the highest confidence. `only`: the model
     options (single, 20s, ..., nested) to measure, default all."""
     from crossteg.train import data
@@ -401,7 +402,8 @@ def key_checks(folder: Path, covers: list[Image], pairs: int, wrong: int = 6,
             tiles = reader._tiles(media.load_image(media.save(stego, folder / f"keys-{k}.png", force=True)))
             for level, clip in zip(levels, secret, strict=True):
                 read = reader._locate(tiles, KEY, level)
-                right.append((read.accepted and read.total == len(T.speech_samples(clip)), read.confidence))
+                right.append((read.accepted and read.total == len(T.speech_samples(clip)), read.confidence,
+                              read.model.card["name"] == name))
                 for j in range(wrong):
                     read = reader._locate(tiles, f"wrong key {j}", level)
                     reads.append((read.accepted, read.confidence))
@@ -409,15 +411,17 @@ def key_checks(folder: Path, covers: list[Image], pairs: int, wrong: int = 6,
         note = f"{len(reads)} wrong-key reads of {len(right)} containers' levels; the 1-{seconds} s clips"
         rows += [Row(setting, "hide_refused", refused / (len(clips) // len(levels)), higher_is_better=False,
                      n=len(clips) // len(levels), note="one-pass hide refused: its container would not reveal"),
-                 Row(setting, "right_key_revealed", float(np.mean([a for a, _ in right])) if right else None,
+                 Row(setting, "right_key_revealed", float(np.mean([a for a, _, _ in right])) if right else None,
                      n=len(right), note=note + "; accepted with the exact length"),
-                 Row(setting, "right_key_min_confidence", min((c for _, c in right), default=None), n=len(right),
+                 Row(setting, "right_key_writer_model", float(np.mean([w for _, _, w in right])) if right else None,
+                     n=len(right), note=note + "; read with the model that wrote it"),
+                 Row(setting, "right_key_min_confidence", min((c for _, c, _ in right), default=None), n=len(right),
                      note=note),
                  Row(setting, "wrong_key_refused", float(np.mean([not a for a, _ in reads])) if reads else None,
                      n=len(reads), note=note),
                  Row(setting, "wrong_key_max_confidence", max((c for _, c in reads), default=None),
                      higher_is_better=False, n=len(reads), note=note)]
-        print(f"  keys {name}: {rows[-5:]}", flush=True)
+        print(f"  keys {name}: {rows[-6:]}", flush=True)
     return rows
 
 

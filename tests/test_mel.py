@@ -49,6 +49,16 @@ def test_a_shuffled_header_has_low_confidence(speech):
     assert mel.unstitch(shuffled, mel.Layout())[2] < 0.5
 
 
+def test_a_header_read_with_too_much_contrast_is_less_confident():
+    """Confidence measures how exactly the written contrast comes back: overshooting it (as a model that did not
+    write the container can) counts like falling short."""
+    clean = mel.header_block(123457, (mel.N_MELS, mel.HEADER_FRAMES))
+    assert mel.read_header(clean) == (123457, pytest.approx(1.0))
+    for stretch in (0.8, 1.2):
+        n, confidence = mel.read_header(0.5 + stretch * (clean - 0.5))
+        assert n == 123457 and confidence == pytest.approx(0.8, abs=1e-6)
+
+
 @pytest.mark.parametrize("fmt", sorted(mel.FORMATS))
 def test_padding_is_what_stitch_leaves_between_the_clip_and_the_header(speech, fmt):
     layout = mel.Layout(fmt, mel.FORMATS[fmt])

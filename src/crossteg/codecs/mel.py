@@ -230,8 +230,10 @@ def read_header(region: np.ndarray) -> tuple[int, float]:
     """(length in samples, confidence in [0, 1]) from a header region written by `header_block`.
 
     Each bit is the sign of (mean of its first symbol's blocks - mean of its second symbol's blocks);
-    confidence is the mean size of that difference, 1 for a clean header. Noise, a constant (padding) or a
-    wrong key's tiles give differences near 0, so a low confidence."""
+    confidence says how exactly the mean size of that difference matches the written one (BIT_HIGH - BIT_LOW):
+    1 for a clean header. Noise, a constant (padding) or a wrong key's tiles give differences near 0, so a low
+    confidence; a model that did not write the container can overshoot (a nested model read a single-layer
+    model's header at 1.08x the written contrast, the writer at 0.998x), which counts as much as falling short."""
     rows, cols = region.shape
     blocks = np.asarray(region, np.float64).reshape(rows // 2, 2, cols // 2, 2).mean(axis=(1, 3)).reshape(-1)
     width = 2 * LENGTH_BITS
@@ -239,7 +241,8 @@ def read_header(region: np.ndarray) -> tuple[int, float]:
     means = blocks[:used].reshape(-1, 2, LENGTH_BITS).mean(axis=0)
     difference = means[0] - means[1]
     n = int(((difference > 0).astype(np.int64) << np.arange(LENGTH_BITS)).sum())
-    confidence = float(np.clip(np.abs(difference).mean() / (BIT_HIGH - BIT_LOW), 0.0, 1.0))
+    contrast = np.abs(difference).mean() / (BIT_HIGH - BIT_LOW)
+    confidence = float(np.clip(1.0 - abs(1.0 - contrast), 0.0, 1.0))
     return n, confidence
 
 

@@ -38,7 +38,8 @@ Our choices where the paper is silent (see also the weights cards):
   gave it, so the container is as close to the cover as before. It wins back most of what saving the 8-bit PNG
   costs the hidden tensor. Format, keys and reveal are unchanged; `refine=0` is the paper's one pass.
 * Which model wrote a container is not stored: reveal at level 1 tries every single-layer model present and
-  the nested one and keeps the one whose length header decodes with the highest confidence (`model="auto"`).
+  the nested one and keeps the one whose length header decodes most exactly, less its padding's size, among
+  the reads it accepts (`model="auto"`, `HeaderRead.score`).
 """
 
 from __future__ import annotations
@@ -80,16 +81,16 @@ MODELS = ("auto", "single", "nested", *NAMED)
 # A smaller budget (0.8 x the one pass's mean square: container +0.5 dB) left the tensor at 36.1 dB, PESQ 2.47.
 # Nested model (2 held-out pairs, levels 1 / 2 PESQ-WB): one pass 1.58 / 1.63, 30 steps 1.63 / 1.91, 60 steps
 # 1.62 / 1.85 (at 2x the time): the same default.
-# reveal keeps the model whose length header decodes with the highest confidence (mel.read_header) among the reads
-# it accepts (HeaderRead.accepted): a length the container can hold, and a confidence of at least
-# MIN_HEADER_CONFIDENCE, or QUIET_HEADER_CONFIDENCE where the clip leaves at least MIN_PADDING_VALUES of padding and
-# that padding reads near 0 (mean at most MAX_PADDING_LEVEL). The padding is the second, independent witness of
-# the right key: a wrong key unscrambles tiles of speech and inverted tiles of padding into it (mean 0.48-0.51 in
-# 256 wrong-key reads of 32 containers; a right key 0.00-0.01), and a header made of such tiles can look
-# confident: a wrong key read a 40 s model's container at 0.77, a length too long for its one tile. Right keys read
-# 0.90-1.00 from the 10-40 s models' PNGs, but 0.49-0.78 from the 80 s model's (16 channels; its bits still
-# decode exactly), which the confidence floor alone (0.7) refused. benchmarks/thinimg_tables.py --tables keys
-# measures both rates for every shipped model.
+# reveal keeps the model whose read scores best (HeaderRead.score: the header's confidence, mel.read_header, less the
+# padding's mean size) among the reads it accepts (HeaderRead.accepted): a length the container can hold, and a
+# confidence of at least MIN_HEADER_CONFIDENCE, or QUIET_HEADER_CONFIDENCE where the clip leaves at least
+# MIN_PADDING_VALUES of padding and that padding reads near 0 (mean at most MAX_PADDING_LEVEL). The padding is the
+# second, independent witness of the right key: a wrong key unscrambles tiles of speech and inverted tiles of padding
+# into it (mean 0.48-0.51 in 256 wrong-key reads of 32 containers; a right key 0.00-0.01), and a header made of such
+# tiles can look confident: a wrong key read a 40 s model's container at 0.77, a length too long for its one tile. Right
+# keys read 0.90-1.00 from the 10-40 s models' PNGs, but 0.49-0.78 from the 80 s model's (16 channels; its bits still
+# decode exactly), which the confidence floor alone (0.7) refused. benchmarks/thinimg_tables.py --tables keys measures
+# both rates for every shipped model.
 MIN_HEADER_CONFIDENCE = 0.7
 QUIET_HEADER_CONFIDENCE = 0.4
 MAX_PADDING_LEVEL = 0.15
@@ -182,6 +183,13 @@ class HeaderRead:
     def floor(self) -> float:
         """The header confidence this read needs: lower where the padding after the clip can witness the key."""
         return MIN_HEADER_CONFIDENCE if self.padding is None else QUIET_HEADER_CONFIDENCE
+
+    @property
+    def score(self) -> float:
+        """How well this read fits the writer's model, to choose among accepted reads: the header's confidence
+        less the padding's mean size (the writer's model reads it 0.00-0.01; a nested model reading a single-layer
+        model's container read 0.11, with a header as confident)."""
+        return self.confidence - (self.padding or 0.0)
 
     def why_refused(self) -> str:
         """What is wrong with a refused read, for error messages."""
@@ -503,14 +511,15 @@ class THInImg(Method):
         return HeaderRead(confidence, total, model, plausible=True, padding=padding_level(rest))
 
     def _locate(self, tiles: np.ndarray, key: keys.Key, level: int) -> HeaderRead:
-        """The read reveal trusts for `key` and `level`: the most confident accepted read among the models (every
+        """The read reveal trusts for `key` and `level`: the accepted read of the best score among the models (every
         single-layer model present and the nested one at level 1), else the most confident read of all (for the
         error message)."""
         names = [NESTED] if level == 2 or self.model == "nested" else self._singles()
         if level == 1 and self.model == "auto" and (self.weights_dir / f"{NESTED}.safetensors").exists():
             names.append(NESTED)
         reads = [self._read(name, tiles, key, level) for name in names]
-        return max([r for r in reads if r.accepted] or reads, key=lambda r: r.confidence)
+        accepted = [r for r in reads if r.accepted]
+        return max(accepted, key=lambda r: r.score) if accepted else max(reads, key=lambda r: r.confidence)
 
     def _unrevealable(self, container: Image, key: keys.Key, lengths: list[int]) -> str | None:
         """Why reveal would refuse or misread the container (None when it would not): each level's length header
