@@ -172,7 +172,8 @@ def tensor_psnr(method: T.THInImg, cover: Image, speech: Audio, saved: Image) ->
     """PSNR of the revealed (shuffled) hidden tensor against the one hidden: the one pass's float container vs the
     saved PNG."""
     model = method._load(T.SINGLE)
-    hidden = torch.from_numpy(method._tensors(T.speech_samples(speech), KEY, 1, model.layout, 1))
+    hidden = torch.from_numpy(method._tensors(T.speech_samples(speech), T.level_shuffle(KEY, 1, model.layout.shape),
+                                               model.layout, 1))
     with torch.no_grad():
         container = model.layers[0](torch.from_numpy(T.tiles_of(cover)), hidden)[0]
         from_float = model.layers[0].reverse(container)[1].clamp(0, 1).numpy()

@@ -280,7 +280,8 @@ def test_refinement_reveals_the_hidden_tensor_better_from_the_png_without_a_larg
     container is changed from the cover no more (mean square) than by the network's one pass."""
     face = media.load(assets / "face160.png")
     model = T.load_model(T.SINGLE)
-    hidden = T.THInImg()._tensors(T.speech_samples(clips[0]), "key", 1, model.layout, 1)
+    hidden = T.THInImg()._tensors(T.speech_samples(clips[0]), T.level_shuffle("key", 1, model.layout.shape),
+                                  model.layout, 1)
     results = {}
     for steps in (0, 15):
         method = get_method("thinimg", model="single", refine=steps)
@@ -302,7 +303,7 @@ def test_a_misread_header_is_refined_again_with_the_header_weighted(tmp_path, as
     method = get_method("thinimg", model="single", refine=2)
     weighted, checked = [], []
     refined = method._refined
-    monkeypatch.setattr(method, "_refined", lambda *a: weighted.append(a[5]) or refined(*a))
+    monkeypatch.setattr(method, "_refined", lambda *a: weighted.append(a[4]) or refined(*a))
     real_check = method._unrevealable
 
     def first_misread(container, key, lengths):  # the first container is judged misread, as an 80 s model's was
@@ -311,7 +312,10 @@ def test_a_misread_header_is_refined_again_with_the_header_weighted(tmp_path, as
 
     monkeypatch.setattr(method, "_unrevealable", first_misread)
     stego = media.load(media.save(method.hide(face, clips[0], "key"), tmp_path / "c.png"))
-    assert weighted == [False, True] and checked == [None, None]
+    layout = T.load_model(T.SINGLE).layout
+    expected = T.header_weights(layout, T.level_shuffle("key", 1, layout.shape)[0])  # the key's header placement
+    assert weighted[0] is None and len(weighted) == 2 and checked == [None, None]
+    np.testing.assert_array_equal(weighted[1][0].numpy(), expected)
     assert method.reveal(stego, "key").frames == clips[0].frames
     monkeypatch.setattr(method, "_unrevealable", lambda *a: "at level 1, its length header reads 5, not 7")
     with pytest.raises(CapacityError, match="reads 5, not 7; hide shorter speech"):

@@ -46,6 +46,7 @@ BIT_LOW, BIT_HIGH = 0.1, 0.9  # a header bit is written as one of these values
 FORMATS = {"mel": 2, "raw": 7, "stft": 4}  # sec. 4.4: channels c for 0-10 s
 HEADER_FRAMES = HEADER_VALUES // N_MELS  # mel: 12 frame columns
 HEADER_COLUMNS = HEADER_VALUES // SIDE  # stft: 6 frame columns of 160 values
+RAW_HEADER_SHAPE = (HEADER_COLUMNS, SIDE)  # raw: the last 960 values read as 6 rows of 160
 
 
 @dataclass(frozen=True)
@@ -265,12 +266,12 @@ def stitch(features: np.ndarray, n_samples: int, layout: Layout, header: int | N
     if layout.fmt == "raw":
         flat = np.zeros(SIDE * SIDE * c, np.float32)
         flat[:len(features)] = features
-        flat[-HEADER_VALUES:] = header_block(n_header, (HEADER_VALUES // SIDE, SIDE)).reshape(-1)
+        flat[-HEADER_VALUES:] = header_block(n_header, RAW_HEADER_SHAPE).reshape(-1)
         return flat.reshape(layout.shape)
     grid = np.zeros(_grid_shape(layout), np.float32)
-    rows = len(grid)
     grid[:, :features.shape[1]] = features
-    grid[:, -(HEADER_VALUES // rows):] = header_block(n_header, (rows, HEADER_VALUES // rows))
+    region = grid[:, _header_start(grid):]
+    region[:] = header_block(n_header, region.shape)
     return _tensor(grid, layout)
 
 
@@ -281,7 +282,7 @@ def header_mask(layout: Layout) -> np.ndarray:
         flat[-HEADER_VALUES:] = True
         return flat.reshape(layout.shape)
     grid = np.zeros(_grid_shape(layout), bool)
-    grid[:, -(HEADER_VALUES // len(grid)):] = True
+    grid[:, _header_start(grid):] = True
     return _tensor(grid, layout)
 
 
@@ -290,10 +291,10 @@ def unstitch(tensor: np.ndarray, layout: Layout, length: int | None = None) -> t
     length (capped at the layout's), or to `length` when given; the header's value is returned either way."""
     if layout.fmt == "raw":
         flat = tensor.reshape(-1)
-        n, confidence = read_header(flat[-HEADER_VALUES:].reshape(HEADER_VALUES // SIDE, SIDE))
+        n, confidence = read_header(flat[-HEADER_VALUES:].reshape(RAW_HEADER_SHAPE))
         return flat[:min(n if length is None else length, layout.max_samples)].copy(), n, confidence
     grid = _grid(tensor, layout)
-    header, confidence = read_header(grid[:, -(HEADER_VALUES // len(grid)):])
+    header, confidence = read_header(grid[:, _header_start(grid):])
     n = min(header if length is None else length, layout.max_samples)
     return grid[:, :_frames(n, layout)].copy(), header, confidence
 
@@ -305,7 +306,12 @@ def padding(tensor: np.ndarray, layout: Layout, n_samples: int) -> np.ndarray:
     if layout.fmt == "raw":
         return tensor.reshape(-1)[n:-HEADER_VALUES]
     grid = _grid(tensor, layout)
-    return grid[:, _frames(n, layout):-(HEADER_VALUES // len(grid))].reshape(-1)
+    return grid[:, _frames(n, layout):_header_start(grid)].reshape(-1)
+
+
+def _header_start(grid: np.ndarray) -> int:
+    """First frame column of the header, which takes the last HEADER_VALUES values of a mel or STFT grid."""
+    return grid.shape[1] - HEADER_VALUES // len(grid)
 
 
 def _grid_shape(layout: Layout) -> tuple[int, int]:

@@ -407,11 +407,11 @@ class THInImg(Method):
         """The longest secret's duration in seconds."""
         return max(s.duration for s in (secret if isinstance(secret, list) else [secret]))
 
-    def _tensors(self, samples: np.ndarray, key: keys.Key, level: int, layout: mel.Layout, count: int
+    def _tensors(self, samples: np.ndarray, shuffle: tuple[np.ndarray, np.ndarray], layout: mel.Layout, count: int
                  ) -> np.ndarray:
         """count x c x 160 x 160: the speech cut into one segment per tile, compressed with the total length in
-        every header, keyed-shuffled."""
-        perm, flips = level_shuffle(key, level, layout.shape)
+        every header, shuffled by the level's (perm, flips)."""
+        perm, flips = shuffle
         return np.stack([scramble(mel.compress(part, layout, header=len(samples)), perm, flips)
                          for part in segments(samples, count, layout.max_samples)])
 
@@ -430,19 +430,23 @@ class THInImg(Method):
         progress("compressing speech", 0, 1)
         speech = [speech_samples(s) for s in secrets]
         used = max(1, *(-(-len(x) // model.layout.max_samples) for x in speech))
-        hidden = torch.from_numpy(self._tensors(speech[0], key, 1, model.layout, used))
+        shuffles = [level_shuffle(self._level_key(key, level), level, model.layout.shape)
+                    for level in range(1, len(model.layers) + 1)]
+        hidden = torch.from_numpy(self._tensors(speech[0], shuffles[0], model.layout, used))
         targets, covers = [hidden], torch.from_numpy(tiles[:used])  # targets: what each level reveals (eq. 9)
         progress("embedding", 0, 1)
         with inference():
             if len(model.layers) == 2:  # eq. 8: the first speech tensor is the second layer's cover
                 second = speech[1] if len(speech) == 2 else np.zeros(0, np.float32)
-                targets.append(torch.from_numpy(self._tensors(second, self._level_key(key, 2), 2, model.layout, used)))
+                targets.append(torch.from_numpy(self._tensors(second, shuffles[1], model.layout, used)))
                 hidden = model.layers[1](hidden, targets[1])[0]
             one_pass = model.layers[0](covers, hidden)[0].clamp(0, 1)
         lengths = [len(x) for x in speech if len(x)]
-        for header_weighted in (False, True) if self.refine else (False,):  # weighted: only where plain misreads
-            tiles_out = self._refined(model, one_pass, covers, targets, key, header_weighted, progress) \
-                if self.refine else one_pass
+        tries = [None]  # refinement's weights per value: none, then (where that misreads) the header weighted
+        if self.refine:
+            tries.append([torch.from_numpy(header_weights(model.layout, perm)) for perm, _ in shuffles])
+        for weights in tries:
+            tiles_out = self._refined(model, one_pass, covers, targets, weights, progress) if self.refine else one_pass
             container = pasted(cover, tiles_out.numpy())
             progress("checking that it reveals", 1, 1)
             problem = self._unrevealable(container, key, lengths)
@@ -454,13 +458,9 @@ class THInImg(Method):
                             f"read back from the 8-bit pixels {problem}; {advice}")
 
     def _refined(self, model: Model, one_pass: torch.Tensor, covers: torch.Tensor, targets: list[torch.Tensor],
-                 key: keys.Key, header_weighted: bool, progress: Progress) -> torch.Tensor:
-        """The one pass's container tiles after hide-time refinement; `header_weighted`: the length header weighs
-        HEADER_SHARE of the loss (header_weights)."""
-        weights = None
-        if header_weighted:
-            weights = [torch.from_numpy(header_weights(model.layout, level_shuffle(
-                self._level_key(key, level), level, model.layout.shape)[0])) for level in range(1, len(targets) + 1)]
+                 weights: list[torch.Tensor] | None, progress: Progress) -> torch.Tensor:
+        """The one pass's container tiles after hide-time refinement; `weights`: each level's reveal_error weights
+        (header_weights), or None for a plain MSE."""
         with inference(), torch.enable_grad():
             return refine_stego(one_pass, covers, lambda x: reveal_error(model.layers, targets, x, weights),
                                 round_8bit, self.refine, REFINE_LR, (1, 2, 3), progress)
