@@ -130,9 +130,11 @@ def main(argv: list[str] | None = None) -> Results:
     if args.merge and (args.out / "robustness.json").exists():  # re-measure some methods, keep the others
         kept, previous = previous_rows(args.out / "robustness.json", lambda row: row.method not in ids)
         results.rows += kept
-        # the earlier commands stay: each merge says which rows it re-measured
+        # the earlier commands stay, each once (a repeated merge moves to the end): which rows each re-measured
         extra = "".join(f" --option {o}" for o in args.option) + (f" --covers {args.covers}" if covers else "")
-        results.command = f"{previous}; then {COMMAND} --methods {','.join(ids)}{extra} --merge"
+        command = f"{COMMAND} --methods {','.join(ids)}{extra} --merge"
+        results.command = "; then ".join([*dict.fromkeys(c for c in previous.split("; then ") if c != command),
+                                          command])
     details: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="crossteg-robustness-") as tmp:
         samples = samples_by_modality(build_data(Path(tmp)))
