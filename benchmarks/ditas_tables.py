@@ -38,7 +38,7 @@ from crossteg.media import Audio, Image
 from crossteg.methods import ditas as D
 from crossteg.methods import get_method
 from crossteg.methods.base import WEIGHTS_DIR
-from crossteg.results import Results, Row, previous_rows
+from crossteg.results import Results, Row, merged_command, previous_rows
 
 COMMAND = "python -m benchmarks.ditas_tables"
 KEY = "ditas-tables"
@@ -334,8 +334,7 @@ def main(argv: list[str] | None = None) -> None:
         path = args.out / "ditas-tables.json"
         kept, previous = previous_rows(path, lambda row: not row.setting.startswith(prefix))
         command = COMMAND + flag
-        commands = [c for c in previous.split(" && ") if c and c != command]
-        results = Results("ditas-tables", "ditas", " && ".join([*commands, command]))
+        results = Results("ditas-tables", "ditas", merged_command(previous, command, " && "))
         with tempfile.TemporaryDirectory(prefix="ditas-bench-") as tmp:
             fresh = (recorded_rows(sets, Path(tmp)) if args.recorded
                      else speed_rows(sets["natural image"][0], covers(1, 22.0)[0], Path(tmp)))

@@ -38,7 +38,7 @@ from crossteg.media import Audio, Video
 from crossteg.methods import flowhide as FH
 from crossteg.methods.base import WEIGHTS_DIR
 from crossteg.nn.waveglow import SAMPLE_RATE
-from crossteg.results import Results, Row, previous_rows
+from crossteg.results import Results, Row, merged_command, previous_rows
 
 COMMAND = "python -m benchmarks.flowhide_tables"
 KEY = "flowhide-tables"
@@ -363,7 +363,7 @@ def main(argv: list[str] | None = None) -> None:
         fresh = {r.setting for r in results.rows}
         kept, previous = previous_rows(out, lambda row: row.setting not in fresh)
         results.rows = kept + results.rows
-        results.command = f"{previous}; then {COMMAND} --steps {','.join(steps)} --merge"
+        results.command = merged_command(previous, f"{COMMAND} --steps {','.join(steps)} --merge")
     results.write(out)
     if measured:
         plot(measured, args.out / "flowhide-fig4.png")

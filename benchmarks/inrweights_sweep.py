@@ -33,7 +33,7 @@ from crossteg.codecs.inr import render, to_signal
 from crossteg.evaluate import assets_dir
 from crossteg.media import Audio, Video
 from crossteg.methods import inrweights as W
-from crossteg.results import Results, Row, previous_rows
+from crossteg.results import Results, Row, merged_command, previous_rows
 
 COMMAND = "python -m benchmarks.inrweights_sweep"
 FULL_BATCH = 1 << 30  # every point of the secret in every step (the paper)
@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.merge:  # the named runs replace their old rows; the other runs' rows stay
         names = args.runs.split(",")
         results.rows, previous = previous_rows(args.out / "inrweights-sweep.json", lambda row: row.setting not in names)
-        results.command = f"{previous}; then {command} --merge" if previous else command
+        results.command = merged_command(previous, f"{command} --merge") if previous else command
     for name in args.runs.split(","):
         results.rows += run(name)
         print(results.rows[-1], flush=True)

@@ -49,7 +49,7 @@ from crossteg.methods.inrweights import (
     prepare_cover,
     unseal,
 )
-from crossteg.results import Results, Row, previous_rows
+from crossteg.results import Results, Row, merged_command, previous_rows
 
 COMMAND = "python -m benchmarks.inrweights_tables"
 KEY = "inrweights-tables"
@@ -241,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = {CASES[name][0] for name in args.cases.split(",")} | {"settings"}
         results.rows, previous = previous_rows(args.out / f"{results.benchmark}.json",
                                                lambda row: row.setting not in settings)
-        results.command = f"{previous}; then {command} --merge" if previous else command
+        results.command = merged_command(previous, f"{command} --merge") if previous else command
     for name in args.cases.split(","):
         _, cover, secret, steps_field, qat, _ = CASES[name]
         done = cache / f"{name}.json"

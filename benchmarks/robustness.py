@@ -33,7 +33,7 @@ from crossteg.media import Audio, Image, Video
 from crossteg.methods import get_method
 from crossteg.methods.base import MODALITIES, Method, method_ids, parse_options
 from crossteg.pipeline import load_cover, load_secret
-from crossteg.results import Results, Row, previous_rows
+from crossteg.results import Results, Row, merged_command, previous_rows
 from crossteg.robustness import select
 
 COMMAND = "python -m benchmarks.robustness"
@@ -130,11 +130,9 @@ def main(argv: list[str] | None = None) -> Results:
     if args.merge and (args.out / "robustness.json").exists():  # re-measure some methods, keep the others
         kept, previous = previous_rows(args.out / "robustness.json", lambda row: row.method not in ids)
         results.rows += kept
-        # the earlier commands stay, each once (a repeated merge moves to the end): which rows each re-measured
+        # the earlier commands stay: each merge says which rows it re-measured
         extra = "".join(f" --option {o}" for o in args.option) + (f" --covers {args.covers}" if covers else "")
-        command = f"{COMMAND} --methods {','.join(ids)}{extra} --merge"
-        results.command = "; then ".join([*dict.fromkeys(c for c in previous.split("; then ") if c != command),
-                                          command])
+        results.command = merged_command(previous, f"{COMMAND} --methods {','.join(ids)}{extra} --merge")
     details: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="crossteg-robustness-") as tmp:
         samples = samples_by_modality(build_data(Path(tmp)))

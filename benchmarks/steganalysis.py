@@ -30,7 +30,7 @@ import numpy as np
 from crossteg import media
 from crossteg.methods import get_method, method_ids
 from crossteg.methods.base import WEIGHTS_DIR
-from crossteg.results import Results, Row, previous_rows
+from crossteg.results import Results, Row, merged_command, previous_rows
 from crossteg.steganalysis import detection_accuracy, detection_auc
 from crossteg.steganalysis.detectors import CLASSICAL, Detector, learned_detector, renders_stego, stego_modalities
 from crossteg.steganalysis.pairs import MEDIA_SUFFIX, SAMPLE_RATE, Pair, fitting_length, make_pairs, sources_for
@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> Results:
     if args.merge:  # re-measure the named methods, keep the others' rows and say how each part was made
         rows, previous = previous_rows(args.out / RESULTS, lambda row: row.method not in ids)
         results.rows += rows
-        results.command = f"{previous + '; then ' if previous else ''}{command} --methods {','.join(ids)} --merge"
+        results.command = merged_command(previous, f"{command} --methods {','.join(ids)} --merge")
     for method_id in ids:
         results.rows += measure(method_id, args)
     results.rows.sort(key=lambda r: r.method or "")  # stable: each method's rows stay in their order

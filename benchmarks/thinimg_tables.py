@@ -54,7 +54,7 @@ from crossteg.media.audio import fit_length
 from crossteg.methods import get_method
 from crossteg.methods import thinimg as T
 from crossteg.methods.base import WEIGHTS_DIR
-from crossteg.results import Results, Row
+from crossteg.results import Results, Row, merged_command
 
 COMMAND = "python -m benchmarks.thinimg_tables"
 KEY, KEY2 = "thinimg-tables", "thinimg-tables level 2"
@@ -449,8 +449,7 @@ def merged(path: Path, command: str, tables: list[str], lengths: tuple[int, ...]
         table2 = {table2_setting(s) for s in lengths} if "2" in tables else set()
         results.rows = [Row(**r) for r in old["rows"]
                         if not r["setting"].startswith(prefixes) and r["setting"].split(" + ")[0] not in table2]
-        commands = [c for c in old["command"].split(" && ") if c != command]
-        results.command = " && ".join([*commands, command])
+        results.command = merged_command(old["command"], command, " && ")
     return results
 
 

@@ -1,4 +1,5 @@
-"""The report: builds on the bundled set with lsb alone, contains its pictures, and resumes from its cache."""
+"""The report: builds on the bundled set with lsb alone, contains its pictures, and resumes from its cache; the
+results files' merged commands."""
 
 import json
 
@@ -6,6 +7,7 @@ import pytest
 
 from crossteg import report
 from crossteg.methods import lsb
+from crossteg.results import merged_command
 
 
 @pytest.fixture(scope="module")
@@ -51,3 +53,13 @@ def test_report_resumes_from_its_cache(built, monkeypatch):
 def test_markdown_and_html_escape_cells():
     blocks = [("table", ["a"], [["x|y <b>"]])]
     assert "x\\|y <b>" in report.to_markdown(blocks) and "x|y &lt;b&gt;" in report.to_html(blocks)
+
+
+def test_a_merged_results_file_lists_each_command_once_the_latest_last():
+    """--merge reruns append their command; a rerun of one already listed moves it to the end, not twice."""
+    first = merged_command("full run", "cmd --methods a --merge")
+    assert first == "full run; then cmd --methods a --merge"
+    again = merged_command(merged_command(first, "cmd --methods b --merge"), "cmd --methods a --merge")
+    assert again == "full run; then cmd --methods b --merge; then cmd --methods a --merge"
+    assert merged_command("", "x --recorded", " && ") == "x --recorded"
+    assert merged_command("x && x --speed", "x --recorded", " && ") == "x && x --speed && x --recorded"

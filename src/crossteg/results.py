@@ -91,6 +91,13 @@ class Results:
         return path
 
 
+def merged_command(previous: str, command: str, joiner: str = "; then ") -> str:
+    """A merged results file's command: the earlier ones, each once, then `command` (moved to the end when it was
+    run before), so that the file says how each of its rows was measured without growing with every rerun."""
+    earlier = [c for c in previous.split(joiner) if c and c != command]
+    return joiner.join([*dict.fromkeys(earlier), command])
+
+
 def previous_rows(path: Path, keep: Callable[[Row], bool]) -> tuple[list[Row], str]:
     """For a benchmark's --merge: the rows of the existing results file at `path` that `keep` accepts (those
     the new run does not re-measure), and that file's command; nothing when there is no file yet."""
