@@ -442,7 +442,8 @@ class THInImg(Method):
                 hidden = model.layers[1](hidden, targets[1])[0]
             one_pass = model.layers[0](covers, hidden)[0].clamp(0, 1)
         lengths = [len(x) for x in speech if len(x)]
-        tries = [None]  # refinement's weights per value: none, then (where that misreads) the header weighted
+        # refinement's weights per value: none, then (where that misreads) the header weighted
+        tries: list[list[torch.Tensor] | None] = [None]
         if self.refine:
             tries.append([torch.from_numpy(header_weights(model.layout, perm)) for perm, _ in shuffles])
         for weights in tries:
