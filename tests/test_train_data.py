@@ -23,6 +23,32 @@ def test_photos_exclude_the_evaluation_face_and_crops_are_augmented():
     assert len({c.tobytes() for c in crops}) == 6
 
 
+def test_zoomed_crops_keep_the_photos_own_scale():
+    checker = np.repeat((np.indices((256, 256)).sum(0) % 2).astype(np.float32)[..., None], 3, axis=2)
+    native = data.random_crops([checker], 32, 4, np.random.default_rng(0), zoom=1.0)
+    assert set(np.unique(native)) == {0.0, 1.0}, "zoom 1: the photo's own pixels, not resampled"
+    shrunk = data.random_crops([checker], 32, 4, np.random.default_rng(0))
+    assert shrunk.std() < 0.1, "default: 0.5-1 of the short side (128-256 px) shrunk to 32, the pattern averaged"
+    zoomed = data.random_crops([checker], 32, 4, np.random.default_rng(0), zoom=2.0)
+    assert zoomed.shape == (4, 32, 32, 3) and shrunk.std() < zoomed.std() < native.std(), "zoom 2: 32-64 px"
+
+
+def test_desktop_photo_takes_a_landscape_size_near_1080p_and_missing_packages_are_named(tmp_path, monkeypatch):
+    from PIL import Image
+
+    images = tmp_path / "Wall" / "contents" / "images"
+    images.mkdir(parents=True)
+    for w, h in ((1080, 1920), (1600, 900), (2560, 1440)):
+        Image.fromarray(np.full((h, w, 3), w // 20, np.uint8)).save(images / f"{w}x{h}.png")
+    photo = data.desktop_photo(tmp_path / "Wall")
+    assert photo.shape == (900, 1600, 3) and abs(float(photo.mean()) - 80 / 255) < 1e-6
+    Image.fromarray(np.zeros((1440, 2560, 3), np.uint8)).save(tmp_path / "Big.jpg")
+    assert data.desktop_photo(tmp_path / "Big").shape == (1080, 1920, 3), "extension found, scaled to 1080p"
+    monkeypatch.setattr(data, "DESKTOP_PHOTOS", (("some-wallpapers", tmp_path / "absent", ("Wall",)),))
+    with pytest.raises(CrossTegError, match="apt-get install some-wallpapers"):
+        data.desktop_photos()
+
+
 def test_held_out_voices_are_disjoint_from_training_voices():
     train, held = data.split_voices()
     assert set(train).isdisjoint(held) and len(train) + len(held) == len(data.voices())

@@ -57,8 +57,10 @@ def test_icn_trainer_writes_weights_card_and_bit_importance(tmp_path, monkeypatc
     assert card["training"]["steps"] == 2 and card["curve"][-1]["step"] == 2
     importance = card["bit_importance"][str(DEFAULT_ITERATIONS)]
     assert len(importance) == DEFAULT_ITERATIONS * 32 and all(0 <= w <= 1 for w in importance)
-    trainer.main(["--steps", "3", "--resume", *common])
-    assert json.loads((tmp_path / "icn-binary.json").read_text())["training"]["steps"] == 3
+    trainer.main(["--steps", "3", "--resume", "--zoom", "2", "--decay", *common])
+    card = json.loads((tmp_path / "icn-binary.json").read_text())
+    assert card["training"]["steps"] == 3 and " --zoom 2 " in card["training"]["command"]
+    assert " --decay " in card["training"]["command"] and "crop 16-32 source pixels" in card["data"]["images"]
 
 
 def test_waveglow_trainer_writes_weights_card_and_flip_rates(tmp_path, monkeypatch):

@@ -77,6 +77,17 @@ RECORDED_HELD_OUT = {"fr_CA_f_June": "asterisk-core-sounds-fr-g722", "alsa": "al
 ASTERISK_SOUNDS = Path("/usr/share/asterisk/sounds")
 ALSA_SOUNDS = Path("/usr/share/sounds/alsa")
 
+# photographs among Debian's desktop wallpapers (the drawn and abstract ones left out), for codecs that see video
+# frames at their own scale: (package, its folder, the photos' names); GPL-2+ (see /usr/share/doc/<package>/copyright)
+DESKTOP_PHOTOS = (("plasma-workspace-wallpapers", Path("/usr/share/wallpapers"),
+                   ("BytheWater", "ColdRipple", "ColorfulCups", "DarkestHour", "EveningGlow", "FallenLeaf", "Grey",
+                    "Kite", "OneStandsOut", "Volna", "summer_1am")),
+                  ("mate-backgrounds", Path("/usr/share/backgrounds/mate/nature"),
+                   ("Aqua", "Blinds", "Dune", "FreshFlower", "Garden", "GreenMeadow", "LadyBird", "RainDrops",
+                    "TwoWings", "Wood", "YellowFlower")))
+DESKTOP_HELD_OUT = ("/usr/share/wallpapers/Path", "/usr/share/backgrounds/mate/nature/Storm.jpg")  # never trained on
+DESKTOP_SHORT_SIDE = 1080  # larger wallpapers are scaled down to a 1080p frame's height
+
 PHOTO_NAMES = ("chelsea", "coffee", "hubble_deep_field", "immunohistochemistry", "retina", "rocket",
                "stereo_motorcycle", "colorwheel", "brick", "camera", "grass", "gravel", "moon", "coins", "clock",
                "page", "text")
@@ -295,6 +306,33 @@ def photos(extra_dirs: tuple[Path, ...] = ()) -> list[np.ndarray]:
     return out
 
 
+def desktop_photos() -> list[np.ndarray]:
+    """DESKTOP_PHOTOS as float32 HxWx3 in [0, 1], short side at most DESKTOP_SHORT_SIDE; CrossTegError naming the
+    Debian packages to install when they are missing."""
+    missing = [package for package, folder, _ in DESKTOP_PHOTOS if not folder.is_dir()]
+    if missing:
+        raise CrossTegError(f"desktop photos need the Debian packages {' '.join(missing)}: "
+                            f"apt-get install {' '.join(missing)}")
+    return [desktop_photo(folder / name) for _, folder, names in DESKTOP_PHOTOS for name in names]
+
+
+def desktop_photo(path: Path) -> np.ndarray:
+    """One wallpaper: a file, or a Plasma wallpaper folder (its landscape image nearest 1920 px wide)."""
+    from PIL import Image as PILImage
+
+    if path.is_dir():
+        sizes = [f for f in (path / "contents" / "images").iterdir() if f.stem.count("x") == 1]
+        landscape = [f for f in sizes if int(f.stem.split("x")[0]) > int(f.stem.split("x")[1])]
+        path = min(landscape or sizes, key=lambda f: abs(int(f.stem.split("x")[0]) - 1920))
+    elif not path.suffix:
+        path = next(path.parent.glob(path.name + ".*"))
+    image = PILImage.open(path).convert("RGB")
+    scale = DESKTOP_SHORT_SIDE / min(image.size)
+    if scale < 1:
+        image = image.resize((round(image.width * scale), round(image.height * scale)), PILImage.Resampling.LANCZOS)
+    return _as_rgb(np.asarray(image))
+
+
 def _as_rgb(array: np.ndarray) -> np.ndarray:
     image = array.astype(np.float32) / (255.0 if array.dtype == np.uint8 else max(float(array.max()), 1.0))
     if image.ndim == 2:
@@ -302,15 +340,18 @@ def _as_rgb(array: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(image[..., :3])
 
 
-def random_crops(images: list[np.ndarray], size: int, count: int, rng: np.random.Generator) -> np.ndarray:
-    """`count` augmented crops (N x size x size x 3): random image, scale 0.5-1 of its short side, flips."""
+def random_crops(images: list[np.ndarray], size: int, count: int, rng: np.random.Generator,
+                 zoom: float = 0.0) -> np.ndarray:
+    """`count` augmented crops (N x size x size x 3): random image, flips, each crop's side 0.5-1 of the image's
+    short side, or with `zoom` >= 1 between size and zoom x size of the image's own pixels (frames at their scale)."""
     from skimage.transform import resize
 
     crops = np.empty((count, size, size, 3), np.float32)
     for k in range(count):
         image = images[int(rng.integers(len(images)))]
         short = min(image.shape[:2])
-        side = max(size // 2, int(short * rng.uniform(0.5, 1.0)))
+        zoomed = zoom >= 1  # else the crop's side is 0.5-1 of the short side
+        side = int(size * rng.uniform(1.0, zoom)) if zoomed else max(size // 2, int(short * rng.uniform(0.5, 1.0)))
         side = min(side, short)
         y = int(rng.integers(image.shape[0] - side + 1))
         x = int(rng.integers(image.shape[1] - side + 1))

@@ -27,7 +27,7 @@ from crossteg.media.files import atomic_path, atomic_write_bytes
 from crossteg.methods.base import WEIGHTS_DIR
 from crossteg.metrics import ms_ssim, psnr
 from crossteg.train import data
-from crossteg.train.loop import Clock
+from crossteg.train.loop import Clock, cosine_rate
 from crossteg.train.resume import restore, resume_optimiser, save_checkpoint
 
 LR = 3e-3  # ours: 5e-4 (flowhide sec. 5.1, for its baselines) barely moves in CPU minutes (measured)
@@ -47,7 +47,15 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--iterations", type=int, default=DEFAULT_ITERATIONS, help="K during training")
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--crop", type=int, default=32, help="training crop side (multiple of 16)")
+    p.add_argument("--zoom", type=float, default=0.0,
+                   help="crops of crop..zoom x crop source pixels, resized to crop (frames at their own scale; "
+                        "default 0: 0.5-1 of each photo's short side)")
+    p.add_argument("--desktop-photos", action="store_true",
+                   help="add the photographs among Debian's desktop wallpapers (train/data.DESKTOP_PHOTOS) and "
+                        "evaluate on two held-out ones as well")
     p.add_argument("--lr", type=float, default=LR)
+    p.add_argument("--decay", action="store_true",
+                   help="cosine decay of the rate from --lr to --lr / 20 over this run (its --minutes or --steps)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--eval-minutes", type=float, default=3.0)
@@ -79,6 +87,15 @@ def held_out(size: int = 64, count: int = 6) -> torch.Tensor:
 
     rng = np.random.default_rng(123)
     crops = data.random_crops([data._as_rgb(skimage.data.astronaut())], size, count, rng)
+    return torch.from_numpy(crops).permute(0, 3, 1, 2).contiguous()
+
+
+def held_out_frames(size: int = 128, count: int = 8) -> torch.Tensor:
+    """Crops at the photos' own scale of the held-out wallpapers (data.DESKTOP_HELD_OUT), as video frames show
+    a scene: 2 * count x 3 x size x size."""
+    rng = np.random.default_rng(5)
+    photos = [data.desktop_photo(Path(path)) for path in data.DESKTOP_HELD_OUT]
+    crops = np.concatenate([data.random_crops([photo], size, count, rng, zoom=1.0) for photo in photos])
     return torch.from_numpy(crops).permute(0, 3, 1, 2).contiguous()
 
 
@@ -115,6 +132,26 @@ def bit_importance(model: ICN, images: torch.Tensor, iterations: int) -> list[fl
     return [round(float(v), 6) for v in w / max(float(w.max()), 1e-12)]
 
 
+def data_card(args: argparse.Namespace) -> dict[str, str]:
+    """The card's account of the training and held-out images for these options."""
+    scale = (f"crop {args.crop}-{round(args.crop * args.zoom)} source pixels" if args.zoom >= 1
+             else "scale 0.5-1 of the short side")
+    card = {"images": f"random augmented {args.crop}x{args.crop} crops ({scale}, flips) of scikit-image's bundled "
+                      "photos (train/data.photos less chelsea, whose pan is the evaluation clip; astronaut left out)",
+            "held_out": "6 random 64x64 crops of scikit-image astronaut (curve metrics psnr_k4, msssim_k4)",
+            "license": "scikit-image sample data (public domain / CC0 / BSD)"}
+    if args.desktop_photos:
+        packages = " and ".join(package for package, _, _ in data.DESKTOP_PHOTOS)
+        card["images"] += (f", and the {sum(len(names) for _, _, names in data.DESKTOP_PHOTOS)} photographs among "
+                           f"the desktop wallpapers of Debian's {packages} (train/data.DESKTOP_PHOTOS, short side "
+                           f"scaled to at most {data.DESKTOP_SHORT_SIDE})")
+        card["held_out"] += ("; 8 random 128x128 crops at their own scale of each of two held-out wallpapers, "
+                             "Plasma's Path and MATE's Storm (curve metrics *_frames)")
+        card["license"] += f"; the wallpapers: GPL-2+ ({packages}, see /usr/share/doc/<package>/copyright; used " \
+                           "for training, not shipped)"
+    return card
+
+
 def save_all(model: ICN, optimiser: torch.optim.Optimizer, state: dict[str, Any], args: argparse.Namespace,
              checkpoint: Path, importance: dict[str, list[float]] | None) -> None:
     """Checkpoint (to resume) and the shippable weights + card."""
@@ -135,16 +172,13 @@ def save_all(model: ICN, optimiser: torch.optim.Optimizer, state: dict[str, Any]
         "architecture": model.config.to_dict(),
         "weights": weights.name, "sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
         "bytes": weights.stat().st_size,
-        "data": {"images": f"random augmented {args.crop}x{args.crop} crops (scale 0.5-1, flips) of scikit-image's "
-                           "bundled photos (train/data.photos less chelsea, whose pan is the evaluation clip; "
-                           "astronaut left out)",
-                 "held_out": "6 random 64x64 crops of scikit-image astronaut (curve metrics)",
-                 "license": "scikit-image sample data (public domain / CC0 / BSD)"},
+        "data": data_card(args),
         "training": {"command": f"crossteg train icn{' --continuous' if args.continuous else ''}"
                                 f"{' --unbounded' if args.unbounded else ''} --width "
                                 f"{args.width} --iterations {args.iterations} --batch {args.batch} --crop "
-                                f"{args.crop} --lr {args.lr:g} --seed {args.seed} --minutes {args.minutes:g} "
-                                "[--resume]",
+                                f"{args.crop}{f' --zoom {args.zoom:g}' if args.zoom else ''}"
+                                f"{' --desktop-photos' * args.desktop_photos} --lr {args.lr:g}"
+                                f"{' --decay' * args.decay} --seed {args.seed} --minutes {args.minutes:g} [--resume]",
                      "optimizer": "Adam", "lr": args.lr, "loss": "sum over iterations of mean |r_k| (L1)",
                      "steps": state["step"], "seconds": round(state["seconds"], 1), "seed": args.seed,
                      "device": state.get("device", "cpu"), "threads": torch.get_num_threads()},
@@ -177,21 +211,28 @@ def main(argv: list[str] | None = None) -> None:
     resume_optimiser(optimiser, opt_state)
     state["device"] = "cpu" if device.type == "cpu" else torch.cuda.get_device_name(device)
     rng = np.random.default_rng([args.seed, state["step"]])
-    photos = training_photos()
+    photos = training_photos() + (data.desktop_photos() if args.desktop_photos else [])
     evaluation = held_out().to(device)
+    frames = held_out_frames().to(device) if args.desktop_photos else None
     log(f"training {NAMES[args.continuous]} on {device} from step {state['step']}: "
         f"{sum(p.numel() for p in model.parameters())} parameters")
     clock, pool = Clock(state, args.minutes, args.steps, args.eval_minutes, 20, log), torch.empty(0)
     while not clock.done:
         if state["step"] % 50 == 0 or len(pool) == 0:  # fresh crops every 50 steps
-            pool = torch.from_numpy(data.random_crops(photos, args.crop, args.batch * 50, rng)).permute(0, 3, 1, 2)
+            fresh = data.random_crops(photos, args.crop, args.batch * 50, rng, args.zoom)
+            pool = torch.from_numpy(fresh).permute(0, 3, 1, 2)
         idx = torch.from_numpy(rng.integers(len(pool), size=args.batch))
         _, _, loss = model(pool[idx].contiguous().to(device), args.iterations)
+        for group in optimiser.param_groups:
+            group["lr"] = cosine_rate(args.lr, clock.progress) if args.decay else args.lr
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
         if clock.tick({"loss": loss.item()}):
-            point = clock.record(evaluate(model, evaluation))
+            scores = evaluate(model, evaluation)
+            if frames is not None:
+                scores.update({f"{k}_frames": v for k, v in evaluate(model, frames).items()})
+            point = clock.record(scores)
             importance = None
             if clock.done and not args.continuous:
                 crops = torch.from_numpy(data.random_crops(photos, 64, 4, np.random.default_rng(7)))
