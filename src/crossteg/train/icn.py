@@ -5,9 +5,12 @@
     at the end (binary codec): bit importance w_j = E[MS-SSIM(I, I_hat) - MS-SSIM(I, I_hat_j)] (flowhide sec. 4.3)
 
 The paper trains on COCO; no COCO is installable here, so this trains on augmented crops of scikit-image's photos
-(a far smaller and less varied set: stated in the card). `--resume` continues from the checkpoint or, when there
-is none, from the shipped weights. CUDA is used when present. The bundled clip.mp4 is evaluation data: never
-used here.
+(a far smaller and less varied set: stated in the card), with `--desktop-photos` also the photographs among Debian's
+desktop wallpapers. By default a crop spans half to all of a photo's short side, shrunk to --crop: denser detail
+than a video frame's patches; `--zoom Z` takes crop..Z x crop of the photo's own pixels instead, the scale the
+codec meets in frames (Toderici et al. train on 32x32 patches of their photos). `--resume` continues from the
+checkpoint or, when there is none, from the shipped weights. CUDA is used when present. The bundled clip.mp4 is
+evaluation data: never used here.
 """
 
 from __future__ import annotations
