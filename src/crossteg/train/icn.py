@@ -34,6 +34,7 @@ from crossteg.train.loop import Clock, cosine_rate
 from crossteg.train.resume import restore, resume_optimiser, save_checkpoint
 
 LR = 3e-3  # ours: 5e-4 (flowhide sec. 5.1, for its baselines) barely moves in CPU minutes (measured)
+IMPORTANCE_CROPS = 8  # 64x64 training crops that bit importance is measured on
 NAMES = {False: "icn-binary", True: "icn-continuous"}
 EVALUATION_PHOTOS = ("chelsea",)  # assets/clip.mp4 pans over chelsea: kept out of training
 
@@ -197,7 +198,8 @@ def save_all(model: ICN, optimiser: torch.optim.Optimizer, state: dict[str, Any]
     if importance is not None:
         card["bit_importance"] = importance
         card["bit_importance_note"] = ("w_j, MS-SSIM drop when bit j (iteration j // 32, channel j % 32) of every "
-                                       "patch flips, normalised to [0, 1]; 4 training-photo crops of 64x64")
+                                       f"patch flips, normalised to [0, 1]; {IMPORTANCE_CROPS} training-photo crops "
+                                       "of 64x64, at the training crops' scale")
     atomic_write_bytes(card_path, (json.dumps(card, indent=2) + "\n").encode())
 
 
@@ -238,7 +240,8 @@ def main(argv: list[str] | None = None) -> None:
             point = clock.record(scores)
             importance = None
             if clock.done and not args.continuous:
-                crops = torch.from_numpy(data.random_crops(photos, 64, 4, np.random.default_rng(7)))
+                crops = torch.from_numpy(data.random_crops(photos, 64, IMPORTANCE_CROPS, np.random.default_rng(7),
+                                                           args.zoom))  # at the scale the codec was trained for
                 crops = crops.permute(0, 3, 1, 2).contiguous().to(device)
                 importance = {str(k): bit_importance(model, crops, k) for k in (DEFAULT_ITERATIONS, MAX_ITERATIONS)}
             save_all(model, optimiser, state, args, checkpoint, importance)
