@@ -218,3 +218,40 @@ def test_mono_mode_reveals_from_the_stego_channel_alone(parts, tmp_path):
     assert np.abs(revealed.frames - expected(parts, video)).mean() < 0.02
     one_pass = FH.analyse(parts.waveglow, stego.samples[0], stego.samples[0])
     assert ((np.abs(one_pass) >= 0.5) & (np.abs(one_pass) <= 0.75)).mean() > 0.99  # a fixed point of its own mel
+
+
+def test_lost_audio_is_left_out_of_the_votes(parts, tmp_path):
+    from crossteg import keys
+    from crossteg.robustness.audio import segment_loss
+
+    material = keys.derive("k", "flowhide")
+    fields = {"version": FH.VERSION, "encoding": 0, "pcm": 0, "iterations": 3, "frames": 2, "height": 20,
+              "width": 36, "millifps": 12500}
+    floats = FH.header_floats(material, fields, np.random.default_rng(0))
+    lost = np.arange(FH.HEADER_FLOATS) < 4 * (FH.HEADER_BITS // len(FH.HEADER_SLOTS))  # copies 0-3 of every bit
+    garbled = floats.copy()
+    garbled[lost] = B.encode(1 - B.decode(floats[lost]))
+    assert FH.read_header(material, garbled) is None, "4 of 7 copies wrong: the plain vote fails"
+    assert FH.read_header(material, garbled, lost) == fields, "the 3 copies left decide"
+
+    stego = np.ones(8000, np.float32)
+    stego[4000:4200] = 0.0  # 200 samples of silence: lost
+    stego[6000:6030] = 0.0  # 30: too short to call lost
+    mask = FH.erased_floats(stego, 8).reshape(8, 1000)
+    want = np.zeros(1000, bool)
+    want[500 - FH.ERASURE_MARGIN:525 + FH.ERASURE_MARGIN] = True
+    assert (mask == want).all()
+
+    m, video = method(parts), clip()
+    path = media.save(m.hide(tone(1.0), video, key="k"), tmp_path / "stego.wav", force=True, subtype="FLOAT")
+    segment_loss(path, tmp_path / "lost.wav", 40)
+    revealed = m.reveal(media.load(tmp_path / "lost.wav"), key="k")
+    assert (revealed.num_frames, revealed.height, revealed.width, revealed.fps) == (2, 20, 36, 12.5)
+
+
+def test_unplan_bits_leaves_erased_copies_out():
+    plan = B.Plan(np.array([[0], [0], [0]]), 1, (31,))  # bit 0 three times, one float each
+    received = np.array([[1], [1], [0]], np.uint8)  # sent as 0; the first two floats' audio was lost
+    assert B.unplan_bits(plan, received)[0, 0] == 1
+    assert B.unplan_bits(plan, received, np.array([True, True, False]))[0, 0] == 0
+    assert B.unplan_bits(plan, received, np.array([True, True, True]))[0, 0] == 1, "all lost: the plain vote"

@@ -154,15 +154,21 @@ def plan_bits(plan: Plan, patches: np.ndarray, filler: np.ndarray | None = None)
     return out.reshape(-1, len(plan.slots))
 
 
-def unplan_bits(plan: Plan, slot_bits: np.ndarray) -> np.ndarray:
-    """Slot bits (P * n) x len(slots) -> patch bits P x M by majority vote over each bit's copies."""
+def unplan_bits(plan: Plan, slot_bits: np.ndarray, erased: np.ndarray | None = None) -> np.ndarray:
+    """Slot bits (P * n) x len(slots) -> patch bits P x M by majority vote over each bit's copies. Copies in an
+    `erased` float (one flag per row of slot_bits: audio known lost) do not vote, unless every copy is."""
     table = plan.table.reshape(-1)
     received = slot_bits.reshape(-1, table.size).astype(np.float32)
     used = table >= 0
     onehot = np.zeros((int(used.sum()), plan.bits), np.float32)
     onehot[np.arange(int(used.sum())), table[used]] = 1.0
     votes = received[:, used] @ onehot
-    return (votes * 2 > plan.copies()[None, :]).astype(np.uint8)
+    plain = votes * 2 > plan.copies()[None, :]
+    if erased is None or not erased.any():
+        return plain.astype(np.uint8)
+    kept = np.repeat(~erased, slot_bits.shape[1]).reshape(received.shape).astype(np.float32)
+    counted = kept[:, used] @ onehot
+    return np.where(counted > 0, (received * kept)[:, used] @ onehot * 2 > counted, plain).astype(np.uint8)
 
 
 def whiten(material: keys.KeyMaterial, label: str, bits: np.ndarray) -> np.ndarray:

@@ -70,6 +70,8 @@ VERSION = 1
 PCM_MAX_FLIP = 0.01  # PCM-robust mode: slots whose measured 16-bit flip rate is at most 1 %
 MONO_TOLERANCE = 1e-4  # mono mode: stop when a pass moves the stego by less than this fraction of its RMS
 MONO_MAX_PASSES = 64  # ... or after this many passes (the shipped WaveGlow converges in ~24 on speech)
+ZERO_RUN = 64  # samples of exact silence that mark lost audio (ours: its latent values then vote no more)
+ERASURE_MARGIN = 64  # latent time steps beside a lost run that read wrong too (measured: up to ~30 on each side)
 
 
 @dataclass
@@ -227,12 +229,30 @@ def header_floats(material: keys.KeyMaterial, values: dict[str, int], rng: np.ra
     return B.encode(slot_bits)
 
 
-def read_header(material: keys.KeyMaterial, floats: np.ndarray) -> dict[str, int] | None:
-    """The header fields by majority vote over the copies, or None (CRC mismatch: wrong key or no secret)."""
+def read_header(material: keys.KeyMaterial, floats: np.ndarray, erased: np.ndarray | None = None
+                ) -> dict[str, int] | None:
+    """The header fields by majority vote over the copies not in `erased` floats (all copies where every one is),
+    or None (CRC mismatch: wrong key or no secret)."""
     received = B.decode(floats, HEADER_SLOTS)
     rows, columns = _header_layout()
-    votes = received[rows, columns].reshape(HEADER_REPEAT, HEADER_BITS).sum(0)
-    return parse_header(B.whiten(material, "header", (votes * 2 > HEADER_REPEAT).astype(np.uint8)))
+    copies = received[rows, columns].reshape(HEADER_REPEAT, HEADER_BITS).astype(np.float32)
+    kept = np.ones_like(copies) if erased is None else (~erased[rows]).reshape(copies.shape).astype(np.float32)
+    kept[:, kept.sum(0) == 0] = 1.0
+    votes = (copies * kept).sum(0) * 2 > kept.sum(0)
+    return parse_header(B.whiten(material, "header", votes.astype(np.uint8)))
+
+
+def erased_floats(stego: np.ndarray, n_group: int) -> np.ndarray:
+    """Per flat latent value (analyse's layout: n_group rows of T = len(stego) / n_group time steps), whether the
+    stego channel lost its audio there: runs of at least ZERO_RUN exact zeros (a float or PCM file's lost
+    segments; WaveGlow's output is never silent that long), widened by ERASURE_MARGIN time steps."""
+    zero = np.concatenate([[False], stego == 0.0, [False]])
+    edges = np.flatnonzero(np.diff(zero.astype(np.int8)))
+    lost = np.zeros(len(stego) // n_group, bool)
+    for start, end in zip(edges[::2], edges[1::2], strict=True):
+        if end - start >= ZERO_RUN:
+            lost[max(0, start // n_group - ERASURE_MARGIN):end // n_group + ERASURE_MARGIN] = True
+    return np.tile(lost, n_group)
 
 
 # Payload -------------------------------------------------------------------------------------------------
@@ -382,8 +402,10 @@ class FlowHide(Method):
         progress("recovering the latent (WaveGlow)", 0, 3)
         latent = analyse(parts.waveglow, stego.samples[0, :n], stego.samples[-1, :n])  # mono: its own mel
         material = keys.derive(key, self.id)
-        logical = latent[B.positions(material, n)]
-        header = read_header(material, logical[:HEADER_FLOATS])
+        order = B.positions(material, n)
+        logical = latent[order]
+        erased = erased_floats(stego.samples[0, :n], parts.waveglow.config.n_group)[order]  # lost audio: no vote
+        header = read_header(material, logical[:HEADER_FLOATS], erased[:HEADER_FLOATS])
         if header is None or header["version"] != VERSION or header["encoding"] >= len(ENCODINGS):
             raise KeyError_("no flowhide secret found with this key (wrong key, or not a flowhide stego)")
         k, pcm = header["iterations"] + 1, bool(header["pcm"])
@@ -399,7 +421,8 @@ class FlowHide(Method):
         floats = logical[HEADER_FLOATS:HEADER_FLOATS + count]
         slot_bits = B.whiten(material, "payload", B.decode(floats, plan.slots))
         h, w = math.ceil(header["height"] / PATCH), math.ceil(header["width"] / PATCH)
-        codes = from_units(B.unplan_bits(plan, slot_bits), plan, header["frames"], k, h, w)
+        codes = from_units(B.unplan_bits(plan, slot_bits, erased[HEADER_FLOATS:HEADER_FLOATS + count]), plan,
+                           header["frames"], k, h, w)
         progress("decoding frames (ICN)", 2, 3)
         frames = decode_frames(parts.icn, torch.from_numpy(np.ascontiguousarray(codes)), header["height"],
                                header["width"]).numpy()
