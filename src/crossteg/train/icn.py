@@ -187,7 +187,8 @@ def save_all(model: ICN, optimiser: torch.optim.Optimizer, state: dict[str, Any]
                      "steps": state["step"], "seconds": round(state["seconds"], 1), "seed": args.seed,
                      "device": state.get("device", "cpu"), "threads": torch.get_num_threads()},
         "deviations": f"width {args.width} (paper 64), CPU minutes instead of 40 epochs of COCO, scikit-image "
-                      f"photos instead of COCO, {args.crop}x{args.crop} crops; ConvLSTM init with open gates and "
+                      f"photos{' and wallpaper photographs' * args.desktop_photos} instead of COCO, "
+                      f"{args.crop}x{args.crop} crops; ConvLSTM init with open gates and "
                       "amplifying weights (codecs/icn.py ConvLSTM.reset_parameters: with PyTorch's default the "
                       "decoder ignored the code for hundreds of steps)"
                       + ("" if model.config.bounded else "; linear decoder output (--unbounded)"),
