@@ -42,6 +42,9 @@ def test_desktop_photo_takes_a_landscape_size_near_1080p_and_missing_packages_ar
         Image.fromarray(np.full((h, w, 3), w // 20, np.uint8)).save(images / f"{w}x{h}.png")
     photo = data.desktop_photo(tmp_path / "Wall")
     assert photo.shape == (900, 1600, 3) and abs(float(photo.mean()) - 80 / 255) < 1e-6
+    for w, h in ((1920, 1080), (1920, 1200)):
+        Image.fromarray(np.zeros((h, w, 3), np.uint8)).save(images / f"{w}x{h}.png")
+    assert data.desktop_photo(tmp_path / "Wall").shape == (1080, 1728, 3), "1920 wide, the taller, scaled to 1080"
     Image.fromarray(np.zeros((1440, 2560, 3), np.uint8)).save(tmp_path / "Big.jpg")
     assert data.desktop_photo(tmp_path / "Big").shape == (1080, 1920, 3), "extension found, scaled to 1080p"
     monkeypatch.setattr(data, "DESKTOP_PHOTOS", (("some-wallpapers", tmp_path / "absent", ("Wall",)),))

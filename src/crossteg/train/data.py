@@ -317,13 +317,15 @@ def desktop_photos() -> list[np.ndarray]:
 
 
 def desktop_photo(path: Path) -> np.ndarray:
-    """One wallpaper: a file, or a Plasma wallpaper folder (its landscape image nearest 1920 px wide)."""
+    """One wallpaper: a file, or a Plasma wallpaper folder (its landscape image nearest 1920 px wide; of two as
+    near, the taller)."""
     from PIL import Image as PILImage
 
     if path.is_dir():
-        sizes = [f for f in (path / "contents" / "images").iterdir() if f.stem.count("x") == 1]
-        landscape = [f for f in sizes if int(f.stem.split("x")[0]) > int(f.stem.split("x")[1])]
-        path = min(landscape or sizes, key=lambda f: abs(int(f.stem.split("x")[0]) - 1920))
+        sizes = {f: tuple(map(int, f.stem.split("x"))) for f in (path / "contents" / "images").iterdir()
+                 if f.stem.count("x") == 1}
+        landscape = [f for f, (w, h) in sizes.items() if w > h] or list(sizes)
+        path = min(landscape, key=lambda f: (abs(sizes[f][0] - 1920), -sizes[f][1]))
     elif not path.suffix:
         path = next(path.parent.glob(path.name + ".*"))
     image = PILImage.open(path).convert("RGB")
