@@ -12,6 +12,8 @@ The header (frame count, size, fps, K, encoding, mode; CRC-16) sits in the first
 times over the 4 most robust slots, so nothing travels beside the file; a header that fails its CRC means a
 wrong key (or no secret) and raises KeyError_. The bit-to-slot plan (codecs/bits.py) is recomputed at reveal
 from the shipped cards: ICN bit importance (icn-binary.json) and measured slot flip rates (waveglow-small.json).
+Ours: audio known lost (runs of exact silence in the stego channel: dropped segments) is left out of the header's
+and the payload's majority votes, so a quarter of the file zeroed still reveals.
 
 File precision: the paper's bits live in float32 latents, so the default stego is a float32 WAV (SPEC's
 exception). `pcm=True` is the PCM-robust mode: the cover channel is quantised before its mel is taken and
