@@ -212,22 +212,23 @@ def parse_header(bits: np.ndarray) -> dict[str, int] | None:
     return out
 
 
-def _header_layout() -> tuple[np.ndarray, np.ndarray]:
-    """(float, slot column) of copy r of header bit j: copies rotate over HEADER_SLOTS and sit in different
-    floats, so neither one unreliable slot nor one float's carry (which flips neighbouring slots together)
-    can take a majority of a bit's copies."""
+def _header_plan() -> B.Plan:
+    """The header as a bit-to-slot plan over the 4 HEADER_SLOTS: copy r of header bit j sits in float
+    r * HEADER_BITS / 4 + j // 4, slot column (j + r) % 4. Copies rotate over the slots and sit in different
+    floats, so neither one unreliable slot nor one float's carry (which flips neighbouring slots together) can
+    take a majority of a bit's copies."""
     r, j = np.meshgrid(np.arange(HEADER_REPEAT), np.arange(HEADER_BITS), indexing="ij")
     per_copy = HEADER_BITS // len(HEADER_SLOTS)
-    return (r * per_copy + j // len(HEADER_SLOTS)).ravel(), ((j + r) % len(HEADER_SLOTS)).ravel()
+    table = np.empty((HEADER_FLOATS, len(HEADER_SLOTS)), np.int64)
+    table[r * per_copy + j // len(HEADER_SLOTS), (j + r) % len(HEADER_SLOTS)] = j
+    return B.Plan(table, HEADER_BITS, HEADER_SLOTS)
 
 
 def header_floats(material: keys.KeyMaterial, values: dict[str, int], rng: np.random.Generator) -> np.ndarray:
     """HEADER_FLOATS floats: whitened header bits, HEADER_REPEAT copies each, in HEADER_SLOTS; others random."""
     whitened = B.whiten(material, "header", header_bits(values))
-    floats, columns = _header_layout()
     slot_bits = rng.integers(0, 2, (HEADER_FLOATS, len(B.SLOTS))).astype(np.uint8)
-    slot_columns = np.array([B.SLOTS.index(s) for s in HEADER_SLOTS])
-    slot_bits[floats, slot_columns[columns]] = np.tile(whitened, HEADER_REPEAT)
+    slot_bits[:, [B.SLOTS.index(s) for s in HEADER_SLOTS]] = whitened[_header_plan().table]
     return B.encode(slot_bits)
 
 
@@ -235,13 +236,8 @@ def read_header(material: keys.KeyMaterial, floats: np.ndarray, erased: np.ndarr
                 ) -> dict[str, int] | None:
     """The header fields by majority vote over the copies not in `erased` floats (all copies where every one is),
     or None (CRC mismatch: wrong key or no secret)."""
-    received = B.decode(floats, HEADER_SLOTS)
-    rows, columns = _header_layout()
-    copies = received[rows, columns].reshape(HEADER_REPEAT, HEADER_BITS).astype(np.float32)
-    kept = np.ones_like(copies) if erased is None else (~erased[rows]).reshape(copies.shape).astype(np.float32)
-    kept[:, kept.sum(0) == 0] = 1.0
-    votes = (copies * kept).sum(0) * 2 > kept.sum(0)
-    return parse_header(B.whiten(material, "header", votes.astype(np.uint8)))
+    votes = B.unplan_bits(_header_plan(), B.decode(floats, HEADER_SLOTS), erased)[0]
+    return parse_header(B.whiten(material, "header", votes))
 
 
 def erased_floats(stego: np.ndarray, n_group: int) -> np.ndarray:
