@@ -349,10 +349,10 @@ def random_crops(images: list[np.ndarray], size: int, count: int, rng: np.random
     from skimage.transform import resize
 
     crops = np.empty((count, size, size, 3), np.float32)
+    zoomed = zoom >= 1  # else the crop's side is 0.5-1 of the short side
     for k in range(count):
         image = images[int(rng.integers(len(images)))]
         short = min(image.shape[:2])
-        zoomed = zoom >= 1  # else the crop's side is 0.5-1 of the short side
         side = int(size * rng.uniform(1.0, zoom)) if zoomed else max(size // 2, int(short * rng.uniform(0.5, 1.0)))
         side = min(side, short)
         y = int(rng.integers(image.shape[0] - side + 1))
