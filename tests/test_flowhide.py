@@ -122,6 +122,24 @@ def test_capacity_error_says_how_much_audio_is_needed(parts):
     assert m.capacity(tone(0.2)).amount < m.secret_size(video)
 
 
+@pytest.mark.parametrize("encoding", ["optimised", "naive"])
+def test_capacity_error_names_what_fits_and_it_does(parts, encoding):
+    import re
+
+    m = method(parts, encoding=encoding)
+    cover = tone(0.2)
+    for video, pattern in ((clip(40, 64, 64), r"holds the first (\d+) frames? at this size"),
+                           (clip(3, 480, 640), r"holds 1 frame downscaled to (\d+)x(\d+)")):
+        with pytest.raises(CapacityError) as caught:
+            m.hide(cover, video)
+        found = re.search(pattern, str(caught.value))
+        assert found, str(caught.value)
+        sizes = [int(g) for g in found.groups()]
+        fits = clip(sizes[0], 64, 64) if len(sizes) == 1 else clip(1, sizes[1], sizes[0])
+        bigger = clip(sizes[0] + 1, 64, 64) if len(sizes) == 1 else clip(1, sizes[1] + 16, sizes[0] + 16)
+        assert m.secret_size(fits) <= m.capacity(cover).amount < m.secret_size(bigger)
+
+
 def test_bad_inputs(parts):
     m = method(parts)
     with pytest.raises(UsageError):

@@ -273,6 +273,22 @@ def payload_floats(plan: B.Plan, encoding: str, frames: int, height: int, width:
     return units * plan.floats
 
 
+def fit_hint(plan_for: Any, encoding: str, frames: int, height: int, width: int, room: int) -> str:
+    """What of a video too long for `room` latent values fits: its first frames at this size, else one frame
+    downscaled (same aspect; the long side stepped down a pixel at a time). `plan_for(height, width)` is the plan."""
+    per_frame = payload_floats(plan_for(height, width), encoding, 1, height, width)
+    if room >= per_frame:
+        most = min(frames - 1, room // per_frame)
+        return f"; it holds the first {most} frame{'s' if most > 1 else ''} at this size, or use a longer cover"
+    long, short = max(height, width), min(height, width)
+    for side in range(long - 1, 0, -1):
+        other = max(1, side * short // long)
+        h, w = (side, other) if height >= width else (other, side)
+        if payload_floats(plan_for(h, w), encoding, 1, h, w) <= room:
+            return f"; it holds 1 frame downscaled to {w}x{h}, or use a longer cover"
+    return ""
+
+
 def to_units(codes: np.ndarray, plan: B.Plan) -> np.ndarray:
     """Codes T x K x h x w x 32 -> one bit vector per plan unit: per patch (bit j = iteration j // 32, channel
     j % 32) or per frame (the code flattened as the paper's (K, h, w, 32) tensor)."""
@@ -341,6 +357,16 @@ class FlowHide(Method):
         plan = make_plan(self.parts, self.iterations, self.encoding, self.pcm, secret.height, secret.width)
         return HEADER_FLOATS + payload_floats(plan, self.encoding, secret.num_frames, secret.height, secret.width)
 
+    def _fit_hint(self, secret: Video, available: int) -> str:
+        plan = make_plan(self.parts, self.iterations, self.encoding, self.pcm, secret.height, secret.width)
+
+        def plan_for(height: int, width: int) -> B.Plan:  # only the naive plan depends on the frame size
+            naive = self.encoding == "naive"
+            return make_plan(self.parts, self.iterations, self.encoding, self.pcm, height, width) if naive else plan
+
+        return fit_hint(plan_for, self.encoding, secret.num_frames, secret.height, secret.width,
+                        available - HEADER_FLOATS)
+
     def _check_secret(self, secret: Any) -> None:
         if getattr(secret, "modality", None) != "video":
             raise UsageError(f"flowhide hides video, not {getattr(secret, 'modality', type(secret).__name__)}")
@@ -358,7 +384,7 @@ class FlowHide(Method):
         if needed > available:
             raise CapacityError(f"this video needs {needed / SAMPLE_RATE:.2f} s of audio ({needed} latent values at "
                                 f"22.05 kHz with K={self.iterations}, {self.encoding}{', pcm' if pcm else ''}); "
-                                f"the cover has {available / SAMPLE_RATE:.2f} s")
+                                f"the cover has {available / SAMPLE_RATE:.2f} s{self._fit_hint(secret, available)}")
         progress("compressing frames (ICN)", 0, 3)
         codes = encode_frames(parts.icn, torch.from_numpy(secret.frames), self.iterations).numpy()
         material = keys.derive(key, self.id)
