@@ -87,6 +87,21 @@ def test_latent_values_carry_the_bits(parts):
     assert np.abs(stego.samples[1] - cover.resample(SAMPLE_RATE).samples[0, :stego.frames]).max() < 1e-6
 
 
+def test_the_flow_in_float64_flips_fewer_bits_through_a_float32_file(parts):
+    import copy
+
+    cover = tone(1.0).resample(SAMPLE_RATE).samples[0]
+    cover = cover[:len(cover) - len(cover) % parts.waveglow.config.n_group]
+    latent = B.encode(np.random.default_rng(0).integers(0, 2, (len(cover), len(B.SLOTS))))
+    rates = {}
+    for dtype in (torch.float32, torch.float64):
+        flow = copy.deepcopy(parts.waveglow).to(dtype)
+        stego = FH.synthesise(flow, latent, cover)
+        assert stego.dtype == np.float32  # what the float32 WAV holds
+        rates[dtype] = B.flip_rates(latent, FH.analyse(flow, stego, cover))[list(B.SLOTS)].mean()
+    assert rates[torch.float64] < 0.8 * rates[torch.float32]
+
+
 def test_pcm_mode_survives_a_16_bit_wav(parts, tmp_path):
     m, video = method(parts, pcm=True), clip(3, 16, 16, 25.0)
     assert len(parts.pcm_slots()) < len(B.SLOTS)  # fewer slots per float ...

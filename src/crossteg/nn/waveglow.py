@@ -139,7 +139,7 @@ class Invertible1x1Conv(nn.Module):
         return F.conv1d(x, self.conv.weight), x.shape[0] * x.shape[2] * torch.slogdet(w)[1]
 
     def inverse(self, x: torch.Tensor) -> torch.Tensor:
-        w_inv = torch.linalg.inv(self.conv.weight.squeeze(-1).double()).float()
+        w_inv = torch.linalg.inv(self.conv.weight.squeeze(-1).double()).to(x.dtype)
         return F.conv1d(x, w_inv.unsqueeze(-1))
 
 
