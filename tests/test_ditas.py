@@ -156,6 +156,28 @@ def test_partial_loss_keeps_intact_stages(tmp_path):
     assert not np.allclose(partial.pixels, method.reveal(stego, "k").pixels, atol=1e-3)
 
 
+def test_an_idle_stage_over_digital_silence_still_reads_as_present(tmp_path, monkeypatch):
+    """A stage that hides (almost) nothing, over a cover of digital silence, would round to a silent segment that
+    reveal takes for lost audio; hide keeps such segments present (D.KEEP_ALIVE), so the file reveals as is."""
+    method = get_method("ditas", variant="M", stages=3, weights=str(tiny(tmp_path, variant="M")), refine=0)
+    original = D.DitasNet.hide
+
+    def idle_last_stage(self, *args):
+        out = original(self, *args)
+        out["audio"][-1] = torch.zeros_like(out["audio"][-1])  # the cover's own (silent) samples: nothing hidden
+        return out
+
+    monkeypatch.setattr(D.DitasNet, "hide", idle_last_stage)
+    silent = Audio(np.zeros((1, 28_000), np.float32), 16_000)
+    stego = media.load(media.save(method.hide(silent, photo(), "k"), tmp_path / "s.wav"))
+    material = keys.derive("k", "ditas")
+    layout = D.Layout(64, 64, 3, D.open_header(stego.samples[0], material, b"ditas", "ditas")[-1], D.GUARD)
+    tiles, present = D.read_tiles(stego.samples[0], layout, layout.slots(material))
+    assert present.all()
+    assert np.abs(tiles[-1]).max() <= 5 / D.PCM  # the keep-alive tone alone: -78 dBFS
+    assert method.reveal(stego, "k").pixels.shape == (64, 64, 3)
+
+
 def test_capacity_error_states_minimum_duration(tmp_path):
     method = get_method("ditas", weights=str(tiny(tmp_path, stages=5)))
     with pytest.raises(CapacityError, match=r"needs at least 1\.\d\d s of audio"):
