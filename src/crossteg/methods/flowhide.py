@@ -41,6 +41,7 @@ import json
 import math
 import tempfile
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -286,7 +287,8 @@ def payload_floats(plan: B.Plan, encoding: str, frames: int, height: int, width:
     return units * plan.floats
 
 
-def fit_hint(plan_for: Any, encoding: str, frames: int, height: int, width: int, room: int) -> str:
+def fit_hint(plan_for: Callable[[int, int], B.Plan], encoding: str, frames: int, height: int, width: int,
+             room: int) -> str:
     """What of a video too long for `room` latent values fits: its first frames at this size, else one frame
     downscaled (same aspect; the long side stepped down a pixel at a time). `plan_for(height, width)` is the plan."""
     per_frame = payload_floats(plan_for(height, width), encoding, 1, height, width)
