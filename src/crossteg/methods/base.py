@@ -16,7 +16,7 @@ import inspect
 import math
 import pkgutil
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -220,6 +220,15 @@ def get_method(method_id: str, **config: Any) -> Method:
 def list_methods() -> list[Method]:
     """One instance of every registered method."""
     return [get_method(i) for i in method_ids()]
+
+
+def smaller_sizes(height: int, width: int, top: int) -> Iterator[tuple[int, int]]:
+    """(height, width) of the same aspect with the long side `top`, `top` - 1, ... 1: the sizes a capacity error
+    tries, largest first, for the first that fits."""
+    long, short = max(height, width), min(height, width)
+    for side in range(top, 0, -1):
+        other = max(1, side * short // long)
+        yield (side, other) if height >= width else (other, side)
 
 
 def video_fit(frames: int, height: int, width: int, pixels: float, most_frames: int = 16) -> tuple[int, int, int]:

@@ -47,7 +47,7 @@ from crossteg.codecs import dither
 from crossteg.errors import CapacityError, KeyError_, MediaError, UsageError, WeightsError
 from crossteg.media.audio import Audio, fit_length
 from crossteg.media.image import Image
-from crossteg.methods.base import WEIGHTS_DIR, Capacity, Method, Progress, no_progress, register
+from crossteg.methods.base import WEIGHTS_DIR, Capacity, Method, Progress, no_progress, register, smaller_sizes
 from crossteg.nn.blocks import WIDTH, ConvNet, plain_stack, quantize_ste
 from crossteg.nn.refine import refine_stego
 
@@ -323,14 +323,9 @@ def largest_fit(height: int, width: int, pixels: float) -> tuple[int, int] | Non
     """The largest height x width of the same aspect whose 64 px tiles hold at most `pixels` (None: not even 1x1).
     Padding only adds pixels, so the exact area bounds the scale; below it the long side steps down one pixel at a
     time, so a size that fills whole tiles (128 x 128 in 7 tiles) is found rather than stepped over."""
-    long, short = max(height, width), min(height, width)
+    long = max(height, width)
     top = min(long, int(long * math.sqrt(pixels / (height * width))))
-    for side in range(top, 0, -1):
-        other = max(1, side * short // long)
-        h, w = (side, other) if height >= width else (other, side)
-        if padded(h) * padded(w) <= pixels:
-            return h, w
-    return None
+    return next(((h, w) for h, w in smaller_sizes(height, width, top) if padded(h) * padded(w) <= pixels), None)
 
 
 @dataclass(frozen=True)

@@ -56,7 +56,7 @@ from crossteg.codecs.icn import DEFAULT_ITERATIONS, ICN, MAX_ITERATIONS, PATCH, 
 from crossteg.errors import CapacityError, KeyError_, MediaError, UsageError, WeightsError
 from crossteg.media.audio import Audio, load_audio, save_audio
 from crossteg.media.video import Video
-from crossteg.methods.base import WEIGHTS_DIR, Capacity, Method, Progress, no_progress, register
+from crossteg.methods.base import WEIGHTS_DIR, Capacity, Method, Progress, no_progress, register, smaller_sizes
 from crossteg.nn.waveglow import SAMPLE_RATE, WaveGlow, WaveGlowConfig, mel_spectrogram
 
 ICN_NAME, WAVEGLOW_NAME = "icn-binary", "waveglow-small"
@@ -295,10 +295,7 @@ def fit_hint(plan_for: Callable[[int, int], B.Plan], encoding: str, frames: int,
     if room >= per_frame:
         most = min(frames - 1, room // per_frame)
         return f"; it holds the first {most} frame{'s' if most > 1 else ''} at this size, or use a longer cover"
-    long, short = max(height, width), min(height, width)
-    for side in range(long - 1, 0, -1):
-        other = max(1, side * short // long)
-        h, w = (side, other) if height >= width else (other, side)
+    for h, w in smaller_sizes(height, width, max(height, width) - 1):
         if payload_floats(plan_for(h, w), encoding, 1, h, w) <= room:
             return f"; it holds 1 frame downscaled to {w}x{h}, or use a longer cover"
     return ""
