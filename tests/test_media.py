@@ -304,6 +304,19 @@ def test_load_refuses_missing_wrong_and_corrupt_files(tmp_path):
             media.load(tmp_path / name)
 
 
+def test_load_refuses_nan_samples_and_vertices(tmp_path):
+    samples = sine(440, 0.1, 8000)
+    samples[[10, 500]] = [np.nan, np.inf]
+    sf.write(tmp_path / "nan.wav", samples, 8000, subtype="FLOAT")
+    with pytest.raises(MediaError, match="2 of its samples are NaN or infinite"):
+        media.load(tmp_path / "nan.wav")
+    (tmp_path / "nan.obj").write_text("v 0 0 0\nv 1 0 0\nv nan 1 0\nf 1 2 3\n")
+    with pytest.raises(MediaError, match="NaN or infinite"):
+        media.load(tmp_path / "nan.obj")
+    (tmp_path / "ok.obj").write_text("v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\n")
+    assert media.load(tmp_path / "ok.obj").faces.shape == (1, 3)
+
+
 def test_save_refuses_to_overwrite(tmp_path):
     img = Image.from_uint8(RNG.integers(0, 256, (4, 4, 3), dtype=np.uint8))
     out = media.save(img, tmp_path / "a.png")

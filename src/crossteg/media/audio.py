@@ -165,6 +165,9 @@ def load_audio(path: str | os.PathLike, sample_rate: int | None = None, mono: bo
         audio = decode_with_ffmpeg(p)
     if audio is None:
         raise MediaError(f"cannot read audio {p}: it has no audio stream")
+    bad = int(np.count_nonzero(~np.isfinite(audio.samples)))
+    if bad:  # a damaged float file: NaN would spread through every network and filter that reads it
+        raise MediaError(f"cannot read audio {p}: {bad} of its samples are NaN or infinite (a damaged float file)")
     if mono:
         audio = audio.mono()
     if sample_rate is not None:

@@ -204,6 +204,8 @@ def load_shape(path: str | os.PathLike) -> Shape:
         raise MediaError(f"cannot read shape {p}: {exc}") from exc
     if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0:
         raise MediaError(f"cannot read shape {p}: it holds no triangles")
+    if not np.isfinite(mesh.vertices).all():
+        raise MediaError(f"cannot read shape {p}: some of its vertices are NaN or infinite")
     if p.suffix.lower() == ".stl":
         mesh.merge_vertices()
     return Shape(mesh.vertices, mesh.faces)
