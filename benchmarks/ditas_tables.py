@@ -2,7 +2,7 @@
 
     python -m benchmarks.ditas_tables [--quick] [--out benchmarks/results]
     python -m benchmarks.ditas_tables --stages      (Fig. 4: t = 1..10 on the t = 10 model -> ditas-stages.json)
-    python -m benchmarks.ditas_tables --recorded    (M-ED in real recorded speech; merged into ditas-tables.json)
+    python -m benchmarks.ditas_tables --recorded    (the default model in real recorded speech; merged)
     python -m benchmarks.ditas_tables --speed       (the speed rows alone, merged: for a quiet machine)
 
 Every number comes from a real file: the stego is written as a 16-bit PCM WAV (and, for the float rows, a
@@ -54,8 +54,10 @@ PAPER = {
     "M-ED": ((9.8471e-4, 38.39, 0.9597, 0.9944), (1.0582e-3, 37.69, 0.9054, 0.9900)),
 }
 ONE_PASS = {"refine": 0}  # the paper's hide: the networks' one pass (refinement, ours, has rows of its own)
+DEFAULT = "M-ED STFT pre"  # the CLI's default model (methods.ditas.default_pre): rows measuring it are named so
+DEFAULT_WEIGHTS = "ditas-M-ED-stft"
 ROWS = {"deepsteg": ("deepsteg", {}), "stft": ("stft", {}),
-        **{v: ("ditas", {"variant": v, **ONE_PASS}) for v in D.VARIANTS},
+        **{v: ("ditas", {"variant": v, "pre": "raw", **ONE_PASS}) for v in D.VARIANTS},
         "M-ED STFT pre": ("ditas", {"variant": "M-ED", "pre": "stft", **ONE_PASS})}  # sec. 3.1: "slightly better"
 METRICS = ("container_mse", "secret_psnr", "secret_ssim", "secret_msssim")
 
@@ -151,13 +153,14 @@ def _steps(name: str) -> str:
 
 
 def refine_rows(sets: dict[str, list[Image]], pool: list[Audio], folder: Path, results: Results) -> None:
-    """Ours: M-ED with hide-time refinement (the CLI's default) on Table 1's secrets and covers, and its cost."""
+    """Ours: the default model (M-ED, STFT pre) with hide-time refinement (the CLI's default) on Table 1's secrets
+    and covers, and its cost."""
     method = get_method("ditas")
     for setting, images in sets.items():
         runs = [round_trip(method, c, s, folder) for s in images for c in pool[:2]]
-        label = f"table1 {setting} DITAS-M-ED + {method.refine}-step refinement (ours)"
+        label = f"table1 {setting} DITAS-{DEFAULT} + {method.refine}-step refinement (ours)"
         results.rows += mean_rows(label, runs, PAPER["M-ED"][list(sets).index(setting)],
-                                  f"16-bit WAV; {_steps('ditas-M-ED')} training steps; the CLI's default")
+                                  f"16-bit WAV; {_steps(DEFAULT_WEIGHTS)} training steps; the CLI's default")
         results.rows += mean_rows(label, runs, None, "whole file, dB", ("container_snr",))
         results.rows.append(Row(label, "container_pesq", cover_pesq(runs, [c for _ in images for c in pool[:2]]),
                                 n=len(runs), note="PESQ-WB, stego vs cover (16 kHz)"))
@@ -171,23 +174,24 @@ def cover_pesq(runs: list[dict[str, Any]], covers: list[Audio]) -> float:
 
 
 def default_rows(sets: dict[str, list[Image]], pool: list[Audio], folder: Path, results: Results) -> None:
-    """M-ED one pass: float vs 16-bit, PESQ, speed, stage-count curve, partial loss, seams, wrong key."""
+    """The default model, one pass: float vs 16-bit, PESQ, speed, stage-count curve, partial loss, seams, wrong key."""
     natural = sets["natural image"]
     method, floats = get_method("ditas", **ONE_PASS), get_method("ditas", float32=True, **ONE_PASS)
     for label, m, f32 in (("16-bit WAV", method, False), ("float32 WAV, no rounding", floats, True)):
         runs = [round_trip(m, c, s, folder, float32=f32) for s in natural for c in pool[:2]]
-        results.rows += mean_rows(f"natural image M-ED {label}", runs, None, "", ("secret_psnr", "container_mse"))
+        results.rows += mean_rows(f"natural image {DEFAULT} {label}", runs, None, "",
+                                  ("secret_psnr", "container_mse"))
         if not f32:
-            results.rows.append(Row("natural image M-ED cover quality", "container_pesq",
+            results.rows.append(Row(f"natural image {DEFAULT} cover quality", "container_pesq",
                                     cover_pesq(runs, [c for _ in natural for c in pool[:2]]),
                                     n=len(runs), note="PESQ-WB, stego vs cover (16 kHz)"))
-            results.rows += mean_rows("natural image M-ED cover quality", runs, None, "dB, whole file",
+            results.rows += mean_rows(f"natural image {DEFAULT} cover quality", runs, None, "dB, whole file",
                                       ("container_snr",))
             results.rows += seam_rows(runs, [s for s in natural for _ in pool[:2]])
     results.rows += speed_rows(natural[0], pool[0], folder)
     for t in range(1, D.STAGES + 1):
         runs = [round_trip(get_method("ditas", stages=t, **ONE_PASS), c, s, folder) for s in natural for c in pool[:2]]
-        results.rows += mean_rows(f"stage count t={t}", runs, None, "first t stages of the t=5 M-ED model",
+        results.rows += mean_rows(f"stage count t={t}", runs, None, f"first t stages of the t=5 {DEFAULT} model",
                                   ("container_mse", "secret_psnr"))
     results.rows += partial_loss_rows(method, pool[0], natural[0], folder)
     stego = method.hide(pool[0], natural[0], KEY)
@@ -210,9 +214,9 @@ def seam_rows(runs: list[dict[str, Any]], images: list[Image]) -> list[Row]:
         for where in (True, False):
             err = np.mean((r["_revealed"][near == where] - s.pixels[near == where]) ** 2)
             values[where].append(10 * np.log10(1 / max(err, 1e-12)))
-    return [Row("natural image M-ED tile borders", "secret_psnr", float(np.mean(values[True])), n=len(runs),
+    return [Row(f"natural image {DEFAULT} tile borders", "secret_psnr", float(np.mean(values[True])), n=len(runs),
                 note="within 2 px of 64-px tile borders"),
-            Row("natural image M-ED tile interiors", "secret_psnr", float(np.mean(values[False])), n=len(runs),
+            Row(f"natural image {DEFAULT} tile interiors", "secret_psnr", float(np.mean(values[False])), n=len(runs),
                 note="farther than 2 px from tile borders")]
 
 
@@ -244,7 +248,8 @@ def wrong_layout_psnr(method: Any, stego: Audio, secret: Image) -> float:
     fields = D.open_header(stego.samples[0], right, b"ditas", "ditas")
     layout = D.Layout(SIDE, SIDE, D.STAGES, fields[6], D.GUARD)
     tiles, present = D.read_tiles(stego.samples[0], layout, layout.slots(wrong))
-    image = method.reveal_tiles(method.net("M-ED", "raw", D.STAGES), "raw", tiles, present, layout, wrong)
+    variant, view = method.header_fields()
+    image = method.reveal_tiles(method.net(variant, view, D.STAGES), view, tiles, present, layout, wrong)
     return metrics.psnr(secret.pixels, image)
 
 
@@ -280,7 +285,7 @@ def update_cards(results: Results) -> None:
                                                 "the paper's one-pass hide")
             refined = {f"{r.setting.removeprefix('table1 ').split(' DITAS-')[0]} {r.metric}": r.ours
                        for r in results.rows if r.setting.startswith("table1 ") and r.setting.endswith("(ours)")}
-            if name == "ditas-M-ED" and refined:
+            if name == DEFAULT_WEIGHTS and refined:
                 card["metrics"]["held_out_refined"] = refined  # the CLI's default hide (refinement, ours)
             card_path.write_text(json.dumps(card, indent=2) + "\n")
 
@@ -306,13 +311,13 @@ def speed_rows(secret: Image, cover: Audio, folder: Path) -> list[Row]:
 
 
 def recorded_rows(sets: dict[str, list[Image]], folder: Path) -> list[Row]:
-    """M-ED, one pass and refined, every secret in two 22 s covers of held-out recorded speakers."""
+    """The default model, one pass and refined, every secret in two 22 s covers of held-out recorded speakers."""
     pool, rows = covers(2, 22.0, engine="recorded"), []
     note = "16-bit WAV; covers: 22 s strung from prompts of two recorded speakers never trained on"
     for suffix, method in both_hides():
         for name, images in sets.items():
             runs = [round_trip(method, c, s, folder) for s in images for c in pool]
-            setting = f"{RECORDED} {name} M-ED{suffix}"
+            setting = f"{RECORDED} {name} {DEFAULT}{suffix}"
             rows += mean_rows(setting, runs, None, note, ("secret_psnr", "secret_ssim", "container_mse"))
             rows.append(Row(setting, "container_pesq", cover_pesq(runs, [c for _ in images for c in pool]),
                             n=len(runs), note="PESQ-WB, stego vs cover (16 kHz)"))

@@ -197,7 +197,7 @@ def test_capacity_error_names_a_size_that_fits(tmp_path):
     assert D.largest_fit(384, 384, 7 * 4096) == (128, 128)  # whole tiles, not a pixel less
 
 
-@pytest.mark.skipif(not (WEIGHTS_DIR / "ditas-M-ED.safetensors").exists(), reason="shipped weights not built")
+@pytest.mark.skipif(not (WEIGHTS_DIR / "ditas-M-ED-stft.safetensors").exists(), reason="shipped weights not built")
 def test_shipped_weights_reveal_and_wrong_layout_is_noise(assets):
     method = get_method("ditas")
     secret = Image(media.load(assets / "photo.png").pixels[64:192, 64:192])
@@ -207,8 +207,18 @@ def test_shipped_weights_reveal_and_wrong_layout_is_noise(assets):
     fields = D.open_header(stego.samples[0], material, b"ditas", "ditas")
     layout = D.Layout(128, 128, 5, fields[-1], D.GUARD)
     tiles, present = D.read_tiles(stego.samples[0], layout, layout.slots(wrong))
-    noise = method.reveal_tiles(method.net("M-ED", "raw", 5), "raw", tiles, present, layout, wrong)
+    variant, view = method.header_fields()
+    noise = method.reveal_tiles(method.net(variant, view, 5), view, tiles, present, layout, wrong)
     assert psnr(secret.pixels, good) > psnr(secret.pixels, noise) + 8
+
+
+def test_default_pre_is_stft_where_a_model_has_it_else_raw_or_the_files_own(tmp_path):
+    assert get_method("ditas").header_fields() == ("M-ED", "stft")
+    assert get_method("ditas", stages=7).header_fields() == ("M-ED", "raw")  # t = 10 model: raw only
+    assert get_method("ditas", variant="M-D").header_fields() == ("M-D", "raw")
+    assert get_method("ditas", pre="raw").header_fields() == ("M-ED", "raw")
+    for view in ("raw", "stft"):
+        assert get_method("ditas", weights=str(tiny(tmp_path, view=view))).header_fields() == ("M-ED", view)
 
 
 def test_cli_round_trip_with_allow_missing(tmp_path):

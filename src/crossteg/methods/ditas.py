@@ -8,7 +8,9 @@
 Variants (sec. 3.2, Fig. 3): M (independent stages), M-E (features passed between successive hiding
 sub-networks), M-D (between revealing sub-networks), M-ED (both; the default, best in Table 1), S (one
 hiding and one revealing network shared by all stages). `pre="stft"` is the STFT pre-processing of sec. 3.1
-(real and imaginary parts of a 128-point STFT, hop 64, as a 2 x 64 x 64 tensor).
+(real and imaginary parts of a 128-point STFT, hop 64, as a 2 x 64 x 64 tensor), which the paper found "slightly
+better" than raw samples; here it is clearly better at equal training steps (`default_pre`), so it is the default
+where a model with it is shipped (M-ED, t <= 5); `pre="raw"` is the paper's Table 1 setting.
 
 Our choices where the paper is silent, and what makes it a file format (see the weights cards):
 * images of any size: padded (edge) to multiples of 64 and processed fully convolutionally as one image, with
@@ -170,6 +172,16 @@ def save_net(net: nn.Module, config: NetConfig, path: Path, extra: dict[str, str
 
     tensors = {k: v.detach().contiguous() for k, v in net.state_dict().items()}
     save_file(tensors, str(path), metadata={"config": json.dumps(asdict(config)), **(extra or {})})
+
+
+def stored_config(path: Path) -> NetConfig | None:
+    """The config a weights file was saved with (None: no such file)."""
+    from safetensors import safe_open
+
+    if not path.exists():
+        return None
+    with safe_open(str(path), "pt") as f:
+        return NetConfig(**json.loads((f.metadata() or {})["config"]))
 
 
 def load_net(path: Path, command: str = "crossteg train ditas") -> DitasNet | BalujaNet:
@@ -562,6 +574,17 @@ class ImageInAudio(Method):
         return total[0].clamp(0, 1).permute(1, 2, 0).numpy()
 
 
+def default_pre(variant: str, stages: int, weights: str | None) -> str:
+    """The pre-processing a hide uses unless told: what a given weights file was trained on; else STFT where a
+    shipped model has it (M-ED, t <= 5: 36.8 / 38.9 dB refined on Table 1's natural / face images at 5.5e-4
+    container MSE, against raw M-ED's 33.1 / 35.1 dB at 1.3e-3, benchmarks/results/ditas-tables.md), raw for the
+    other variants and for t > 5 (raw models only)."""
+    if weights:
+        config = stored_config(Path(weights))
+        return config.view if config is not None and config.view in ("raw", "stft") else "raw"
+    return "stft" if variant == "M-ED" and stages <= STAGES else "raw"
+
+
 @register
 class Ditas(ImageInAudio):
     """DITAS: the image's decreasing residuals hidden stage by stage in non-overlapping audio subsequences."""
@@ -569,18 +592,19 @@ class Ditas(ImageInAudio):
     id = "ditas"
     title = "DITAS: image in audio by multi-stage residual hiding"
     paper = "ditas"
-    weights = ("ditas-M-ED.safetensors",)
+    weights = ("ditas-M-ED-stft.safetensors",)
     refine_default: ClassVar[int] = REFINE_STEPS
 
-    def __init__(self, quality: str = "fast", variant: str = "M-ED", stages: int = STAGES, pre: str = "raw",
+    def __init__(self, quality: str = "fast", variant: str = "M-ED", stages: int = STAGES, pre: str | None = None,
                  allow_missing: bool = False, weights: str | None = None, float32: bool = False,
                  refine: int | None = None) -> None:
-        """`variant`: M, M-E, M-D, M-ED or S; `stages`: t (1-10); `pre`: raw or stft; `weights`: a file;
-        `float32`: hide without 16-bit rounding (save with --float32); `refine`: hide-time refinement steps
-        (ours; 0 = the paper's one pass)."""
+        """`variant`: M, M-E, M-D, M-ED or S; `stages`: t (1-10); `pre`: raw or stft (default: `default_pre`);
+        `weights`: a file; `float32`: hide without 16-bit rounding (save with --float32); `refine`: hide-time
+        refinement steps (ours; 0 = the paper's one pass)."""
         super().__init__(quality, stages, allow_missing, weights, float32, refine)
         if variant not in VARIANTS:
             raise UsageError(f"variant must be one of {', '.join(VARIANTS)}, not {variant}")
+        pre = default_pre(variant, self.stages, weights) if pre is None else pre
         if pre not in ("raw", "stft"):
             raise UsageError(f"pre must be raw or stft, not {pre}")
         self.variant, self.pre = variant, pre
