@@ -186,16 +186,14 @@ def stored_config(path: Path) -> NetConfig | None:
 
 def load_net(path: Path, command: str = "crossteg train ditas") -> DitasNet | BalujaNet:
     """Build the network a weights file describes and load it strictly; `command` makes a missing file."""
-    from safetensors import safe_open
+    from safetensors.torch import load_file
 
-    if not path.exists():
+    config = stored_config(path)
+    if config is None:
         raise WeightsError(f"missing weights {path.name}: train them with `{command}` (sizes: see the shipped "
                            "cards) or reinstall crossteg")
-    with safe_open(str(path), "pt") as f:
-        config = NetConfig(**json.loads((f.metadata() or {})["config"]))
-        state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open is not a dict
     net = build(config)
-    net.load_state_dict(state, strict=True)
+    net.load_state_dict(load_file(str(path)), strict=True)
     return net.eval()
 
 
