@@ -54,8 +54,10 @@ PAPER = {
     "M-ED": ((9.8471e-4, 38.39, 0.9597, 0.9944), (1.0582e-3, 37.69, 0.9054, 0.9900)),
 }
 ONE_PASS = {"refine": 0}  # the paper's hide: the networks' one pass (refinement, ours, has rows of its own)
-DEFAULT = "M-ED STFT pre"  # the CLI's default model (methods.ditas.default_pre): rows measuring it are named so
-DEFAULT_WEIGHTS = "ditas-M-ED-stft"
+# the CLI's default model (methods.ditas.default_pre): its row name (as ROWS names it) and weights
+_VARIANT, _VIEW = D.Ditas().header_fields()
+DEFAULT = f"{_VARIANT} STFT pre" if _VIEW == "stft" else _VARIANT
+DEFAULT_WEIGHTS = D.Ditas().weights_name(_VARIANT, _VIEW, D.STAGES).removesuffix(".safetensors")
 ROWS = {"deepsteg": ("deepsteg", {}), "stft": ("stft", {}),
         **{v: ("ditas", {"variant": v, "pre": "raw", **ONE_PASS}) for v in D.VARIANTS},
         "M-ED STFT pre": ("ditas", {"variant": "M-ED", "pre": "stft", **ONE_PASS})}  # sec. 3.1: "slightly better"
