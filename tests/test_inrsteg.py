@@ -1,5 +1,7 @@
 """inrsteg: placement, keyed permutation, the sealed layout header, and real round trips through files."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -376,3 +378,22 @@ def test_silent_audio_as_secret_and_as_cover():
     assert np.abs(revealed.samples).max() < 0.05
     stego = method.hide(silence, smooth_image(), "k", progress=lambda *args: None)
     assert isinstance(method.reveal(stego, "k")[0], Image)
+
+
+def test_an_attacker_who_knows_the_layout_but_not_the_key_cuts_out_noise(tmp_path):
+    """Issue 4: without the key the stego INR reveals nothing usable, even to one told where the secret sits."""
+    method = get_method("inrsteg", **TINY)
+    stego = media.load(media.save(method.hide(smooth_image(), tone(), key="pw"), tmp_path / "s.safetensors"))
+    (right,) = method.reveal(stego, key="pw")
+    material = keys.derive("pw", "inrsteg")  # read the sealed layout with the right key: the attacker's gift
+    slots = [I.Slot(**s) for s in json.loads(I.frame.extract(I._carrier(stego.tensors), material, I.HEADER_AAD))]
+    for wrong in (None, "wrong", "pw "):  # permutation left as stored, or undone with a wrong key's
+        model, _ = I._network(stego)
+        if wrong is not None:
+            I.permute(model, keys.derive(wrong, "inrsteg"), inverse=True)
+        (slot,) = slots
+        cut = render(I.extract(model, slot), slot.modality, slot.layout)
+        assert snr(right.samples, cut.samples) < 3, wrong
+    model, _ = I._network(stego)
+    I.permute(model, material, inverse=True)  # and the right key's permutation gives the secret back exactly
+    assert snr(right.samples, render(I.extract(model, slots[0]), "audio", slots[0].layout).samples) > 60

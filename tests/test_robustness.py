@@ -268,6 +268,20 @@ def test_eval_records_every_attack_and_failures(assets, tmp_path):
     assert exact and all(r["ours"] == 1.0 for r in exact)
 
 
+def test_eval_passes_over_unreadable_files_and_names_them(assets, tmp_path):
+    """A user's folder may hold a broken file; the others are still evaluated, and the message says which."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "0_broken.png").write_bytes(b"not a picture")  # first by name: the cover the run would pick
+    (data / "0_broken.wav").write_bytes(b"not a sound")
+    shutil.copy(assets / "face160.png", data / "a_cover.png")
+    shutil.copy(assets / "speech_1.wav", data / "a_cover.wav")
+    result = run_eval("lsb", data=data, output=tmp_path / "eval.json")
+    cases = {r["setting"] for r in result["rows"] if r["metric"] == "reveal_ok"}
+    assert cases == {"quick 0_broken.png in a_cover.png", "quick 0_broken.wav in a_cover.wav"}  # lsb hides bytes
+    assert "skipped 2 unreadable file(s)" in result["message"] and "0_broken.wav" in result["message"]
+
+
 @pytest.mark.parametrize(("name", "bits"), [("wav-resave", 16), ("wav-24bit", 24)])
 def test_pcm_resaves_quantise_a_float_stego(name, bits, stegos, tmp_path):
     original = media.load(stegos[".wav"])

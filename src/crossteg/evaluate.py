@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from crossteg import media, metrics
-from crossteg.errors import CapacityError, CrossTegError, KeyError_, UsageError
+from crossteg.errors import CapacityError, CrossTegError, KeyError_, MediaError, UsageError
 from crossteg.media.audio import fit_length
 from crossteg.media.files import check_output
 from crossteg.media.payload import Payload
@@ -147,20 +147,42 @@ def run_case(method: Method, cover_path: Path, secret_path: Path, attacks: list[
     return rows
 
 
-def quick_cases(method: Method, samples: dict[str, list[Path]]) -> list[tuple[Path, Path]]:
+def quick_cases(method: Method, samples: dict[str, list[Path]],
+                skipped: dict[Path, str] | None = None) -> list[tuple[Path, Path]]:
     """Pairs that give every cover modality and every secret modality of `method` at least one case: the i-th
-    secret modality goes into the i-th cover modality (cycling), in the first cover (by name) it fits in."""
+    secret modality goes into the i-th cover modality (cycling), in the first cover (by name) it fits in.
+    Files that cannot be read are passed over, with the reason in `skipped` (a user's folder may hold a few)."""
+    skipped = {} if skipped is None else skipped
+
+    def readable(load: Any, path: Path) -> Any:
+        try:
+            return load(method, path)
+        except MediaError as error:
+            skipped[path] = str(error)
+            return None
+
     covers = [m for m in method.cover if samples.get(m)]
     secrets = [m for m in method.secret if samples.get(m)]
     cases = []
     for i in range(max(len(covers), len(secrets)) if covers and secrets else 0):
         cover_files, secret_files = samples[covers[i % len(covers)]], samples[secrets[i % len(secrets)]]
-        secret_path = next((s for s in secret_files if s not in cover_files[:1]), secret_files[0])
-        secret = load_secret(method, secret_path)
-        fits = [c for c in cover_files if c != secret_path
-                and method.secret_size(secret) <= method.capacity(load_cover(method, c)).amount]
-        cases.append((fits[0] if fits else cover_files[0], secret_path))
+        loaded = [(c, x) for c in cover_files if (x := readable(load_cover, c)) is not None]
+        first = [c for c, _ in loaded[:1]]
+        ordered = sorted(secret_files, key=lambda s: s in first)  # not the first cover, if there is another secret
+        secret_path, secret = next(((s, x) for s in ordered if (x := readable(load_secret, s)) is not None),
+                                   (None, None))
+        if secret_path is None or not loaded:
+            continue
+        fits = [c for c, x in loaded if c != secret_path and method.secret_size(secret) <= method.capacity(x).amount]
+        cases.append((fits[0] if fits else loaded[0][0], secret_path))  # fitting nowhere is a result too
     return cases
+
+
+def skipped_note(skipped: dict[Path, str]) -> str:
+    """' (skipped N unreadable file(s): ...)' for a run's message, or nothing."""
+    if not skipped:
+        return ""
+    return f" (skipped {len(skipped)} unreadable file(s): " + "; ".join(skipped.values()) + ")"
 
 
 def run_eval(method_id: str | None, *, suite: str = "quick", attacks: str = "none", data: Path | None = None,
@@ -173,7 +195,8 @@ def run_eval(method_id: str | None, *, suite: str = "quick", attacks: str = "non
     chosen, samples = select(attacks), samples_by_modality(data)
     ids = [method_id] if method_id else method_ids()
     methods = [get_method(i, **get_method(i).quick_options) for i in ids]
-    cases = [(m, c, s) for m in methods for c, s in quick_cases(m, samples)]
+    skipped: dict[Path, str] = {}
+    cases = [(m, c, s) for m in methods for c, s in quick_cases(m, samples, skipped)]
     results = Results(f"eval-{suite}", method_id or "all",
                       f"crossteg eval {method_id or '--all'} --suite {suite} --attacks {attacks}")
     with tempfile.TemporaryDirectory(prefix="crossteg-eval-") as tmp:
@@ -186,4 +209,5 @@ def run_eval(method_id: str | None, *, suite: str = "quick", attacks: str = "non
     results.write(output, markdown=False)
     failed = sum(r.failed for r in results.rows)
     message = f"{len(results.rows)} results for {len(cases)} case(s) of {', '.join(ids)} -> {output}"
+    message += skipped_note(skipped)
     return results.to_dict() | {"message": message + (f" ({failed} not measurable, see notes)" if failed else "")}

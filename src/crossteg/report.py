@@ -24,7 +24,7 @@ from typing import Any
 import crossteg
 from crossteg import figures
 from crossteg.errors import CrossTegError, UsageError
-from crossteg.evaluate import quick_cases, run_case, samples_by_modality
+from crossteg.evaluate import quick_cases, run_case, samples_by_modality, skipped_note
 from crossteg.media.files import atomic_write_bytes
 from crossteg.media.payload import Payload
 from crossteg.methods.base import WEIGHTS_DIR, Method, Progress, get_method, method_ids, no_progress
@@ -129,11 +129,11 @@ def run_report(method_id: str | None, *, attacks: str = "all", data: Path | None
     (output / "cache").mkdir(parents=True, exist_ok=True)
     chosen, samples = select(attacks), samples_by_modality(data)
     ids = [method_id] if method_id else method_ids()
-    plan = []
+    plan, skipped = [], dict[Path, str]()
     for i in ids:
         options = get_method(i).quick_options
         method = get_method(i, **options)
-        plan += [(method, options, c, s) for c, s in quick_cases(method, samples)]
+        plan += [(method, options, c, s) for c, s in quick_cases(method, samples, skipped)]
     cells: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
     reused = 0
     for done, (method, options, cover, secret) in enumerate(plan):
@@ -155,7 +155,7 @@ def run_report(method_id: str | None, *, attacks: str = "all", data: Path | None
     atomic_write_bytes(output / "index.md", to_markdown(blocks).encode())
     atomic_write_bytes(output / "index.html", to_html(blocks).encode())
     message = (f"report of {len(plan)} case(s) of {', '.join(ids)} ({reused} from the cache) -> "
-               f"{output / 'index.md'}, {output / 'index.html'}")
+               f"{output / 'index.md'}, {output / 'index.html'}") + skipped_note(skipped)
     return results.to_dict() | {"message": message}
 
 
