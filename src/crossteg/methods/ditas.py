@@ -60,6 +60,7 @@ STAGES, MAX_STAGES = 5, 10  # DITAS sec. 3.1 / Fig. 4: t = 5, curve up to 10
 LAMBDA = 0.8  # DITAS sec. 3.1: lambda_i = 0.8
 VARIANTS = ("M", "M-E", "M-D", "M-ED", "S")
 VIEWS = ("raw", "stft", "mag")  # mag: STFT magnitude with the cover's phase (Kreuk-style baseline)
+PRE = VIEWS[:2]  # DITAS's own pre-processing choices (sec. 3.1): raw samples or the STFT
 N_FFT, HOP, STFT_SCALE = 128, 64, 8.0  # 65 x 65 STFT of a tile; the 64 x 64 corner is the tensor
 HEADER = struct.Struct(">BBBBHHH")  # version, variant, stages, view, height, width, slots
 VERSION = 2  # 2: dither-modulated header at 16 kHz (1 had LSB headers that lossy audio destroyed)
@@ -576,12 +577,12 @@ class ImageInAudio(Method):
 
 def default_pre(variant: str, stages: int, weights: str | None) -> str:
     """The pre-processing a hide uses unless told: what a given weights file was trained on; else STFT where a
-    shipped model has it (M-ED, t <= 5: 36.8 / 38.9 dB after 25 refinement steps on Table 1's natural / face images
+    shipped model has it (M-ED, t <= 5: with 25 refinement steps 36.8 / 38.9 dB on Table 1's natural / face images
     at 5.5e-4 container MSE, against raw M-ED's 33.1 / 35.1 dB at 1.3e-3, benchmarks/results/ditas-tables.md), raw
     for the other variants and for t > 5 (raw models only)."""
     if weights:
         config = stored_config(Path(weights))
-        return config.view if config is not None and config.view in ("raw", "stft") else "raw"
+        return config.view if config is not None and config.view in PRE else "raw"
     return "stft" if variant == "M-ED" and stages <= STAGES else "raw"
 
 
@@ -605,8 +606,8 @@ class Ditas(ImageInAudio):
         if variant not in VARIANTS:
             raise UsageError(f"variant must be one of {', '.join(VARIANTS)}, not {variant}")
         pre = default_pre(variant, self.stages, weights) if pre is None else pre
-        if pre not in ("raw", "stft"):
-            raise UsageError(f"pre must be raw or stft, not {pre}")
+        if pre not in PRE:
+            raise UsageError(f"pre must be {' or '.join(PRE)}, not {pre}")
         self.variant, self.pre = variant, pre
 
     def weights_name(self, variant: str, view: str, stages: int) -> str:

@@ -32,6 +32,7 @@ from crossteg.methods.base import WEIGHTS_DIR
 from crossteg.methods.ditas import (
     LAMBDA,
     MODEL_RATE,
+    PRE,
     STAGES,
     TILE,
     TILE_SAMPLES,
@@ -66,7 +67,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--variant", default="M-ED", choices=("M", "M-E", "M-D", "M-ED", "S"))
     p.add_argument("--baseline", choices=("deepsteg", "stft"), help="train a Table 1 baseline instead")
-    p.add_argument("--pre", default="raw", choices=("raw", "stft"), help="DITAS audio pre-processing")
+    p.add_argument("--pre", default="raw", choices=PRE, help="DITAS audio pre-processing")
     p.add_argument("--stages", type=int, default=STAGES, help="t (default 5; 10 for the stage-count curve)")
     p.add_argument("--width", type=int, default=32, help="kernels per layer (paper: 64)")
     p.add_argument("--blocks", type=int, default=1, help="residual blocks per sub-network")
