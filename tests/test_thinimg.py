@@ -481,6 +481,19 @@ def test_a_gradient_spike_is_skipped_even_when_the_loss_is_ordinary():
     assert guard.accept(7e7, "gradient norm")  # after a restart there is no history to compare with
 
 
+def test_refused_gradients_count_as_stuck_even_when_every_loss_passes():
+    """Broken weights can give ordinary losses and gradients far over the usual: a run of refused gradients
+    must send training back to its best checkpoint, whatever the losses do in between."""
+    guard = trainer.Guard()
+    assert guard.accept(140.0) and guard.accept(7e3, "gradient norm")
+    for _ in range(trainer.STUCK_AFTER):
+        assert guard.accept(150.0)  # the loss looks ordinary ...
+        assert not guard.accept(1.4e6, "gradient norm")  # ... its gradient never is
+    assert guard.stuck
+    guard.restart()
+    assert not guard.stuck and guard.skipped == 0
+
+
 def test_a_fresh_nested_model_takes_the_single_layer_clamp(tmp_path):
     """The nested model's first layer starts from the single-layer weights, so it must use their ES clamp."""
     args = trainer.parse(["--out", str(tmp_path), "--width", "4", "--blocks", "2", "--clamp", "1.5"])

@@ -426,22 +426,29 @@ class Guard:
         evaluation must beat that before it is saved (a resume that degrades must not overwrite them)."""
         self.means: dict[str, float] = {}  # running mean of each watched quantity
         self.best = self.score(curve[-1]) if curve else -float("inf")
-        self.skipped = 0  # in a row
+        self.in_a_row: dict[str, int] = {}  # steps skipped in a row, per watched quantity
 
     def accept(self, value: float, name: str = "loss") -> bool:
         """False (skip the step) when `value` is not finite or over 20x the running mean of `name`."""
         mean = self.means.get(name)
         if not np.isfinite(value) or (mean is not None and value > 20 * mean):
             log(f"  skipped a step: {name} {value:.3g} against a running mean of {mean}")
-            self.skipped += 1
+            self.in_a_row[name] = self.in_a_row.get(name, 0) + 1
             return False
         self.means[name] = value if mean is None else 0.98 * mean + 0.02 * value
-        self.skipped = 0
+        self.in_a_row[name] = 0
         return True
 
     def restart(self) -> None:
         """Forget the loss and gradient history (after going back to the best checkpoint)."""
-        self.skipped, self.means = 0, {}
+        self.in_a_row, self.means = {}, {}
+
+    @property
+    def skipped(self) -> int:
+        """The longest run of skips in a row of any watched quantity. Counted apart: an ordinary loss must not
+        reset a run of refused gradients (a resumed nested run whose weights broke during its warm-up had its
+        every gradient refused, yet never counted as stuck, as each step's loss passed; measured)."""
+        return max(self.in_a_row.values(), default=0)
 
     @property
     def stuck(self) -> bool:
