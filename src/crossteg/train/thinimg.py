@@ -382,7 +382,8 @@ def main(argv: list[str] | None = None) -> None:
         f"{sum(p.numel() for p in params)} parameters")
     first, rate = state["step"], args.lr  # rate: --lr, halved by each back_to_best
     while not clock.done:
-        # fresh Adam moments take full-size steps: ramp the rate up over --warmup steps; --decay then lowers it
+        # fresh Adam moments take full-size steps: ramp the rate up over --warmup steps (again after going back
+        # to the best checkpoint, whose moments may be fresh too: a run's first one is); --decay then lowers it
         ramp = min(1.0, (state["step"] - first + 1) / args.warmup) if args.warmup else 1.0
         decay = cosine_rate(1.0, clock.progress) if args.decay else 1.0
         for group in optimiser.param_groups:
@@ -398,7 +399,7 @@ def main(argv: list[str] | None = None) -> None:
             if guard.accept(norm.item(), "gradient norm"):
                 optimiser.step()
         if guard.stuck:  # the checkpoint exists: every run writes its starting point first
-            rate = back_to_best(layers, optimiser, checkpoint, rate)
+            rate, first = back_to_best(layers, optimiser, checkpoint, rate), state["step"]
             guard.restart()
         if clock.tick(terms, f" lr {optimiser.param_groups[0]['lr']:.2e}"):
             metrics = evaluate(layers, images, hidden, clean, layout)
@@ -407,7 +408,7 @@ def main(argv: list[str] | None = None) -> None:
             if verdict == "better":
                 save_all(layers, optimiser, state, args, checkpoint)
             elif verdict == "diverged":
-                rate = back_to_best(layers, optimiser, checkpoint, rate)
+                rate, first = back_to_best(layers, optimiser, checkpoint, rate), state["step"]
             log(f"eval step {state['step']}: {metrics}  ({verdict})")
 
 
