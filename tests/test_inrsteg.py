@@ -230,6 +230,9 @@ def test_cli_round_trip_with_render(tmp_path, assets):
     assert media.load(tmp_path / "cover_r.png").pixels.shape == (24, 24, 3)
     wrong = run_cli("reveal", "inrsteg", stego, "-o", outs / "x.wav", "-k", "nope")
     assert wrong.returncode == 4 and "wrong key" in wrong.stderr
+    made = run_cli("reveal", "inrsteg", stego, "-o", tmp_path / "new" / "dir", "-k", "pw")  # a folder to make
+    assert made.returncode == 0, made.stderr
+    assert sorted(p.name for p in (tmp_path / "new" / "dir").iterdir()) == ["secret_1.wav", "secret_2.png"]
     too_few = run_cli("reveal", "inrsteg", stego, "-o", tmp_path / "one.wav", "-k", "pw")
     assert too_few.returncode == 2 and "2 secret" in too_few.stderr
 

@@ -152,7 +152,10 @@ DEFAULT_SUFFIX = {"image": ".png", "audio": ".wav", "video": ".mp4", "shape": ".
 
 
 def _secret_paths(secrets: list[Any], outputs: list[Path]) -> list[Path]:
-    """One output per secret: the given files, or numbered files in a single given folder."""
+    """One output per secret: the given files, or numbered files in a single given folder (made if it does not
+    exist and has no file suffix, for a file of several secrets)."""
+    if len(outputs) == 1 and len(secrets) > 1 and not outputs[0].suffix and not outputs[0].exists():
+        outputs[0].mkdir(parents=True)
     if len(outputs) == 1 and outputs[0].is_dir():
         return [outputs[0] / f"secret_{k + 1}{DEFAULT_SUFFIX.get(getattr(s, 'modality', ''), _payload_suffix(s))}"
                 for k, s in enumerate(secrets)]
