@@ -184,6 +184,9 @@ def test_reveal_writes_listening_formats_and_refuses_unwritable_ones_before_work
     assert "cannot write audio as '.m4a'" in m4a.stderr
     avi = run_cli("reveal", "lsb", stego, "-o", tmp_path / "s.wav", "--video", tmp_path / "talk.avi")
     assert_clean_failure(avi, 2, tmp_path / "s.wav", tmp_path / "talk.avi")
+    render = run_cli("reveal", "lsb", stego, "-o", tmp_path / "r.wav", "--render", tmp_path / "cover.png")
+    assert_clean_failure(render, 2, tmp_path / "r.wav", tmp_path / "cover.png")  # refused before the secret is written
+    assert "nothing to render" in render.stderr
 
 
 def test_reveal_with_video_of_a_faceless_image_writes_nothing_unless_told_to_animate_the_centre(tmp_path, assets):

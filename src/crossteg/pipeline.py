@@ -101,6 +101,8 @@ def reveal_file(method_id: str, stego_path: Path, outputs: list[Path], *, key: K
         if not path.is_dir():
             check_output(path, [stego_path], force)
             media.check_writable(path)
+    if render is not None and not method.stego:
+        raise UsageError(f"{method.id} has nothing to render: its stego file is the cover itself")
     stego = load_stego(method, stego_path)
     if video is not None:
         check_talking_head_output(video)
@@ -118,8 +120,6 @@ def reveal_file(method_id: str, stego_path: Path, outputs: list[Path], *, key: K
     for secret, path in zip(secrets, paths, strict=True):
         write_secret(secret, path, [stego_path], force)
     if render is not None:
-        if not method.stego:
-            raise UsageError(f"{method.id} has nothing to render: its stego file is the cover itself")
         media.save(method.render_cover(stego), render, force=force, inputs=[stego_path])
     if video is not None:
         from crossteg.talkinghead import speak
@@ -130,8 +130,10 @@ def reveal_file(method_id: str, stego_path: Path, outputs: list[Path], *, key: K
         media.save(speak(stego, speech, progress, face_check=face_check, name=str(stego_path)), video, force=force,
                    inputs=[stego_path])
         paths.append(video)
+    rendered = {"cover": str(render)} if render is not None else {}
     return {"method": method.id, "secrets": [str(p) for p in paths], "reveal_seconds": round(seconds, 3),
-            "message": f"revealed {stego_path.name} -> {', '.join(str(p) for p in paths)}"}
+            **rendered, "message": f"revealed {stego_path.name} -> {', '.join(str(p) for p in paths)}"
+                                   + (f"; the cover it represents -> {render}" if render is not None else "")}
 
 
 def check_talking_head_output(path: Path) -> None:
