@@ -260,6 +260,11 @@ def test_training_steps_write_loadable_weights(tmp_path, monkeypatch):
     assert [point["step"] for point in resumed["curve"]] == [1, 2, 3, 4, 5]
     assert pools == [0, 2] and resumed["training"]["command"].endswith("--recorded-clips 2")
     assert "2 clips of 3-8 s strung from recorded prompts" in resumed["data"]["covers"]
+    assert resumed["training"]["command"].startswith("crossteg train ditas --resume ")
+    (tmp_path / "c.pt").unlink()  # a second resumption from the weights keeps the card's first one
+    T.main(["--baseline", "deepsteg", "--stages", "2", "--width", "4", "--steps", "6", "--log-every", "1",
+            "--checkpoint", str(tmp_path / "c.pt"), "--out", str(tmp_path), "--resume"])
+    assert json.loads((tmp_path / "deepsteg-t2.json").read_text())["training"]["resumed_at_steps"] == [3, 5]
 
 
 def test_float32_option_skips_rounding_and_still_reveals(tmp_path):

@@ -160,8 +160,10 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     state, saved_opt = restore(net, ckpt, args.out / f"{name}.safetensors", args.resume)
     resume_optimiser(opt, saved_opt)
     state.setdefault("rng", np.random.default_rng([args.seed, state["step"]]))  # shipped weights carry no rng
-    if state["step"]:
-        state.setdefault("resumed_at", []).append(state["step"])
+    if state["step"]:  # a checkpoint carries its earlier resumptions, shipped weights their card's
+        card = args.out / f"{name}.json"
+        earlier = json.loads(card.read_text())["training"].get("resumed_at_steps", []) if card.exists() else []
+        state.setdefault("resumed_at", list(earlier)).append(state["step"])
     log(f"{name}: {sum(p.numel() for p in net.parameters())} parameters, {config}")
     photos, pool = training_photos(), speech_pool(args.clips, args.seed, args.recorded_clips)
     log(f"data: {len(photos)} photos, {len(pool) / MODEL_RATE:.0f} s of speech")
@@ -231,8 +233,9 @@ def command(args: argparse.Namespace) -> list[str]:
     """The options that reproduce a weights file (output folder and checkpoint left out)."""
     kind = [f"--baseline {args.baseline}"] if args.baseline else [f"--variant {args.variant}", f"--pre {args.pre}"]
     recorded = [f"--recorded-clips {args.recorded_clips}"] if args.recorded_clips else []
-    return kind + [f"--{k} {getattr(args, k)}" for k in ("stages", "width", "blocks", "patch", "batch", "steps",
-                                                          "lr", "lam", "seed", "clips")] + recorded
+    settings = [f"--{k} {getattr(args, k)}" for k in ("stages", "width", "blocks", "patch", "batch", "steps", "lr",
+                                                      "lam", "seed", "clips")]
+    return ["--resume"] * args.resume + kind + settings + recorded
 
 
 def main(argv: list[str] | None = None) -> None:
