@@ -129,7 +129,8 @@ def run_report(method_id: str | None, *, attacks: str = "all", data: Path | None
     (output / "cache").mkdir(parents=True, exist_ok=True)
     chosen, samples = select(attacks), samples_by_modality(data)
     ids = [method_id] if method_id else method_ids()
-    plan, skipped = [], dict[Path, str]()
+    skipped: dict[Path, str] = {}  # unreadable file -> why
+    plan = []
     for i in ids:
         options = get_method(i).quick_options
         method = get_method(i, **options)

@@ -36,6 +36,7 @@ from crossteg.methods.ditas import (
     STAGES,
     TILE,
     TILE_SAMPLES,
+    VARIANTS,
     Carrier,
     NetConfig,
     build,
@@ -65,7 +66,7 @@ def card_data(recorded: int) -> dict[str, str]:
 def parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="crossteg train ditas", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--variant", default="M-ED", choices=("M", "M-E", "M-D", "M-ED", "S"))
+    p.add_argument("--variant", default="M-ED", choices=VARIANTS)
     p.add_argument("--baseline", choices=("deepsteg", "stft"), help="train a Table 1 baseline instead")
     p.add_argument("--pre", default="raw", choices=PRE, help="DITAS audio pre-processing")
     p.add_argument("--stages", type=int, default=STAGES, help="t (default 5; 10 for the stage-count curve)")
