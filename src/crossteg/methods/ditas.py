@@ -71,8 +71,8 @@ MAX_SLOTS = 2**16 - 1  # what the header's slot field holds (4.7 hours of 16 kHz
 PCM = 32768.0
 # ours: hide-time refinement (module docstring). On a 256 px image, the raw width-24 model: one pass 28.3 dB; Adam
 # 1e-3: 25 / 50 / 100 steps 30.8 / 31.1 / 31.1 dB; 3e-3: 12 / 25 / 50 steps 30.5 / 31.0 / 31.2 dB. The default STFT
-# model keeps gaining at 3e-3 (Table 1's natural images, same container MSE): 25 / 50 / 100 steps 36.8 / 38.4 / 39.5
-# dB for 4.6 / 9.1 / 17.8 s on 2 threads; 50 is the default, at the paper's 38.4 dB
+# model (at 9000 training steps) kept gaining at 3e-3 (Table 1's natural images, same container MSE): 25 / 50 / 100
+# steps 36.8 / 38.4 / 39.5 dB for 4.6 / 9.1 / 17.8 s on 2 threads; 50 is the default (18000 steps: 40.2 dB)
 REFINE_STEPS = 50
 REFINE_LR = 3e-3  # on [-1, 1] samples (about 100 16-bit levels)
 QUIET_RUN = 64  # samples below 1 LSB in a row that mark a hidden segment as lost

@@ -161,10 +161,8 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     state, saved_opt = restore(net, ckpt, args.out / f"{name}.safetensors", args.resume)
     resume_optimiser(opt, saved_opt)
     state.setdefault("rng", np.random.default_rng([args.seed, state["step"]]))  # shipped weights carry no rng
-    if state["step"]:  # a checkpoint carries its earlier resumptions, shipped weights their card's
-        card = args.out / f"{name}.json"
-        earlier = json.loads(card.read_text())["training"].get("resumed_at_steps", []) if card.exists() else []
-        state.setdefault("resumed_at", list(earlier)).append(state["step"])
+    if state["step"]:  # earlier resumptions come with the checkpoint or the shipped card (restore)
+        state.setdefault("resumed_at", []).append(state["step"])
     log(f"{name}: {sum(p.numel() for p in net.parameters())} parameters, {config}")
     photos, pool = training_photos(), speech_pool(args.clips, args.seed, args.recorded_clips)
     log(f"data: {len(photos)} photos, {len(pool) / MODEL_RATE:.0f} s of speech")

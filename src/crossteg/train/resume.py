@@ -25,7 +25,8 @@ def restore(model: torch.nn.Module, checkpoint: Path, shipped: Path,
     """(training state with step, seconds and curve; optimiser state or None) for `model`, loaded in place.
 
     With `resume`, the checkpoint (weights, optimiser, state) wins; without one, the shipped safetensors file
-    and the step count, time and curve of its card (a fresh optimiser). Otherwise a fresh start."""
+    and the step count, time, curve and earlier resumptions ("resumed_at") of its card (a fresh optimiser).
+    Otherwise a fresh start."""
     fresh: dict[str, Any] = {"step": 0, "seconds": 0.0, "curve": []}
     if resume and checkpoint.exists():
         saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
@@ -39,7 +40,7 @@ def restore(model: torch.nn.Module, checkpoint: Path, shipped: Path,
         card = json.loads(shipped.with_suffix(".json").read_text())
         print(f"resumed from shipped {shipped} at step {card['training']['steps']}", flush=True)
         return {**fresh, "step": card["training"]["steps"], "seconds": card["training"]["seconds"],
-                "curve": card["curve"]}, None
+                "curve": card["curve"], "resumed_at": list(card["training"].get("resumed_at_steps", []))}, None
     return fresh, None
 
 
