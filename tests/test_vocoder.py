@@ -12,7 +12,9 @@ from crossteg import media, metrics
 from crossteg.codecs import mel
 from crossteg.codecs import vocoder as V
 from crossteg.errors import UsageError, WeightsError
+from crossteg.nn import discriminators as gan
 from crossteg.train import vocoder as trainer
+from crossteg.train.resume import checkpoint_extra
 
 TINY = V.VocoderConfig(dim=16, layers=1, expand=2)
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -52,7 +54,24 @@ def test_loss_drops_over_a_few_steps(speech):
     assert np.isfinite(totals).all() and totals[-1] < 0.95 * totals[0]
 
 
-def test_training_writes_weights_and_card_and_resumes(tmp_path, monkeypatch, speech):
+def test_discriminators_learn_to_tell_speech_from_the_untrained_vocoder(speech):
+    """A few adversarial steps: the discriminators' loss falls, the generator's terms are finite and reach it."""
+    torch.manual_seed(0)
+    model, losses = V.build(TINY), trainer.Losses()
+    critics = gan.Discriminators()
+    assert len(critics(torch.zeros(1, 4096))) == len(gan.PERIODS) + len(gan.RESOLUTIONS)
+    adversary = trainer.Adversary(critics, torch.optim.AdamW(critics.parameters(), lr=1e-3), 0.2, 1)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    audio = torch.from_numpy(np.stack([speech[:4096], speech[8000:12096]]))
+    rng = np.random.default_rng(0)
+    before = [p.detach().clone() for p in model.parameters()]
+    steps = [trainer.step_once(model, losses, optimiser, audio, rng, adversary) for _ in range(6)]
+    assert all(np.isfinite(list(terms.values())).all() for terms in steps)
+    assert steps[-1]["disc"] < steps[0]["disc"]
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+
+
+def test_training_writes_weights_and_card_and_resumes(tmp_path, monkeypatch, speech, capsys):
     """The trainer end to end (tiny, no espeak: the bundled clip stands in for the synthetic voices)."""
     monkeypatch.setattr(trainer.data, "speech_clips", lambda rng, n, *a, **k: (speech for _ in range(n)))
     common = ["--dim", "16", "--layers", "1", "--batch", "2", "--segment", "2048", "--clips", "2", "--eval-clips",
@@ -64,6 +83,18 @@ def test_training_writes_weights_and_card_and_resumes(tmp_path, monkeypatch, spe
     assert V.load(tmp_path).config.layers == 1
     trainer.main(["--resume", "--steps", "3", *common])
     assert json.loads((tmp_path / f"{V.WEIGHTS_NAME}.json").read_text())["training"]["steps"] == 3
+    assert checkpoint_extra(tmp_path / "c.ckpt") is None
+    adversarial = ["--adversarial", "0.2", "--adversarial-batch", "1"]
+    trainer.main(["--resume", "--steps", "4", *adversarial, *common])
+    card = json.loads((tmp_path / f"{V.WEIGHTS_NAME}.json").read_text())
+    assert card["training"]["steps"] == 4 and "--adversarial 0.2" in card["training"]["command"]
+    assert "adversarial" in card["training"]["loss"]
+    critics = checkpoint_extra(tmp_path / "c.ckpt")["critics"]
+    capsys.readouterr()
+    trainer.main(["--resume", "--steps", "5", *adversarial, *common])  # the discriminators go on from there
+    assert "discriminators resumed" in capsys.readouterr().out
+    later = checkpoint_extra(tmp_path / "c.ckpt")["critics"]
+    assert critics.keys() == later.keys() and any(not torch.equal(critics[k], later[k]) for k in critics)
 
 
 def test_griffin_lim_pesq_is_above_a_floor(speech):

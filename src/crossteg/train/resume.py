@@ -13,11 +13,20 @@ from crossteg.media.files import atomic_path
 
 
 def save_checkpoint(checkpoint: Path, model_state: dict[str, torch.Tensor], optimiser: torch.optim.Optimizer,
-                    state: dict[str, Any]) -> None:
-    """Write (atomically) what `restore` reads back: weights, optimiser state, training state."""
+                    state: dict[str, Any], extra: dict[str, Any] | None = None) -> None:
+    """Write (atomically) what `restore` reads back: weights, optimiser state, training state; and `extra`
+    (what else a trainer must carry over, e.g. its discriminators) for `checkpoint_extra`."""
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(checkpoint) as tmp:
-        torch.save({"model": model_state, "optimiser": optimiser.state_dict(), "state": state}, tmp)
+        torch.save({"model": model_state, "optimiser": optimiser.state_dict(), "state": state,
+                    **({"extra": extra} if extra is not None else {})}, tmp)
+
+
+def checkpoint_extra(checkpoint: Path) -> dict[str, Any] | None:
+    """The `extra` a checkpoint was saved with, or None (no checkpoint, or none saved)."""
+    if not checkpoint.exists():
+        return None
+    return torch.load(checkpoint, map_location="cpu", weights_only=False).get("extra")
 
 
 def restore(model: torch.nn.Module, checkpoint: Path, shipped: Path,

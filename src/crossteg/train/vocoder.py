@@ -6,11 +6,19 @@
          + aw(phase - arg STFT x) + aw(group delay) + aw(inst. freq.) anti-wrapping phase losses (APNet)
          + sum over FFT 512/1024/2048 of spectral convergence + log-|STFT| L1 (y vs x)
          + L1(log mel y, log mel x)
+    with --adversarial W > 0: + W x (least-squares GAN + 2 x feature matching) of multi-period and multi-resolution
+    discriminators (nn/discriminators.py, HiFi-GAN's losses) on --adversarial-batch of the segments; they take a
+    step of their own before each of the vocoder's (same rate and optimiser settings)
     every --eval-minutes: PESQ-WB / STOI of held-out voices; checkpoint; weights + card
     learning rate: cosine decay from --lr to --lr / 20 over this run's --minutes (or --steps, where those run out first)
 
-No GAN: its discriminators would double the CPU cost per step. CUDA is used when present; `--resume` continues
-from the checkpoint or the shipped weights.
+The adversarial terms are off by default (the shipped network was first trained without them). On this CPU
+our first discriminators (32-channel resolutions, all 16 segments) made a step 30 times slower (4 s); narrowed
+and judging 4 segments, about 4 times (0.58 s).
+HiFi-GAN weighs its mel L1 45 against adversarial 1 + feature matching 2; our reconstruction loss sums four
+terms, so W is its own knob (we used 0.2: the GAN part then starts near a fifth of the reconstruction). CUDA is
+used when present; `--resume` continues from the checkpoint (discriminators included) or the shipped weights
+(fresh discriminators).
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ import hashlib
 import json
 import math
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +38,10 @@ import torch
 from crossteg.codecs import mel as melcodec
 from crossteg.codecs.vocoder import WEIGHTS_DIR, WEIGHTS_NAME, Vocoder, VocoderConfig, vocode
 from crossteg.media.files import atomic_path, atomic_write_bytes
+from crossteg.nn import discriminators as gan
 from crossteg.train import data
 from crossteg.train.loop import Clock, cosine_rate
-from crossteg.train.resume import restore, resume_optimiser, save_checkpoint
+from crossteg.train.resume import checkpoint_extra, restore, resume_optimiser, save_checkpoint
 
 RESOLUTIONS = ((512, 128), (1024, 256), (2048, 512))  # multi-resolution STFT loss (Yamamoto et al. 2020 style)
 
@@ -46,6 +56,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--segment", type=int, default=8192, help="training segment in samples")
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--adversarial", type=float, default=0.0,
+                   help="weight of the GAN terms (adversarial + 2 x feature matching) against the reconstruction "
+                        "loss; 0 (default) trains without discriminators")
+    p.add_argument("--adversarial-batch", type=int, default=4,
+                   help="how many of each batch's segments the discriminators judge (CPU cost)")
     p.add_argument("--clips", type=int, default=500, help="training clips synthesised (1-4 s each)")
     p.add_argument("--recorded-clips", type=int, default=0,
                    help="clips strung from recorded prompts of real speakers (train/data.RECORDED_VOICES) added")
@@ -86,7 +101,9 @@ class Losses(torch.nn.Module):
         db = 20.0 * torch.log10((self.mel_basis @ spec.abs()).clamp(min=1e-5)) - melcodec.REF_DB
         return ((db - melcodec.MIN_DB) / -melcodec.MIN_DB).clamp(0.0, 1.0)
 
-    def forward(self, model: Vocoder, x: torch.Tensor, mel: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(self, model: Vocoder, x: torch.Tensor,
+                mel: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """(the loss terms with their sum "total", the vocoder's speech y) for speech x and its mel."""
         target = self.stft(x)
         log_mag, phase = model.spectrum(mel)
         y = model.synthesize(log_mag, phase, x.shape[-1])
@@ -100,7 +117,7 @@ class Losses(torch.nn.Module):
                  "stft": sum((self.resolution_loss(x, y, n, h) for n, h in RESOLUTIONS), torch.zeros(())),
                  "mel": (self.mel_log(y) - self.mel_log(x)).abs().mean()}
         terms["total"] = terms["mag"] + terms["phase"] + terms["stft"] + terms["mel"]
-        return terms
+        return terms, y
 
     def mel_log(self, x: torch.Tensor) -> torch.Tensor:
         return (self.mel_basis @ self.stft(x).abs()).clamp(min=1e-5).log()
@@ -139,11 +156,11 @@ def evaluate(model: Vocoder, held: list[np.ndarray]) -> dict[str, float]:
 
 
 def save_all(model: Vocoder, optimiser: torch.optim.Optimizer, state: dict[str, Any], args: argparse.Namespace,
-             checkpoint: Path) -> None:
-    """Checkpoint (model + optimiser + curve), then the safetensors weights and their JSON card."""
+             checkpoint: Path, adversary: Adversary | None = None) -> None:
+    """Checkpoint (model + optimiser + curve, the adversary's state), then the safetensors weights and their card."""
     from safetensors.torch import save_file
 
-    save_checkpoint(checkpoint, model.state_dict(), optimiser, state)
+    save_checkpoint(checkpoint, model.state_dict(), optimiser, state, adversary.state() if adversary else None)
     weights = args.out / f"{WEIGHTS_NAME}.safetensors"
     with atomic_path(weights) as tmp:
         save_file({k: v.detach().float().cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp))
@@ -158,6 +175,9 @@ def save_all(model: Vocoder, optimiser: torch.optim.Optimizer, state: dict[str, 
 def card_for(model: Vocoder, state: dict[str, Any], args: argparse.Namespace, weights: Path) -> dict[str, Any]:
     """The weights card: architecture, data, training, deviations from the paper, held-out metrics."""
     festival = data.extra_speech_notes(args.festival_clips, args.recorded_clips, "1-4 s")
+    adversarial = (f" + {args.adversarial:g} x (least-squares adversarial + 2 x feature matching) of HiFi-GAN's "
+                   "multi-period and UnivNet's multi-resolution discriminators, narrowed (nn/discriminators.py)"
+                   if args.adversarial > 0 else "; no GAN")
     return {
         "name": WEIGHTS_NAME, "component": "vocoder", "method": "thinimg",
         "paper": "Zhao et al., THInImg (sec. 4.3: WaveNet vocoder, 16 kHz, FFT 1024, hop 256, 80 mel bands); "
@@ -177,35 +197,87 @@ def card_for(model: Vocoder, state: dict[str, Any], args: argparse.Namespace, we
                             + festival["license"]},
         "training": {"command": f"crossteg train vocoder --dim {args.dim} --layers {args.layers} --segment "
                                 f"{args.segment} --batch {args.batch} --lr {args.lr:g} --clips {args.clips} "
-                                + festival["flag"] + f"--seed {args.seed} --minutes {args.minutes:g} [--resume]",
+                                + festival["flag"] + (f"--adversarial {args.adversarial:g} --adversarial-batch "
+                                                      f"{args.adversarial_batch} " if args.adversarial else "")
+                                + f"--seed {args.seed} --minutes {args.minutes:g} [--resume]",
                      "optimizer": "AdamW (betas 0.8, 0.99), cosine decay per run",
                      "loss": "log-magnitude L1 + anti-wrapping phase (IP, GD, IF) + multi-resolution STFT "
-                             "(512/1024/2048) + log-mel L1; no GAN",
+                             "(512/1024/2048) + log-mel L1" + adversarial,
                      "steps": state["step"], "seconds": round(state["seconds"], 1), "seed": args.seed,
                      "device": state.get("device", "cpu"), "threads": torch.get_num_threads()},
         "deviations": "the paper's WaveNet (sample-by-sample, GPU-days of training, far slower than real time on "
                       "CPU) is replaced by a frame-rate ConvNeXt network predicting the 1024/256 STFT "
-                      "(magnitude and phase) for an inverse FFT: one pass per 256 samples; trained for CPU-minutes "
-                      "without adversarial losses on espeak-ng voices" + festival["deviation"],
+                      "(magnitude and phase) for an inverse FFT: one pass per 256 samples; trained for CPU-hours "
+                      + ("with narrowed discriminators" if args.adversarial > 0 else "without adversarial losses")
+                      + " on espeak-ng voices" + festival["deviation"],
         "metrics": state["curve"][-1] if state["curve"] else {},
         "curve": state["curve"],
         "license": "weights: CC0 (trained by crossteg from the data above)",
     }
 
 
+@dataclass
+class Adversary:
+    """The discriminators, their optimiser, and the weight W of their terms in the vocoder's loss."""
+
+    critics: gan.Discriminators
+    optimiser: torch.optim.Optimizer
+    weight: float
+    batch: int  # segments judged per step: the first of each batch (segments are drawn at random)
+
+    def judge(self, real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One discriminator step on real and (detached) generated speech, then the generator's terms "adv"
+        and "fm" against the stepped discriminators ("disc": the discriminators' loss, for the log)."""
+        real, fake = real[:self.batch], fake[:self.batch]
+        disc = gan.discriminator_loss(self.critics(real), self.critics(fake.detach()))
+        self.optimiser.zero_grad()
+        disc.backward()
+        self.optimiser.step()
+        self.critics.requires_grad_(False)  # the generator's gradient passes through, none is kept for them
+        with torch.no_grad():
+            real_judged = self.critics(real)
+        fake_judged = self.critics(fake)
+        self.critics.requires_grad_(True)
+        return {"disc": disc.detach(), "adv": gan.generator_loss(fake_judged),
+                "fm": gan.feature_loss(real_judged, fake_judged)}
+
+    def state(self) -> dict[str, Any]:
+        return {"critics": self.critics.state_dict(), "optimiser": self.optimiser.state_dict()}
+
+
 def step_once(model: Vocoder, losses: Losses, optimiser: torch.optim.Optimizer, audio: torch.Tensor,
-              rng: np.random.Generator) -> dict[str, float]:
-    """One optimisation step on a batch of speech; returns the loss terms."""
+              rng: np.random.Generator, adversary: Adversary | None = None) -> dict[str, float]:
+    """One optimisation step on a batch of speech (after the discriminators' own, with an adversary); returns
+    the loss terms ("total": the reconstruction loss, without the adversarial terms)."""
     with torch.no_grad():
         mel = losses.mel(losses.stft(audio))
         noise = torch.from_numpy(rng.uniform(0.0, 0.005, (len(audio), 1, 1)).astype(np.float32)).to(mel.device)
         mel = (mel + noise * torch.randn_like(mel)).clamp(0.0, 1.0)  # revealed mels carry small errors
-    terms = losses(model, audio, mel)
+    terms, speech = losses(model, audio, mel)
+    loss = terms["total"]
+    if adversary is not None:
+        terms.update(adversary.judge(audio, speech))
+        loss = loss + adversary.weight * (terms["adv"] + 2.0 * terms["fm"])
     optimiser.zero_grad()
-    terms["total"].backward()
+    loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
     optimiser.step()
     return {k: float(v.detach()) for k, v in terms.items()}
+
+
+def make_adversary(args: argparse.Namespace, checkpoint: Path, device: torch.device) -> Adversary | None:
+    """The discriminators with --adversarial > 0 (from the checkpoint when resuming one that has them)."""
+    if args.adversarial <= 0:
+        return None
+    critics = gan.Discriminators().to(device)
+    adversary = Adversary(critics, torch.optim.AdamW(critics.parameters(), lr=args.lr, betas=(0.8, 0.99)),
+                          args.adversarial, args.adversarial_batch)
+    saved = checkpoint_extra(checkpoint) if args.resume else None
+    if saved is not None and "critics" in saved:
+        critics.load_state_dict(saved["critics"])
+        resume_optimiser(adversary.optimiser, saved["optimiser"])
+        log(f"discriminators resumed from {checkpoint}")
+    return adversary
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -226,18 +298,20 @@ def main(argv: list[str] | None = None) -> None:
     losses = Losses().to(device)
     optimiser = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.8, 0.99))
     resume_optimiser(optimiser, opt_state)
+    adversary = make_adversary(args, checkpoint, device)
     state["device"] = "cpu" if device.type == "cpu" else torch.cuda.get_device_name(device)
     rng = np.random.default_rng([args.seed, state["step"]])
     log(f"training {WEIGHTS_NAME} on {device} from step {state['step']}: "
         f"{sum(p.numel() for p in model.parameters())} parameters, {len(pool)} clips")
     clock = Clock(state, args.minutes, args.steps, args.eval_minutes, 50, log)
     while not clock.done:
-        for group in optimiser.param_groups:
+        for group in optimiser.param_groups + (adversary.optimiser.param_groups if adversary else []):
             group["lr"] = cosine_rate(args.lr, clock.progress)  # to --lr / 20 over the run
-        terms = step_once(model, losses, optimiser, batch(pool, args.batch, args.segment, rng).to(device), rng)
+        terms = step_once(model, losses, optimiser, batch(pool, args.batch, args.segment, rng).to(device), rng,
+                          adversary)
         if clock.tick(terms, f" lr {optimiser.param_groups[0]['lr']:.2e}"):
             model.cpu()
             point = clock.record(evaluate(model, held))
             model.to(device)
-            save_all(model, optimiser, state, args, checkpoint)
+            save_all(model, optimiser, state, args, checkpoint, adversary)
             log(f"eval step {state['step']}: {point} (saved)")
