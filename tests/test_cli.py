@@ -1,6 +1,7 @@
 """The `crossteg` command as a user runs it: a real subprocess, real files, SPEC exit codes."""
 
 import json
+import re
 import shutil
 
 import pytest
@@ -61,8 +62,10 @@ def test_key_file_works_and_wrong_key_exits_4(tmp_path, assets):
     secret = tmp_path / "note.txt"
     secret.write_text("meet at noon")
     stego = tmp_path / "stego.png"
-    assert run_cli("hide", "lsb", "-c", assets / "face.png", "-s", secret, "-o", stego,
-                   "--key-file", key_file).returncode == 0
+    hidden = run_cli("hide", "lsb", "-c", assets / "face.png", "-s", secret, "-o", stego, "--key-file", key_file)
+    assert hidden.returncode == 0
+    share = re.search(r"\(([0-9.e-]+)% of ", hidden.stdout)  # a tiny secret's share is not rounded to "0%"
+    assert share and 0 < float(share.group(1)) < 1, hidden.stdout
     out = tmp_path / "out.txt"
     assert_clean_failure(run_cli("reveal", "lsb", stego, "-o", out, "--key", "guess"), 4, out)
     assert run_cli("reveal", "lsb", stego, "-o", out, "--key-file", key_file).returncode == 0

@@ -65,8 +65,13 @@ def hide_files(method_id: str, cover_path: Path, secret_paths: list[Path], outpu
     capacity, used = method.capacity_for(cover, secret), method.secret_size(secret)
     return {"method": method.id, "stego": str(output), "capacity": capacity.amount, "unit": capacity.unit,
             "secret_size": used, "hide_seconds": round(seconds, 3),
-            "message": f"hid {used:g} {capacity.unit} ({100 * used / max(capacity.amount, 1e-9):.0f}% of "
+            "message": f"hid {used:g} {capacity.unit} ({_percent(used / max(capacity.amount, 1e-9))} of "
                        f"{capacity}) in {cover_path.name} -> {output}"}
+
+
+def _percent(fraction: float) -> str:
+    """A share for people: "37%", and two significant digits below 1% ("0.24%", not "0%")."""
+    return f"{100 * fraction:.0f}%" if fraction >= 0.01 else f"{100 * fraction:.2g}%"
 
 
 def save_options(method: Method, stego: Any, float32: bool = False) -> dict[str, Any]:
