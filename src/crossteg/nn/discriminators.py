@@ -22,6 +22,15 @@ SLOPE = 0.1  # leaky ReLU slope (HiFi-GAN's)
 Judgement = tuple[torch.Tensor, list[torch.Tensor]]  # logits and the feature maps on the way
 
 
+def _judge(convs: nn.ModuleList, post: nn.Module, h: torch.Tensor) -> Judgement:
+    """Logits of `post` after the leaky-ReLU conv stack, with each conv's output as a feature map."""
+    features = []
+    for conv in convs:
+        h = nn.functional.leaky_relu(conv(h), SLOPE)
+        features.append(h)
+    return post(h).flatten(1), features
+
+
 class PeriodDiscriminator(nn.Module):
     """Speech folded into `period` columns, judged by strided (k x 1) convolutions along time."""
 
@@ -35,13 +44,8 @@ class PeriodDiscriminator(nn.Module):
         self.post = weight_norm(nn.Conv2d(channels[-1], 1, (3, 1), padding=(1, 0)))
 
     def forward(self, x: torch.Tensor) -> Judgement:
-        pad = -x.shape[-1] % self.period
-        h = nn.functional.pad(x, (0, pad), mode="reflect").view(x.shape[0], 1, -1, self.period)
-        features = []
-        for conv in self.convs:
-            h = nn.functional.leaky_relu(conv(h), SLOPE)
-            features.append(h)
-        return self.post(h).flatten(1), features
+        padded = nn.functional.pad(x, (0, -x.shape[-1] % self.period), mode="reflect")
+        return _judge(self.convs, self.post, padded.view(x.shape[0], 1, -1, self.period))
 
 
 class ResolutionDiscriminator(nn.Module):
@@ -61,12 +65,7 @@ class ResolutionDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> Judgement:
         spec = torch.stft(x, self.n_fft, self.hop, window=self.window, center=True, return_complex=True)
-        h = spec.abs().transpose(1, 2).unsqueeze(1)  # B x 1 x frames x bins
-        features = []
-        for conv in self.convs:
-            h = nn.functional.leaky_relu(conv(h), SLOPE)
-            features.append(h)
-        return self.post(h).flatten(1), features
+        return _judge(self.convs, self.post, spec.abs().transpose(1, 2).unsqueeze(1))  # B x 1 x frames x bins
 
 
 class Discriminators(nn.Module):
