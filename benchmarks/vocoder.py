@@ -14,6 +14,9 @@
 * And for real recorded speech of speakers never trained on (train/data.RECORDED_HELD_OUT: asterisk's Canadian
   French prompts and alsa-utils' test voice; needs `apt-get install asterisk-core-sounds-fr-g722 alsa-utils`,
   `--recorded-clips 0` leaves them out).
+* Diagnostic rows (`... (diagnostic)`, not vocoders: each reads the clip's own STFT) that say where the network
+  loses: its magnitude under the clip's true phase, and the true magnitude under the hybrid's Griffin-Lim
+  iterations started from the network's phase (`--no-diagnostics` leaves them out).
 The held-out mean PESQ-WB, STOI and real-time factor are also written into the vocoder's weights card.
 """
 
@@ -94,6 +97,23 @@ def original_mel_rows(clips: list[np.ndarray], label: str = HELD_OUT) -> tuple[l
     return rows, means
 
 
+def diagnostic_rows(clips: list[np.ndarray], label: str = HELD_OUT) -> list[Row]:
+    """PESQ-WB of the network's magnitude with each clip's true phase, and of the true magnitude with the phase
+    the hybrid's Griffin-Lim finds from the network's: which half of the spectrum holds the vocoder back."""
+    model = V.load()
+    found: dict[str, list[float]] = {"neural magnitude, true phase": [], "true magnitude, the hybrid's Griffin-Lim": []}
+    for clip in clips:
+        true = mel.stft(clip)
+        magnitude, phase = V.neural_spectrum(mel.mel_spectrogram(clip)[:, :true.shape[1]], model)
+        rebuilt = (mel.istft(magnitude * np.exp(1j * np.angle(true)), len(clip)),
+                   V.refine_phase(np.abs(true), phase, len(clip)))
+        for values, out in zip(found.values(), rebuilt, strict=True):
+            values.append(metrics.pesq_wb(clip, np.clip(out, -1.0, 1.0), mel.SAMPLE_RATE))
+    note = f"{len(clips)} clips, {NOTES[label]}; reads the clip's own STFT: a bound, not a vocoder"
+    return [Row(f"{label}, {name} (diagnostic)", "secret_pesq", float(np.mean(values)), n=len(clips), note=note,
+                method="vocoder") for name, values in found.items()]
+
+
 def revealed_rows(clips: list[np.ndarray], folder: Path, label: str = HELD_OUT) -> list[Row]:
     """Rows (method thinimg) for speech revealed from a saved container with each vocoder."""
     cover = media.load_image(assets_dir() / "face160.png")
@@ -145,6 +165,7 @@ def main(argv: list[str] | None = None) -> Results:
     parser.add_argument("--flite-clips", type=int, default=12, help="clips of flite's voices (0: none)")
     parser.add_argument("--recorded-clips", type=int, default=12,
                         help="clips of the held-out recorded speakers (0: none)")
+    parser.add_argument("--no-diagnostics", action="store_true", help="leave out the diagnostic rows")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
@@ -163,6 +184,8 @@ def main(argv: list[str] | None = None) -> Results:
         rows, measured = original_mel_rows(clips, label)
         results.rows += rows
         means[label] = measured
+        if not args.no_diagnostics and V.available():
+            results.rows += diagnostic_rows(clips, label)
     if args.reveal_clips:
         with tempfile.TemporaryDirectory() as tmp:
             for label, clips in sets.items():
