@@ -44,14 +44,25 @@ def test_unknown_vocoder_and_missing_weights_say_what_to_do(tmp_path):
     assert V.resolve("auto") == (V.DEFAULT if V.available() else "griffin-lim")
 
 
-def test_loss_drops_over_a_few_steps(speech):
+@pytest.mark.parametrize("magnitude_weighted", [False, True])
+def test_loss_drops_over_a_few_steps(speech, magnitude_weighted):
     torch.manual_seed(0)
-    model, losses = V.build(TINY), trainer.Losses()
+    model, losses = V.build(TINY), trainer.Losses(magnitude_weighted)
     optimiser = torch.optim.AdamW(model.parameters(), lr=3e-3)
     audio = torch.from_numpy(np.stack([speech[:4096], speech[8000:12096]]))
     rng = np.random.default_rng(0)
     totals = [trainer.step_once(model, losses, optimiser, audio, rng)["total"] for _ in range(8)]
     assert np.isfinite(totals).all() and totals[-1] < 0.95 * totals[0]
+
+
+def test_magnitude_weighted_phase_error_ignores_silent_bins():
+    true = torch.zeros(1, 4, 3)
+    magnitude = torch.tensor([1.0, 1.0, 0.0, 0.0])[None, :, None].expand(1, 4, 3)
+    wrong_where_silent = true.clone()
+    wrong_where_silent[:, 2:] = 2.0  # phase off only in the two silent bins
+    assert trainer.Losses(True).phase_loss(wrong_where_silent, true, magnitude) == pytest.approx(0.0, abs=1e-6)
+    assert trainer.Losses(False).phase_loss(wrong_where_silent, true, magnitude) > 0.5
+    assert trainer.Losses(True).phase_loss(true + 1.0, true, magnitude) == pytest.approx(1.0)  # whole-frame shift: IP
 
 
 def test_discriminators_learn_to_tell_speech_from_the_untrained_vocoder(speech):

@@ -3,7 +3,8 @@
     espeak-ng speech (training voices, 16 kHz) ─ random 8192-sample segments x random gain ─> x
     mel(x) (+ small noise) ─ Vocoder ─> log|S|, phase ─ iSTFT ─> y
     loss = L1(log|S|, log|STFT x|) + spectral convergence(|S|)       magnitude
-         + aw(phase - arg STFT x) + aw(group delay) + aw(inst. freq.) anti-wrapping phase losses (APNet)
+         + aw(phase - arg STFT x) + aw(group delay) + aw(inst. freq.) anti-wrapping phase losses (APNet; with
+           --phase-weight magnitude each bin's error weighs its true magnitude)
          + sum over FFT 512/1024/2048 of spectral convergence + log-|STFT| L1 (y vs x)
          + L1(log mel y, log mel x)
     with --adversarial W > 0: + W x (least-squares GAN + 2 x feature matching) of multi-period and multi-resolution
@@ -56,6 +57,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--segment", type=int, default=8192, help="training segment in samples")
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--phase-weight", choices=("even", "magnitude"), default="even",
+                   help="how the phase errors of the STFT bins are averaged: evenly (APNet) or weighted by the "
+                        "true magnitude (ours: a silent bin's phase is noise nothing can predict)")
     p.add_argument("--adversarial", type=float, default=0.0,
                    help="weight of the GAN terms (adversarial + 2 x feature matching) against the reconstruction "
                         "loss; 0 (default) trains without discriminators")
@@ -84,8 +88,9 @@ class Losses(torch.nn.Module):
 
     mel_basis: torch.Tensor
 
-    def __init__(self) -> None:
+    def __init__(self, magnitude_weighted: bool = False) -> None:
         super().__init__()
+        self.magnitude_weighted = magnitude_weighted
         basis = melcodec._mel_basis()[0]
         self.register_buffer("mel_basis", torch.from_numpy(basis), persistent=False)
         for n_fft, _ in RESOLUTIONS:
@@ -111,13 +116,22 @@ class Losses(torch.nn.Module):
         magnitude = target.abs()
         convergence = torch.linalg.norm(log_mag.exp() - magnitude) / torch.linalg.norm(magnitude).clamp(min=1e-5)
         terms = {"mag": (log_mag - magnitude.clamp(min=1e-5).log()).abs().mean() + convergence,
-                 "phase": _anti_wrap(phase - true_phase)
-                 + _anti_wrap(torch.diff(phase, dim=1) - torch.diff(true_phase, dim=1))
-                 + _anti_wrap(torch.diff(phase, dim=2) - torch.diff(true_phase, dim=2)),
+                 "phase": self.phase_loss(phase, true_phase, magnitude),
                  "stft": sum((self.resolution_loss(x, y, n, h) for n, h in RESOLUTIONS), torch.zeros(())),
                  "mel": (self.mel_log(y) - self.mel_log(x)).abs().mean()}
         terms["total"] = terms["mag"] + terms["phase"] + terms["stft"] + terms["mel"]
         return terms, y
+
+    def phase_loss(self, phase: torch.Tensor, true_phase: torch.Tensor, magnitude: torch.Tensor) -> torch.Tensor:
+        """APNet's instantaneous phase, group delay and instantaneous frequency errors, anti-wrapped; averaged
+        evenly, or (magnitude_weighted) weighted by the true magnitude (of both bins, for the differences)."""
+        weight = magnitude if self.magnitude_weighted else None
+        total = _anti_wrap(phase - true_phase, weight)
+        for dim in (1, 2):
+            pair = None if weight is None else (weight.narrow(dim, 0, weight.shape[dim] - 1)
+                                                * weight.narrow(dim, 1, weight.shape[dim] - 1)).sqrt()
+            total = total + _anti_wrap(torch.diff(phase, dim=dim) - torch.diff(true_phase, dim=dim), pair)
+        return total
 
     def mel_log(self, x: torch.Tensor) -> torch.Tensor:
         return (self.mel_basis @ self.stft(x).abs()).clamp(min=1e-5).log()
@@ -129,9 +143,12 @@ class Losses(torch.nn.Module):
         return convergence + (a.clamp(min=1e-5).log() - b.clamp(min=1e-5).log()).abs().mean()
 
 
-def _anti_wrap(delta: torch.Tensor) -> torch.Tensor:
-    """Mean |delta| after wrapping to [-pi, pi] (APNet's anti-wrapping function)."""
-    return (delta - 2 * math.pi * torch.round(delta / (2 * math.pi))).abs().mean()
+def _anti_wrap(delta: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean |delta| after wrapping to [-pi, pi] (APNet's anti-wrapping function), or its `weight`ed mean."""
+    wrapped = (delta - 2 * math.pi * torch.round(delta / (2 * math.pi))).abs()
+    if weight is None:
+        return wrapped.mean()
+    return (wrapped * weight).sum() / weight.sum().clamp(min=1e-8)
 
 
 def batch(pool: list[np.ndarray], size: int, segment: int, rng: np.random.Generator) -> torch.Tensor:
@@ -197,11 +214,15 @@ def card_for(model: Vocoder, state: dict[str, Any], args: argparse.Namespace, we
                             + festival["license"]},
         "training": {"command": f"crossteg train vocoder --dim {args.dim} --layers {args.layers} --segment "
                                 f"{args.segment} --batch {args.batch} --lr {args.lr:g} --clips {args.clips} "
-                                + festival["flag"] + (f"--adversarial {args.adversarial:g} --adversarial-batch "
+                                + festival["flag"]
+                                + ("--phase-weight magnitude " if args.phase_weight == "magnitude" else "")
+                                + (f"--adversarial {args.adversarial:g} --adversarial-batch "
                                                       f"{args.adversarial_batch} " if args.adversarial else "")
                                 + f"--seed {args.seed} --minutes {args.minutes:g} [--resume]",
                      "optimizer": "AdamW (betas 0.8, 0.99), cosine decay per run",
-                     "loss": "log-magnitude L1 + anti-wrapping phase (IP, GD, IF) + multi-resolution STFT "
+                     "loss": "log-magnitude L1 + anti-wrapping phase (IP, GD, IF"
+                             + (", weighted by the true magnitude" if args.phase_weight == "magnitude" else "")
+                             + ") + multi-resolution STFT "
                              "(512/1024/2048) + log-mel L1" + adversarial,
                      "steps": state["step"], "seconds": round(state["seconds"], 1), "seed": args.seed,
                      "device": state.get("device", "cpu"), "threads": torch.get_num_threads()},
@@ -295,7 +316,7 @@ def main(argv: list[str] | None = None) -> None:
     pool += data.speech_clips(np.random.default_rng([args.seed, 2]), args.festival_clips, 1.0, 4.0, engine="festival")
     pool += data.speech_clips(np.random.default_rng([args.seed, 3]), args.recorded_clips, 1.0, 4.0, engine="recorded")
     model.to(device).train()
-    losses = Losses().to(device)
+    losses = Losses(args.phase_weight == "magnitude").to(device)
     optimiser = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.8, 0.99))
     resume_optimiser(optimiser, opt_state)
     adversary = make_adversary(args, checkpoint, device)
