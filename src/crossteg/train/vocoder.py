@@ -216,8 +216,8 @@ def card_for(model: Vocoder, state: dict[str, Any], args: argparse.Namespace, we
                                 f"{args.segment} --batch {args.batch} --lr {args.lr:g} --clips {args.clips} "
                                 + festival["flag"]
                                 + ("--phase-weight magnitude " if args.phase_weight == "magnitude" else "")
-                                + (f"--adversarial {args.adversarial:g} --adversarial-batch "
-                                                      f"{args.adversarial_batch} " if args.adversarial else "")
+                                + (f"--adversarial {args.adversarial:g} --adversarial-batch {args.adversarial_batch} "
+                                   if args.adversarial > 0 else "")
                                 + f"--seed {args.seed} --minutes {args.minutes:g} [--resume]",
                      "optimizer": "AdamW (betas 0.8, 0.99), cosine decay per run",
                      "loss": "log-magnitude L1 + anti-wrapping phase (IP, GD, IF"
