@@ -9,12 +9,14 @@ import torch
 
 from conftest import run_cli
 from crossteg import keys, media
+from crossteg.codecs import dither
 from crossteg.errors import CapacityError, KeyError_, MediaError
 from crossteg.media import Audio, Image
 from crossteg.methods import ditas as D
 from crossteg.methods import get_method
 from crossteg.methods.base import WEIGHTS_DIR
 from crossteg.metrics import psnr
+from crossteg.robustness.audio import gain
 
 rng = np.random.default_rng(0)
 
@@ -115,7 +117,7 @@ def test_refinement_reveals_better_from_the_file_without_a_larger_change(tmp_pat
         method = get_method("ditas", stages=2, weights=str(weights), refine=steps)
         stego = media.load(media.save(method.hide(cover, secret, "k"), tmp_path / f"s{steps}.wav"))
         material = keys.derive("k", "ditas")
-        layout = D.Layout(64, 64, 2, D.open_header(stego.samples[0], material, b"ditas", "ditas")[-1], D.GUARD)
+        layout = D.Layout(64, 64, 2, D.open_header(stego.samples[0], material, b"ditas", "ditas")[6], D.GUARD)
         slots = layout.slots(material)
         change = D.read_tiles(stego.samples[0], layout, slots)[0] - D.read_tiles(cover.samples[0], layout, slots)[0]
         results[steps] = (psnr(secret.pixels, method.reveal(stego, "k").pixels), np.mean(change**2, -1))
@@ -139,7 +141,7 @@ def test_partial_loss_keeps_intact_stages(tmp_path):
     stego = method.hide(noise_cover(1.4), photo(), "k")
     material = keys.derive("k", "ditas")
     fields = D.open_header(stego.samples[0], material, b"ditas", "ditas")
-    layout = D.Layout(64, 64, 3, fields[-1], D.GUARD)
+    layout = D.Layout(64, 64, 3, fields[6], D.GUARD)
     slots = layout.slots(material)
     pcm = stego.to_int16()
     start = layout.first + slots[1, 0] * D.TILE_SAMPLES
@@ -171,11 +173,48 @@ def test_an_idle_stage_over_digital_silence_still_reads_as_present(tmp_path, mon
     silent = Audio(np.zeros((1, 28_000), np.float32), 16_000)
     stego = media.load(media.save(method.hide(silent, photo(), "k"), tmp_path / "s.wav"))
     material = keys.derive("k", "ditas")
-    layout = D.Layout(64, 64, 3, D.open_header(stego.samples[0], material, b"ditas", "ditas")[-1], D.GUARD)
+    layout = D.Layout(64, 64, 3, D.open_header(stego.samples[0], material, b"ditas", "ditas")[6], D.GUARD)
     tiles, present = D.read_tiles(stego.samples[0], layout, layout.slots(material))
     assert present.all()
     assert np.abs(tiles[-1]).max() <= 5 / D.PCM  # the keep-alive tone alone: -78 dBFS
     assert method.reveal(stego, "k").pixels.shape == (64, 64, 3)
+
+
+def test_a_change_of_volume_since_hiding_is_undone(tmp_path, monkeypatch):
+    """Version 3 (ours): the header's lattice follows the file's level and reveal scales stage 1's audio back to
+    the RMS the header records, so the networks read a file whose volume changed (-6 dB, +2 dB) as hidden."""
+    method = get_method("ditas", stages=2, weights=str(tiny(tmp_path, stages=2)))
+    path = media.save(method.hide(noise_cover(1.4), photo(), "k"), tmp_path / "s.wav")
+    seen = []
+    original = D.Ditas.reveal_tiles
+    monkeypatch.setattr(D.Ditas, "reveal_tiles", lambda self, net, view, tiles, *rest: (
+        seen.append(tiles.copy()), original(self, net, view, tiles, *rest))[1])
+    as_hidden = method.reveal(media.load(path), "k").pixels
+    for db in (-6, 2):
+        gain(path, tmp_path / f"{db}.wav", db)
+        assert np.array_equal(method.reveal(media.load(tmp_path / f"{db}.wav"), "k").pixels.shape, as_hidden.shape)
+        error = np.abs(seen[-1] - seen[0]).max()  # the level's half float (2^-11) and 16-bit rounding only,
+        assert error < 2 / D.PCM + 5e-4 * np.abs(seen[0]).max() < 0.05 * np.abs(seen[0]).max()  # not the 2 or 6 dB
+
+
+def test_header_reads_where_the_level_misleads_and_from_version_2(tmp_path):
+    """The body of the file 10 dB quieter than its header regions: the lattice step from its loudness is 3x too
+    small and reveal finds it by STEP_SEARCH. A version-2 header (fixed step, no volume) still reads."""
+    method = get_method("ditas", stages=2, weights=str(tiny(tmp_path, stages=2)))
+    mono = method.hide(noise_cover(1.4), photo(), "k").samples[0]
+    material = keys.derive("k", "ditas")
+    fields = D.open_header(mono, material, b"ditas", "ditas")
+    body = slice(D.HEADER_SAMPLES, len(mono) - D.HEADER_SAMPLES)
+    quieter = mono.copy()
+    quieter[body] *= 10 ** (-10 / 20)
+    assert D.loudness(quieter) < D.loudness(mono) / 3
+    assert D.open_header(quieter, material, b"ditas", "ditas") == fields
+    cover = noise_cover(1.4).samples[0]
+    old = (2, D.VARIANTS.index("M-ED"), 2, 0, 64, 64, 9)
+    bits = dither.message_bits(material, "ditas/header", D.header_struct(2).pack(*old), b"ditas")
+    for part in (slice(0, D.HEADER_SAMPLES), slice(len(cover) - D.HEADER_SAMPLES, len(cover))):
+        cover[part] += dither.embed(cover[part], bits, material, "ditas/header", D.HEADER_STEP, D.MODEL_RATE)
+    assert D.open_header(cover, material, b"ditas", "ditas") == (*old, 0.0)
 
 
 def test_capacity_error_states_minimum_duration(tmp_path):
@@ -205,7 +244,7 @@ def test_shipped_weights_reveal_and_wrong_layout_is_noise(assets):
     good = method.reveal(stego, "key").pixels
     material, wrong = keys.derive("key", "ditas"), keys.derive("other", "ditas")
     fields = D.open_header(stego.samples[0], material, b"ditas", "ditas")
-    layout = D.Layout(128, 128, 5, fields[-1], D.GUARD)
+    layout = D.Layout(128, 128, 5, fields[6], D.GUARD)
     tiles, present = D.read_tiles(stego.samples[0], layout, layout.slots(wrong))
     variant, view = method.header_fields()
     noise = method.reveal_tiles(method.net(variant, view, 5), view, tiles, present, layout, wrong)

@@ -76,8 +76,9 @@ def attacked(name: str, stegos: dict[str, Path], tmp_path: Path) -> tuple[Any, A
 def test_registry_names_and_codecs():
     expected = {"png-resave", "jpeg-95", "jpeg-90", "jpeg-75", "resize-down-up", "resize-up-down",
                 "gaussian-noise-1", "gaussian-noise-2", "crop-10", "wav-resave", "wav-24bit", "resample-16000",
-                "resample-22050", "resample-44100", "noise-40db", "noise-30db", "segment-loss-10",
-                "segment-loss-25", "weights-fp16", "prune-10", "weight-noise-0.001", "metadata-stripped"}
+                "resample-22050", "resample-44100", "noise-40db", "noise-30db", "gain-6db", "gain+3db",
+                "segment-loss-10", "segment-loss-25", "weights-fp16", "prune-10", "weight-noise-0.001",
+                "metadata-stripped"}
     assert expected <= set(ATTACKS)
     for name, attack in ATTACKS.items():
         assert attack.suffixes in ((".png",), (".wav",), (".safetensors",)) and attack.description
@@ -158,6 +159,14 @@ def snr_db(a: np.ndarray, b: np.ndarray) -> float:
 def test_white_noise_snr(snr, stegos, tmp_path):
     a, b = audio_pair(f"noise-{snr}db", stegos, tmp_path)
     assert abs(snr_db(a, b) - snr) < 1
+
+
+@pytest.mark.parametrize("db", [-6, 3])
+def test_gain_scales_every_sample_and_clips(db, stegos, tmp_path):
+    a, b = audio_pair(f"gain{db:+d}db", stegos, tmp_path)
+    expected = np.clip(a * 10 ** (db / 20), -1, 1)
+    assert np.abs(b - expected).max() <= 1 / 32768  # one 16-bit step of rounding
+    assert (np.abs(b).max() >= 32767 / 32768) == (np.abs(a).max() * 10 ** (db / 20) >= 1)
 
 
 @pytest.mark.parametrize("percent", [10, 25])

@@ -18,7 +18,6 @@ instead of COCO and LJ Speech; sizes in the card (stft-t1.json).
 
 from __future__ import annotations
 
-import struct
 from typing import Any, ClassVar
 
 import numpy as np
@@ -26,9 +25,7 @@ import numpy as np
 from crossteg.errors import UsageError
 from crossteg.media.video import Video
 from crossteg.methods.base import register
-from crossteg.methods.ditas import HEADER, ImageInAudio, largest_fit, padded
-
-VIDEO_HEADER = struct.Struct(HEADER.format + "HHI")  # ... then frame count, frame height, millifps
+from crossteg.methods.ditas import ImageInAudio, largest_fit, padded
 
 
 @register
@@ -41,7 +38,7 @@ class DeepStegVideo(ImageInAudio):
     secret = ("video",)
     weights = ("stft-t1.safetensors",)
     view: ClassVar[str] = "mag"
-    header: ClassVar[struct.Struct] = VIDEO_HEADER
+    header_extra: ClassVar[str] = "HHI"  # frame count, frame height, millifps
     quick_options: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, quality: str = "fast", allow_missing: bool = False, weights: str | None = None,

@@ -18,9 +18,10 @@ Our choices where the paper is silent, and what makes it a file format (see the 
 * 16 kHz model rate; other rates and channel counts: the stego is the cover plus the resampled change;
 * the key: a header (image size, variant, stages, with a keyed tag) in the first and last 4096 samples by
   spread-transform dither modulation (codecs/dither.py), so it survives MP3/AAC/Opus, resampling, noise and
-  the loss of either end (a wrong key is reported as such); slots drawn by a keyed permutation; the rows of every
-  64 x 64 audio tensor permuted and sign-flipped by the key (trained with random ones), so that a wrong layout
-  reveals noise;
+  the loss of either end (a wrong key is reported as such), on a lattice that follows the file's level, with the
+  RMS of stage 1's audio, so that reveal undoes a change of volume since hiding (header version 3, ours); slots
+  drawn by a keyed permutation; the rows of every 64 x 64 audio tensor permuted and sign-flipped by the key
+  (trained with random ones), so that a wrong layout reveals noise;
 * the hiding output is added to the cover tensor (container = T_i + H_i(...)); 16-bit rounding in the loop.
 
 Beyond the paper (ours): hide-time refinement (nn/refine.py, shared with thinimg). After the hiding networks'
@@ -62,10 +63,22 @@ VARIANTS = ("M", "M-E", "M-D", "M-ED", "S")
 VIEWS = ("raw", "stft", "mag")  # mag: STFT magnitude with the cover's phase (Kreuk-style baseline)
 PRE = VIEWS[:2]  # DITAS's own pre-processing choices (sec. 3.1): raw samples or the STFT
 N_FFT, HOP, STFT_SCALE = 128, 64, 8.0  # 65 x 65 STFT of a tile; the 64 x 64 corner is the tensor
-HEADER = struct.Struct(">BBBBHHH")  # version, variant, stages, view, height, width, slots
-VERSION = 2  # 2: dither-modulated header at 16 kHz (1 had LSB headers that lossy audio destroyed)
+# version, variant, stages, view, height, width, slots, and (version 3) the RMS of stage 1's audio as a half float
+HEADER_FORMATS = {2: ">BBBBHHH", 3: ">BBBBHHHe"}
+# 3: a change of volume since hiding (normalisation, ffmpeg's -3 dB mono-to-stereo up-mix) is undone: the header's
+# lattice step follows the file's level (`loudness`, searched around when that misleads) and reveal scales the
+# audio back to stage 1's recorded RMS; -0.9 dB had cost the secret 6 dB of PSNR and -6 dB lost the header.
+# 2: dither-modulated header at a fixed step (1 had LSB headers that lossy audio destroyed). Version 2 still reads.
+VERSION = 3
 HEADER_SAMPLES = TILE_SAMPLES  # 16 kHz samples at each end holding one copy of the header
-HEADER_STEP = 0.3  # dither lattice step: -50 dB below full scale, survives MP3 64 kbit/s (benchmarks/robustness)
+HEADER_STEP = 0.3  # version 2's dither lattice step: -50 dB below full scale, survives MP3 64 kbit/s
+HEADER_STEP_PER_LEVEL = 1.5  # version 3's step, times `loudness`: 0.3 at speech's usual level (~0.2)
+# where the step from `loudness` does not read the header (the loud part of the file lost), reveal tries steps
+# 2^(k/16) times it, nearest first, up to 4x either way: the lattice tolerates a few percent
+STEP_SEARCH = sorted((2 ** (k / 16) for k in range(-32, 33) if k), key=lambda f: abs(math.log(f)))
+LEVEL_BLOCK = 1024  # samples per block of `loudness`
+LEVEL_FLOOR = 1e-4  # -80 dBFS: `loudness` of a silent file
+LEVEL_TOLERANCE = 1e-3  # reveal reads audio within 0.01 dB of its recorded RMS as it is (the half float's step)
 GUARD = HEADER_SAMPLES + 64  # first slot: after the front header, plus 4 ms for the resampler's filter
 MAX_SLOTS = 2**16 - 1  # what the header's slot field holds (4.7 hours of 16 kHz audio)
 PCM = 32768.0
@@ -378,28 +391,56 @@ def read_tiles(samples: np.ndarray, layout: Layout, slots: np.ndarray) -> tuple[
     return tiles, present
 
 
-def header_change(mono16: np.ndarray, material: keys.KeyMaterial, fields: tuple[int, ...], aad: bytes,
-                  header: struct.Struct = HEADER) -> np.ndarray:
-    """The 16 kHz change that writes the header (its keyed tag bound to `aad`) into both end regions."""
-    bits = dither.message_bits(material, "ditas/header", header.pack(*fields), aad)
+def header_struct(version: int, extra: str = "") -> struct.Struct:
+    """The header of `version`, followed by a method's `extra` fields (struct format characters)."""
+    return struct.Struct(HEADER_FORMATS[version] + extra)
+
+
+def loudness(mono16: np.ndarray) -> float:
+    """The level of 16 kHz samples outside the two header regions, scaled exactly by any change of volume: the
+    energy-weighted RMS of 1024-sample blocks, sqrt(sum ms^2 / sum ms), which loud blocks dominate, so silent,
+    zeroed or lost ones barely count; LEVEL_FLOOR for silence."""
+    body = np.asarray(mono16[HEADER_SAMPLES:len(mono16) - HEADER_SAMPLES], np.float64)
+    blocks = body[: len(body) // LEVEL_BLOCK * LEVEL_BLOCK].reshape(-1, LEVEL_BLOCK)
+    ms = np.mean(blocks**2, 1)
+    total = float(ms.sum())
+    return max(math.sqrt(float(ms @ ms) / total) if total > 0 else 0.0, LEVEL_FLOOR)
+
+
+def header_change(mono16: np.ndarray, material: keys.KeyMaterial, fields: tuple[Any, ...], aad: bytes,
+                  extra: str = "") -> np.ndarray:
+    """The 16 kHz change that writes the header (its keyed tag bound to `aad`) into both end regions, on a lattice
+    scaled by the `loudness` of `mono16`."""
+    bits = dither.message_bits(material, "ditas/header", header_struct(VERSION, extra).pack(*fields), aad)
+    step = HEADER_STEP_PER_LEVEL * loudness(mono16)
     change = np.zeros_like(mono16)
     for part in (slice(0, HEADER_SAMPLES), slice(len(mono16) - HEADER_SAMPLES, len(mono16))):
-        change[part] = dither.embed(mono16[part], bits, material, "ditas/header", HEADER_STEP, MODEL_RATE)
+        change[part] = dither.embed(mono16[part], bits, material, "ditas/header", step, MODEL_RATE)
     return change
 
 
 def open_header(mono16: np.ndarray, material: keys.KeyMaterial, aad: bytes, method_id: str,
-                header: struct.Struct = HEADER) -> tuple[int, ...]:
-    """The header from 16 kHz samples: the front copy, the back copy, or both combined, whichever verifies;
-    KeyError_ when none does (a wrong key, or no secret)."""
-    count = 8 * (header.size + dither.TAG_BYTES)
-    soft = [dither.soft_bits(part, count, material, "ditas/header", HEADER_STEP, MODEL_RATE)
-            for part in (mono16[:HEADER_SAMPLES], mono16[-HEADER_SAMPLES:]) if len(part) == HEADER_SAMPLES]
-    for candidate in soft + ([soft[0] + soft[1]] if len(soft) == 2 else []):
-        message = dither.read_message(candidate, material, "ditas/header", aad)
-        if message is not None and message[0] == VERSION:
-            return header.unpack(message)
+                extra: str = "") -> tuple[Any, ...]:
+    """(version, variant, stages, view, height, width, slots, volume, *extra) from 16 kHz samples: the front copy,
+    the back copy, or both combined, whichever verifies; on a lattice scaled by the file's `loudness` now (version 3;
+    then STEP_SEARCH around it), or version 2's fixed one (volume 0: not recorded). KeyError_ when none does (a
+    wrong key, or no secret)."""
+    step = HEADER_STEP_PER_LEVEL * loudness(mono16)
+    for version, lattice in ((VERSION, step), (2, HEADER_STEP), *((VERSION, step * f) for f in STEP_SEARCH)):
+        header = header_struct(version, extra)
+        count = 8 * (header.size + dither.TAG_BYTES)
+        soft = [dither.soft_bits(part, count, material, "ditas/header", lattice, MODEL_RATE)
+                for part in (mono16[:HEADER_SAMPLES], mono16[-HEADER_SAMPLES:]) if len(part) == HEADER_SAMPLES]
+        for candidate in soft + ([soft[0] + soft[1]] if len(soft) == 2 else []):
+            message = dither.read_message(candidate, material, "ditas/header", aad)
+            if message is not None and message[0] == version:
+                fields = header.unpack(message)
+                return fields if version == VERSION else (*fields[:7], 0.0, *fields[7:])
     raise KeyError_(f"wrong key, or no {method_id} secret in this file")
+
+
+def rms(tiles: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(tiles, dtype=np.float64)))) if tiles.size else 0.0
 
 
 class ImageInAudio(Method):
@@ -409,7 +450,7 @@ class ImageInAudio(Method):
     cover = ("audio",)
     stego_ext = (".wav",)
     view: ClassVar[str] = "raw"
-    header: ClassVar[struct.Struct] = HEADER
+    header_extra: ClassVar[str] = ""  # struct format of the fields `as_image` adds to the header
     quick_options: ClassVar[dict[str, Any]] = {"stages": 1}  # the bundled 384 px face fits the 10.7 s speech at t = 1
     refine_default: ClassVar[int] = 0  # hide-time refinement steps (ours); baselines keep the paper's one pass
 
@@ -524,16 +565,15 @@ class ImageInAudio(Method):
             for j, slot in enumerate(slots[i]):
                 start = layout.first + slot * TILE_SAMPLES
                 change[start:start + TILE_SAMPLES] = audio[0, j].numpy() - mono16[start:start + TILE_SAMPLES]
-        fields = (VERSION, VARIANTS.index(variant), self.stages, VIEWS.index(view), h, w, layout.total_slots, *extra)
-        change += header_change(mono16, material, fields, self.id.encode(), self.header)
-        stego = self._write(cover, change)
-        lost = ~read_tiles(stego.mono().resample(MODEL_RATE).samples[0], layout, slots)[1]
-        if lost.any():  # a nearly idle stage over digital silence would read as lost audio: keep it present
-            for start in layout.first + slots[lost] * TILE_SAMPLES:
-                change[start:start + TILE_SAMPLES] += KEEP_ALIVE
-            stego = self._write(cover, change)
+        lost = ~read_tiles(self._write(cover, change).mono().resample(MODEL_RATE).samples[0], layout, slots)[1]
+        for start in layout.first + slots[lost] * TILE_SAMPLES:  # a nearly idle stage over digital silence would
+            change[start:start + TILE_SAMPLES] += KEEP_ALIVE      # read as lost audio: keep it present
+        volume = rms(read_tiles(mono16 + change, layout, slots)[0][0])  # stage 1's audio, as reveal will read it
+        fields = (VERSION, VARIANTS.index(variant), self.stages, VIEWS.index(view), h, w, layout.total_slots, volume,
+                  *extra)
+        change += header_change(mono16 + change, material, fields, self.id.encode(), self.header_extra)
         progress("hiding", 1, 1)
-        return stego
+        return self._write(cover, change)
 
     def _write(self, cover: Audio, change16: np.ndarray) -> Audio:
         """The cover plus the 16 kHz change resampled to its rate (every channel), on the 16-bit grid unless
@@ -551,12 +591,15 @@ class ImageInAudio(Method):
             raise UsageError(f"{self.id} has a single access level")
         material = keys.derive(key, self.id)
         mono16 = stego.mono().resample(MODEL_RATE).samples[0]
-        _, variant, stages, view, h, w, total, *extra = open_header(mono16, material, self.id.encode(), self.id,
-                                                                    self.header)
+        _, variant, stages, view, h, w, total, volume, *extra = open_header(mono16, material, self.id.encode(),
+                                                                            self.id, self.header_extra)
         net = self.net(VARIANTS[variant], VIEWS[view], stages)
         layout = Layout(h, w, stages, total, GUARD)
         slots = layout.slots(material)
         tiles, present = read_tiles(mono16, layout, slots)
+        now = rms(tiles[0][present[0]])  # stage 1's intact audio
+        if volume and now and abs(volume / now - 1) > LEVEL_TOLERANCE:  # back to the volume it was hidden at
+            tiles *= np.float32(volume / now)
         if not present.all() and not self.allow_missing:
             raise MediaError(f"{int((~present).sum())} of {present.size} hidden audio segments are missing or "
                              "silent; reveal with --allow-missing to use the intact stages")

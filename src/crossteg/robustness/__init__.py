@@ -99,6 +99,8 @@ SWEEPS: tuple[Sweep, ...] = (
           _each("kbps", 64, codec="opus"), requires="libopus"),
     Sweep("noise-{snr_db}db", WAV, audio.white_noise, "seeded white Gaussian noise at {snr_db} dB SNR",
           _each("snr_db", 40, 30)),
+    Sweep("gain{db:+d}db", WAV, audio.gain, "volume changed by {db:+d} dB (clipped to full scale)",
+          _each("db", -6, 3)),
     Sweep("segment-loss-{percent}", WAV, audio.segment_loss,
           "{percent}% of the samples zeroed in 4 seeded segments", _each("percent", 10, 25)),
     Sweep("weights-fp16", NET, weights.half_precision, "float32 tensors converted to float16 and saved"),

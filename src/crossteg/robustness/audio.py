@@ -100,6 +100,13 @@ def white_noise(src: Path, dst: Path, snr_db: float) -> None:
     save_audio(Audio(audio.samples + noise, audio.sample_rate), dst, subtype=subtype)
 
 
+def gain(src: Path, dst: Path, db: float) -> None:
+    """Change the volume by `db` dB, clipped to full scale: an editor's gain or normalisation, ffmpeg's -3 dB
+    mono-to-stereo up-mix."""
+    audio, subtype = _read(src)
+    save_audio(Audio(np.clip(audio.samples * 10 ** (db / 20), -1.0, 1.0), audio.sample_rate), dst, subtype=subtype)
+
+
 def segment_loss(src: Path, dst: Path, percent: float, segments: int = 4) -> None:
     """Zero `percent` % of the frames (all channels) in `segments` seeded segments, one in each equal
     stretch of the file so they never overlap: dropped packets, an edit, a glitch."""
