@@ -10,7 +10,7 @@ import torch
 from conftest import run_cli
 from crossteg import keys, media
 from crossteg.codecs import dither
-from crossteg.errors import CapacityError, KeyError_, MediaError
+from crossteg.errors import CapacityError, KeyError_, MediaError, UsageError
 from crossteg.media import Audio, Image
 from crossteg.methods import ditas as D
 from crossteg.methods import get_method
@@ -124,6 +124,25 @@ def test_refinement_reveals_better_from_the_file_without_a_larger_change(tmp_pat
     (one_pass, budget), (refined, power) = results[0], results[100]
     assert refined > one_pass + 0.3
     assert np.all(power <= budget * 1.01 + 2 / D.PCM**2)
+
+
+def test_refined_change_stays_below_the_band_that_resamplers_keep(tmp_path):
+    """With refinement, each hidden tile's change has no spectrum above `band` but the 16-bit rounding's; a
+    44.1 kHz cover (change resampled there at hide, back at reveal) then reveals what the 16 kHz file does."""
+    weights = str(tiny(tmp_path, stages=2))
+    cover = noise_cover(1.4)
+    for band, above in ((6000, lambda energy: energy < 1e-7), (0, lambda energy: energy > 1e-3)):
+        method = get_method("ditas", stages=2, weights=weights, refine=10, band=band)
+        stego = method.hide(cover, photo(), "k")
+        material = keys.derive("k", "ditas")
+        layout = D.Layout(64, 64, 2, D.open_header(stego.samples[0], material, b"ditas", "ditas")[6], D.GUARD)
+        change = (D.read_tiles(stego.samples[0], layout, layout.slots(material))[0]
+                  - D.read_tiles(cover.samples[0], layout, layout.slots(material))[0])
+        spectrum = np.abs(np.fft.rfft(change, axis=-1)) ** 2
+        high = np.fft.rfftfreq(D.TILE_SAMPLES, 1 / D.MODEL_RATE) > 6100
+        assert above(spectrum[..., high].sum() / spectrum.sum())
+    with pytest.raises(UsageError, match="band"):
+        get_method("ditas", band=9000)
 
 
 def test_any_rate_and_channels(tmp_path):

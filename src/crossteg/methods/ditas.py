@@ -27,9 +27,12 @@ Our choices where the paper is silent, and what makes it a file format (see the 
 Beyond the paper (ours): hide-time refinement (nn/refine.py, shared with thinimg). After the hiding networks'
 one pass, `refine` Adam steps move the container samples themselves so that the fixed revealing networks return
 the secret better (MSE of the whole C_t), each 4096-sample tile's change kept within the mean square the networks
-gave it, so the audio is changed no more than by the one pass; 16-bit rounding straight-through. The file format,
-the key and reveal are unchanged; `refine=0` is the paper's one-pass hide (the Table 1 baselines default to it).
-Measured gain and cost: benchmarks/results/ditas-tables.md.
+gave it, so the audio is changed no more than by the one pass; 16-bit rounding straight-through. The refined
+change is kept below `band` Hz (7400 by default), which resamplers keep: the networks put a tenth of the secret's
+PSNR into the top of the 16 kHz band, which every resampler cuts, so that a 44.1 or 48 kHz cover (hide resamples the
+change to its rate, reveal back) or a stego converted to another rate lost 8-9 dB. The file format, the key and
+reveal are unchanged; `refine=0` is the paper's one-pass hide (the Table 1 baselines default to it). Measured gain
+and cost: benchmarks/results/ditas-tables.md.
 """
 
 from __future__ import annotations
@@ -88,6 +91,12 @@ PCM = 32768.0
 # steps 36.8 / 38.4 / 39.5 dB for 4.6 / 9.1 / 17.8 s on 2 threads; 50 is the default (18000 steps: 40.2 dB)
 REFINE_STEPS = 50
 REFINE_LR = 3e-3  # on [-1, 1] samples (about 100 16-bit levels)
+# ours: the refined change is band-limited (each tile's spectrum cut above this). A 64 px face in speech_long.wav
+# (shipped model, 50 steps), PSNR from the 16 kHz file / after soxr 16-44.1-16 kHz / ffmpeg to 48 kHz: full band
+# 39.1 / 30.3 / 30.8 dB; 7800 Hz 39.0 / 30.3; 7600 Hz 38.5 / 37.8 / 37.3; 7400 Hz 38.0 / 37.6 / 37.6 (librosa's
+# polyphase and FFT resamplers 37.4 / 37.7); 7200 Hz 37.4 / 37.1 / 37.1. Soxr's high-quality filter passes up to
+# ~7.6 kHz of a 16 kHz signal, ffmpeg's and others a little less.
+REFINE_BAND_HZ = 7400.0
 QUIET_RUN = 64  # samples below 1 LSB in a row that mark a hidden segment as lost
 # A trained model may leave its last stages all but idle (a residual of a few LSB: little is left to hide), and
 # over digital silence in the cover such a segment rounds to silence and would read as lost. Hide adds this tone
@@ -310,15 +319,18 @@ class Carrier:
 
 
 def refine_containers(net: DitasNet | BalujaNet, carrier: Carrier, secret: torch.Tensor, covers: torch.Tensor,
-                      audio: torch.Tensor, steps: int, rounding: bool = True,
+                      audio: torch.Tensor, steps: int, rounding: bool = True, band_hz: float = 0.0,
                       progress: Progress = no_progress) -> torch.Tensor:
     """Containers (1 x t x T x 4096 audio tiles, from the hiding networks) moved by `steps` Adam steps to lower
     MSE(C_t, secret) through the fixed revealing networks (nn/refine.py), each tile's change kept within the mean
-    square the networks gave it; on the 16-bit grid when `rounding`."""
+    square the networks gave it and, with `band_hz`, its spectrum below it; on the 16-bit grid when `rounding`."""
     stages = audio.shape[1]
     present = carrier.mask(torch.ones(audio.shape[:3], dtype=torch.bool))
+    kept = torch.fft.rfftfreq(TILE_SAMPLES, 1 / MODEL_RATE) <= (band_hz or MODEL_RATE)
 
     def to_file(x: torch.Tensor) -> torch.Tensor:
+        if band_hz:
+            x = covers + torch.fft.irfft(torch.fft.rfft(x - covers) * kept, TILE_SAMPLES)
         return quantize_ste(x.clamp(-1, 1), PCM) if rounding else x.clamp(-1, 1)
 
     def loss(x: torch.Tensor) -> torch.Tensor:
@@ -455,12 +467,16 @@ class ImageInAudio(Method):
     refine_default: ClassVar[int] = 0  # hide-time refinement steps (ours); baselines keep the paper's one pass
 
     def __init__(self, quality: str = "fast", stages: int = STAGES, allow_missing: bool = False,
-                 weights: str | None = None, float32: bool = False, refine: int | None = None) -> None:
+                 weights: str | None = None, float32: bool = False, refine: int | None = None,
+                 band: float = REFINE_BAND_HZ) -> None:
         super().__init__(quality)
         self.float32 = bool(float32)  # no 16-bit rounding in hiding: for a float32 WAV (--float32), to compare
         self.refine = self.refine_default if refine is None else int(refine)
         if self.refine < 0:
             raise UsageError(f"refine must be 0 (one pass, as the paper) or more steps, not {refine}")
+        self.band = float(band)
+        if not 0 <= self.band <= MODEL_RATE / 2:
+            raise UsageError(f"band must be 0 (the whole band) or a frequency up to {MODEL_RATE // 2} Hz, not {band}")
         if not 1 <= int(stages) <= MAX_STAGES:
             raise UsageError(f"stages must be 1..{MAX_STAGES}, not {stages}")
         self.stages, self.allow_missing, self.weights_path = int(stages), bool(allow_missing), weights
@@ -558,8 +574,8 @@ class ImageInAudio(Method):
                            self.stages)
         containers = torch.stack(out["audio"], 1)
         if self.refine:
-            containers = refine_containers(net, carrier, secret_t, covers, containers, self.refine,
-                                           not self.float32, progress)
+            containers = refine_containers(net, carrier, secret_t, covers, containers, self.refine, not self.float32,
+                                           self.band, progress)
         change = np.zeros_like(mono16)
         for i, audio in enumerate(containers.unbind(1)):
             for j, slot in enumerate(slots[i]):
@@ -641,11 +657,12 @@ class Ditas(ImageInAudio):
 
     def __init__(self, quality: str = "fast", variant: str = "M-ED", stages: int = STAGES, pre: str | None = None,
                  allow_missing: bool = False, weights: str | None = None, float32: bool = False,
-                 refine: int | None = None) -> None:
+                 refine: int | None = None, band: float = REFINE_BAND_HZ) -> None:
         """`variant`: M, M-E, M-D, M-ED or S; `stages`: t (1-10); `pre`: raw or stft (default: `default_pre`);
         `weights`: a file; `float32`: hide without 16-bit rounding (save with --float32); `refine`: hide-time
-        refinement steps (ours; 0 = the paper's one pass)."""
-        super().__init__(quality, stages, allow_missing, weights, float32, refine)
+        refinement steps (ours; 0 = the paper's one pass); `band`: the refined change's top frequency in Hz (0: the
+        whole band)."""
+        super().__init__(quality, stages, allow_missing, weights, float32, refine, band)
         if variant not in VARIANTS:
             raise UsageError(f"variant must be one of {', '.join(VARIANTS)}, not {variant}")
         pre = default_pre(variant, self.stages, weights) if pre is None else pre
