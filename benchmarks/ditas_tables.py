@@ -4,6 +4,7 @@
     python -m benchmarks.ditas_tables --stages      (Fig. 4: t = 1..10 on the t = 10 model -> ditas-stages.json)
     python -m benchmarks.ditas_tables --recorded    (the default model in real recorded speech; merged)
     python -m benchmarks.ditas_tables --speed       (the speed rows alone, merged: for a quiet machine)
+    python -m benchmarks.ditas_tables --rates       (44.1 kHz covers, stegos converted to 48 kHz; merged)
 
 Every number comes from a real file: the stego is written as a 16-bit PCM WAV (and, for the float rows, a
 float32 WAV hidden without rounding), read back and revealed with the key. Secrets: 256 x 256 natural images
@@ -15,6 +16,10 @@ on the [-1, 1] samples of the hidden subsequences, the scale the networks are tr
 `--recorded` measures the default model in 22 s covers strung from prompts of two recorded speakers never
 trained on (train.data.RECORDED_HELD_OUT: needs `apt-get install asterisk-core-sounds-fr-g722 alsa-utils`): the
 rows "recorded covers ...", one pass and refined, replacing those rows of ditas-tables.json and keeping the rest.
+`--rates` measures the CLI's default hide (refined, its change below `band` Hz) against the same with the whole
+band (`band=0`) where the change must cross a resampler: in Table 1's covers resampled to 44.1 kHz (hide resamples
+the change to the cover's rate, reveal the file back to 16 kHz), and from 16 kHz stegos converted to 48 kHz (soxr)
+before reveal: the rows "rates ...".
 Table 1, the float rows and the stage curve use the paper's one-pass hide (`refine=0`); the rows marked "(ours)"
 use the CLI's default, with hide-time refinement of the containers (methods/ditas.py).
 """
@@ -294,6 +299,7 @@ def update_cards(results: Results) -> None:
 
 RECORDED = "recorded covers"
 SPEED = "speed "
+RATES = "rates "
 
 
 def both_hides() -> tuple[tuple[str, Any], ...]:
@@ -326,6 +332,26 @@ def recorded_rows(sets: dict[str, list[Image]], folder: Path) -> list[Row]:
     return rows
 
 
+def rate_rows(sets: dict[str, list[Image]], folder: Path) -> list[Row]:
+    """The CLI's default (refined, change below `band`) and the same with the whole band, where the change must
+    cross a resampler: covers at 44.1 kHz, and 16 kHz stegos converted to 48 kHz before reveal."""
+    pool, rows = covers(2, 22.0), []
+    for band in (D.REFINE_BAND_HZ, 0.0):
+        method, label = get_method("ditas", band=band), f"band {band:g} Hz" if band else "whole band"
+        for name, images in sets.items():
+            pairs = [(c, s) for s in images for c in pool]
+            at44 = [round_trip(method, c.resample(44_100), s, folder) for c, s in pairs]
+            rows += mean_rows(f"{RATES}{name} 44.1 kHz covers, {label}", at44, None,
+                              "16-bit WAV at 44.1 kHz: Table 1's covers resampled", ("secret_psnr", "secret_ssim"))
+            converted = []
+            for c, s in pairs:
+                path = media.save(method.hide(c, s, KEY).resample(48_000), folder / "s48.wav", force=True)
+                converted.append({"secret_psnr": metrics.psnr(s.pixels, method.reveal(media.load(path), KEY).pixels)})
+            rows += mean_rows(f"{RATES}{name} 16 kHz stegos converted to 48 kHz, {label}", converted, None,
+                              "soxr high quality, 16-bit WAV", ("secret_psnr",))
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog=COMMAND, description=__doc__)
     parser.add_argument("--quick", action="store_true", help="one natural image, one cover (a smoke run)")
@@ -333,19 +359,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--speed", action="store_true", help="only the speed rows, merged into ditas-tables.json")
     parser.add_argument("--recorded", action="store_true", help="only the rows in covers of recorded speech, "
                         "merged into ditas-tables.json")
+    parser.add_argument("--rates", action="store_true", help="only the rows where the change crosses a resampler, "
+                        "merged into ditas-tables.json")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     args = parser.parse_args(argv)
     sets = secrets()
-    if args.recorded or args.speed:  # re-measure those rows only, keep the rest of ditas-tables.json
-        prefix, flag = (RECORDED, " --recorded") if args.recorded else (SPEED, " --speed")
+    partial = {RECORDED: (args.recorded, " --recorded", lambda folder: recorded_rows(sets, folder)),
+               SPEED: (args.speed, " --speed",
+                       lambda folder: speed_rows(sets["natural image"][0], covers(1, 22.0)[0], folder)),
+               RATES: (args.rates, " --rates", lambda folder: rate_rows(sets, folder))}
+    for prefix, (wanted, flag, measure) in partial.items():  # re-measure those rows only, keep the rest
+        if not wanted:
+            continue
         path = args.out / "ditas-tables.json"
-        kept, previous = previous_rows(path, lambda row: not row.setting.startswith(prefix))
-        command = COMMAND + flag
-        results = Results("ditas-tables", "ditas", merged_command(previous, command, " && "))
+        kept, previous = previous_rows(path, lambda row, prefix=prefix: not row.setting.startswith(prefix))
+        results = Results("ditas-tables", "ditas", merged_command(previous, COMMAND + flag, " && "))
         with tempfile.TemporaryDirectory(prefix="ditas-bench-") as tmp:
-            fresh = (recorded_rows(sets, Path(tmp)) if args.recorded
-                     else speed_rows(sets["natural image"][0], covers(1, 22.0)[0], Path(tmp)))
-        results.rows = kept + fresh
+            results.rows = kept + measure(Path(tmp))
         print(results.to_markdown())
         print(f"wrote {results.write(path)}")
         return
