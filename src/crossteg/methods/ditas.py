@@ -454,6 +454,7 @@ def open_header(mono16: np.ndarray, material: keys.KeyMaterial, aad: bytes, meth
 
 
 def rms(tiles: np.ndarray) -> float:
+    """Root mean square of audio tiles (0 for none)."""
     return float(np.sqrt(np.mean(np.square(tiles, dtype=np.float64)))) if tiles.size else 0.0
 
 
@@ -583,10 +584,12 @@ class ImageInAudio(Method):
             for j, slot in enumerate(slots[i]):
                 start = layout.first + slot * TILE_SAMPLES
                 change[start:start + TILE_SAMPLES] = audio[0, j].numpy() - mono16[start:start + TILE_SAMPLES]
-        lost = ~read_tiles(self._write(cover, change).mono().resample(MODEL_RATE).samples[0], layout, slots)[1]
-        for start in layout.first + slots[lost] * TILE_SAMPLES:  # a nearly idle stage over digital silence would
-            change[start:start + TILE_SAMPLES] += KEEP_ALIVE      # read as lost audio: keep it present
-        volume = rms(read_tiles(mono16 + change, layout, slots)[0][0])  # stage 1's audio, as reveal will read it
+        tiles, present = read_tiles(self._write(cover, change).mono().resample(MODEL_RATE).samples[0], layout, slots)
+        if not present.all():  # a nearly idle stage over digital silence would read as lost audio: keep it present
+            for start in layout.first + slots[~present] * TILE_SAMPLES:
+                change[start:start + TILE_SAMPLES] += KEEP_ALIVE
+            tiles = read_tiles(self._write(cover, change).mono().resample(MODEL_RATE).samples[0], layout, slots)[0]
+        volume = rms(tiles[0])  # stage 1's audio as reveal reads it from the file (the header lies outside it)
         fields = (VERSION, VARIANTS.index(variant), self.stages, VIEWS.index(view), h, w, layout.total_slots, volume,
                   *extra)
         change += header_change(mono16 + change, material, fields, self.id.encode(), self.header_extra)
