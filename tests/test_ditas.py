@@ -155,6 +155,24 @@ def test_any_rate_and_channels(tmp_path):
     assert psnr(method.reveal(stego, "k").pixels, at_16k.pixels) > 25  # resampling the change costs little
 
 
+def test_a_cover_below_16k_gives_a_16k_stego(tmp_path):
+    """At 8 kHz the change's band would be cut: the stego is the cover at 16 kHz plus the change, with a warning."""
+    method = get_method("ditas", stages=2, weights=str(tiny(tmp_path, stages=2)))
+    cover = noise_cover(1.4, 8000)
+    with pytest.warns(UserWarning, match="16000 Hz"):
+        stego = media.load(media.save(method.hide(cover, photo(), "k"), tmp_path / "s.wav"))
+    assert (stego.sample_rate, stego.frames) == (16_000, 2 * cover.frames)
+    at_16k = media.load(media.save(method.hide(cover.resample(16_000), photo(), "k"), tmp_path / "s16.wav"))
+    assert np.array_equal(method.reveal(stego, "k").pixels, method.reveal(at_16k, "k").pixels)
+    media.save(cover, tmp_path / "c8.wav")
+    media.save(photo(), tmp_path / "p.png")
+    cli = run_cli("hide", "ditas", "--cover", tmp_path / "c8.wav", "--secret", tmp_path / "p.png", "-o",
+                  tmp_path / "cli.wav", "--key", "k", "-O", "stages=2", "-O", f"weights={method.weights_path}")
+    assert cli.returncode == 0, cli.stderr
+    assert "warning: the cover is at 8000 Hz: the stego is written at 16000 Hz" in cli.stderr  # one line, no source
+    assert "UserWarning" not in cli.stderr and media.load(tmp_path / "cli.wav").sample_rate == 16_000
+
+
 def test_partial_loss_keeps_intact_stages(tmp_path):
     method = get_method("ditas", variant="M", stages=3, weights=str(tiny(tmp_path, variant="M")))
     stego = method.hide(noise_cover(1.4), photo(), "k")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -293,7 +294,9 @@ def train(
 
 
 def main() -> None:
-    """Entry point: one clear line on stderr and the SPEC exit code for every error, no traceback."""
+    """Entry point: one clear line on stderr and the SPEC exit code for every error, no traceback; warnings
+    (a method's advice) as one line too."""
+    warnings.formatwarning = lambda message, *_args, **_kwargs: f"warning: {message}\n"
     try:
         typer.main.get_command(app)(prog_name="crossteg")
     except CrossTegError as error:

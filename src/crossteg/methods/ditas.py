@@ -15,7 +15,8 @@ where a model with it is shipped (M-ED, t <= 5); `pre="raw"` is the paper's Tabl
 Our choices where the paper is silent, and what makes it a file format (see the weights cards):
 * images of any size: padded (edge) to multiples of 64 and processed fully convolutionally as one image, with
   the audio side a mosaic of 64 x 64 tiles, one 4096-sample subsequence each (trained on 2 x 2 mosaics);
-* 16 kHz model rate; other rates and channel counts: the stego is the cover plus the resampled change;
+* 16 kHz model rate; other rates and channel counts: the stego is the cover plus the resampled change (a cover
+  below 16 kHz is written at 16 kHz, with a warning: its rate would cut the change's band);
 * the key: a header (image size, variant, stages, with a keyed tag) in the first and last 4096 samples by
   spread-transform dither modulation (codecs/dither.py), so it survives MP3/AAC/Opus, resampling, noise and
   the loss of either end (a wrong key is reported as such), on a lattice that follows the file's level, with the
@@ -40,6 +41,7 @@ from __future__ import annotations
 import json
 import math
 import struct
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -556,9 +558,14 @@ class ImageInAudio(Method):
         return f"; downscale the image to {fit[1]}x{fit[0]} or use a longer cover" if fit else ""
 
     def hide(self, cover: Audio, secret: Any, key: keys.Key = None, *, progress: Progress = no_progress) -> Audio:
-        """The cover (same rate and channels) plus the hidden change, as 16-bit samples with the header."""
+        """The cover (same rate, at least 16 kHz, and channels) plus the hidden change, as 16-bit samples with the
+        header."""
         self.check_cover(cover)
         self.check_fits(cover, secret)
+        if cover.sample_rate < MODEL_RATE:  # a lower rate would cut the change's band (8 kHz: 39 -> 16 dB)
+            warnings.warn(f"the cover is at {cover.sample_rate} Hz: the stego is written at {MODEL_RATE} Hz, the "
+                          "band the hidden image needs", stacklevel=2)
+            cover = cover.resample(MODEL_RATE)
         variant, view = self.header_fields()
         net, material = self.net(variant, view, self.stages), keys.derive(key, self.id)
         mono16 = cover.mono().resample(MODEL_RATE).samples[0].astype(np.float32)
