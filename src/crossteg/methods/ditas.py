@@ -591,11 +591,14 @@ class ImageInAudio(Method):
             for j, slot in enumerate(slots[i]):
                 start = layout.first + slot * TILE_SAMPLES
                 change[start:start + TILE_SAMPLES] = audio[0, j].numpy() - mono16[start:start + TILE_SAMPLES]
-        tiles, present = read_tiles(self._write(cover, change).mono().resample(MODEL_RATE).samples[0], layout, slots)
+        def as_written() -> tuple[np.ndarray, np.ndarray]:  # the tiles reveal would read from the file so far
+            return read_tiles(self._write(cover, change).mono().resample(MODEL_RATE).samples[0], layout, slots)
+
+        tiles, present = as_written()
         if not present.all():  # a nearly idle stage over digital silence would read as lost audio: keep it present
             for start in layout.first + slots[~present] * TILE_SAMPLES:
                 change[start:start + TILE_SAMPLES] += KEEP_ALIVE
-            tiles = read_tiles(self._write(cover, change).mono().resample(MODEL_RATE).samples[0], layout, slots)[0]
+            tiles, _ = as_written()
         volume = rms(tiles[0])  # stage 1's audio as reveal reads it from the file (the header lies outside it)
         fields = (VERSION, VARIANTS.index(variant), self.stages, VIEWS.index(view), h, w, layout.total_slots, volume,
                   *extra)
