@@ -1,5 +1,6 @@
 """inrweights: base networks, QAT rounding, keyed weights, the sealed header, and real round trips through PNGs."""
 
+import json
 import math
 
 import numpy as np
@@ -9,6 +10,7 @@ from PIL import Image as PILImage
 
 from conftest import run_cli
 from crossteg import keys, media, metrics
+from crossteg.codecs import frame
 from crossteg.codecs.inr import render, to_signal
 from crossteg.errors import CapacityError, KeyError_, MediaError, UsageError
 from crossteg.evaluate import run_case
@@ -248,3 +250,38 @@ def test_silent_audio_hides_and_reveals_as_silence():
     stego = method.hide(cover_image(32, 32), Audio(np.zeros((1, 2000), np.float32), W.AUDIO_RATE), "k",
                         progress=lambda *args: None)
     assert np.abs(method.reveal(stego, "k").samples).max() < 0.01
+
+
+@pytest.mark.parametrize("width", [256, 512])
+def test_header_of_a_large_container_survives_pixel_noise_and_old_lsb_headers_still_read(width):
+    """From width 256 up the header's bits are dither-modulated copies (frame.embed with a step): they read
+    after Gaussian noise of std 2 levels, which LSBs do not survive; containers written with the LSB header read."""
+    material = keys.derive("k", "inrweights")
+    header = {"v": W.FORMAT, "modality": "video", "ranges": [[-0.004, 0.003]] * 3, "scatter": True,
+              "layout": {"frames": 16, "height": 128, "width": 128, "fps": 8.0}}
+    rng = np.random.default_rng(width)
+    container = rng.integers(0, 256, (width, width, 3)).astype(np.uint8)
+    assert W.header_copies(container.size) >= 2
+    sealed = W.seal(container, material, header)
+    changed = sealed.astype(int) - container
+    assert np.sqrt(np.mean(changed**2)) < 2.0  # small beside the fit's own change of the cover
+    noisy = np.clip(np.round(sealed + rng.normal(0, 2.0, sealed.shape)), 0, 255).astype(np.uint8)
+    assert W.unseal(noisy, material) == header
+    with pytest.raises(KeyError_):
+        W.unseal(noisy, keys.derive("other", "inrweights"))
+    old = frame.embed(container.reshape(-1), material, frame.seal(material, json.dumps(header).encode(),
+                                                                   W.HEADER_AAD)).reshape(container.shape)
+    assert W.unseal(old, material) == header
+    old_noisy = np.clip(np.round(old + rng.normal(0, 2.0, old.shape)), 0, 255).astype(np.uint8)
+    with pytest.raises(KeyError_):
+        W.unseal(old_noisy, material)
+
+
+def test_secret_reveals_after_pixel_noise_from_a_256_wide_container(tmp_path):
+    method = get_method("inrweights", width=256, steps=60)
+    secret = tone(400, 8000)
+    stego = media.save(method.hide(cover_image(), secret, "k"), tmp_path / "c.png")
+    ATTACKS["gaussian-noise-2"].apply(stego, tmp_path / "n.png")
+    assert not np.array_equal(media.load(tmp_path / "n.png").to_uint8(), media.load(stego).to_uint8())
+    clean, noisy = (method.reveal(media.load(path), "k").samples[0] for path in (stego, tmp_path / "n.png"))
+    assert metrics.snr(clean, noisy) > 10  # the weights are the noisy pixels: the secret moves a little
