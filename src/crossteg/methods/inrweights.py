@@ -240,10 +240,11 @@ class Schedule:
 
 
 def train(net: BaseNet, signal: Signal, cover: torch.Tensor, schedule: Schedule, *, progress: Progress = no_progress,
-          seed: int = 0, start: torch.Tensor | None = None) -> torch.Tensor:
+          seed: int = 0, start: torch.Tensor | None = None, frozen: torch.Tensor | None = None) -> torch.Tensor:
     """Optimise the pixels (3 x N x N, starting at `start`, by default the cover) for eq. 4; returns them in
-    [0, 1] (float)."""
-    pixels = (cover if start is None else start).clone().requires_grad_(True)
+    [0, 1] (float). Pixels where the boolean mask `frozen` is set keep their start values."""
+    start = cover if start is None else start
+    pixels = start.clone().requires_grad_(True)
     optimizer = torch.optim.Adam([pixels], lr=schedule.lr)
     decay = lambda s: schedule.final_fraction + (1 - schedule.final_fraction) * 0.5 * (  # noqa: E731
         1 + math.cos(math.pi * s / max(1, schedule.steps)))
@@ -268,6 +269,8 @@ def train(net: BaseNet, signal: Signal, cover: torch.Tensor, schedule: Schedule,
         scheduler.step()
         with torch.no_grad():
             pixels.clamp_(0, 1)  # the PNG holds [0, 255] only
+            if frozen is not None:
+                pixels[frozen] = start[frozen]
         value = float(secret_loss.detach())
         smooth = value if smooth is None else 0.9 * smooth + 0.1 * value  # batch losses are noisy: show a mean
         progress("hiding (fitting the secret in the pixels)", step, schedule.steps,
@@ -296,6 +299,11 @@ def prepare_secret(secret: Any) -> Any:
     if isinstance(secret, Video | Shape):
         return secret
     raise UsageError(f"inrweights hides video, audio or a 3-D shape, not {type(secret).__name__}")
+
+
+def _planes(pixels: np.ndarray) -> torch.Tensor:
+    """N x N x 3 -> the 3 x N x N tensor the network's variable weights are read from."""
+    return torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)))
 
 
 def prepare_cover(cover: Image, width: int) -> np.ndarray:
@@ -386,7 +394,8 @@ class INRWeights(Method):
         return Schedule(steps, FAST_LR[modality], 0.05, batch, beta, self.qat)
 
     def hide(self, cover: Any, secret: Any, key: keys.Key = None, *, progress: Progress = no_progress) -> Image:
-        """Fit the secret with the container's pixels as variable weights; seal the header into their LSBs."""
+        """Fit the secret with the container's pixels as variable weights, around the sealed header (or seal it
+        into their LSBs after the fit, in a small container)."""
         self.check_cover(cover)
         secret = prepare_secret(secret)
         self.check_fits(cover, secret)
@@ -402,12 +411,13 @@ class INRWeights(Method):
         material = keys.derive(key, self.id)
         ranges = weight_ranges(pixels, signal.modality, width)
         net = base_net(signal.modality, width, material, ranges, self.scatter)
-        start = torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)))
-        fitted = train(net, signal, start, self._schedule(signal.modality), progress=progress)
-        container = np.round(fitted.numpy().transpose(1, 2, 0) * 255).astype(np.uint8)
         header = {"v": FORMAT, "modality": signal.modality, "ranges": ranges, "layout": signal.layout,
                   "scatter": self.scatter}
-        return Image.from_uint8(seal(container, material, header))
+        start, held = _robust_start(pixels, material, header)
+        fitted = train(net, signal, _planes(pixels), self._schedule(signal.modality), progress=progress,
+                       start=_planes(start), frozen=None if held is None else _planes(held))
+        container = np.round(fitted.numpy().transpose(1, 2, 0) * 255).astype(np.uint8)
+        return Image.from_uint8(container if held is not None else seal(container, material, header)[0])
 
     def reveal(self, stego: Any, key: keys.Key = None, *, level: int = 1, progress: Progress = no_progress) -> Any:
         """Read the header with the key, rebuild the base network from the pixels, render the secret."""
@@ -422,7 +432,7 @@ class INRWeights(Method):
         ranges = [(float(lo), float(hi)) for lo, hi in header["ranges"]]
         # containers written before the keyed layout existed have no "scatter" entry: the paper's layout
         net = base_net(header["modality"], h, material, ranges, bool(header.get("scatter", False)))
-        pixels = torch.from_numpy(np.ascontiguousarray(container.transpose(2, 0, 1))).float() / 255
+        pixels = _planes(container).float() / 255
         progress("revealing (rendering the INR)", 0, 1)
         gain = float(header["layout"].get("gain", 1.0))  # audio was fitted scaled by this (AUDIO_RMS)
         out = render(lambda x: net.forward(x, pixels) / gain, header["modality"], header["layout"])
@@ -435,14 +445,28 @@ def header_copies(values: int) -> int:
     return min(HEADER_COPIES, values // HEADER_VALUES_PER_COPY)
 
 
-def seal(container: np.ndarray, material: keys.KeyMaterial, header: dict[str, Any]) -> np.ndarray:
-    """The container with the header sealed (encrypted, authenticated) at keyed pixel values (codecs/frame.py):
-    dither-modulated copies of each bit where the container is large enough, else the LSBs."""
+def seal(container: np.ndarray, material: keys.KeyMaterial, header: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """The uint8 container with the header sealed (encrypted, authenticated) at keyed pixel values
+    (codecs/frame.py): dither-modulated copies of each bit where the container is large enough, else the LSBs;
+    and a boolean mask (the container's shape) of the values that hold it."""
     plaintext = json.dumps(header, separators=(",", ":")).encode()
-    copies = header_copies(container.size)
-    values = frame.embed(container.reshape(-1), material, frame.seal(material, plaintext, HEADER_AAD),
-                         HEADER_STEP if copies else 0, max(copies, 1))
-    return values.reshape(container.shape)
+    sealed, copies = frame.seal(material, plaintext, HEADER_AAD), header_copies(container.size)
+    values = frame.embed(container.reshape(-1), material, sealed, HEADER_STEP if copies else 0, max(copies, 1))
+    held = np.zeros(container.size, bool)
+    held[frame.positions(material, container.size, len(sealed), max(copies, 1))] = True
+    return values.reshape(container.shape), held.reshape(container.shape)
+
+
+def _robust_start(pixels: np.ndarray, material: keys.KeyMaterial,
+                  header: dict[str, Any]) -> tuple[np.ndarray, np.ndarray | None]:
+    """Start pixels (N x N x 3 in [0, 1]) and the mask of those to hold during the fit: where the robust header
+    is used, it is sealed into the cover first and its values are held, so the fit works around them (sealed
+    after the fit, its changes cost an audio secret 14 dB of SNR: 28.6 -> 14.6 dB for speech_3.wav at width 512);
+    LSB headers are sealed after the fit (mask None)."""
+    if not header_copies(pixels.size):
+        return pixels, None
+    sealed, held = seal(np.round(pixels * 255).astype(np.uint8), material, header)
+    return np.where(held, sealed / 255, pixels).astype(np.float32), held
 
 
 def _sealed_header(values: np.ndarray, material: keys.KeyMaterial) -> bytes:
