@@ -2,10 +2,10 @@
 3-D shape secret is fitted by an INR whose variable weight matrices ARE the R, G, B channels of the container.
 
     key ──keys.py──> pre-defined weights W_p (the paper's init statistics) + header positions
-    cover (N x N) ──> pixels P (start) ─┐
-                                        ├─ Adam on P: L_s(f(Q(P), W_p)) + beta * L_c(Q(P), cover)   (eq. 4)
-    secret ──coords -> values──────────┘   Q = 8-bit rounding, straight-through gradient (QAT, eq. 3, 5)
-    round(255 P) + sealed header in keyed LSBs ──> container.png (an ordinary 8-bit RGB PNG)
+    cover (N x N) + sealed header at keyed pixels ──> start pixels P (the header's values held)
+    secret ──coords -> values──> Adam on P: L_s(f(Q(P), W_p)) + beta * L_c(Q(P), cover)   (eq. 4)
+                                 Q = 8-bit rounding, straight-through gradient (QAT, eq. 3, 5)
+    round(255 P) ──> container.png (an ordinary 8-bit RGB PNG; N < 128: the header then goes in keyed LSBs)
     reveal: container.png + key ─> header ─> W_v = w_min + pixel/255 (w_max - w_min) ─> f ─> secret
 
 Base networks (paper sec. 3.1, width N = 512, the container's side): video and audio use a SIREN with four
@@ -40,11 +40,12 @@ benchmarks/results/inrweights-tables.md):
   (eq. 1 up to a constant); L_c is eq. 2's sum in pixel units divided by the width, so one beta holds at
   every width (the secret's gradient per pixel falls about like 1/width).
 * Everything reveal needs besides the key and the pixels (modality, the secret's layout, the six range
-  numbers) is a small authenticated, encrypted header (codecs/frame.py) of ~2300 bits written at key-derived
-  pixel values after training: a wrong key is reported, not guessed. Ours: at widths of 256 and more each bit
-  is dither-modulated into several values (`header_copies`; lattice step HEADER_STEP), so the header outlives
-  pixel noise that the fitted weights themselves shrug off; smaller containers keep it in least-significant
-  bits (hence MIN_WIDTH). The width (architecture size) is the container's side.
+  numbers) is a small authenticated, encrypted header (codecs/frame.py) of ~2300 bits at key-derived pixel
+  values: a wrong key is reported, not guessed. Ours: from width 128 up each bit is dither-modulated into
+  one or more values (`header_copies`; lattice step HEADER_STEP) sealed into the cover before the fit and held
+  through it, so the header outlives pixel noise that the fitted weights themselves shrug off; smaller
+  containers get it in least-significant bits after the fit (hence MIN_WIDTH). The width (architecture size) is
+  the container's side.
 * Covers are resized (not cropped) to N x N, as the paper resizes its ImageNet covers to 512 x 512; the
   option width=0 uses a square cover's own side instead (a 384 x 384 cover gives a 384-wide network).
 * Secrets are fitted at their own size up to the paper's (16 x 128 x 128 video, 100 000 samples at 22 050 Hz;
