@@ -15,7 +15,11 @@ trained on a log-magnitude, anti-wrapping phase, multi-resolution STFT and mel l
 magnitude is good (under the true phase PESQ-WB 3.5-4.2 on the benchmark's held-out sets), its phase is not,
 hence "hybrid". Two ways to better phase were tried from the shipped weights and not shipped (the card's notes):
 adversarial training (`--adversarial`, 67 CPU-minutes) lowered PESQ; the phase loss weighted by the true
-magnitude (`--phase-weight magnitude`, 65 CPU-minutes) moved it by -0.15 to +0.06 across the sets. The weights
+magnitude (`--phase-weight magnitude`, 65 CPU-minutes) moved it by -0.15 to +0.06 across the sets. Nor does a
+better start for the hybrid's iterations help: phase-gradient heap integration (Prusa et al. 2017, integrated along
+a maximum spanning tree of the magnitude; a one-off script) of the network's magnitude, then the same 128
+iterations, scored 2.94 against the network phase's 2.96 (PESQ-WB, 5 held-out espeak-ng clips not in the
+benchmark); under the true magnitude it would win (3.90 vs 3.77): the magnitude is what limits. The weights
 card (weights/vocoder-small.json) holds the held-out numbers; `DEFAULT` names the vocoder that measured best on
 held-out voices and is what "auto" means.
 """
