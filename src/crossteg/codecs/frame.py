@@ -67,8 +67,8 @@ def embed(values: np.ndarray, material: KeyMaterial, frame: bytes, step: int = 0
         return out
     offset = _dither(material, bits.size, step) + bits * (step / 2)
     target = np.round(step * np.round((current - offset) / step) + offset)
-    top = np.iinfo(out.dtype).max
-    target = np.where(target > top, target - step, np.where(target < 0, target + step, target))
+    bounds = np.iinfo(out.dtype)
+    target = np.where(target > bounds.max, target - step, np.where(target < bounds.min, target + step, target))
     out[at] = target.astype(out.dtype)
     return out
 
