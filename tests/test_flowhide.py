@@ -15,6 +15,14 @@ from crossteg.methods import get_method
 from crossteg.nn.waveglow import SAMPLE_RATE, WaveGlow, WaveGlowConfig, WNConfig
 
 
+@pytest.fixture(autouse=True)
+def repeatable_filler(monkeypatch):
+    """Hide draws fresh filler bits each time; seeded here so a run is repeatable. With fresh filler about one hide
+    in 30-60 of the float round trip below lets a flip (the tiny untrained flow's float32 arithmetic) change a patch
+    (mean error 0.013 instead of 0.002-0.004; measured over 60 hides)."""
+    monkeypatch.setattr(FH, "filler_rng", lambda: np.random.default_rng(0))
+
+
 @pytest.fixture(autouse=True, scope="module")
 def one_thread():
     before = torch.get_num_threads()

@@ -238,6 +238,12 @@ def _header_plan() -> B.Plan:
     return B.Plan(table, HEADER_BITS, HEADER_SLOTS)
 
 
+def filler_rng() -> np.random.Generator:
+    """The generator of the filler bits (unused slots and slot positions): fresh noise on every hide, so that no
+    two stegos share a pattern. Tests replace it with a seeded one to be repeatable."""
+    return np.random.default_rng()
+
+
 def header_floats(material: keys.KeyMaterial, values: dict[str, int], rng: np.random.Generator) -> np.ndarray:
     """HEADER_FLOATS floats: whitened header bits, HEADER_REPEAT copies each, in HEADER_SLOTS; others random."""
     whitened = B.whiten(material, "header", header_bits(values))
@@ -400,7 +406,7 @@ class FlowHide(Method):
         progress("compressing frames (ICN)", 0, 3)
         codes = encode_frames(parts.icn, torch.from_numpy(secret.frames), self.iterations).numpy()
         material = keys.derive(key, self.id)
-        rng = np.random.default_rng()  # filler only: fresh noise each time
+        rng = filler_rng()
         plan = make_plan(parts, self.iterations, self.encoding, pcm, secret.height, secret.width)
         units = to_units(codes, plan)
         slot_bits = B.plan_bits(plan, units, rng.integers(0, 2, (len(units), int((plan.table < 0).sum()))))
