@@ -4,32 +4,25 @@
 
 For every registered method and every cover x secret modality it hides, one case on the bundled assets:
 the largest bundled cover of that modality (the most capacity) and the largest bundled secret of that
-modality that fits in it (or, when none fits, the smallest, which records the capacity error). Two short
-secrets are derived from the bundled ones (first 0.5 s of speech_1.wav, face160.png at 64x64, the first 4 frames
-of clip.mp4 at 64x64) so that small carriers such as LSB in a 16-bit WAV, or deepsteg-video, have something to
-carry. Each case runs through `crossteg eval`'s own
-`run_case` with every registered attack; the table keeps `reveal_ok` (1 = revealed, 0 = failed cleanly, the
-note says why) and the secret fidelity after each attack, and a summary row per method and attack: the
-fraction of cases revealed. No paper reports these numbers for LSB; paper methods add their rows as they land.
-Methods that can reveal from damaged files (an `allow_missing` option, e.g. ditas) are run with it on, as a
-user holding a damaged file would (`--allow-missing`).
+modality that fits in it (or, when none fits, the smallest, which records the capacity error). The bundled
+set has small secrets for small carriers such as LSB in a 16-bit WAV, or deepsteg-video (speech_short.wav,
+face64.png, clip_short.mp4; derived from the others by scripts/make_assets.py). Each case runs through
+`crossteg eval`'s own `run_case` with every registered attack; the table keeps `reveal_ok` (1 = revealed, 0 =
+failed cleanly, the note says why) and the secret fidelity after each attack, and a summary row per method and
+attack: the fraction of cases revealed. No paper reports these numbers for LSB; paper methods add their rows as
+they land. Methods that can reveal from damaged files (an `allow_missing` option, e.g. ditas) are run with it
+on, as a user holding a damaged file would (`--allow-missing`).
 """
 
 from __future__ import annotations
 
 import argparse
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from PIL import Image as PILImage
-
-from crossteg import media
 from crossteg.errors import CrossTegError
-from crossteg.evaluate import assets_dir, run_case, samples_by_modality
-from crossteg.media import Audio, Image, Video
+from crossteg.evaluate import fits, run_case, samples_by_modality
 from crossteg.methods import get_method
 from crossteg.methods.base import MODALITIES, Method, method_ids, parse_options
 from crossteg.pipeline import load_cover, load_secret
@@ -37,34 +30,11 @@ from crossteg.results import Results, Row, merged_command, previous_rows
 from crossteg.robustness import select
 
 COMMAND = "python -m benchmarks.robustness"
-SHORT_SPEECH_SECONDS = 0.5
-SMALL_IMAGE_SIDE = 64
-SHORT_CLIP_FRAMES = 4
 
 
-def build_data(folder: Path) -> Path:
-    """The bundled assets plus two small secrets derived from them."""
-    for path in assets_dir().iterdir():
-        shutil.copy(path, folder / path.name)
-    speech = media.load(assets_dir() / "speech_1.wav")
-    assert isinstance(speech, Audio)
-    short = speech.samples[:, : int(SHORT_SPEECH_SECONDS * speech.sample_rate)]
-    media.save(Audio(short, speech.sample_rate), folder / "speech_short.wav")
-    with PILImage.open(assets_dir() / "face160.png") as face:
-        small = face.convert("RGB").resize((SMALL_IMAGE_SIDE, SMALL_IMAGE_SIDE), PILImage.Resampling.LANCZOS)
-    media.save(Image.from_uint8(np.asarray(small)), folder / f"face{SMALL_IMAGE_SIDE}.png")
-    clip = media.load(assets_dir() / "clip.mp4")
-    assert isinstance(clip, Video)
-    frames = np.stack([np.asarray(PILImage.fromarray(f).resize((SMALL_IMAGE_SIDE, SMALL_IMAGE_SIDE),
-                                                               PILImage.Resampling.LANCZOS))
-                       for f in (clip.frames[:SHORT_CLIP_FRAMES] * 255).round().astype(np.uint8)])
-    media.save(Video(frames.astype(np.float32) / 255, clip.fps), folder / "clip_short.mp4")
-    return folder
-
-
-def fits(method: Method, cover: object, secret_path: Path) -> bool:
+def fits_file(method: Method, cover: object, secret_path: Path) -> bool:
     try:
-        return method.secret_size(load_secret(method, secret_path)) <= method.capacity(cover).amount
+        return fits(method, load_secret(method, secret_path), cover)
     except CrossTegError:
         return False
 
@@ -83,7 +53,7 @@ def robustness_cases(method: Method, samples: dict[str, list[Path]],
             secrets = sorted((p for p in samples.get(secret_modality, []) if p != cover_path),
                              key=lambda p: p.stat().st_size)
             if secrets:
-                fitting = [p for p in secrets if fits(method, cover, p)]
+                fitting = [p for p in secrets if fits_file(method, cover, p)]
                 cases.append((cover_path, fitting[-1] if fitting else secrets[0]))
     return cases
 
@@ -135,7 +105,7 @@ def main(argv: list[str] | None = None) -> Results:
         results.command = merged_command(previous, f"{COMMAND} --methods {','.join(ids)}{extra} --merge")
     details: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="crossteg-robustness-") as tmp:
-        samples = samples_by_modality(build_data(Path(tmp)))
+        samples = samples_by_modality(None)
         for method_id in ids:
             lenient = {"allow_missing": True} if "allow_missing" in get_method(method_id).options() else {}
             method = get_method(method_id, **lenient, **options.get(method_id, {}))

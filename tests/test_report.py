@@ -1,12 +1,13 @@
 """The report: builds on the bundled set with lsb alone, contains its pictures, and resumes from its cache; the
-results files' merged commands."""
+results files' merged commands; the cases eval picks."""
 
 import json
 
 import pytest
 
 from crossteg import report
-from crossteg.methods import lsb
+from crossteg.evaluate import quick_cases, samples_by_modality
+from crossteg.methods import get_method, lsb
 from crossteg.results import merged_command
 
 
@@ -63,3 +64,20 @@ def test_a_merged_results_file_lists_each_command_once_the_latest_last():
     assert again == "full run; then cmd --methods b --merge; then cmd --methods a --merge"
     assert merged_command("", "x --recorded", " && ") == "x --recorded"
     assert merged_command("x && x --speed", "x --recorded", " && ") == "x && x --speed && x --recorded"
+
+
+def test_quick_cases_take_the_first_secret_that_fits_and_pass_over_unusable_covers(assets, tmp_path):
+    """A 2.3 s cover holds a 64x64 image under deepsteg but not face.png (first by name); a 64x64 image is too
+    small to be a thinimg cover at all (its capacity raises): it is passed over, not a crash."""
+    def folder(name: str, files: dict[str, str]):
+        (tmp_path / name).mkdir()
+        for new, old in files.items():
+            (tmp_path / name / new).write_bytes((assets / old).read_bytes())
+        return tmp_path / name, samples_by_modality(tmp_path / name)
+
+    where, samples = folder("big-first", {"a_face.png": "face.png", "b_small.png": "face64.png",
+                                          "speech.wav": "speech_1.wav"})
+    assert quick_cases(get_method("deepsteg"), samples) == [(where / "speech.wav", where / "b_small.png")]
+    where, samples = folder("tiny-first", {"a_tiny.png": "face64.png", "b_face.png": "face.png",
+                                           "speech.wav": "speech_1.wav"})
+    assert quick_cases(get_method("thinimg"), samples) == [(where / "b_face.png", where / "speech.wav")]

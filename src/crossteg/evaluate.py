@@ -147,10 +147,19 @@ def run_case(method: Method, cover_path: Path, secret_path: Path, attacks: list[
     return rows
 
 
+def fits(method: Method, secret: Any, cover: Any) -> bool:
+    """Whether `secret` fits in `cover` (a cover the method cannot use at all, e.g. too small, fits nothing)."""
+    try:
+        return method.secret_size(secret) <= method.capacity(cover).amount
+    except CrossTegError:
+        return False
+
+
 def quick_cases(method: Method, samples: dict[str, list[Path]],
                 skipped: dict[Path, str] | None = None) -> list[tuple[Path, Path]]:
     """Pairs that give every cover modality and every secret modality of `method` at least one case: the i-th
-    secret modality goes into the i-th cover modality (cycling), in the first cover (by name) it fits in.
+    secret modality goes into the i-th cover modality (cycling): its first secret (by name) that fits a cover, in
+    the first cover (by name) it fits in.
     Files that cannot be read are passed over, with the reason in `skipped` (a user's folder may hold a few)."""
     skipped = {} if skipped is None else skipped
 
@@ -169,12 +178,11 @@ def quick_cases(method: Method, samples: dict[str, list[Path]],
         loaded = [(c, x) for c in cover_files if (x := readable(load_cover, c)) is not None]
         first = [c for c, _ in loaded[:1]]
         ordered = sorted(secret_files, key=lambda s: s in first)  # not the first cover, if there is another secret
-        secret_path, secret = next(((s, x) for s in ordered if (x := readable(load_secret, s)) is not None),
-                                   (None, None))
-        if secret_path is None or not loaded:
+        candidates = [(s, x) for s in ordered if (x := readable(load_secret, s)) is not None]
+        if not candidates or not loaded:
             continue
-        fits = [c for c, x in loaded if c != secret_path and method.secret_size(secret) <= method.capacity(x).amount]
-        cases.append((fits[0] if fits else loaded[0][0], secret_path))  # fitting nowhere is a result too
+        fitting = ((c, s) for s, x in candidates for c, cover in loaded if c != s and fits(method, x, cover))
+        cases.append(next(fitting, (loaded[0][0], candidates[0][0])))  # fitting nowhere is a result too
     return cases
 
 
