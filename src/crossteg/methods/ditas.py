@@ -548,8 +548,9 @@ class ImageInAudio(Method):
         size, cap = self.secret_size(secret), self.capacity(cover).amount
         if size > cap:
             need = (2 * GUARD + self.stages * size) / MODEL_RATE
-            raise CapacityError(f"{self.describe(secret)} ({size:.0f} pixels padded to 64 px tiles) with {self.stages} "
-                                f"stages needs at least {need:.2f} s of audio; this cover is {cover.duration:.2f} s "
+            stages = f"{self.stages} stage{'s' * (self.stages != 1)}"
+            raise CapacityError(f"{self.describe(secret)} ({size:.0f} pixels padded to 64 px tiles) with {stages} "
+                                f"needs at least {need:.2f} s of audio; this cover is {cover.duration:.2f} s "
                                 f"(holds {cap:.0f} pixels){self.fit_hint(secret, cap)}")
 
     def fit_hint(self, secret: Any, pixels: float) -> str:
