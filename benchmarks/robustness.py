@@ -33,6 +33,7 @@ COMMAND = "python -m benchmarks.robustness"
 
 
 def fits_file(method: Method, cover: object, secret_path: Path) -> bool:
+    """Whether the secret in `secret_path` can be read and fits in `cover`."""
     try:
         return fits(method, load_secret(method, secret_path), cover)
     except CrossTegError:

@@ -169,9 +169,9 @@ def make_video(n_frames: int = 16, size: int = 128, fps: int = 8) -> None:
 
 
 def make_small_secrets() -> None:
-    """Small secrets derived from the files above, written by crossteg's own writers: a 10 s cover of deepsteg,
-    stft or deepsteg-video, or a 16-bit WAV under LSB, holds a 64x64 image or 4 small frames, not face.png or
-    clip.mp4, so `crossteg eval`, the report and the robustness sweep need these to show those methods at work."""
+    """Small secrets derived from the files above, written by crossteg's own writers: a few seconds of cover under
+    deepsteg, stft or deepsteg-video, or a 16-bit WAV under LSB, hold a 64x64 image or 4 small frames, not
+    face.png or clip.mp4, so `crossteg eval`, the report and the robustness sweep need these to show them at work."""
     from PIL import Image
 
     from crossteg import media
