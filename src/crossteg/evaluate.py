@@ -150,9 +150,10 @@ def run_case(method: Method, cover_path: Path, secret_path: Path, attacks: list[
 def fits(method: Method, secret: Any, cover: Any) -> bool:
     """Whether `secret` fits in `cover` (a cover the method cannot use at all, e.g. too small, fits nothing)."""
     try:
-        return method.secret_size(secret) <= method.capacity(cover).amount
+        method.check_fits(cover, secret)
     except CrossTegError:
         return False
+    return True
 
 
 def quick_cases(method: Method, samples: dict[str, list[Path]],
