@@ -8,6 +8,7 @@ not a crash); attacks that would not change a stego (`NotApplicable`) are skippe
 
 from __future__ import annotations
 
+import itertools
 import math
 import tempfile
 import time
@@ -179,11 +180,13 @@ def quick_cases(method: Method, samples: dict[str, list[Path]],
         loaded = [(c, x) for c in cover_files if (x := readable(load_cover, c)) is not None]
         first = [c for c, _ in loaded[:1]]
         ordered = sorted(secret_files, key=lambda s: s in first)  # not the first cover, if there is another secret
-        candidates = [(s, x) for s in ordered if (x := readable(load_secret, s)) is not None]
-        if not candidates or not loaded:
+        candidates = ((s, x) for s in ordered if (x := readable(load_secret, s)) is not None)  # read as needed
+        first_secret = next(candidates, None)
+        if first_secret is None or not loaded:
             continue
-        fitting = ((c, s) for s, x in candidates for c, cover in loaded if c != s and fits(method, x, cover))
-        cases.append(next(fitting, (loaded[0][0], candidates[0][0])))  # fitting nowhere is a result too
+        fitting = ((c, s) for s, x in itertools.chain([first_secret], candidates)
+                   for c, cover in loaded if c != s and fits(method, x, cover))
+        cases.append(next(fitting, (loaded[0][0], first_secret[0])))  # fitting nowhere is a result too
     return cases
 
 
