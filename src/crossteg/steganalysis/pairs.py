@@ -33,6 +33,7 @@ import numpy as np
 
 from crossteg import media
 from crossteg.errors import CapacityError
+from crossteg.evaluate import assets_dir, fits, samples_by_modality
 from crossteg.media import Audio, Image
 from crossteg.methods.base import Method
 
@@ -66,15 +67,8 @@ def _skimage(name: str, grey: bool) -> Callable[[], Image]:
     return load
 
 
-def assets() -> Path:
-    """The bundled sample folder (the same one `crossteg.evaluate.assets_dir` names)."""
-    from importlib.resources import files
-
-    return Path(str(files("crossteg") / "assets"))
-
-
 def _asset(name: str) -> Callable[[], Any]:
-    return lambda: media.load(assets() / name)
+    return lambda: media.load(assets_dir() / name)
 
 
 _COLOUR = {"astronaut": True, "coffee": True, "rocket": True, "chelsea": False, "hubble_deep_field": False,
@@ -206,16 +200,11 @@ def _secret(method: Method, cover: Any, fraction: float, rng: np.random.Generato
     """Random bytes filling `fraction` of the capacity, or the first bundled sample of a secret modality that fits."""
     if method.hides_bytes:
         return rng.bytes(max(1, int(fraction * method.capacity(cover).amount)))
+    bundled = samples_by_modality(None)
     for modality in method.secret:
-        for path in sorted(assets().iterdir()):
-            if path.suffix.lower() not in media.ALL_EXTS or media.modality_of(path) != modality:
-                continue
-            secret = media.load(path)
-            try:
-                method.check_fits(cover, secret)
-            except CapacityError:
-                continue
-            return secret
+        for path in bundled.get(modality, []):
+            if fits(method, secret := media.load(path), cover):
+                return secret
     raise CapacityError(f"no bundled secret fits a cover of {method.id}")
 
 
