@@ -95,3 +95,20 @@ def test_refuses_other_cover_modalities():
     clip = media.Video(np.zeros((2, 8, 8, 3), np.float32), fps=8.0)
     with pytest.raises(UsageError, match="hides in image or audio"):
         lsb.hide(clip, b"x", key="k")
+
+
+def test_mono_stego_converted_to_stereo_still_reveals(tmp_path):
+    lsb = get_method("lsb")
+    mono = Audio.from_int16(rng.integers(-20000, 20000, (1, 16000), dtype=np.int16), 16000)
+    secret = Payload(b"written twice by a converter" * 20, ".txt")
+    path = media.save(lsb.hide(mono, secret, key="k"), tmp_path / "stego.wav")
+    data, rate = sf.read(path, dtype="int16")
+    sf.write(tmp_path / "stereo.wav", np.stack([data, data], axis=1), rate, subtype="PCM_16")
+    stereo = media.load(tmp_path / "stereo.wav")
+    assert stereo.samples.shape == (2, 16000)
+    assert lsb.reveal(stereo, key="k") == secret
+    with pytest.raises(KeyError_):
+        lsb.reveal(stereo, key="other")
+    different = Audio(np.stack([stereo.samples[0], -stereo.samples[1]]), rate)  # not a copy: no second reading
+    with pytest.raises(KeyError_):
+        lsb.reveal(different, key="k")

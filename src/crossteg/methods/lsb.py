@@ -18,7 +18,7 @@ import numpy as np
 
 from crossteg import keys
 from crossteg.codecs import frame
-from crossteg.errors import UsageError
+from crossteg.errors import KeyError_, UsageError
 from crossteg.media.audio import Audio
 from crossteg.media.image import Image
 from crossteg.media.payload import Payload
@@ -36,6 +36,14 @@ def _rebuild(cover: Image | Audio, values: np.ndarray) -> Image | Audio:
     if isinstance(cover, Image):
         return Image.from_uint8(values.reshape(cover.pixels.shape))
     return Audio.from_int16(values.reshape(cover.samples.shape), cover.sample_rate)
+
+
+def _duplicated_channel(stego: Image | Audio) -> Audio | None:
+    """The first channel of an audio stego whose channels are all the same, else None: a mono stego that a
+    converter wrote as stereo still holds every bit, but interleaved twice."""
+    if isinstance(stego, Audio) and len(stego.samples) > 1 and (stego.samples == stego.samples[:1]).all():
+        return Audio(stego.samples[:1], stego.sample_rate)
+    return None
 
 
 def _as_payload(secret: Any) -> Payload:
@@ -93,5 +101,11 @@ class LSB(Method):
         self.check_cover(stego)
         if level != 1:
             raise UsageError("lsb has a single access level")
-        plain = frame.extract(_carrier(stego), keys.derive(key, self.id), ASSOCIATED_DATA, "lsb secret")
+        material = keys.derive(key, self.id)
+        try:
+            plain = frame.extract(_carrier(stego), material, ASSOCIATED_DATA, "lsb secret")
+        except KeyError_:
+            if (mono := _duplicated_channel(stego)) is None:
+                raise
+            plain = frame.extract(_carrier(mono), material, ASSOCIATED_DATA, "lsb secret")
         return Payload(plain[1 + plain[0]:], plain[1:1 + plain[0]].decode("ascii", "replace"))
