@@ -6,7 +6,8 @@
 One bit per 8-bit colour value (3 bits per pixel) or per 16-bit sample. The payload is encrypted and
 authenticated, so a wrong key is reported as such, and its bits are scattered over the whole cover by a
 permutation derived from the key, so no region of the cover carries the whole secret. Exact round trip:
-PNG and 16-bit WAV store exactly the integers written, and re-saving them with another tool keeps them.
+PNG and 16-bit WAV store exactly the integers written, and re-saving them with another tool keeps them (also as
+WebP/TIFF/BMP, 16-bit PNG, FLAC, 24-bit or float WAV, or a mono WAV written as stereo).
 """
 
 from __future__ import annotations
