@@ -12,6 +12,7 @@ from crossteg.errors import CapacityError, KeyError_, UsageError
 from crossteg.media import Audio, Image
 from crossteg.media.payload import Payload
 from crossteg.methods import get_method
+from crossteg.methods.base import Capacity
 
 rng = np.random.default_rng(0)
 
@@ -112,3 +113,12 @@ def test_mono_stego_converted_to_stereo_still_reveals(tmp_path):
     different = Audio(np.stack([stereo.samples[0], -stereo.samples[1]]), rate)  # not a copy: no second reading
     with pytest.raises(KeyError_):
         lsb.reveal(different, key="k")
+
+
+def test_capacity_amounts_read_as_english():
+    assert str(Capacity(2, "secrets")) == "2 secrets"
+    assert str(Capacity(1, "paper-size secrets")) == "1 paper-size secret"
+    assert Capacity(21287, "bytes").quantity(1) == "1 byte"
+    assert Capacity(326.91, "s of speech").quantity(1) == "1 s of speech"
+    with pytest.raises(CapacityError, match=r"^secret is 8 bytes but this cover holds at most 1 byte with lsb$"):
+        get_method("lsb").check_fits(Audio.from_int16(np.zeros((1, 272), np.int16), 16000), b"8 bytes!")

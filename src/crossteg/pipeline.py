@@ -65,7 +65,7 @@ def hide_files(method_id: str, cover_path: Path, secret_paths: list[Path], outpu
     capacity, used = method.capacity_for(cover, secret), method.secret_size(secret)
     return {"method": method.id, "stego": str(output), "capacity": capacity.amount, "unit": capacity.unit,
             "secret_size": used, "hide_seconds": round(seconds, 3),
-            "message": f"hid {used:g} {capacity.unit} ({_percent(used / max(capacity.amount, 1e-9))} of "
+            "message": f"hid {capacity.quantity(used)} ({_percent(used / max(capacity.amount, 1e-9))} of "
                        f"{capacity}) in {cover_path.name} -> {output}"}
 
 

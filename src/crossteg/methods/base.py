@@ -44,7 +44,11 @@ class Capacity:
     unit: str
 
     def __str__(self) -> str:
-        return f"{self.amount:g} {self.unit}"
+        return self.quantity(self.amount)
+
+    def quantity(self, amount: float) -> str:
+        """`amount` in this unit, for people: "2 secrets", "1 secret" (a plural unit's s dropped for one)."""
+        return f"{amount:g} {self.unit.removesuffix('s') if amount == 1 else self.unit}"
 
 
 class Method(ABC):
@@ -98,7 +102,7 @@ class Method(ABC):
     def check_size(self, cap: Capacity, size: float) -> None:
         """Raise CapacityError when `size` is over `cap`, saying both."""
         if size > cap.amount:
-            raise CapacityError(f"secret is {size:g} {cap.unit} but this cover holds at most {cap} with {self.id}")
+            raise CapacityError(f"secret is {cap.quantity(size)} but this cover holds at most {cap} with {self.id}")
 
     def check_cover(self, cover: Any) -> None:
         """Raise UsageError when the cover's modality is not one this method hides in."""
