@@ -133,8 +133,11 @@ def test_naive_encoding_round_trip(parts, tmp_path):
 def test_wrong_key_is_reported(parts, tmp_path):
     m = method(parts)
     loaded = through_file(m.hide(tone(0.5), clip(), key="right"), tmp_path, subtype="FLOAT")
-    with pytest.raises(KeyError_):
+    with pytest.raises(KeyError_, match=r"\(wrong key, or not a flowhide stego\)$"):
         m.reveal(loaded, key="wrong")
+    resaved = through_file(loaded, tmp_path)  # 16-bit PCM, as a converter writes it: the hint names that too
+    with pytest.raises(KeyError_, match=r"or a float32 stego re-saved as 16-bit PCM: .* -O pcm=true\)$"):
+        m.reveal(resaved, key="wrong")
 
 
 def test_capacity_error_says_how_much_audio_is_needed(parts):

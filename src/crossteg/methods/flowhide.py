@@ -449,7 +449,9 @@ class FlowHide(Method):
         erased = erased_floats(stego.samples[0, :n], parts.waveglow.config.n_group)[order]  # lost audio: no vote
         header = read_header(material, logical[:HEADER_FLOATS], erased[:HEADER_FLOATS])
         if header is None or header["version"] != VERSION or header["encoding"] >= len(ENCODINGS):
-            raise KeyError_("no flowhide secret found with this key (wrong key, or not a flowhide stego)")
+            resaved = (", or a float32 stego re-saved as 16-bit PCM: keep the WAV crossteg wrote, or hide with "
+                       "-O pcm=true") if _looks_16bit(stego.samples) else ""
+            raise KeyError_(f"no flowhide secret found with this key (wrong key, or not a flowhide stego{resaved})")
         k, pcm = header["iterations"] + 1, bool(header["pcm"])
         if not pcm and _looks_16bit(stego.samples):
             warnings.warn("this float-mode stego was re-saved as 16-bit PCM: expect flipped bits (keep the float32 "
