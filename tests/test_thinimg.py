@@ -275,6 +275,26 @@ def test_refinement_weighs_the_length_header_by_its_share():
         assert (weighted > T.reveal_error([Identity()], [target], off)) == heavier
 
 
+def test_refinement_weighs_a_mel_values_error_by_its_loudness():
+    """A loud value's error counts more than a quiet one's, wherever the key's shuffle (and flips) put them; the
+    header's values weigh the mean; formats other than the mel weigh every value alike."""
+    layout = mel.Layout("mel", 2)
+    shuffle = T.level_shuffle("k", 1, layout.shape)
+    speech = np.random.default_rng(0).uniform(0, 1, layout.shape).astype(np.float32)
+    hidden = T.scramble(speech, *shuffle)[None]
+    weights = T.loudness_weights(hidden, shuffle, layout)
+    placed = T.unscramble(weights[0], shuffle[0], np.zeros_like(shuffle[1]))
+    mask = mel.header_mask(layout)
+    assert weights.shape == hidden.shape and weights.mean() == pytest.approx(1.0)
+    np.testing.assert_allclose(placed[~mask] / (T.LOUDNESS_FLOOR + speech[~mask]),
+                               placed[~mask][0] / (T.LOUDNESS_FLOOR + speech[~mask][0]), rtol=1e-5)
+    np.testing.assert_allclose(placed[mask], placed[~mask].mean(), rtol=1e-5)
+    for fmt in ("raw", "stft"):
+        other = mel.Layout(fmt, mel.FORMATS[fmt])
+        np.testing.assert_array_equal(T.loudness_weights(np.zeros((1, *other.shape), np.float32),
+                                                         T.level_shuffle("k", 1, other.shape), other), 1.0)
+
+
 def test_refinement_reveals_the_hidden_tensor_better_from_the_png_without_a_larger_change(tmp_path, assets, clips):
     """Hide-time refinement (ours): the tensor read back from the saved PNG is closer to the one hidden, and the
     container is changed from the cover no more (mean square) than by the network's one pass."""
@@ -313,9 +333,12 @@ def test_a_misread_header_is_refined_again_with_the_header_weighted(tmp_path, as
     monkeypatch.setattr(method, "_unrevealable", first_misread)
     stego = media.load(media.save(method.hide(face, clips[0], "key"), tmp_path / "c.png"))
     layout = T.load_model(T.SINGLE).layout
-    expected = T.header_weights(layout, T.level_shuffle("key", 1, layout.shape)[0])  # the key's header placement
-    assert weighted[0] is None and len(weighted) == 2 and checked == [None, None]
-    np.testing.assert_array_equal(weighted[1][0].numpy(), expected)
+    shuffle = T.level_shuffle("key", 1, layout.shape)
+    hidden = T.THInImg()._tensors(T.speech_samples(clips[0]), shuffle, layout, 1)
+    loud = T.loudness_weights(hidden, shuffle, layout)
+    assert len(weighted) == 2 and checked == [None, None]
+    np.testing.assert_allclose(weighted[0][0].numpy(), loud, rtol=1e-6)  # by loudness, then times the header's
+    np.testing.assert_allclose(weighted[1][0].numpy(), loud * T.header_weights(layout, shuffle[0]), rtol=1e-6)
     assert method.reveal(stego, "key").frames == clips[0].frames
     monkeypatch.setattr(method, "_unrevealable", lambda *a: "at level 1, its length header reads 5, not 7")
     with pytest.raises(CapacityError, match="reads 5, not 7; hide shorter speech"):
