@@ -329,7 +329,7 @@ def header_weights(layout: mel.Layout, perm: np.ndarray) -> np.ndarray:
 
 def loudness_weights(tensors: np.ndarray, shuffle: tuple[np.ndarray, np.ndarray], layout: mel.Layout) -> np.ndarray:
     """reveal_error's weights for one level's hidden tensors (T x c x 160 x 160, shuffled; each tensor's mean 1):
-    a mel value's error weighs LOUDNESS_FLOOR + its level (0 at the mel's -100 dB floor, 1 at +20 dB), the length
+    a mel value's error weighs LOUDNESS_FLOOR + its level (0 at the mel's -100 dB floor, 1 at its 0 dB top), the length
     header's values the mean of the rest. Other formats: all 1."""
     if layout.fmt != "mel":
         return np.ones_like(tensors)
