@@ -100,8 +100,9 @@ REFINE_STEPS = 30
 REFINE_LR = 1e-4  # on [0, 1] pixels: a quarter of an 8-bit level
 # ours: refinement weighs each mel value's error by LOUDNESS_FLOOR + its level (loudness_weights). The revealed mel's
 # error is largest where the speech is loud (|error| 0.015 there against 0.004 below -70 dB, 10 s model), and there
-# it is heard: at equal tensor PSNR, the revealed mel vocoded at PESQ-WB 2.58-2.82 where Gaussian noise over the
-# whole mel kept 2.84-3.00. Measured (PESQ-WB from the PNG, hybrid vocoder, 30 steps, container PSNR unchanged):
+# it is heard: at equal tensor PSNR (2 bundled clips), the revealed mel vocoded at PESQ-WB 2.58-2.82 where Gaussian
+# noise over the whole mel scored 2.73-2.84 (nested model's levels: 1.71-2.66 against 2.50-3.35). Measured
+# (PESQ-WB from the PNG, hybrid vocoder, 30 steps, container PSNR unchanged):
 # 10 s model, the first 8 clips of table 1's held-out voices and of table 1r's recorded speakers: plain MSE 2.88,
 # floor 0.05 / 0.1 / 0.3: 2.99 / 3.01 / 2.96; 16 other clips of the same sets (seed 77): 2.99 -> 3.04 with 0.1.
 # Nested model, levels 1 / 2: 1.81 / 2.35 -> 1.89 / 2.58 on those 16 pairs, 2.02 / 2.22 -> 1.78 / 2.39 on 8 of the
