@@ -320,13 +320,18 @@ def reveal_error(layers: list[CouplingNet], targets: list[torch.Tensor], contain
     return error
 
 
+def placed_weights(weights: np.ndarray, perm: np.ndarray) -> np.ndarray:
+    """Per-value weights of the unshuffled tensor, scaled to mean 1 and moved where the shuffle `perm` puts each
+    value (placement only: a weight does not flip with its value)."""
+    return scramble(weights / weights.mean(), perm, np.zeros(len(perm), np.uint8))
+
+
 def header_weights(layout: mel.Layout, perm: np.ndarray) -> np.ndarray:
     """reveal_error's weights for one level's shuffled tensor (c x 160 x 160, mean 1): the length header's values
     carry HEADER_SHARE of the loss. A flipped header bit loses the whole clip, a mel value's error a little of it."""
     mask = mel.header_mask(layout)
     heavy = HEADER_SHARE / (1 - HEADER_SHARE) * (mask.size - mask.sum()) / mask.sum()
-    weights = np.where(mask, heavy, 1.0).astype(np.float32)
-    return scramble(weights / weights.mean(), perm, np.zeros(len(perm), np.uint8))  # placement only, no flips
+    return placed_weights(np.where(mask, heavy, 1.0).astype(np.float32), perm)
 
 
 def loudness_weights(tensors: np.ndarray, shuffle: tuple[np.ndarray, np.ndarray], layout: mel.Layout) -> np.ndarray:
@@ -341,7 +346,7 @@ def loudness_weights(tensors: np.ndarray, shuffle: tuple[np.ndarray, np.ndarray]
     for tensor in tensors:
         weights = LOUDNESS_FLOOR + unscramble(tensor, perm, flips)
         weights[mask] = weights[~mask].mean()
-        placed.append(scramble(weights / weights.mean(), perm, np.zeros_like(flips)))  # placement only, no flips
+        placed.append(placed_weights(weights, perm))
     return np.stack(placed).astype(np.float32)
 
 
@@ -470,13 +475,14 @@ class THInImg(Method):
                 hidden = model.layers[1](hidden, targets[1])[0]
             one_pass = model.layers[0](covers, hidden)[0].clamp(0, 1)
         lengths = [len(x) for x in speech if len(x)]
-        # refinement's weights per value: by loudness, then (where that misreads) with the header weighted too
-        loud = [torch.from_numpy(loudness_weights(target.numpy(), shuffle, model.layout))
-                for target, shuffle in zip(targets, shuffles, strict=True)]
-        tries = [loud]
+        # refinement's weights per value: by loudness, then (where that misreads) with the header weighted too;
+        # the one pass (refine=0) is tried once and uses none
+        tries: list[list[torch.Tensor]] = [[]]
         if self.refine:
-            tries.append([w * torch.from_numpy(header_weights(model.layout, perm))
-                          for w, (perm, _) in zip(loud, shuffles, strict=True)])
+            loud = [torch.from_numpy(loudness_weights(target.numpy(), shuffle, model.layout))
+                    for target, shuffle in zip(targets, shuffles, strict=True)]
+            tries = [loud, [w * torch.from_numpy(header_weights(model.layout, perm))
+                            for w, (perm, _) in zip(loud, shuffles, strict=True)]]
         for weights in tries:
             tiles_out = self._refined(model, one_pass, covers, targets, weights, progress) if self.refine else one_pass
             container = pasted(cover, tiles_out.numpy())
