@@ -2,6 +2,7 @@
 8-bit PNG files with the shipped weights (single layer and nested levels)."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -221,6 +222,48 @@ def test_train_smoke_two_steps(tmp_path, monkeypatch, capsys):
     assert (" --decay " in saved["training"]["command"]) == better
     assert ("2 clips of 0.25-10 s strung from recorded prompts" in saved["data"]["speech"]) == better
 
+
+
+def test_loudness_training_weighs_speech_errors_where_its_weights_say(tmp_path, monkeypatch, capsys):
+    """--loudness: each hidden tensor comes with its weights cropped at the same place; they scale the speech
+    terms (not the image's); the run scores and records the weighted PSNR, and its card says so."""
+    tone = (0.5 * np.sin(np.arange(40_000) * 0.05)).astype(np.float32)
+    monkeypatch.setattr(trainer.data, "speech_clips",
+                        lambda rng, n, *a, **k: (tone[:20_000 + 500 * i] for i in range(n)))
+    photo = np.random.default_rng(0).random((170, 200, 3)).astype(np.float32)
+    monkeypatch.setattr(trainer.data, "photos", lambda: [photo])
+    layout = mel.Layout("mel", 2)
+    real = T.loudness_weights
+    monkeypatch.setattr(T, "loudness_weights", lambda tensors, shuffle, layout: 2 * tensors + 5)  # recognisable
+    _, hidden, weights = trainer.Pool(trainer.parse(["--clips", "3"]), layout).batch(2, 32, 2)
+    for h, w in zip(hidden, weights, strict=True):
+        assert h.shape == w.shape == (2, 2, 32, 32)
+        torch.testing.assert_close(w, 2 * h + 5)
+    monkeypatch.setattr(T, "loudness_weights", real)
+
+    layers = T.build_layers(CouplingConfig(3, 2, 2, 4), nested=True)
+    image = torch.rand(1, 3, 32, 32)
+    plain = trainer.forward(layers, image, [h[:1] for h in hidden])[1]
+    ones = trainer.forward(layers, image, [h[:1] for h in hidden], [torch.ones(1, 2, 32, 32)] * 2)[1]
+    zero = trainer.forward(layers, image, [h[:1] for h in hidden], [torch.zeros(1, 2, 32, 32)] * 2)[1]
+    for part in plain:
+        torch.testing.assert_close(ones[part], plain[part])
+        assert (zero[part] == 0) == (part in ("a1", "c2", "a2"))  # the speech terms (c2 is level 1's speech)
+
+    trainer.main(["--loudness", "--steps", "2", "--batch", "1", "--crop", "32", "--width", "4", "--blocks", "2",
+                  "--clips", "2", "--out", str(tmp_path), "--checkpoint", str(tmp_path / "c.ckpt")])
+    card = json.loads((tmp_path / f"{T.SINGLE}.json").read_text())
+    assert "--loudness" in card["training"]["command"] and "--loudness (ours)" in card["training"]["losses"]
+    assert card["curve"][-1]["level1_loud_psnr"] > 0
+    assert "starting weights score" not in capsys.readouterr().out  # a fresh run has nothing to score first
+    loud = card["curve"][-1].pop("level1_loud_psnr")  # as the shipped weights' curves are: scored before the run
+    (tmp_path / f"{T.SINGLE}.json").write_text(json.dumps(card))
+    (tmp_path / "c.ckpt").unlink()
+    trainer.main(["--loudness", "--resume", "--steps", "3", "--batch", "1", "--crop", "32", "--width", "4",
+                  "--blocks", "2", "--clips", "2", "--out", str(tmp_path), "--checkpoint", str(tmp_path / "c.ckpt")])
+    start = card["curve"][-1]["container_psnr"] + loud  # the weights at step 2, scored by the weighted PSNR
+    scored = re.search(r"starting weights score ([0-9.]+)", capsys.readouterr().out)
+    assert scored and float(scored.group(1)) == pytest.approx(start, abs=2e-3)  # the curve's values are rounded
 
 # Round trips with the shipped weights -------------------------------------------------------------------
 

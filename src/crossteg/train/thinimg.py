@@ -15,6 +15,11 @@ Deviations for the CPU budget, stated in the card: Haar-DWT inputs, subnet width
 64 x 64 crops cost a third of one full sample, so more steps in the same time); evaluation is on full
 160 x 160 pairs. The nested model starts its first layer from the single-layer weights when present.
 
+`--loudness` (ours, not the paper's): the speech terms (|A_sR - A_s|^2, and the nested model's |A_s1 - A_s| whose
+error is level 1's speech) weigh each mel value by the loudness weights hide-time refinement uses
+(thinimg.loudness_weights: 0.1 + its level, mean 1), so the network spends its precision where speech is heard;
+evaluations then score the revealed tensor by the same weighted error ("levelN_loud_psnr").
+
 Resumable: a checkpoint (model, optimiser, step, curve) is written at every `--eval-minutes` evaluation that
 beats the best so far, together with the weights and card under `--out`; `--resume` continues from the
 checkpoint, or from the shipped weights when there is none. CUDA is used when present.
@@ -45,6 +50,8 @@ from crossteg.train.resume import resume_optimiser, save_checkpoint
 
 LAMBDA_C, LAMBDA_I, LAMBDA_A = 32.0, 1.0, 32.0  # sec. 3.4
 LR = 2e-4  # sec. 4.3
+LOUDNESS_NOTE = ("; --loudness (ours): the speech terms weigh each mel value's squared error by "
+                 "thinimg.loudness_weights (0.1 + its level, mean 1)")
 STUCK_AFTER = 50  # skipped steps in a row that send training back to its best checkpoint
 
 
@@ -83,6 +90,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
                    help="clips strung from recorded prompts of real speakers (train/data.RECORDED_VOICES) added")
     p.add_argument("--festival-clips", type=int, default=0,
                    help="festival clips (its diphone voices of recorded speakers) added to the espeak-ng ones")
+    p.add_argument("--loudness", action="store_true", help="ours: weigh each mel value's speech error by its "
+                   "loudness, as hide-time refinement does (thinimg.loudness_weights), instead of the paper's MSE")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--eval-minutes", type=float, default=5.0, help="evaluate + checkpoint this often")
@@ -119,15 +128,18 @@ class Pool:
         self.pyramid = scale_pyramid(data.photos())
 
     def hidden(self) -> np.ndarray:
-        """One hidden tensor: a random clip cut to a random length in 0-S s, stitched, randomly shuffled.
-        The cut is made on the clip's precomputed features (the last frame or two see past the cut)."""
+        """One hidden tensor: a random clip cut to a random length in 0-S s, stitched, randomly shuffled, and
+        below it (channels c..2c) its loudness weights (thinimg.loudness_weights). The cut is made on the clip's
+        precomputed features (the last frame or two see past the cut)."""
         features, length = self.features[int(self.rng.integers(len(self.features)))]
         n = int(self.rng.uniform(0.0, 1.0) * min(length, self.layout.max_samples))
         fmt = self.layout.fmt
         keep = 1 + n // mel.HOP if fmt == "mel" else (-(-n // mel.STFT_HOP) if fmt == "stft" else n)
         tensor = mel.stitch(features[..., :keep], n, self.layout)
         n_t = T.n_tiles(tensor.shape)
-        return T.scramble(tensor, self.rng.permutation(n_t), self.rng.integers(0, 2, n_t))
+        shuffle = self.rng.permutation(n_t), self.rng.integers(0, 2, n_t)
+        shuffled = T.scramble(tensor, *shuffle)
+        return np.concatenate([shuffled, T.loudness_weights(shuffled[None], shuffle, self.layout)[0]])
 
     def image(self, side: int) -> np.ndarray:
         """A random side x side crop (3 x side x side) of a random photo at a random scale, maybe mirrored."""
@@ -137,11 +149,15 @@ class Pool:
         crop = photo[y:y + side, x:x + side]
         return (crop[:, ::-1] if self.rng.random() < 0.5 else crop).transpose(2, 0, 1)
 
-    def batch(self, size: int, crop: int, secrets: int) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """(images B x 3 x crop x crop, [hidden B x c x crop x crop] * secrets)."""
+    def batch(self, size: int, crop: int, secrets: int
+              ) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
+        """(images B x 3 x crop x crop, [hidden B x c x crop x crop] * secrets, their loudness weights alike):
+        each tensor and its weights cropped at the same place."""
         images = np.stack([self.image(min(crop, mel.SIDE)) for _ in range(size)]).astype(np.float32)
-        hidden = [np.stack([self.hidden() for _ in range(size)]) for _ in range(secrets)]
-        return torch.from_numpy(images), [_crop(torch.from_numpy(h), crop, self.rng) for h in hidden]
+        both = [_crop(torch.from_numpy(np.stack([self.hidden() for _ in range(size)])), crop, self.rng)
+                for _ in range(secrets)]
+        c = self.layout.channels
+        return torch.from_numpy(images), [b[:, :c] for b in both], [b[:, c:] for b in both]
 
 
 def scale_pyramid(photos: list[np.ndarray]) -> list[np.ndarray]:
@@ -165,9 +181,11 @@ def _crop(x: torch.Tensor, crop: int, rng: np.random.Generator) -> torch.Tensor:
     return x[..., y:y + crop, z:z + crop].contiguous()
 
 
-def held_out(layout: mel.Layout, pairs: int = 4) -> tuple[torch.Tensor, list[torch.Tensor], list[np.ndarray]]:
+def held_out(layout: mel.Layout, pairs: int = 4
+             ) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
     """Fixed evaluation pairs, never trained on: astronaut face crops (kept out of data.photos) and held-out
-    voices at 2.5-S s; hidden tensors with fixed shuffles. Returns images, hidden per layer, unshuffled."""
+    voices at 2.5-S s; hidden tensors with fixed shuffles. Returns images, hidden per layer, and their
+    loudness weights per layer."""
     import skimage.data
     from skimage.transform import resize
 
@@ -177,48 +195,54 @@ def held_out(layout: mel.Layout, pairs: int = 4) -> tuple[torch.Tensor, list[tor
     images = np.stack([resize(face[y:y + s, x:x + s], (mel.SIDE, mel.SIDE), anti_aliasing=True)
                        for y, x, s in boxes]).transpose(0, 3, 1, 2).astype(np.float32)
     _, voices = data.split_voices()
-    clean, hidden = [], []
+    hidden, weights = [], []
     for level in range(2):
         lengths = np.linspace(2.5, layout.max_seconds, pairs)[::1 if level == 0 else -1]
-        tensors = []
+        tensors, loud = [], []
         for k, clip in enumerate(data.speech_clips(rng, pairs, 2.5, layout.max_seconds, voice_pool=voices)):
             tensor = mel.compress(clip[:int(lengths[k] * mel.SAMPLE_RATE)], layout)
-            clean.append(tensor)
             n_t = T.n_tiles(tensor.shape)
-            tensors.append(T.scramble(tensor, rng.permutation(n_t), rng.integers(0, 2, n_t)))
+            shuffle = rng.permutation(n_t), rng.integers(0, 2, n_t)
+            tensors.append(T.scramble(tensor, *shuffle))
+            loud.append(T.loudness_weights(tensors[-1][None], shuffle, layout)[0])
         hidden.append(torch.from_numpy(np.stack(tensors)))
-    return torch.from_numpy(images), hidden, clean
+        weights.append(torch.from_numpy(np.stack(loud)))
+    return torch.from_numpy(images), hidden, weights
 
 
 # Model, loss, evaluation --------------------------------------------------------------------------------
 
 
-def forward(layers: list[CouplingNet], image: torch.Tensor, hidden: list[torch.Tensor]
-            ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """The training loss (eq. 13, summed over layers as eq. 14) and its parts, through 8-bit rounding."""
-    def mse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:  # eq. 10-12: squared L2 per sample, mean over N
-        return ((a - b) ** 2).sum() / a.shape[0]
+def forward(layers: list[CouplingNet], image: torch.Tensor, hidden: list[torch.Tensor],
+            loudness: list[torch.Tensor] | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The training loss (eq. 13, summed over layers as eq. 14) and its parts, through 8-bit rounding.
+    `loudness`: per-level weights of the speech terms (--loudness), else the paper's plain squared error."""
+    def mse(a: torch.Tensor, b: torch.Tensor, weights: torch.Tensor | float = 1.0) -> torch.Tensor:
+        return (weights * (a - b) ** 2).sum() / a.shape[0]  # eq. 10-12: squared L2 per sample, mean over N
 
+    speech: list[torch.Tensor] | list[float] = loudness or [1.0, 1.0]
     parts: dict[str, torch.Tensor] = {}
     secret = hidden[0]
     if len(layers) == 2:  # sec. 3.3: A_s1 = E2(A_s2, A_c); the first speech is E2's cover
         secret, _ = layers[1](hidden[0], hidden[1])
     container = layers[0](image, secret)[0]  # I_c of eq. 10, as the network outputs it
     image_r, secret_r = layers[0].reverse(round_8bit(container))  # revealed from what a PNG keeps of it
-    parts["c1"], parts["i1"], parts["a1"] = mse(container, image), mse(image_r, image), mse(secret_r, secret)
+    parts["c1"], parts["i1"] = mse(container, image), mse(image_r, image)
+    parts["a1"] = mse(secret_r, secret, speech[0])
     loss = LAMBDA_C * parts["c1"] + LAMBDA_I * parts["i1"] + LAMBDA_A * parts["a1"]
     if len(layers) == 2:
         cover_r, secret2_r = layers[1].reverse(secret_r)
-        parts["c2"], parts["i2"] = mse(secret, hidden[0]), mse(cover_r, hidden[0])
-        parts["a2"] = mse(secret2_r, hidden[1])
+        parts["c2"], parts["i2"] = mse(secret, hidden[0], speech[0]), mse(cover_r, hidden[0])
+        parts["a2"] = mse(secret2_r, hidden[1], speech[1])
         loss = loss + LAMBDA_C * parts["c2"] + LAMBDA_I * parts["i2"] + LAMBDA_A * parts["a2"]
     return loss, parts
 
 
 @torch.no_grad()
 def evaluate(layers: list[CouplingNet], images: torch.Tensor, hidden: list[torch.Tensor],
-             clean: list[np.ndarray], layout: mel.Layout) -> dict[str, float]:
-    """Held-out container PSNR (8-bit) and revealed hidden-tensor PSNR per level; length header accuracy."""
+             loudness: list[torch.Tensor] | None = None) -> dict[str, float]:
+    """Held-out container PSNR (8-bit) and revealed hidden-tensor PSNR per level; with `loudness` (the levels'
+    weights) also that PSNR from the loudness-weighted squared error ("levelN_loud_psnr")."""
     for net in layers:
         net.eval()
     device = next(layers[0].parameters()).device
@@ -230,7 +254,11 @@ def evaluate(layers: list[CouplingNet], images: torch.Tensor, hidden: list[torch
         revealed.append(layers[1].reverse(revealed[0])[1])
     out = {"container_psnr": psnr(images.cpu().numpy(), container.cpu().numpy())}
     for level, r in enumerate(revealed):
-        out[f"level{level + 1}_tensor_psnr"] = psnr(hidden[level].cpu().numpy(), r.clamp(0, 1).cpu().numpy())
+        truth, got = hidden[level].cpu().numpy(), r.clamp(0, 1).cpu().numpy()
+        out[f"level{level + 1}_tensor_psnr"] = psnr(truth, got)
+        if loudness is not None:
+            error = float(np.mean(loudness[level].numpy() * (truth - got).astype(np.float64) ** 2))
+            out[f"level{level + 1}_loud_psnr"] = -10 * np.log10(error)
     for net in layers:
         net.train()
     return {k: round(v, 3) for k, v in out.items()}
@@ -276,7 +304,8 @@ def make_card(name: str, weights: Path, layers: list[CouplingNet], state: dict[s
                f" --format {args.format} --seconds {args.seconds} --lr {args.lr:g} --beta1 {args.beta1:g}"
                f" --beta2 {args.beta2:g} --eps {args.eps:g} --weight-decay {args.weight_decay:g}"
                f" --clamp {config.clamp:g} --warmup {args.warmup}{' --decay' * args.decay} --clips {args.clips}"
-               f" {festival['flag']}--seed {args.seed} --minutes {args.minutes:g} [--resume]")
+               f" {festival['flag']}{'--loudness ' * args.loudness}--seed {args.seed} --minutes {args.minutes:g}"
+               " [--resume]")
     return {
         "name": name, "method": "thinimg",
         "paper": "Zhao, Li, Ning, Jiang: THInImg: Cross-modal Steganography for Presenting Talking Heads in Images",
@@ -297,7 +326,7 @@ def make_card(name: str, weights: Path, layers: list[CouplingNet], state: dict[s
                      "eps": args.eps, "weight_decay": args.weight_decay,
                      "losses": "lambda_C = lambda_A = 32, lambda_I = 1 (sec. 3.4); reveal from the container "
                                "clipped and rounded to 8 bits (rounding straight-through, clipping with its true "
-                               "gradient)",
+                               "gradient)" + (LOUDNESS_NOTE if args.loudness else ""),
                      "batch": args.batch, "crop": args.crop, "steps": state["step"],
                      "seconds": round(state["seconds"], 1), "seed": args.seed, "device": state["device"],
                      "threads": torch.get_num_threads()},
@@ -372,12 +401,16 @@ def main(argv: list[str] | None = None) -> None:
     resume_optimiser(optimiser, optimiser_state)
     state["device"] = str(device) if device.type == "cpu" else torch.cuda.get_device_name(device)
     pool = Pool(args, layout)
-    images, hidden, clean = held_out(layout)
+    images, hidden, weights = held_out(layout)
+    loudness = weights if args.loudness else None
     secrets = len(layers)
     if not (args.resume and checkpoint.exists()):  # where this run starts is its first best to return to (a
         # fresh run that broke before its first evaluation once skipped every step after: nothing to go back to)
         save_checkpoint(checkpoint, T.state_dict(layers), optimiser, state)
     guard, clock = Guard(state["curve"]), Clock(state, args.minutes, args.steps, args.eval_minutes, 10, log)
+    if loudness is not None and state["curve"] and not any(k.endswith("loud_psnr") for k in state["curve"][-1]):
+        guard.best = Guard.score(evaluate(layers, images, hidden, loudness))  # the start, scored as this run scores
+        log(f"starting weights score {guard.best:.3f} (container + loudness-weighted tensor PSNR)")
     log(f"training {weights_name(args)} on {device} from step {state['step']}: "
         f"{sum(p.numel() for p in params)} parameters")
     first, rate = state["step"], args.lr  # rate: --lr, halved by each back_to_best
@@ -388,8 +421,9 @@ def main(argv: list[str] | None = None) -> None:
         decay = cosine_rate(1.0, clock.progress) if args.decay else 1.0
         for group in optimiser.param_groups:
             group["lr"] = rate * ramp * decay
-        image, hid = pool.batch(args.batch, args.crop, secrets)
-        loss, parts = forward(layers, image.to(device), [h.to(device) for h in hid])
+        image, hid, loud = pool.batch(args.batch, args.crop, secrets)
+        loss, parts = forward(layers, image.to(device), [h.to(device) for h in hid],
+                              [w.to(device) for w in loud] if args.loudness else None)
         optimiser.zero_grad()
         terms = {"loss": loss.item(), **{k: v.item() for k, v in parts.items()}}
         if guard.accept(loss.item()):
@@ -402,7 +436,7 @@ def main(argv: list[str] | None = None) -> None:
             rate, first = back_to_best(layers, optimiser, checkpoint, rate), state["step"]
             guard.restart()
         if clock.tick(terms, f" lr {optimiser.param_groups[0]['lr']:.2e}"):
-            metrics = evaluate(layers, images, hidden, clean, layout)
+            metrics = evaluate(layers, images, hidden, loudness)
             clock.record(metrics)
             verdict = guard.judge(metrics)
             if verdict == "better":
@@ -459,7 +493,9 @@ class Guard:
 
     @staticmethod
     def score(metrics: dict[str, float]) -> float:
-        return metrics["container_psnr"] + min(v for k, v in metrics.items() if k.endswith("tensor_psnr"))
+        """Container PSNR + the worst level's revealed PSNR (the loudness-weighted one where measured)."""
+        kind = "loud_psnr" if any(k.endswith("loud_psnr") for k in metrics) else "tensor_psnr"
+        return metrics["container_psnr"] + min(v for k, v in metrics.items() if k.endswith(kind))
 
     def judge(self, metrics: dict[str, float]) -> str:
         score = self.score(metrics)
