@@ -258,7 +258,7 @@ def evaluate(layers: list[CouplingNet], images: torch.Tensor, hidden: list[torch
         out[f"level{level + 1}_tensor_psnr"] = psnr(truth, got)
         if loudness is not None:
             error = float(np.mean(loudness[level].numpy() * (truth - got).astype(np.float64) ** 2))
-            out[f"level{level + 1}_loud_psnr"] = -10 * np.log10(error)
+            out[f"level{level + 1}_loud_psnr"] = float(-10 * np.log10(error))
     for net in layers:
         net.train()
     return {k: round(v, 3) for k, v in out.items()}
