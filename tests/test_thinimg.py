@@ -242,13 +242,22 @@ def test_loudness_training_weighs_speech_errors_where_its_weights_say(tmp_path, 
     monkeypatch.setattr(T, "loudness_weights", real)
 
     layers = T.build_layers(CouplingConfig(3, 2, 2, 4), nested=True)
-    image = torch.rand(1, 3, 32, 32)
-    plain = trainer.forward(layers, image, [h[:1] for h in hidden])[1]
-    ones = trainer.forward(layers, image, [h[:1] for h in hidden], [torch.ones(1, 2, 32, 32)] * 2)[1]
-    zero = trainer.forward(layers, image, [h[:1] for h in hidden], [torch.zeros(1, 2, 32, 32)] * 2)[1]
-    for part in plain:
+    image, pair = torch.rand(1, 3, 32, 32), [h[:1] for h in hidden]
+
+    def run(loudness: list[torch.Tensor] | None) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """The loss parts and the gradient of the loss over every parameter."""
+        loss, parts = trainer.forward(layers, image, pair, loudness)
+        grads = torch.autograd.grad(loss, [p for net in layers for p in net.parameters()], allow_unused=True)
+        return parts, torch.cat([g.flatten() for g in grads if g is not None])
+
+    plain, plain_gradient = run(None)
+    ones, ones_gradient = run([torch.ones(1, 2, 32, 32)] * 2)
+    weighed, weighed_gradient = run([torch.rand(1, 2, 32, 32) ** 4 for _ in range(2)])
+    for part in plain:  # the terms keep the paper's size; only where their gradient points changes
         torch.testing.assert_close(ones[part], plain[part])
-        assert (zero[part] == 0) == (part in ("a1", "c2", "a2"))  # the speech terms (c2 is level 1's speech)
+        torch.testing.assert_close(weighed[part], plain[part])
+    torch.testing.assert_close(ones_gradient, plain_gradient)
+    assert not torch.allclose(weighed_gradient, plain_gradient, rtol=1e-2)
 
     trainer.main(["--loudness", "--steps", "2", "--batch", "1", "--crop", "32", "--width", "4", "--blocks", "2",
                   "--clips", "2", "--out", str(tmp_path), "--checkpoint", str(tmp_path / "c.ckpt")])
