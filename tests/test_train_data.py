@@ -98,18 +98,20 @@ def test_festival_is_driven_through_text2wave(tmp_path, monkeypatch):
 
 
 def test_recorded_prompts_are_decoded_from_g722_cached_and_strung_into_clips(tmp_path, monkeypatch):
-    """Real G.722 files (encoded by the bundled ffmpeg) in a stand-in asterisk sounds tree, one in a sub-folder
-    and one empty: decoded at 16 kHz, normalised, the empty one dropped, read back from the cache."""
+    """Real G.722 files (encoded by the bundled ffmpeg) in a stand-in asterisk sounds tree, one in a sub-folder,
+    one empty and one of line noise (as asterisk's silence prompts): decoded at 16 kHz, normalised, the empty and the
+    silent one dropped, read back from the cache."""
     import imageio_ffmpeg
 
     monkeypatch.setattr(data, "CACHE", tmp_path / "cache")
     monkeypatch.setattr(data, "ASTERISK_SOUNDS", tmp_path / "sounds")
     voice = tmp_path / "sounds" / "it_IT_m_Carlo"
     (voice / "digits").mkdir(parents=True)
-    for name, seconds, hz in (("hello", 1.0, 220), ("digits/1", 0.5, 330)):
+    (voice / "silence").mkdir()
+    for name, seconds, hz, gain in (("hello", 1.0, 220, 1), ("digits/1", 0.5, 330, 1), ("silence/2", 2.0, 440, 0.002)):
         subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i",
-                        f"sine=frequency={hz}:duration={seconds}:sample_rate=16000", "-c:a", "g722", "-f", "g722",
-                        str(voice / f"{name}.g722")], check=True)
+                        f"sine=frequency={hz}:duration={seconds}:sample_rate=16000", "-af", f"volume={gain}",
+                        "-c:a", "g722", "-f", "g722", str(voice / f"{name}.g722")], check=True)
     (voice / "empty.g722").write_bytes(b"")
     prompts = data.recorded_prompts("it_IT_m_Carlo")
     assert sorted(len(p) for p in prompts) == [8000, 16000]

@@ -74,6 +74,10 @@ RECORDED_VOICES = {"en_US_f_Allison": "asterisk-core-sounds-en-g722",
                    "it_IT_m_Carlo": "asterisk-core-sounds-it-g722",
                    "ru_RU_f_IvrvoiceRU": "asterisk-core-sounds-ru-g722"}
 RECORDED_HELD_OUT = {"fr_CA_f_June": "asterisk-core-sounds-fr-g722", "alsa": "alsa-utils"}
+# asterisk's silence/1..10 prompts are 1-10 s of line noise at -80 dBFS, which peak normalisation turned into loud
+# white noise among the speech (found in table 1r: a held-out "speech" clip at a constant -12 dB, whose PESQ-WB swung
+# 1.1-2.9 with the refinement's step count): recordings whose peak is below this are not speech, and left out
+MIN_RECORDING_PEAK = 0.01  # -40 dBFS
 ASTERISK_SOUNDS = Path("/usr/share/asterisk/sounds")
 ALSA_SOUNDS = Path("/usr/share/sounds/alsa")
 
@@ -174,7 +178,7 @@ def recorded_prompts(voice: str, rate: int = SPEECH_RATE) -> list[np.ndarray]:
     files = sorted(f for f in folder.rglob("*.wav" if voice == "alsa" else "*.g722") if f.stem != "Noise")
     if not files:
         raise CrossTegError(f"recorded speech of {voice} needs `apt-get install {package}` (Debian) first")
-    cached = CACHE / f"recorded-{voice}-{len(files)}-{rate}.npz"
+    cached = CACHE / f"recorded-{voice}-{len(files)}-{rate}-peak{MIN_RECORDING_PEAK:g}.npz"
     if cached.exists():
         with np.load(cached) as archive:
             return [archive[f"arr_{i}"] for i in range(len(archive.files))]
@@ -194,9 +198,11 @@ def held_out_voices(engine: str = "espeak-ng") -> list[str]:
 
 def _recording(path: Path, rate: int) -> np.ndarray | None:
     """A recording (WAV, or raw G.722 that ffmpeg recognises by its extension) mono at `rate`, peak 0.9; None
-    when shorter than 0.1 s (some prompt files are empty)."""
+    when shorter than 0.1 s (some prompt files are empty) or quieter than MIN_RECORDING_PEAK (silence prompts)."""
     samples = load_audio(path, rate, mono=True).samples[0]
-    return _peak_normalised(samples) if len(samples) >= rate // 10 else None
+    if len(samples) < rate // 10 or float(np.abs(samples).max()) < MIN_RECORDING_PEAK:
+        return None
+    return _peak_normalised(samples)
 
 
 def _peak_normalised(samples: np.ndarray) -> np.ndarray:
