@@ -19,8 +19,9 @@ Deviations for the CPU budget, stated in the card: Haar-DWT inputs, subnet width
 error is level 1's speech) weigh each mel value by the loudness weights hide-time refinement uses
 (thinimg.loudness_weights: 0.1 + its level, mean 1), rescaled to the paper's term's size at every step, so the
 network spends its precision where speech is heard at the paper's balance of container and speech;
-evaluations then score the revealed tensor by the same weighted error ("levelN_loud_psnr"). Not used for the
-shipped weights. Measured (2026-12-06, resumed from them, one core each): the 10 s model, 37 CPU-minutes at lr
+evaluations then score the revealed tensor by the same weighted error ("levelN_loud_psnr"). The shipped nested
+weights' last 75 CPU-minutes used it (their card: table 3 refined PESQ-WB 1.89 / 2.21 -> 2.01 / 2.23); the 10 s
+weights do not. Measured (2026-12-06, resumed from the shipped weights, one core): 10 s model, 37 CPU-minutes at lr
 4e-5: held-out evaluations 39.6-40.3 dB container (from 40.54), 37.8-38.7 dB tensor (38.10), 36.3-36.9 dB weighted
 (36.08); at its best (step 66158) on the first 8 clips of table 1's held-out voices / recorded speakers, PESQ-WB
 from the PNG one pass 2.63 -> 2.70 / 2.78 -> 2.87, but with the default refinement (which weighs the same way) 2.75
