@@ -223,10 +223,10 @@ def test_train_smoke_two_steps(tmp_path, monkeypatch, capsys):
     assert ("2 clips of 0.25-10 s strung from recorded prompts" in saved["data"]["speech"]) == better
 
 
-
 def test_loudness_training_weighs_speech_errors_where_its_weights_say(tmp_path, monkeypatch, capsys):
-    """--loudness: each hidden tensor comes with its weights cropped at the same place; they scale the speech
-    terms (not the image's); the run scores and records the weighted PSNR, and its card says so."""
+    """--loudness: each hidden tensor comes with its weights cropped at the same place; they redirect the speech
+    terms' gradients at the terms' unchanged size; the run scores and records the weighted PSNR (a resumed one
+    scores its start first), and its card says so."""
     tone = (0.5 * np.sin(np.arange(40_000) * 0.05)).astype(np.float32)
     monkeypatch.setattr(trainer.data, "speech_clips",
                         lambda rng, n, *a, **k: (tone[:20_000 + 500 * i] for i in range(n)))
@@ -273,6 +273,7 @@ def test_loudness_training_weighs_speech_errors_where_its_weights_say(tmp_path, 
     start = card["curve"][-1]["container_psnr"] + loud  # the weights at step 2, scored by the weighted PSNR
     scored = re.search(r"starting weights score ([0-9.]+)", capsys.readouterr().out)
     assert scored and float(scored.group(1)) == pytest.approx(start, abs=2e-3)  # the curve's values are rounded
+
 
 # Round trips with the shipped weights -------------------------------------------------------------------
 

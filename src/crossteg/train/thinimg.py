@@ -238,7 +238,8 @@ def forward(layers: list[CouplingNet], image: torch.Tensor, hidden: list[torch.T
         if loudness is None:
             return plain
         weighted = (loudness[level] * (a - b) ** 2).sum() / a.shape[0]
-        return weighted * (plain / weighted).detach()
+        return weighted * (plain / weighted.clamp_min(1e-12)).detach()
+
     parts: dict[str, torch.Tensor] = {}
     secret = hidden[0]
     if len(layers) == 2:  # sec. 3.3: A_s1 = E2(A_s2, A_c); the first speech is E2's cover
