@@ -107,7 +107,8 @@ REFINE_LR = 1e-4  # on [0, 1] pixels: a quarter of an 8-bit level
 # floor 0.05 / 0.1 / 0.3: 2.99 / 3.01 / 2.96; 16 other clips of the same sets (seed 77): 2.99 -> 3.04 with 0.1.
 # Nested model, levels 1 / 2: 1.81 / 2.35 -> 1.89 / 2.58 on those 16 pairs, 2.02 / 2.22 -> 1.78 / 2.39 on 8 of the
 # first (level 1's change is within its spread over so few pairs). benchmarks/results/thinimg-tables.md, refined rows
-# (plain MSE -> weighted): table 1 held-out 2.79 -> 2.85, recorded 3.09 -> 3.26; nested 1.73 / 2.16 -> 1.89 / 2.21.
+# (plain MSE -> weighted): table 1 held-out 2.79 -> 2.85, recorded 3.09 -> 3.26 (on the recorded set before
+# train/data.MIN_RECORDING_PEAK took line noise out of it; 3.15 after); nested 1.73 / 2.16 -> 1.89 / 2.21.
 LOUDNESS_FLOOR = 0.1
 # ours: where the refined container's length header does not read back right, hide refines the one pass again with
 # the header's 960 values weighing this share of the loss (by their count alone 1.9 % at c = 2, 0.2 % at c = 16).
