@@ -135,10 +135,19 @@ def test_demo_writes_report_with_pictures(tmp_path):
 
 
 def test_method_options_are_parsed_and_unknown_ones_refused(tmp_path, assets):
-    from crossteg.methods.base import parse_options
+    from crossteg.errors import UsageError
+    from crossteg.methods.base import get_method, parse_options
 
-    assert parse_options(["steps=20", "qat=false", "variant=M-ED", "beta=0.5", "allow-missing=yes"]) == {
-        "steps": 20, "qat": False, "variant": "M-ED", "beta": 0.5, "allow_missing": True}
+    assert parse_options(["steps=20", "qat=false", "allow-missing=yes"]) == {
+        "steps": "20", "qat": "false", "allow_missing": "yes"}
+    weights = get_method("inrweights", **parse_options(["steps=20", "qat=false", "beta=0.5", "scatter=1"]))
+    assert (weights.steps, weights.qat, weights.beta, weights.scatter) == (20, False, 0.5, True)
+    assert type(weights.steps) is int and type(weights.beta) is float
+    assert get_method("thinimg", **parse_options(["level2_key=007"])).level2_key == "007"  # text stays text
+    for bad, says in (("steps=2.5", "whole number"), ("steps=abc", "whole number"), ("beta=nan", "a number"),
+                      ("qat=flase", "true or false")):
+        with pytest.raises(UsageError, match=says):
+            get_method("inrweights", **parse_options([bad]))
     secret = tmp_path / "s.txt"
     secret.write_text("hello")
     out = tmp_path / "stego.png"
@@ -147,6 +156,11 @@ def test_method_options_are_parsed_and_unknown_ones_refused(tmp_path, assets):
     assert "no option variant" in unknown.stderr
     malformed = run_cli("hide", "lsb", "-c", assets / "face160.png", "-s", secret, "-o", out, "-O", "variant")
     assert_clean_failure(malformed, 2, out)
+    for twice, says in ((["--steps", "20", "-O", "steps=20"], "both given"), (["-O", "key=x"], "--key"),
+                        (["-O", "float32=true"], "--float32")):
+        clash = run_cli("hide", "inrweights", "-c", assets / "face160.png", "-s", secret, "-o", out, *twice)
+        assert_clean_failure(clash, 2, out)
+        assert says in clash.stderr
     assert run_cli("hide", "lsb", "-c", assets / "face160.png", "-s", secret, "-o", out).returncode == 0
     missing = run_cli("reveal", "lsb", out, "-o", tmp_path / "s2.txt", "--allow-missing")
     assert_clean_failure(missing, 2, tmp_path / "s2.txt")

@@ -120,5 +120,7 @@ def test_capacity_amounts_read_as_english():
     assert str(Capacity(1, "paper-size secrets")) == "1 paper-size secret"
     assert Capacity(21287, "bytes").quantity(1) == "1 byte"
     assert Capacity(326.91, "s of speech").quantity(1) == "1 s of speech"
+    assert Capacity(5967, "bytes").quantity(4000078) == "4000078 bytes"  # not 4.00008e+06
+    assert Capacity(10.04, "s of speech").quantity(0.25) == "0.25 s of speech"
     with pytest.raises(CapacityError, match=r"^secret is 8 bytes but this cover holds at most 1 byte with lsb$"):
         get_method("lsb").check_fits(Audio.from_int16(np.zeros((1, 272), np.int16), 16000), b"8 bytes!")

@@ -74,6 +74,26 @@ def emit_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
 
 
+def method_options(pairs: list[str] | None, command: Any, **flags: Any) -> dict[str, Any]:
+    """The `-O KEY=VALUE` method options with the flags that set one (--steps ...) merged in. A name given both
+    ways, or one `command` (hide_files, reveal_file) takes itself (-O key=, -O level=), is refused."""
+    import inspect
+
+    from crossteg.methods.base import parse_options
+
+    options: dict[str, Any] = parse_options(pairs)
+    taken = sorted(set(options) & set(inspect.signature(command).parameters))
+    if taken:
+        raise UsageError(f"-O {taken[0]}: {taken[0]} is set by the command's own option "
+                         f"(--{taken[0].replace('_', '-')}), not by -O")
+    for name, value in flags.items():
+        if value is not None and name in options:
+            raise UsageError(f"--{name.replace('_', '-')} and -O {name} both given: give one")
+        if value is not None:
+            options[name] = value
+    return options
+
+
 def resolve_key(key: str | None, key_file: Path | None) -> bytes:
     from crossteg.keys import passphrase_bytes
 
@@ -116,16 +136,14 @@ def hide(
     as_json: JsonOpt = False,
 ) -> None:
     """Hide SECRET in COVER with METHOD and write the stego file."""
-    from crossteg.methods.base import parse_options
     from crossteg.pipeline import hide_files
 
     if quality not in ("fast", "paper"):
         raise UsageError(f"--quality must be fast or paper, not {quality}")
+    options = method_options(option, hide_files, precision=precision, steps=steps)
     with progress_bar() as progress:
         summary = hide_files(method, cover, secret, output, key=resolve_key(key, key_file), quality=quality,
-                             float32=float32, force=force, progress=progress,
-                             **{k: v for k, v in (("precision", precision), ("steps", steps)) if v is not None},
-                             **parse_options(option))
+                             float32=float32, force=force, progress=progress, **options)
     emit_json(summary) if as_json else say(summary["message"])
 
 
@@ -151,13 +169,13 @@ def reveal(
     as_json: JsonOpt = False,
 ) -> None:
     """Reveal the secret in STEGO and write it to OUTPUT (its format follows OUTPUT's extension)."""
-    from crossteg.methods.base import parse_options
     from crossteg.pipeline import reveal_file
 
+    options = method_options(option, reveal_file, allow_missing=True if allow_missing else None)
     with progress_bar() as progress:
         summary = reveal_file(method, stego, output, key=resolve_key(key, key_file), level=level, force=force,
                               render=render, video=video, face_check=not no_face_check, progress=progress,
-                              **parse_options(option) | ({"allow_missing": True} if allow_missing else {}))
+                              **options)
     emit_json(summary) if as_json else say(summary["message"])
 
 

@@ -46,7 +46,10 @@ def load_secret(method: Method, path: Path) -> Any:
 def hide_files(method_id: str, cover_path: Path, secret_paths: list[Path], output: Path, *, key: Key = None,
                quality: str = "fast", float32: bool = False, force: bool = False,
                progress: Progress = no_progress, **options: Any) -> dict[str, Any]:
-    """Hide the secret file(s) in the cover file and write the stego file; return a summary."""
+    """Hide the secret file(s) in the cover file and write the stego file; return a summary. `float32` writes a
+    float WAV, and tells a method with that option (ditas) to hide for one (no 16-bit rounding)."""
+    if float32 and "float32" in get_method(method_id).options():
+        options["float32"] = True
     method = get_method(method_id, quality=quality, **options)
     if not 1 <= len(secret_paths) <= method.max_secrets:
         raise UsageError(f"{method.id} takes {method.max_secrets} secret(s) at most, got {len(secret_paths)}")

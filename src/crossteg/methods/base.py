@@ -15,6 +15,7 @@ import importlib
 import inspect
 import math
 import pkgutil
+import typing
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -47,8 +48,10 @@ class Capacity:
         return self.quantity(self.amount)
 
     def quantity(self, amount: float) -> str:
-        """`amount` in this unit, for people: "2 secrets", "1 secret" (a plural unit's s dropped for one)."""
-        return f"{amount:g} {self.unit.removesuffix('s') if amount == 1 else self.unit}"
+        """`amount` in this unit, for people: "2 secrets", "1 secret" (a plural unit's s dropped for one),
+        "4000078 bytes", "10.04 seconds" (never in powers of ten)."""
+        number = f"{amount:.0f}" if float(amount).is_integer() else f"{amount:.3f}".rstrip("0").rstrip(".")
+        return f"{number} {self.unit.removesuffix('s') if amount == 1 else self.unit}"
 
 
 class Method(ABC):
@@ -178,28 +181,50 @@ def _discover() -> None:
             importlib.import_module(f"crossteg.methods.{module.name}")
 
 
-def parse_options(pairs: list[str] | None) -> dict[str, Any]:
-    """KEY=VALUE strings -> a dict, values read as int, float, true/false or else kept as text."""
-    options: dict[str, Any] = {}
+def parse_options(pairs: list[str] | None) -> dict[str, str]:
+    """KEY=VALUE strings -> {KEY: VALUE text}; `get_method` reads each text as its option's declared type."""
+    options: dict[str, str] = {}
     for pair in pairs or []:
         name, sep, text = pair.partition("=")
         if not sep or not name.strip():
             raise UsageError(f"--option takes KEY=VALUE, not {pair!r}")
-        options[name.strip().replace("-", "_")] = _option_value(text.strip())
+        options[name.strip().replace("-", "_")] = text.strip()
     return options
 
 
-def _option_value(text: str) -> Any:
-    if text.lower() in ("true", "yes", "on"):
-        return True
-    if text.lower() in ("false", "no", "off"):
-        return False
-    for kind in (int, float):
+TRUE, FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+
+
+def typed_option(method_id: str, name: str, value: Any, hint: Any) -> Any:
+    """`value` as the type option `name` is declared with (`hint`): text from `-O NAME=VALUE` converted, and a
+    value of the wrong kind (a typo, "2.5" for a count, "maybe" for a yes/no) refused with a UsageError."""
+    kinds = typing.get_args(hint) or (hint,)
+    kind = next((k for k in kinds if k is not type(None)), None)
+    if type(None) in kinds and (value is None or str(value).lower() == "none"):
+        return None
+    if kind is bool:
+        if isinstance(value, bool) or str(value).lower() in TRUE + FALSE:
+            return value if isinstance(value, bool) else str(value).lower() in TRUE
+        raise UsageError(f"{method_id} option {name} is true or false, not {value!r}")
+    if kind in (int, float):
+        number = None if isinstance(value, bool) else _number(value)
+        if number is None or not math.isfinite(number) or (kind is int and not float(number).is_integer()):
+            what = "a whole number" if kind is int else "a number"
+            raise UsageError(f"{method_id} option {name} takes {what}, not {value!r}")
+        return kind(number)
+    return str(value) if kind is str else value
+
+
+def _number(value: Any) -> float | int | None:
+    if isinstance(value, int | float):
+        return value
+    try:
+        return int(value)
+    except (TypeError, ValueError):
         try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
+            return float(value)
+        except (TypeError, ValueError):
+            return None
 
 
 def method_ids() -> list[str]:
@@ -218,7 +243,8 @@ def get_method(method_id: str, **config: Any) -> Method:
     unknown = [name for name in config if name not in accepted]
     if unknown:
         raise UsageError(f"{method_id} has no option {', '.join(unknown)}")
-    return cls(**config)
+    hints = typing.get_type_hints(cls.__init__)
+    return cls(**{name: typed_option(method_id, name, value, hints.get(name, Any)) for name, value in config.items()})
 
 
 def list_methods() -> list[Method]:

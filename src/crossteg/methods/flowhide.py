@@ -346,7 +346,7 @@ class FlowHide(Method):
         if encoding not in ENCODINGS:
             raise UsageError(f"flowhide encoding must be one of {', '.join(ENCODINGS)}, not {encoding}")
         self.iterations, self.encoding = int(iterations), encoding
-        self.pcm, self.mono = _flag(pcm), _flag(mono)
+        self.pcm, self.mono = bool(pcm), bool(mono)
         self._parts: Parts | None = None
 
     def stego_subtype(self) -> str | None:
@@ -472,10 +472,6 @@ class FlowHide(Method):
                                header["width"]).numpy()
         progress("done", 3, 3)
         return Video(frames, header["millifps"] / 1000)
-
-
-def _flag(value: bool | str) -> bool:
-    return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
 
 
 def _looks_16bit(samples: np.ndarray) -> bool:

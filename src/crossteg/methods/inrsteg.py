@@ -279,6 +279,9 @@ class INRSteg(Method):
             raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)}, not {precision}")
         if audio_rate is not None and not 1000 <= int(audio_rate) <= 192_000:
             raise UsageError(f"-O audio_rate must be a sample rate in Hz (1000-192000), not {audio_rate}")
+        for name, value in (("steps", steps), ("hidden", hidden), ("layers", layers)):
+            if value is not None and value < 1:
+                raise UsageError(f"inrsteg {name} must be at least 1, not {value}")
         self.precision, self.hidden, self.layers, self.steps = precision, hidden, layers, steps
         self.audio_rate = None if audio_rate is None else int(audio_rate)
 
