@@ -235,6 +235,12 @@ def test_cli_round_trip_with_render(tmp_path, assets):
     assert sorted(p.name for p in (tmp_path / "new" / "dir").iterdir()) == ["secret_1.wav", "secret_2.png"]
     too_few = run_cli("reveal", "inrsteg", stego, "-o", tmp_path / "one.wav", "-k", "pw")
     assert too_few.returncode == 2 and "2 secret" in too_few.stderr
+    half = tmp_path / "half"  # the second output cannot hold an image: checked before the first is written
+    wrong_kind = run_cli("reveal", "inrsteg", stego, "-o", half / "a.wav", "-o", half / "b.wav", "-k", "pw")
+    assert wrong_kind.returncode == 2 and "cannot save image as '.wav'" in wrong_kind.stderr
+    twice = run_cli("reveal", "inrsteg", stego, "-o", half / "a.wav", "-o", half / "a.wav", "-k", "pw")
+    assert twice.returncode == 2 and "given twice" in twice.stderr
+    assert not half.exists() or list(half.iterdir()) == []
 
 
 def test_a_diverging_fit_returns_to_its_best_weights():

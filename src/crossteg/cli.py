@@ -10,7 +10,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import typer
 from rich.console import Console
@@ -278,20 +278,21 @@ def speak(
     """Talking-head video of FACE saying SPEECH: 25 fps, the face's resolution, the speech as its sound."""
     from crossteg import media
     from crossteg.pipeline import check_talking_head_output
-    from crossteg.talkinghead import speak as talk
+    from crossteg.talkinghead import speak_to_file
 
-    image, sound = media.load(face, "image"), media.load(speech, "audio")
+    image, sound = cast(media.Image, media.load(face, "image")), cast(media.Audio, media.load(speech, "audio"))
     media.files.check_output(output, [face, speech], force)  # fail before rendering, not after
     check_talking_head_output(output)
     with progress_bar() as progress:
-        video = talk(image, sound, progress, face_check=not no_face_check, seed=seed,  # type: ignore[arg-type]
-                     name=str(face))
-    media.save(video, output, force=force, inputs=[face, speech])
+        frames = speak_to_file(image, sound, output, progress, face_check=not no_face_check, seed=seed,
+                               name=str(face))
+    from crossteg.talkinghead import FPS
+
     summary: dict[str, Any] = {
-        "output": str(output), "frames": video.num_frames, "fps": video.fps, "width": video.width,
-        "height": video.height, "seconds": round(video.duration, 3),
-        "message": f"talking head written: {output} ({video.num_frames} frames, {video.width}x{video.height}, "
-                   f"{video.fps:g} fps, {video.duration:.2f} s)"}
+        "output": str(output), "frames": frames, "fps": FPS, "width": image.width, "height": image.height,
+        "seconds": round(frames / FPS, 3),
+        "message": f"talking head written: {output} ({frames} frames, {image.width}x{image.height}, "
+                   f"{FPS:g} fps, {frames / FPS:.2f} s)"}
     emit_json(summary) if as_json else say(summary["message"])
 
 

@@ -87,12 +87,17 @@ def write_secret(secret: Any, output: Path, inputs: list[Path], force: bool = Fa
     """Write a revealed secret: a Payload as its exact bytes (or converted when OUTPUT asks another format)."""
     check_output(output, inputs, force)
     if isinstance(secret, Payload):
-        wanted = output.suffix.lower()
-        if not secret.suffix or wanted == secret.suffix or wanted not in media.ALL_EXTS:
+        if _kept_as_bytes(secret, output):
             atomic_write_bytes(output, secret.data)
             return output
         secret = secret.decode()
     return media.save(secret, output, force=force, inputs=inputs)
+
+
+def _kept_as_bytes(secret: Payload, output: Path) -> bool:
+    """Whether a byte payload is written as it is: unless OUTPUT names another media format than its own."""
+    wanted = output.suffix.lower()
+    return not secret.suffix or wanted == secret.suffix or wanted not in media.ALL_EXTS
 
 
 def reveal_file(method_id: str, stego_path: Path, outputs: list[Path], *, key: Key = None, level: int = 1,
@@ -125,23 +130,38 @@ def reveal_file(method_id: str, stego_path: Path, outputs: list[Path], *, key: K
     seconds = time.perf_counter() - start
     secrets = revealed if isinstance(revealed, list) else [revealed]
     paths = _secret_paths(secrets, outputs)
+    _check_outputs(secrets, paths, [p for p in (render, video) if p is not None])
+    if video is not None:  # first: the long, memory-hungry part fails before any secret is written
+        from crossteg.talkinghead import speak_to_file
+
+        speech = next((s for s in map(_as_media, secrets) if getattr(s, "modality", None) == "audio"), None)
+        if speech is None:
+            raise UsageError(f"{stego_path.name} revealed no speech to animate with --video")
+        speak_to_file(stego, speech, video, progress, face_check=face_check, name=str(stego_path))
     for secret, path in zip(secrets, paths, strict=True):
         write_secret(secret, path, [stego_path], force)
     if render is not None:
         media.save(method.render_cover(stego), render, force=force, inputs=[stego_path])
     if video is not None:
-        from crossteg.talkinghead import speak
-
-        speech = next((s for s in map(_as_media, secrets) if getattr(s, "modality", None) == "audio"), None)
-        if speech is None:
-            raise UsageError(f"{stego_path.name} revealed no speech to animate with --video")
-        media.save(speak(stego, speech, progress, face_check=face_check, name=str(stego_path)), video, force=force,
-                   inputs=[stego_path])
         paths.append(video)
     rendered = {"cover": str(render)} if render is not None else {}
     return {"method": method.id, "secrets": [str(p) for p in paths], "reveal_seconds": round(seconds, 3),
             **rendered, "message": f"revealed {stego_path.name} -> {', '.join(str(p) for p in paths)}"
                                    + (f"; the cover it represents -> {render}" if render is not None else "")}
+
+
+def _check_outputs(secrets: list[Any], paths: list[Path], others: list[Path]) -> None:
+    """Before anything is written: no path given twice, and each secret writable in its path's format (a file
+    of several secrets is never left half-written by its second output's wrong suffix)."""
+    every = [p.resolve() for p in [*paths, *others]]
+    twice = next((p for p in every if every.count(p) > 1), None)
+    if twice is not None:
+        raise UsageError(f"output {twice} is given twice")
+    for secret, path in zip(secrets, paths, strict=True):
+        if isinstance(secret, Payload) and not _kept_as_bytes(secret, path):
+            media.check_save_as(media.modality_of(Path(f"secret{secret.suffix}")), path)
+        elif not isinstance(secret, Payload):
+            media.check_save_as(secret.modality, path)
 
 
 def check_talking_head_output(path: Path) -> None:

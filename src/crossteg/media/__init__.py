@@ -31,7 +31,7 @@ __all__ = [
     "ALL_EXTS", "AUDIO_EXTS", "IMAGE_EXTS", "SHAPE_EXTS", "VIDEO_EXTS",
     "INR_EXTS", "Audio", "INR", "Image", "Media", "Shape", "Video",
     "check_writable", "decode", "encode", "load", "load_audio", "load_image", "load_shape", "load_video",
-    "mesh_from_sdf", "modality_of", "save", "save_audio", "save_image", "save_shape", "save_video",
+    "check_save_as", "mesh_from_sdf", "modality_of", "save", "save_audio", "save_image", "save_shape", "save_video",
 ]  # fmt: skip
 
 Media = Image | Audio | Video | Shape | INR
@@ -76,6 +76,13 @@ def check_writable(path: str | os.PathLike) -> None:
         raise MediaError(f"cannot write {modality} as '{p.suffix}' (use {', '.join(sorted(_WRITE_EXTS[modality]))})")
 
 
+def check_save_as(modality: str, path: str | os.PathLike) -> None:
+    """Refuse (MediaError) saving `modality` to `path` when its suffix names another kind of file."""
+    p = Path(path)
+    if _BY_EXT.get(p.suffix.lower()) != modality:
+        raise MediaError(f"cannot save {modality} as '{p.suffix}' ({p})")
+
+
 def _still_gif(path: Path) -> bool:
     """Whether `path` is a readable GIF of one frame (a still image; an animated GIF is a video)."""
     from PIL import Image as PILImage
@@ -114,9 +121,7 @@ def save(
     modality = getattr(obj, "modality", None)
     if modality not in _SAVERS:
         raise TypeError(f"cannot save a {type(obj).__name__}; expected Image, Audio, Video or Shape")
-    target = _BY_EXT.get(out.suffix.lower())
-    if target != modality:
-        raise MediaError(f"cannot save {modality} as '{out.suffix}' ({out})")
+    check_save_as(modality, out)
     _SAVERS[modality](obj, out, **options)
     return out
 

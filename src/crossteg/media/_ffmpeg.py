@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
+import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 
@@ -12,15 +15,34 @@ def source(path: str | os.PathLike) -> str:
     return f"file:{Path(path).absolute()}"
 
 
-def run(args: list[str], data: bytes | None = None) -> tuple[int, str]:
-    """Run `ffmpeg -v error ARGS`, feeding `data` to stdin if given; returns (exit status, error text)."""
+def run(args: list[str], data: bytes | Iterable[bytes] | None = None) -> tuple[int, str]:
+    """Run `ffmpeg -v error ARGS`, feeding `data` to stdin if given (bytes, or chunks written as they come, so a
+    long video need not be held whole); returns (exit status, error text)."""
     import imageio_ffmpeg
 
     cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-v", "error", "-y"]
     if data is None:
         cmd.append("-nostdin")
-    proc = subprocess.run(cmd + args, input=data, capture_output=True)
-    return proc.returncode, proc.stderr.decode("utf-8", errors="replace")
+    if data is None or isinstance(data, bytes):
+        proc = subprocess.run(cmd + args, input=data, capture_output=True)
+        return proc.returncode, proc.stderr.decode("utf-8", errors="replace")
+    with tempfile.TemporaryFile() as errors:  # a file, not a pipe: ffmpeg can never block on a full one
+        streaming = subprocess.Popen(cmd + args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors)
+        assert streaming.stdin is not None
+        try:
+            for chunk in data:
+                streaming.stdin.write(chunk)
+        except BrokenPipeError:
+            pass  # ffmpeg stopped reading: its status and message say why
+        except BaseException:  # the producer failed or was interrupted: no half-encoded file is kept going
+            streaming.kill()
+            streaming.wait()
+            raise
+        with contextlib.suppress(BrokenPipeError):
+            streaming.stdin.close()
+        status = streaming.wait()
+        errors.seek(0)
+        return status, errors.read().decode("utf-8", errors="replace")
 
 
 def last_error(status: int, stderr: str) -> str:

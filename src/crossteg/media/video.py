@@ -7,9 +7,11 @@ imageio-ffmpeg; a folder of frame images and a lossless `.npz` are read and writ
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import tempfile
 import zipfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -69,7 +71,7 @@ class Video:
 
     def to_uint8(self) -> np.ndarray:
         """T x H x W x 3 uint8 = round(clip(x, 0, 1) * 255), as for images."""
-        return np.round(np.clip(self.frames, 0.0, 1.0) * 255.0).astype(np.uint8)
+        return frame_uint8(self.frames)
 
 
 def _reason(exc: Exception) -> str:
@@ -147,22 +149,30 @@ def load_video(path: str | os.PathLike, max_frames: int | None = None) -> Video:
 
 def npz_bytes(video: Video) -> bytes:
     """Lossless compressed npz: uint8 frames, fps, and the sound (int16 when exact, else float32) if any."""
-    arrays: dict[str, Any] = {"frames": video.to_uint8(), "fps": np.float64(video.fps)}
-    if video.audio is not None:
-        pcm = video.audio.to_int16()
-        exact = np.array_equal(Audio.from_int16(pcm, 1).samples, video.audio.samples)
-        arrays["audio"] = pcm if exact else video.audio.samples
-        arrays["audio_rate"] = np.int64(video.audio.sample_rate)
+    return _npz_bytes(video.to_uint8(), video.fps, video.audio)
+
+
+def _npz_bytes(frames: np.ndarray, fps: float, audio: Audio | None) -> bytes:
+    arrays: dict[str, Any] = {"frames": frames, "fps": np.float64(fps)}
+    if audio is not None:
+        pcm = audio.to_int16()
+        exact = np.array_equal(Audio.from_int16(pcm, 1).samples, audio.samples)
+        arrays["audio"] = pcm if exact else audio.samples
+        arrays["audio_rate"] = np.int64(audio.sample_rate)
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
     return buf.getvalue()
 
 
-def _even_uint8(video: Video) -> np.ndarray:
-    """uint8 frames padded (edge pixels repeated) to even height and width, which yuv420p needs."""
-    frames = video.to_uint8()
-    pad = ((0, 0), (0, video.height % 2), (0, video.width % 2), (0, 0))
-    return np.ascontiguousarray(np.pad(frames, pad, mode="edge"))
+def frame_uint8(frame: np.ndarray) -> np.ndarray:
+    """Float frame(s) in [0, 1] -> uint8: round(clip(x, 0, 1) * 255)."""
+    return np.round(np.clip(frame, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def _even(frame: np.ndarray) -> np.ndarray:
+    """A uint8 frame padded (edge pixels repeated) to even height and width, which yuv420p needs."""
+    pad = ((0, frame.shape[0] % 2), (0, frame.shape[1] % 2), (0, 0))
+    return np.ascontiguousarray(np.pad(frame, pad, mode="edge"))
 
 
 def _fit_audio(audio: Audio, seconds: float) -> Audio:
@@ -170,23 +180,24 @@ def _fit_audio(audio: Audio, seconds: float) -> Audio:
     return Audio(fit_length(audio.samples, int(round(seconds * audio.sample_rate))), audio.sample_rate)
 
 
-def _write_ffmpeg(video: Video, tmp: Path, suffix: str, workdir: str) -> None:
-    """Pipe raw RGB frames into the bundled ffmpeg, muxing the sound (as AAC) from a float WAV if any."""
-    frames = _even_uint8(video) if suffix != ".gif" else video.to_uint8()
-    _, h, w, _ = frames.shape
-    rate = str(Fraction(video.fps).limit_denominator(100_000))
+def _write_ffmpeg(frames: Iterator[np.ndarray], size: tuple[int, int], fps: float, seconds: float,
+                  audio: Audio | None, tmp: Path, suffix: str, workdir: str) -> None:
+    """Pipe raw RGB frames into the bundled ffmpeg as they come, muxing the sound (as AAC) from a float WAV."""
+    h, w = size if suffix == ".gif" else (size[0] + size[0] % 2, size[1] + size[1] % 2)
+    rate = str(Fraction(fps).limit_denominator(100_000))
     inputs = ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", rate, "-i", "-"]
     if suffix == ".gif":  # a palette computed from the clip itself looks far better than the fixed one
         outputs = ["-vf", "split[a][b];[a]palettegen[p];[b][p]paletteuse", "-c:v", "gif"]
     else:
         outputs = ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", str(_CRF)]
-        if video.audio is not None:
+        if audio is not None:
             wav = Path(workdir) / "sound.wav"
-            save_audio(_fit_audio(video.audio, video.duration), wav, subtype="FLOAT")
+            save_audio(_fit_audio(audio, seconds), wav, subtype="FLOAT")
             inputs += ["-i", str(wav)]
             outputs += ["-map", "0:v:0", "-map", "1:a:0", "-c:a", "aac", "-b:a", "192k"]
     args = [*inputs, *outputs, "-f", _MUXERS[suffix], str(tmp)]
-    status, stderr = _ffmpeg.run(args, data=frames.tobytes())
+    chunks = (frame.tobytes() if suffix == ".gif" else _even(frame).tobytes() for frame in frames)
+    status, stderr = _ffmpeg.run(args, data=chunks)
     if status != 0:
         raise RuntimeError(_ffmpeg.last_error(status, stderr))
 
@@ -194,17 +205,27 @@ def _write_ffmpeg(video: Video, tmp: Path, suffix: str, workdir: str) -> None:
 def save_video(video: Video, path: str | os.PathLike) -> None:
     """Write .mp4/.mov/.mkv (H.264 crf 17, yuv420p, odd sizes padded by one edge pixel; sound as AAC),
     .gif, or lossless .npz (uint8 frames + fps + sound). Atomic: nothing is left behind on failure."""
+    save_frames((frame_uint8(f) for f in video.frames), video.num_frames, video.fps, path, audio=video.audio)
+
+
+def save_frames(frames: Iterable[np.ndarray], count: int, fps: float, path: str | os.PathLike,
+                audio: Audio | None = None) -> None:
+    """`save_video` for `count` uint8 H x W x 3 frames written as they come: a long video (a talking head of a
+    large photo) is never held whole in memory, except for .npz, whose frames are stored in one array."""
     out = Path(path)
     suffix = out.suffix.lower()
     if suffix not in WRITE_EXTS:
         raise MediaError(f"cannot write a video as '{out.suffix}' (use {', '.join(sorted(WRITE_EXTS))})")
-    if video.num_frames == 0:
+    if count == 0:
         raise MediaError(f"cannot write video {out}: it has no frames")
+    frames = iter(frames)
+    first = next(frames)
     try:
         with atomic_path(out) as tmp, tempfile.TemporaryDirectory(prefix="crossteg-") as workdir:
             if suffix == ".npz":
-                tmp.write_bytes(npz_bytes(video))
+                tmp.write_bytes(_npz_bytes(np.stack([first, *frames]), fps, audio))
             else:
-                _write_ffmpeg(video, tmp, suffix, workdir)
+                _write_ffmpeg(itertools.chain([first], frames), first.shape[:2], fps, count / fps, audio, tmp,
+                              suffix, workdir)
     except (OSError, RuntimeError) as exc:
         raise MediaError(f"cannot write video {out}: {_reason(exc)}") from exc

@@ -28,19 +28,21 @@ the paper's MakeItTalk videos 46.68, Tab. 2, on other faces); 0.45 CPU-seconds p
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from crossteg.media import Audio, Image, Video
+from crossteg.media.video import frame_uint8, save_frames
 
 FPS = 25.0  # the issue's (and MakeItTalk's) frame rate
 SEED = 0
 
 Progress = Callable[..., Any]
 
-__all__ = ["FPS", "animate", "speak"]
+__all__ = ["FPS", "animate", "speak", "speak_to_file"]
 
 
 def animate(face: Image, speech: Audio, *, fps: float = FPS, face_check: bool = True, seed: int = SEED,
@@ -49,6 +51,16 @@ def animate(face: Image, speech: Audio, *, fps: float = FPS, face_check: bool = 
     """The talking-head video and what drove it: {"open", "width", "energy_db", "blink"} per frame and
     "landmarks" (the face's, or the centred template's when no face was found and face_check is off).
     `sampling` is the warp's interpolation: linear, cubic or lanczos."""
+    count, frames, drive = _take(face, speech, fps, face_check, seed, progress, name, sampling)
+    video = np.empty((count, face.height, face.width, 3), dtype=np.float32)
+    for t, frame in enumerate(frames):
+        video[t] = frame
+    return Video(video, fps, audio=speech), drive
+
+
+def _take(face: Image, speech: Audio, fps: float, face_check: bool, seed: int, progress: Progress | None,
+          name: str, sampling: str = "cubic") -> tuple[int, Iterator[np.ndarray], dict[str, Any]]:
+    """(frame count, the frames rendered one at a time as they are asked for, what drove them)."""
     from crossteg.talkinghead import features, landmarks, motion, rig, warp
 
     mono = speech.mono()
@@ -58,18 +70,20 @@ def animate(face: Image, speech: Audio, *, fps: float = FPS, face_check: bool = 
     the_rig = rig.build_rig(marks, face.height, face.width)
     moves = motion.head_motion(count, fps, mouth.open, the_rig.face_height, np.random.default_rng(seed))
     render = warp.Warper(face.pixels, the_rig.points, sampling)
-    frames = np.empty((count, face.height, face.width, 3), dtype=np.float32)
-    for t in range(count):
+
+    def frames() -> Iterator[np.ndarray]:
+        for t in range(count):
+            if progress is not None:
+                progress("talking head", t, count)
+            dst = rig.frame_points(the_rig, float(mouth.open[t]), float(mouth.width[t]), float(moves.blink[t]),
+                                   float(moves.roll[t]), moves.shift[t], float(moves.scale[t]))
+            yield render(dst, rig.seam_outline(the_rig, dst))
         if progress is not None:
-            progress("talking head", t, count)
-        dst = rig.frame_points(the_rig, float(mouth.open[t]), float(mouth.width[t]), float(moves.blink[t]),
-                               float(moves.roll[t]), moves.shift[t], float(moves.scale[t]))
-        frames[t] = render(dst, rig.seam_outline(the_rig, dst))
-    if progress is not None:
-        progress("talking head", count, count)
+            progress("talking head", count, count)
+
     drive = {"open": mouth.open, "width": mouth.width, "energy_db": mouth.energy_db, "blink": moves.blink,
              "landmarks": marks}
-    return Video(frames, fps, audio=speech), drive
+    return count, frames(), drive
 
 
 def speak(face: Image, speech: Audio, progress: Progress | None = None, *, fps: float = FPS,
@@ -80,3 +94,14 @@ def speak(face: Image, speech: Audio, progress: Progress | None = None, *, fps: 
     total)` is called once per frame."""
     video, _ = animate(face, speech, fps=fps, face_check=face_check, seed=seed, progress=progress, name=name)
     return video
+
+
+def speak_to_file(face: Image, speech: Audio, path: Path, progress: Progress | None = None, *, fps: float = FPS,
+                  face_check: bool = True, seed: int = SEED, name: str = "the face image") -> int:
+    """`speak`, each frame written to the video file `path` (atomically, as media.save writes) as soon as it is
+    rendered, so memory stays that of a few frames however long the speech or large the photo (held whole,
+    a 12-megapixel portrait took 23 GB for 2 s). Returns the number of frames. `path` is not checked for
+    overwriting: callers check it first (media.files.check_output)."""
+    count, frames, _ = _take(face, speech, fps, face_check, seed, progress, name)
+    save_frames((frame_uint8(f) for f in frames), count, fps, path, audio=speech)
+    return count
