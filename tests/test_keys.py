@@ -68,3 +68,6 @@ def test_key_sources(tmp_path):
         keys.passphrase_bytes("a", key_file)
     with pytest.raises(UsageError):
         keys.passphrase_bytes(key_file=tmp_path / "missing")
+    (tmp_path / "empty.key").write_bytes(b"")
+    with pytest.raises(UsageError, match="is empty"):  # would silently mean "no key"
+        keys.passphrase_bytes(key_file=tmp_path / "empty.key")

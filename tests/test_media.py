@@ -185,7 +185,8 @@ def test_mp4_round_trip(tmp_path):
     assert psnr(back.frames, frames) > 30
     assert media.load_video(tmp_path / "v.mp4", max_frames=4).num_frames == 4
     odd = smooth_frames(3, 33, 47)  # yuv420p needs even sizes: padded by one edge pixel
-    media.save_video(Video(odd, fps=25), tmp_path / "odd.mp4")
+    with pytest.warns(UserWarning, match="padded by one edge pixel"):
+        media.save_video(Video(odd, fps=25), tmp_path / "odd.mp4")
     padded = media.load_video(tmp_path / "odd.mp4").frames
     assert padded.shape == (3, 34, 48, 3) and psnr(padded[:, :33, :47], odd) > 30
 

@@ -140,6 +140,9 @@ def test_cli_steganalyze_png_and_wav(face, assets: Path, tmp_path: Path) -> None
     assert by_file["stego.png"]["rs"] > 0.9 and by_file["face.png"]["rs"] < 0.5
     table = run_cli("steganalyze", stego, "--detector", "rs,chi-square")
     assert table.returncode == 0 and "rs" in table.stdout and "spa" not in table.stdout
+    video = run_cli("steganalyze", assets / "clip.mp4", stego, "--json", "-d", "chi-square")
+    assert video.returncode == 2 and "clip.mp4 is video" in video.stderr  # named, and the other file still read
+    assert [Path(r["file"]).name for r in json.loads(video.stdout)] == ["stego.png"]
 
 
 def test_cli_steganalyze_missing_file_is_one_line(tmp_path: Path) -> None:

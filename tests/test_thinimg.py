@@ -167,6 +167,8 @@ def test_a_clip_too_long_for_the_10s_model_goes_to_a_longer_one(tmp_path, assets
     assert forced._choose(4, [speech]) == "thinimg-mel-20s"
     with pytest.raises(UsageError, match="nested"):
         forced.hide(face, [speech, speech])
+    with pytest.raises(UsageError, match="only one clip"):  # a level-2 key with no level 2 is a mistake
+        get_method("thinimg", weights_dir=str(tmp_path), level2_key="two").hide(face, speech)
     assert get_method("thinimg", weights_dir=str(tmp_path)).capacity(face).amount == 81.15  # 4 tiles x 20.29
 
 

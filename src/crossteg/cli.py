@@ -242,16 +242,26 @@ def steganalyze(
         if not path.is_file():
             raise UsageError(f"no such file: {path}")
     rows: list[dict[str, Any]] = []
+    failures: list[CrossTegError] = []  # a file that cannot be examined does not hide the others' results
     with progress_bar() as progress:
         for done, path in enumerate(files):
             progress("steganalysis", done, len(files))
-            rows += [{"file": str(path), "detector": d.detector, "probability": round(d.probability, 4),
-                      "rate": None if d.rate is None else round(d.rate, 4), "note": d.note}
-                     for d in analyze_file(path, names)]
+            try:
+                rows += [{"file": str(path), "detector": d.detector, "probability": round(d.probability, 4),
+                          "rate": None if d.rate is None else round(d.rate, 4), "note": d.note}
+                         for d in analyze_file(path, names)]
+            except CrossTegError as failure:
+                failures.append(failure)
         progress("steganalysis", len(files), len(files))
-    if as_json:
-        emit_json(rows)
-        return
+    emit_json(rows) if as_json else _print_steganalysis(rows)
+    for failure in failures:
+        err.print(f"error: {failure}", highlight=False, markup=False)
+    if failures:
+        raise typer.Exit(failures[0].exit_code)
+
+
+def _print_steganalysis(rows: list[dict[str, Any]]) -> None:
+    """One table per file: each detector's probability, estimated embedding rate and note."""
     from rich.markup import escape
     from rich.table import Table
 
@@ -260,7 +270,7 @@ def steganalyze(
         table = Table("detector", "P(secret)", "est. rate", "note")
         for r in (r for r in rows if r["file"] == path):
             table.add_row(r["detector"], f"{r['probability']:.3f}",
-                          "" if r["rate"] is None else f"{100 * r['rate']:.0f}%", r["note"])
+                          "" if r["rate"] is None else f"{round(100 * r['rate'])}%", r["note"])
         out.print(table)
 
 

@@ -72,9 +72,12 @@ def passphrase_bytes(key: Key = None, key_file: str | os.PathLike | None = None)
         raise UsageError("give either a key or a key file, not both")
     if key_file is not None:
         try:
-            return Path(key_file).read_bytes()
+            secret = Path(key_file).read_bytes()
         except OSError as err:
             raise UsageError(f"cannot read key file {key_file}: {err.strerror}") from None
+        if not secret:  # would mean "no key": anyone could reveal, which a key file never asks for
+            raise UsageError(f"key file {key_file} is empty")
+        return secret
     if key is None:
         return b""
     return key.encode("utf-8") if isinstance(key, str) else bytes(key)

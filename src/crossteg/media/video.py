@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import io
 import itertools
+import logging
 import os
 import tempfile
+import warnings
 import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -83,6 +85,9 @@ def _reason(exc: Exception) -> str:
 def _load_container(path: Path, max_frames: int | None) -> Video:
     import imageio_ffmpeg
 
+    # ffmpeg turns a phone's rotated video upright, and imageio-ffmpeg logs a warning that the frame size it
+    # reads differs from the stored one: expected, and noise on a --quiet terminal
+    logging.getLogger("imageio_ffmpeg").setLevel(logging.ERROR)
     frames = []
     try:
         gen = imageio_ffmpeg.read_frames(_ffmpeg.source(path))
@@ -220,6 +225,9 @@ def save_frames(frames: Iterable[np.ndarray], count: int, fps: float, path: str 
         raise MediaError(f"cannot write video {out}: it has no frames")
     frames = iter(frames)
     first = next(frames)
+    if suffix not in (".gif", ".npz") and (first.shape[0] % 2 or first.shape[1] % 2):
+        warnings.warn(f"{out.name}: H.264 needs an even size, so the {first.shape[1]}x{first.shape[0]} frames are "
+                      "padded by one edge pixel (.npz keeps the exact size)", stacklevel=2)
     try:
         with atomic_path(out) as tmp, tempfile.TemporaryDirectory(prefix="crossteg-") as workdir:
             if suffix == ".npz":

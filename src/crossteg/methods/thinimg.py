@@ -459,6 +459,8 @@ class THInImg(Method):
             raise UsageError(f"thinimg hides 1 or 2 speech clips, got {len(secrets)}")
         if self.model in ("single", *NAMED) and len(secrets) == 2:
             raise UsageError("two secrets need the nested model (model=auto or nested)")
+        if self.level2_key is not None and len(secrets) == 1:
+            raise UsageError("level2_key is the key of a second clip (level 2), and only one clip was given")
         self.check_fits(cover, secrets)
         model = self._load(self._choose(len(tiles), secrets))
         progress("compressing speech", 0, 1)
