@@ -254,8 +254,8 @@ def steganalyze(
                 failures.append(failure)
         progress("steganalysis", len(files), len(files))
     emit_json(rows) if as_json else _print_steganalysis(rows)
-    for failure in failures:
-        err.print(f"error: {failure}", highlight=False, markup=False)
+    for unread in failures:
+        err.print(f"error: {unread}", highlight=False, markup=False)
     if failures:
         raise typer.Exit(failures[0].exit_code)
 
