@@ -436,7 +436,7 @@ class FlowHide(Method):
             raise UsageError("flowhide has a single access level")
         if stego.channels > 2 or stego.sample_rate != SAMPLE_RATE:
             raise MediaError(f"a flowhide stego is a stereo (stego, cover) or mono WAV at {SAMPLE_RATE} Hz; got "
-                             f"{stego.channels} channels at {stego.sample_rate} Hz")
+                             f"{stego.channels} channel{'s' * (stego.channels != 1)} at {stego.sample_rate} Hz")
         parts = self.parts
         n = stego.frames - stego.frames % parts.waveglow.config.n_group
         if n < HEADER_FLOATS:
