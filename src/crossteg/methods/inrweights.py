@@ -63,6 +63,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -402,6 +403,9 @@ class INRWeights(Method):
         secret = prepare_secret(secret)
         self.check_fits(cover, secret)
         width = self._width(cover)
+        if (cover.height, cover.width) != (width, width):  # the paper's design, but not what a user may expect
+            warnings.warn(f"the container is {width}x{width}: the {cover.width}x{cover.height} cover is resized to "
+                          "it, as the paper's covers are (-O width=0 keeps a square cover's own size)", stacklevel=2)
         pixels = prepare_cover(cover, width)
         span = AUDIO_SPAN_PER_SECOND * secret.duration if isinstance(secret, Audio) else None
         signal = to_signal(secret, audio_span=span)
