@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import warnings
 from pathlib import Path
 
 import imageio_ffmpeg
@@ -260,6 +261,11 @@ def test_sdf_is_negative_inside():
     np.testing.assert_allclose(d, np.linalg.norm(points, axis=1) - 0.5, atol=0.01)  # faceted sphere
     inside_out = Shape(shape.vertices, shape.faces[:, ::-1])
     np.testing.assert_allclose(inside_out.sdf(points), d, atol=1e-6)
+    flat = Shape(np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0.5]], np.float32), np.array([[0, 1, 2]]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # and no numpy warning on the way
+        with pytest.raises(MediaError, match="encloses no volume"):
+            flat.sdf(points)
 
 
 def test_mesh_from_sdf_recovers_a_sphere():

@@ -75,9 +75,13 @@ class Shape:
             raise ValueError("a shape without triangles has no signed distance")
         pts = np.asarray(points, dtype=np.float64).reshape(-1, 3)
         mesh = self.to_trimesh()
+        with np.errstate(divide="ignore", invalid="ignore"):  # trimesh divides by a flat mesh's zero volume
+            volume = float(mesh.volume)
+        if abs(volume) <= 1e-9 * float(np.prod(np.ptp(mesh.vertices, axis=0))) or not np.isfinite(volume):
+            raise MediaError("the shape encloses no volume (a flat surface has no inside for a signed distance)")
         dist, normal, closest = _closest_points(mesh, pts)
         inside = np.einsum("ij,ij->i", pts - closest, normal) < 0
-        if mesh.volume < 0:
+        if volume < 0:
             inside = ~inside
         return np.where(inside, -dist, dist).astype(np.float32)
 
