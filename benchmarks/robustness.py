@@ -24,7 +24,7 @@ from typing import Any
 from crossteg.errors import CrossTegError
 from crossteg.evaluate import fits, run_case, samples_by_modality
 from crossteg.methods import get_method
-from crossteg.methods.base import MODALITIES, Method, method_ids, parse_options
+from crossteg.methods.base import MODALITIES, Method, method_config, method_ids, parse_options
 from crossteg.pipeline import load_cover, load_secret
 from crossteg.results import Results, Row, merged_command, previous_rows
 from crossteg.robustness import select
@@ -60,11 +60,11 @@ def robustness_cases(method: Method, samples: dict[str, list[Path]],
 
 
 def method_options(pairs: list[str]) -> dict[str, dict[str, Any]]:
-    """{method: {option: value}} from METHOD:KEY=VALUE strings."""
+    """{method: {option: value}} from METHOD:KEY=VALUE strings, each value typed as the method declares it."""
     options: dict[str, dict[str, Any]] = {}
     for pair in pairs:
         method_id, _, option = pair.partition(":")
-        options.setdefault(method_id, {}).update(parse_options([option]))
+        options.setdefault(method_id, {}).update(method_config(method_id, **parse_options([option])))
     return options
 
 

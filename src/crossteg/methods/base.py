@@ -235,6 +235,13 @@ def method_ids() -> list[str]:
 
 def get_method(method_id: str, **config: Any) -> Method:
     """The method registered as `method_id`, built with `config`; unknown ids get a UsageError listing all."""
+    typed = method_config(method_id, **config)  # first: it finds the registered methods
+    return _REGISTRY[method_id](**typed)
+
+
+def method_config(method_id: str, **config: Any) -> dict[str, Any]:
+    """`config` as `method_id`'s constructor takes it: an unknown method or option refused (UsageError), and each
+    value typed as its option is declared (`typed_option`: `-O` gives text)."""
     ids = method_ids()
     if method_id not in _REGISTRY:
         raise UsageError(f"unknown method {method_id!r}; available: {', '.join(ids)}")
@@ -244,7 +251,7 @@ def get_method(method_id: str, **config: Any) -> Method:
     if unknown:
         raise UsageError(f"{method_id} has no option {', '.join(unknown)}")
     hints = typing.get_type_hints(cls.__init__)
-    return cls(**{name: typed_option(method_id, name, value, hints.get(name, Any)) for name, value in config.items()})
+    return {name: typed_option(method_id, name, value, hints.get(name, Any)) for name, value in config.items()}
 
 
 def list_methods() -> list[Method]:

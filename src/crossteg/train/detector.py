@@ -103,9 +103,9 @@ def as_float(x: torch.Tensor) -> torch.Tensor:
 
 def method_options(args: argparse.Namespace) -> dict[str, Any]:
     """The `-O KEY=VALUE` method options, values typed as `crossteg hide` types them."""
-    from crossteg.methods.base import parse_options
+    from crossteg.methods.base import method_config, parse_options
 
-    return parse_options(args.option)
+    return method_config(args.method, **parse_options(args.option))
 
 
 def augment(x: torch.Tensor, crop: int, generator: torch.Generator) -> torch.Tensor:
