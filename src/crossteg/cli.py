@@ -288,7 +288,7 @@ def speak(
     """Talking-head video of FACE saying SPEECH: 25 fps, the face's resolution, the speech as its sound."""
     from crossteg import media
     from crossteg.pipeline import check_talking_head_output
-    from crossteg.talkinghead import speak_to_file
+    from crossteg.talkinghead import FPS, speak_to_file
 
     image, sound = cast(media.Image, media.load(face, "image")), cast(media.Audio, media.load(speech, "audio"))
     media.files.check_output(output, [face, speech], force)  # fail before rendering, not after
@@ -296,8 +296,6 @@ def speak(
     with progress_bar() as progress:
         frames = speak_to_file(image, sound, output, progress, face_check=not no_face_check, seed=seed,
                                name=str(face))
-    from crossteg.talkinghead import FPS
-
     summary: dict[str, Any] = {
         "output": str(output), "frames": frames, "fps": FPS, "width": image.width, "height": image.height,
         "seconds": round(frames / FPS, 3),

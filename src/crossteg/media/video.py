@@ -221,10 +221,10 @@ def save_frames(frames: Iterable[np.ndarray], count: int, fps: float, path: str 
     suffix = out.suffix.lower()
     if suffix not in WRITE_EXTS:
         raise MediaError(f"cannot write a video as '{out.suffix}' (use {', '.join(sorted(WRITE_EXTS))})")
-    if count == 0:
-        raise MediaError(f"cannot write video {out}: it has no frames")
     frames = iter(frames)
-    first = next(frames)
+    first = next(frames, None) if count else None
+    if first is None:
+        raise MediaError(f"cannot write video {out}: it has no frames")
     if suffix not in (".gif", ".npz") and (first.shape[0] % 2 or first.shape[1] % 2):
         warnings.warn(f"{out.name}: H.264 needs an even size, so the {first.shape[1]}x{first.shape[0]} frames are "
                       "padded by one edge pixel (.npz keeps the exact size)", stacklevel=2)
