@@ -252,6 +252,17 @@ def test_silent_audio_hides_and_reveals_as_silence():
     assert np.abs(method.reveal(stego, "k").samples).max() < 0.01
 
 
+def test_stereo_audio_at_another_rate_is_hidden_mono_at_22050_hz_with_a_warning():
+    """The paper's audio INR is mono at 22 050 Hz: a stereo 16 kHz clip is converted, says so, and comes back so."""
+    t = np.arange(1600) / 16_000
+    clip = Audio(np.stack([np.sin(2 * np.pi * 150 * t), np.zeros_like(t)]).astype(np.float32) * 0.5, 16_000)
+    method = get_method("inrweights", width=32, steps=5)
+    with pytest.warns(UserWarning, match="mixed from 2 channels to mono and resampled from 16000 Hz to 22050 Hz"):
+        stego = method.hide(cover_image(32, 32), clip, "k", progress=lambda *args: None)
+    revealed = method.reveal(stego, "k")
+    assert (revealed.channels, revealed.sample_rate, revealed.frames) == (1, W.AUDIO_RATE, 2205)
+
+
 @pytest.mark.parametrize("width", [256, 512])
 def test_header_of_a_large_container_survives_pixel_noise_and_old_lsb_headers_still_read(width):
     """From width 256 up the header's bits are dither-modulated copies (frame.embed with a step): they read

@@ -79,6 +79,19 @@ def test_other_png_modes_load_as_rgb(tmp_path):
     np.testing.assert_allclose(px[..., 0], deep / 65535.0, atol=1e-6)
 
 
+def test_transparency_dropped_on_reading_is_said_but_an_opaque_alpha_channel_is_silent(tmp_path):
+    rgba = RNG.integers(0, 256, (8, 9, 4), dtype=np.uint8)
+    rgba[..., 3] = 255
+    PILImage.fromarray(rgba).save(tmp_path / "opaque.png")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(media.load_image(tmp_path / "opaque.png").to_uint8(), rgba[..., :3])
+    rgba[2, 3, 3] = 0
+    PILImage.fromarray(rgba).save(tmp_path / "hole.png")
+    with pytest.warns(UserWarning, match="hole.png has transparent pixels: .* transparency dropped"):
+        np.testing.assert_array_equal(media.load_image(tmp_path / "hole.png").to_uint8(), rgba[..., :3])
+
+
 def test_jpeg_is_approximate(tmp_path):
     img = Image(smooth_frames(1, 48, 64)[0])
     media.save_image(img, tmp_path / "a.jpg")
@@ -138,6 +151,20 @@ def test_resample_keeps_frequency_and_sets_length():
     assert peak_hz(out.samples[0], 16000) == pytest.approx(440, abs=1.5)
     assert peak_hz(out.samples[1], 16000) == pytest.approx(1000, abs=1.5)
     assert audio.resample(44100) is audio
+
+
+def test_conformed_audio_warns_about_each_change_it_makes():
+    stereo = Audio(np.stack([sine(440, 0.1, 44100), np.zeros(4410, np.float32)]), 44100)
+    with pytest.warns(UserWarning, match="^X keeps it mixed from 2 channels to mono and resampled from 44100 Hz to "
+                                         "16000 Hz$"):
+        out = media.audio.conformed(stereo, 16000, "X keeps it")
+    assert (out.channels, out.sample_rate, out.frames) == (1, 16000, 1600)
+    with pytest.warns(UserWarning, match="^X keeps it mixed from 2 channels to mono$"):
+        assert media.audio.conformed(stereo, None, "X keeps it").sample_rate == 44100
+    mono = stereo.mono()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert media.audio.conformed(mono, 44100, "X keeps it") is mono
 
 
 @pytest.mark.parametrize("suffix, codec", [(".mp3", "libmp3lame"), (".m4a", "aac")])

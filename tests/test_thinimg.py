@@ -414,6 +414,18 @@ def test_a_quiet_recording_is_hidden_at_the_training_level(tmp_path, assets, cli
     assert revealed_quality(clips[0], method.reveal(soft, "key")) > 0.45
 
 
+def test_stereo_speech_at_another_rate_is_hidden_mono_at_16_khz_with_a_warning(assets, clips):
+    """The mel works at 16 kHz mono: a stereo 22.05 kHz clip is converted, says so, and comes back at 16 kHz."""
+    stereo = Audio(np.repeat(clips[0].resample(22050).samples, 2, axis=0), 22050)
+    method = get_method("thinimg")
+    with pytest.warns(UserWarning, match="^thinimg reveals the speech mixed from 2 channels to mono and resampled "
+                                         "from 22050 Hz to 16000 Hz$"):
+        stego = method.hide(media.load(assets / "face160.png"), stereo, "key")
+    revealed = method.reveal(stego, "key")
+    assert (revealed.channels, revealed.sample_rate) == (1, 16000)
+    assert abs(revealed.frames - clips[0].frames) <= 1
+
+
 def test_the_shipped_20s_model_takes_a_clip_one_tile_of_the_10s_model_cannot_hold(tmp_path, assets):
     """speech_long (10.66 s) in a single 160 x 160 tile: auto hides with thinimg-mel-20s, and reveal, which is
     not told the model, finds it from the PNG with the exact length."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -93,6 +94,18 @@ class Audio:
             return self
         out = resample(self.samples, self.sample_rate, sample_rate)
         return Audio(out.astype(np.float32).reshape(self.channels, -1), int(sample_rate))
+
+
+def conformed(audio: Audio, sample_rate: int | None, what: str) -> Audio:
+    """`audio` mixed to mono (and resampled to `sample_rate` unless None), warning once about each change, since
+    `what` (e.g. "inrweights keeps the secret") then gives it back in that form, not the file's own."""
+    changes = [f"mixed from {audio.channels} channels to mono"] if audio.channels > 1 else []
+    if sample_rate is not None and audio.sample_rate != int(sample_rate):
+        changes.append(f"resampled from {audio.sample_rate} Hz to {int(sample_rate)} Hz")
+    if changes:
+        warnings.warn(f"{what} {' and '.join(changes)}", stacklevel=3)
+    mono = audio.mono() if audio.channels > 1 else audio
+    return mono if sample_rate is None else mono.resample(sample_rate)
 
 
 def fit_length(samples: np.ndarray, n: int) -> np.ndarray:

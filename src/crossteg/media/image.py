@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -78,6 +79,13 @@ def _to_rgb_array(img: Any) -> np.ndarray:
     return np.asarray(img, dtype=np.uint8).astype(np.float32) / np.float32(255.0)
 
 
+def _warn_if_transparent(img: Any, path: str | os.PathLike) -> None:
+    """Say so when reading as RGB drops real transparency (an opaque alpha channel, as editors add, is silent)."""
+    if img.has_transparency_data and img.convert("RGBA").getchannel("A").getextrema()[0] < 255:
+        warnings.warn(f"{Path(path).name} has transparent pixels: it is read as RGB, their colour kept and its "
+                      "transparency dropped", stacklevel=3)
+
+
 def load_image(path: str | os.PathLike) -> Image:
     """Read any image Pillow understands as RGB (first frame; EXIF rotation applied)."""
     from PIL import Image as PILImage
@@ -86,6 +94,7 @@ def load_image(path: str | os.PathLike) -> Image:
     try:
         with PILImage.open(path) as img:
             img.load()
+            _warn_if_transparent(img, path)
             return Image(_to_rgb_array(ImageOps.exif_transpose(img)))
     except (OSError, ValueError, SyntaxError, PILImage.DecompressionBombError) as exc:
         raise MediaError(f"cannot read image {path}: {exc}") from exc

@@ -45,6 +45,7 @@ from crossteg.codecs import frame
 from crossteg.codecs.inr import IO_DIMS, Signal, loss_db, loss_for, render, to_signal, volume_iou
 from crossteg.errors import CapacityError, KeyError_, MediaError, UsageError
 from crossteg.media import INR, Audio, Video
+from crossteg.media.audio import conformed
 from crossteg.methods.base import Capacity, Method, Progress, no_progress, register, video_fit
 from crossteg.metrics import psnr, snr
 from crossteg.nn.siren import W0, FitSchedule, Siren, SirenConfig, fit
@@ -292,7 +293,8 @@ class INRSteg(Method):
             _check_video_size(obj, role)
         if not isinstance(obj, Audio):
             return obj
-        audio = obj.resample(self.audio_rate) if self.audio_rate else obj
+        audio = conformed(obj, None, f"inrsteg represents the audio {role}")  # the rate: the user's own -O
+        audio = audio.resample(self.audio_rate) if self.audio_rate else audio
         n = audio.samples.shape[1]
         if self.quality == "fast" and self.steps is None and n > FAST_AUDIO_SAMPLES:
             lower = " lower its rate (-O audio_rate=16000)," if audio.sample_rate > 16000 else ""

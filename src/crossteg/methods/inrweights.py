@@ -75,6 +75,7 @@ from crossteg.codecs import frame
 from crossteg.codecs.inr import Signal, loss_db, loss_for, render, to_signal
 from crossteg.errors import CapacityError, KeyError_, MediaError, UsageError
 from crossteg.media import Audio, Image, Shape, Video
+from crossteg.media.audio import conformed
 from crossteg.methods.base import Capacity, Method, Progress, no_progress, register, video_fit
 from crossteg.nn import igr, siren
 
@@ -298,7 +299,7 @@ def audio_gain(samples: torch.Tensor, level: float = AUDIO_RMS) -> float:
 def prepare_secret(secret: Any) -> Any:
     """The secret as it is fitted: audio mono at 22 050 Hz (paper sec. 3.1); video and shapes as given."""
     if isinstance(secret, Audio):
-        return secret.mono().resample(AUDIO_RATE)
+        return conformed(secret, AUDIO_RATE, "inrweights reveals the audio")
     if isinstance(secret, Video | Shape):
         return secret
     raise UsageError(f"inrweights hides video, audio or a 3-D shape, not {type(secret).__name__}")

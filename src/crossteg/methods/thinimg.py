@@ -60,7 +60,7 @@ from crossteg import keys
 from crossteg.codecs import mel
 from crossteg.codecs import vocoder as vocoder_module
 from crossteg.errors import CapacityError, KeyError_, UsageError, WeightsError
-from crossteg.media.audio import Audio
+from crossteg.media.audio import Audio, conformed
 from crossteg.media.image import Image
 from crossteg.methods.base import WEIGHTS_DIR, Capacity, Method, Progress, no_progress, register
 from crossteg.nn.coupling import CouplingConfig, CouplingNet, round_8bit
@@ -464,7 +464,7 @@ class THInImg(Method):
         self.check_fits(cover, secrets)
         model = self._load(self._choose(len(tiles), secrets))
         progress("compressing speech", 0, 1)
-        speech = [speech_samples(s) for s in secrets]
+        speech = [speech_samples(conformed(s, mel.SAMPLE_RATE, "thinimg reveals the speech")) for s in secrets]
         used = max(1, *(-(-len(x) // model.layout.max_samples) for x in speech))
         shuffles = [level_shuffle(self._level_key(key, level), level, model.layout.shape)
                     for level in range(1, len(model.layers) + 1)]
