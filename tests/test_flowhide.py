@@ -138,6 +138,8 @@ def test_wrong_key_is_reported(parts, tmp_path):
     resaved = through_file(loaded, tmp_path)  # 16-bit PCM, as a converter writes it: the hint names that too
     with pytest.raises(KeyError_, match=r"or a float32 stego re-saved as 16-bit PCM: .* -O pcm=true\)$"):
         m.reveal(resaved, key="wrong")
+    with pytest.raises(KeyError_, match=r"^no flowhide secret in a file at 44100 Hz: .* do not survive resampling"):
+        m.reveal(loaded.resample(44100), key="right")
 
 
 def test_capacity_error_says_how_much_audio_is_needed(parts):
@@ -172,8 +174,10 @@ def test_bad_inputs(parts):
         m.hide(tone(0.5), Image(np.zeros((16, 16, 3), np.float32)))
     with pytest.raises(UsageError):
         m.hide(Image(np.zeros((16, 16, 3), np.float32)), clip())
-    with pytest.raises(MediaError):
-        m.reveal(tone(0.5), key="k")  # mono: not a flowhide stereo file
+    with pytest.raises(MediaError, match="stereo .* or mono WAV; got 3 channels"):
+        m.reveal(Audio(np.zeros((3, 8000), np.float32), SAMPLE_RATE), key="k")
+    with pytest.raises(KeyError_, match="in a file at 16000 Hz"):  # a converted file: no secret found (exit 4)
+        m.reveal(tone(0.5), key="k")
     with pytest.raises(KeyError_):
         m.reveal(Audio(np.zeros((2, 8000), np.float32), SAMPLE_RATE))  # stereo but no secret
     with pytest.raises(UsageError):

@@ -63,6 +63,13 @@ def test_png_uint8_round_trip_is_exact(tmp_path):
     np.testing.assert_array_equal(media.load_image(tmp_path / "b.png").to_uint8(), arr)
 
 
+@pytest.mark.parametrize("suffix", [".ppm", ".pnm", ".tga", ".webp", ".tiff"])
+def test_lossless_formats_converters_write_are_read_exactly(tmp_path, suffix):
+    arr = RNG.integers(0, 256, (17, 23, 3), dtype=np.uint8)
+    PILImage.fromarray(arr).save(tmp_path / f"a{suffix}", **({"lossless": True} if suffix == ".webp" else {}))
+    np.testing.assert_array_equal(media.load(tmp_path / f"a{suffix}").to_uint8(), arr)
+
+
 def test_other_png_modes_load_as_rgb(tmp_path):
     gray = RNG.integers(0, 256, (8, 9), dtype=np.uint8)
     PILImage.fromarray(gray).save(tmp_path / "gray.png")

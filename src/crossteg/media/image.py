@@ -13,7 +13,8 @@ import numpy as np
 from crossteg.errors import MediaError
 from crossteg.media.files import atomic_path
 
-EXTS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
+# Read by Pillow; the Netpbm and Targa formats are what converters (ImageMagick, netpbm, GIMP) also write.
+EXTS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pnm", ".tga"})
 
 # Pillow format and options per writable suffix; everything but JPEG is lossless for 8-bit RGB.
 _WRITERS: dict[str, tuple[str, dict]] = {

@@ -434,9 +434,12 @@ class FlowHide(Method):
         self.check_cover(stego)
         if level != 1:
             raise UsageError("flowhide has a single access level")
-        if stego.channels > 2 or stego.sample_rate != SAMPLE_RATE:
-            raise MediaError(f"a flowhide stego is a stereo (stego, cover) or mono WAV at {SAMPLE_RATE} Hz; got "
-                             f"{stego.channels} channel{'s' * (stego.channels != 1)} at {stego.sample_rate} Hz")
+        if stego.channels > 2:
+            raise MediaError(f"a flowhide stego is a stereo (stego, cover) or mono WAV; got {stego.channels} channels")
+        if stego.sample_rate != SAMPLE_RATE:  # a converter's doing: the bits are gone, as after any lossy step
+            raise KeyError_(f"no flowhide secret in a file at {stego.sample_rate} Hz: a flowhide stego is written at "
+                            f"{SAMPLE_RATE} Hz and its bits do not survive resampling or lossy coding (reveal the "
+                            "WAV crossteg wrote)")
         parts = self.parts
         n = stego.frames - stego.frames % parts.waveglow.config.n_group
         if n < HEADER_FLOATS:
