@@ -72,6 +72,29 @@ def test_key_file_works_and_wrong_key_exits_4(tmp_path, assets):
     assert out.read_text() == "meet at noon"
 
 
+def test_a_stego_png_that_went_through_other_tools(tmp_path, assets):
+    """An EXIF orientation added without turning the pixels still reveals; a JPEG copy is named as the likely
+    cause, before the error that says a converted copy is one."""
+    secret = tmp_path / "note.txt"
+    secret.write_text("meet at noon")
+    stego = tmp_path / "stego.png"
+    assert run_cli("hide", "lsb", "-c", assets / "face.png", "-s", secret, "-o", stego, "-k", "pw").returncode == 0
+    with PILImage.open(stego) as img:
+        exif = img.getexif()
+        exif[0x0112] = 6  # "rotate 90 degrees to display", the pixels left as they are
+        img.save(tmp_path / "tagged.png", exif=exif)
+        img.save(tmp_path / "copy.png", format="JPEG", quality=100)  # a JPEG, whatever its name says
+    out = tmp_path / "out.txt"
+    assert run_cli("reveal", "lsb", tmp_path / "tagged.png", "-o", out, "-k", "pw").returncode == 0
+    assert out.read_text() == "meet at noon"
+    jpeg = run_cli("reveal", "lsb", tmp_path / "copy.png", "-o", tmp_path / "x.txt", "-k", "pw")
+    assert jpeg.returncode == 4 and "Traceback" not in jpeg.stderr
+    warning, error = [line for line in jpeg.stderr.splitlines() if line.strip()]
+    assert warning.startswith("warning: copy.png is a JPEG: lsb hides in the exact pixels of the PNG it writes")
+    assert error.startswith("error: wrong key, or no lsb secret in this file, or a converted copy (lossy coding")
+    assert not (tmp_path / "x.txt").exists()
+
+
 def test_bad_inputs_fail_cleanly(tmp_path, assets):
     out = tmp_path / "stego.png"
     secret = tmp_path / "s.txt"

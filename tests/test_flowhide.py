@@ -138,6 +138,10 @@ def test_wrong_key_is_reported(parts, tmp_path):
     resaved = through_file(loaded, tmp_path)  # 16-bit PCM, as a converter writes it: the hint names that too
     with pytest.raises(KeyError_, match=r"or a float32 stego re-saved as 16-bit PCM: .* -O pcm=true\)$"):
         m.reveal(resaved, key="wrong")
+    with pytest.raises(KeyError_, match=r"or a stereo stego mixed down to one channel \(reveal needs its cover"):
+        m.reveal(loaded.mono(), key="right")
+    with pytest.warns(UserWarning, match="float-mode stego was re-saved as 24-bit PCM: expect flipped bits"):
+        m.reveal(through_file(loaded, tmp_path, subtype="PCM_24"), key="right")  # ffmpeg's FLAC of a float WAV
     with pytest.raises(KeyError_, match=r"^no flowhide secret in a file at 44100 Hz: .* do not survive resampling"):
         m.reveal(loaded.resample(44100), key="right")
 
@@ -264,6 +268,8 @@ def test_mono_mode_reveals_from_the_stego_channel_alone(parts, tmp_path):
     revealed = method(parts).reveal(loaded, key="k")  # the channel count tells reveal where the mel comes from
     assert (revealed.num_frames, revealed.height, revealed.width) == (2, 20, 36)
     assert np.abs(revealed.frames - expected(parts, video)).mean() < 0.02
+    upmixed = Audio(np.repeat(loaded.samples, 2, axis=0), loaded.sample_rate)  # `ffmpeg -ac 2`: a copy per channel
+    np.testing.assert_array_equal(method(parts).reveal(upmixed, key="k").frames, revealed.frames)
     one_pass = FH.analyse(parts.waveglow, stego.samples[0], stego.samples[0])
     assert ((np.abs(one_pass) >= 0.5) & (np.abs(one_pass) <= 0.75)).mean() > 0.99  # a fixed point of its own mel
 

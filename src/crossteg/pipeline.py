@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
 from crossteg import media
-from crossteg.errors import UsageError
+from crossteg.errors import KeyError_, UsageError
 from crossteg.keys import Key
 from crossteg.media.files import atomic_write_bytes, check_output
 from crossteg.media.payload import Payload
@@ -28,6 +29,9 @@ def load_stego(method: Method, path: Path) -> Any:
     if stego.modality not in method.stego_modalities():
         raise UsageError(f"{path} is {stego.modality}; {method.id} stego files are "
                          f"{' or '.join(method.stego_modalities())}")
+    if stego.modality == "image" and ".png" in method.stego_ext and media.image.is_jpeg(path):
+        warnings.warn(f"{path.name} is a JPEG: {method.id} hides in the exact pixels of the PNG it writes, so expect "
+                      "the secret degraded, or not found", stacklevel=2)
     return stego
 
 
@@ -126,7 +130,7 @@ def reveal_file(method_id: str, stego_path: Path, outputs: list[Path], *, key: K
 
         find_landmarks(stego.pixels, face_check=face_check, name=stego_path.name)  # no face: fail before writing
     start = time.perf_counter()
-    revealed = method.reveal(stego, key, level=level, progress=progress)
+    revealed = _reveal(method, stego, stego_path, key, level, progress)
     seconds = time.perf_counter() - start
     secrets = revealed if isinstance(revealed, list) else [revealed]
     paths = _secret_paths(secrets, outputs)
@@ -148,6 +152,17 @@ def reveal_file(method_id: str, stego_path: Path, outputs: list[Path], *, key: K
     return {"method": method.id, "secrets": [str(p) for p in paths], "reveal_seconds": round(seconds, 3),
             **rendered, "message": f"revealed {stego_path.name} -> {', '.join(str(p) for p in paths)}"
                                    + (f"; the cover it represents -> {render}" if render is not None else "")}
+
+
+def _reveal(method: Method, stego: Any, path: Path, key: Key, level: int, progress: Progress) -> Any:
+    """`method.reveal`, and for an image whose EXIF orientation a tool added without turning the pixels (reading
+    turns them), again from the pixels as stored."""
+    try:
+        return method.reveal(stego, key, level=level, progress=progress)
+    except KeyError_:
+        if stego.modality != "image" or not media.image.exif_rotated(path):
+            raise
+        return method.reveal(media.image.load_image(path, upright=False), key, level=level, progress=progress)
 
 
 def _check_outputs(secrets: list[Any], paths: list[Path], others: list[Path]) -> None:

@@ -26,6 +26,9 @@ from crossteg.keys import KeyMaterial
 
 LENGTH_BYTES, NONCE_BYTES, TAG_BYTES = 4, 12, 16
 OVERHEAD = LENGTH_BYTES + NONCE_BYTES + TAG_BYTES
+# The usual cause besides a wrong key: a file that went through a converter.
+CONVERTED = (", or a converted copy (lossy coding, greyscale, resizing, resampling or trimming change the exact "
+             "values it is read from)")
 
 
 def capacity_bytes(carrier_size: int) -> int:
@@ -92,9 +95,9 @@ def extract(values: np.ndarray, material: KeyMaterial, associated: bytes, what: 
     mask = material.keystream("length", LENGTH_BYTES)
     (length,) = struct.unpack(">I", bytes(a ^ b for a, b in zip(read(0, LENGTH_BYTES), mask, strict=True)))
     if not TAG_BYTES < length <= values.size // (8 * copies) - LENGTH_BYTES - NONCE_BYTES:
-        raise KeyError_(f"wrong key, or no {what} in this file")
+        raise KeyError_(f"wrong key, or no {what} in this file{CONVERTED}")
     nonce = read(LENGTH_BYTES, NONCE_BYTES)
     try:
         return material.aead("payload").decrypt(nonce, read(LENGTH_BYTES + NONCE_BYTES, length), associated)
     except InvalidTag:
-        raise KeyError_(f"wrong key, or no {what} in this file") from None
+        raise KeyError_(f"wrong key, or no {what} in this file{CONVERTED}") from None

@@ -27,6 +27,7 @@ _WRITERS: dict[str, tuple[str, dict]] = {
     ".webp": ("WEBP", {"lossless": True}),
 }
 WRITE_EXTS = frozenset(_WRITERS)
+ORIENTATION_TAG = 0x0112  # EXIF Orientation
 
 
 @dataclass
@@ -87,8 +88,8 @@ def _warn_if_transparent(img: Any, path: str | os.PathLike) -> None:
                       "transparency dropped", stacklevel=3)
 
 
-def load_image(path: str | os.PathLike) -> Image:
-    """Read any image Pillow understands as RGB (first frame; EXIF rotation applied)."""
+def load_image(path: str | os.PathLike, upright: bool = True) -> Image:
+    """Read any image Pillow understands as RGB (first frame; EXIF rotation applied unless not `upright`)."""
     from PIL import Image as PILImage
     from PIL import ImageOps
 
@@ -96,9 +97,31 @@ def load_image(path: str | os.PathLike) -> Image:
         with PILImage.open(path) as img:
             img.load()
             _warn_if_transparent(img, path)
-            return Image(_to_rgb_array(ImageOps.exif_transpose(img)))
+            return Image(_to_rgb_array(ImageOps.exif_transpose(img) if upright else img))
     except (OSError, ValueError, SyntaxError, PILImage.DecompressionBombError) as exc:
         raise MediaError(f"cannot read image {path}: {exc}") from exc
+
+
+def is_jpeg(path: str | os.PathLike) -> bool:
+    """Whether the file at `path` is a JPEG, whatever its name says (False if Pillow cannot open it)."""
+    from PIL import Image as PILImage
+
+    try:
+        with PILImage.open(path) as img:
+            return img.format in ("JPEG", "MPO")
+    except (OSError, ValueError, SyntaxError, PILImage.DecompressionBombError):
+        return False
+
+
+def exif_rotated(path: str | os.PathLike) -> bool:
+    """Whether the image at `path` carries an EXIF orientation that reading applies (a turn or a flip)."""
+    from PIL import Image as PILImage
+
+    try:
+        with PILImage.open(path) as img:
+            return img.getexif().get(ORIENTATION_TAG, 1) != 1
+    except (OSError, ValueError, SyntaxError, PILImage.DecompressionBombError):
+        return False
 
 
 def save_image(image: Image, path: str | os.PathLike) -> None:

@@ -440,6 +440,8 @@ class FlowHide(Method):
             raise KeyError_(f"no flowhide secret in a file at {stego.sample_rate} Hz: a flowhide stego is written at "
                             f"{SAMPLE_RATE} Hz and its bits do not survive resampling or lossy coding (reveal the "
                             "WAV crossteg wrote)")
+        if stego.channels == 2 and np.array_equal(stego.samples[0], stego.samples[1]):  # a mono stego up-mixed
+            stego = Audio(stego.samples[:1], stego.sample_rate)
         parts = self.parts
         n = stego.frames - stego.frames % parts.waveglow.config.n_group
         if n < HEADER_FLOATS:
@@ -452,13 +454,17 @@ class FlowHide(Method):
         erased = erased_floats(stego.samples[0, :n], parts.waveglow.config.n_group)[order]  # lost audio: no vote
         header = read_header(material, logical[:HEADER_FLOATS], erased[:HEADER_FLOATS])
         if header is None or header["version"] != VERSION or header["encoding"] >= len(ENCODINGS):
-            resaved = (", or a float32 stego re-saved as 16-bit PCM: keep the WAV crossteg wrote, or hide with "
-                       "-O pcm=true") if _looks_16bit(stego.samples) else ""
-            raise KeyError_(f"no flowhide secret found with this key (wrong key, or not a flowhide stego{resaved})")
+            causes = ["wrong key", "not a flowhide stego"]
+            if stego.channels == 1:
+                causes.append("a stereo stego mixed down to one channel (reveal needs its cover channel)")
+            if pcm_depth(stego.samples) == 16:
+                causes.append("a float32 stego re-saved as 16-bit PCM: keep the WAV crossteg wrote, or hide with "
+                              "-O pcm=true")
+            raise KeyError_(f"no flowhide secret found with this key ({', or '.join(causes)})")
         k, pcm = header["iterations"] + 1, bool(header["pcm"])
-        if not pcm and _looks_16bit(stego.samples):
-            warnings.warn("this float-mode stego was re-saved as 16-bit PCM: expect flipped bits (keep the float32 "
-                          "WAV crossteg wrote, or hide with -O pcm=true)", stacklevel=2)
+        if (depth := pcm_depth(stego.samples)) is not None and not pcm:  # (16-bit mode is on its grid)
+            warnings.warn(f"this float-mode stego was re-saved as {depth}-bit PCM: expect flipped bits (keep the "
+                          "float32 WAV crossteg wrote, or hide with -O pcm=true)", stacklevel=2)
         plan = make_plan(parts, k, ENCODINGS[header["encoding"]], pcm, header["height"], header["width"])
         encoding = ENCODINGS[header["encoding"]]
         count = payload_floats(plan, encoding, header["frames"], header["height"], header["width"])
@@ -477,5 +483,11 @@ class FlowHide(Method):
         return Video(frames, header["millifps"] / 1000)
 
 
-def _looks_16bit(samples: np.ndarray) -> bool:
-    return bool(np.all(samples * 32768 == np.round(samples * 32768)))
+def pcm_depth(samples: np.ndarray) -> int | None:
+    """16 or 24 when every sample lies on that PCM grid (a float stego re-saved by a converter: ffmpeg writes a
+    float WAV's FLAC or ALAC copy at 24 bits), else None."""
+    for bits in (16, 24):
+        scaled = samples.astype(np.float64) * 2.0 ** (bits - 1)
+        if np.array_equal(scaled, np.round(scaled)):
+            return bits
+    return None
