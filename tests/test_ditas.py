@@ -195,6 +195,26 @@ def test_partial_loss_keeps_intact_stages(tmp_path):
     assert not np.allclose(partial.pixels, method.reveal(stego, "k").pixels, atol=1e-3)
 
 
+@pytest.mark.parametrize("rate, lead, cut", [(16_000, 160, 1500), (44_100, 448, 4001)])
+def test_a_file_whose_start_was_padded_or_cut_is_read_where_it_was_written(tmp_path, monkeypatch, rate, lead, cut):
+    """Leading silence added, or the start trimmed before the first slot (an editor's cut), at the file's rate:
+    reveal re-times the file from the back copy of the header and the length it records (version 4), to a fraction
+    of a 16 kHz sample at 44.1 kHz. Read where it lies instead, every stage reveals something else."""
+    method = get_method("ditas", variant="M", stages=3, weights=str(tiny(tmp_path, variant="M")))
+    stego = media.load(media.save(method.hide(noise_cover(2.0, rate), photo(), "k"), tmp_path / "s.wav"))
+    intact = method.reveal(stego, "k").pixels
+    padded = np.concatenate([np.zeros((1, lead), np.float32), stego.samples], 1)
+    for name, samples in (("padded", padded), ("cut", stego.samples[:, cut:])):
+        moved = media.load(media.save(Audio(samples, rate), tmp_path / f"{name}.wav"))
+        assert psnr(intact, method.reveal(moved, "k").pixels) > (99 if rate == 16_000 else 35), name
+        with monkeypatch.context() as patch:
+            patch.setattr(D, "realign", lambda mono16, *args: mono16)
+            assert psnr(intact, method.reveal(moved, "k").pixels) < 30, name
+    cut_both = media.load(media.save(Audio(padded[:, :-lead], rate), tmp_path / "both.wav"))
+    with pytest.raises(KeyError_, match="or one cut at both ends"):
+        method.reveal(cut_both, "k")
+
+
 def test_an_idle_stage_over_digital_silence_still_reads_as_present(tmp_path, monkeypatch):
     """A stage that hides (almost) nothing, over a cover of digital silence, would round to a silent segment that
     reveal takes for lost audio; hide keeps such segments present (D.KEEP_ALIVE), so the file reveals as is."""

@@ -77,7 +77,7 @@ def test_registry_names_and_codecs():
     expected = {"png-resave", "jpeg-95", "jpeg-90", "jpeg-75", "resize-down-up", "resize-up-down",
                 "gaussian-noise-1", "gaussian-noise-2", "crop-10", "wav-resave", "wav-24bit", "resample-16000",
                 "resample-22050", "resample-44100", "noise-40db", "noise-30db", "gain-6db", "gain+3db",
-                "segment-loss-10", "segment-loss-25", "weights-fp16", "prune-10", "weight-noise-0.001",
+                "silence-start-50ms", "cut-start-50ms", "segment-loss-10", "segment-loss-25", "weights-fp16", "prune-10", "weight-noise-0.001",
                 "metadata-stripped"}
     assert expected <= set(ATTACKS)
     for name, attack in ATTACKS.items():
@@ -167,6 +167,15 @@ def test_gain_scales_every_sample_and_clips(db, stegos, tmp_path):
     expected = np.clip(a * 10 ** (db / 20), -1, 1)
     assert np.abs(b - expected).max() <= 1 / 32768  # one 16-bit step of rounding
     assert (np.abs(b).max() >= 32767 / 32768) == (np.abs(a).max() * 10 ** (db / 20) >= 1)
+
+
+def test_the_start_is_padded_with_silence_or_cut_away(stegos, tmp_path):
+    a, padded = audio_pair("silence-start-50ms", stegos, tmp_path)
+    lead = round(RATE * 0.05)
+    assert padded.shape == (2, RATE + lead) and not padded[:, :lead].any()
+    assert np.array_equal(padded[:, lead:], a)
+    _, cut = audio_pair("cut-start-50ms", stegos, tmp_path)
+    assert np.array_equal(cut, a[:, lead:])
 
 
 @pytest.mark.parametrize("percent", [10, 25])

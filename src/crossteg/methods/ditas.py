@@ -20,7 +20,8 @@ Our choices where the paper is silent, and what makes it a file format (see the 
 * the key: a header (image size, variant, stages, with a keyed tag) in the first and last 4096 samples by
   spread-transform dither modulation (codecs/dither.py), so it survives MP3/AAC/Opus, resampling, noise and
   the loss of either end (a wrong key is reported as such), on a lattice that follows the file's level, with the
-  RMS of stage 1's audio, so that reveal undoes a change of volume since hiding (header version 3, ours); slots
+  RMS of stage 1's audio, so that reveal undoes a change of volume since hiding (header version 3, ours), and the
+  length, so that reveal re-times a file whose start was cut or padded to a fraction of a sample (version 4); slots
   drawn by a keyed permutation; the rows of every 64 x 64 audio tensor permuted and sign-flipped by the key
   (trained with random ones), so that a wrong layout reveals noise;
 * the hiding output is added to the cover tensor (container = T_i + H_i(...)); 16-bit rounding in the loop.
@@ -68,13 +69,18 @@ VARIANTS = ("M", "M-E", "M-D", "M-ED", "S")
 VIEWS = ("raw", "stft", "mag")  # mag: STFT magnitude with the cover's phase (Kreuk-style baseline)
 PRE = VIEWS[:2]  # DITAS's own pre-processing choices (sec. 3.1): raw samples or the STFT
 N_FFT, HOP, STFT_SCALE = 128, 64, 8.0  # 65 x 65 STFT of a tile; the 64 x 64 corner is the tensor
-# version, variant, stages, view, height, width, slots, and (version 3) the RMS of stage 1's audio as a half float
-HEADER_FORMATS = {2: ">BBBBHHH", 3: ">BBBBHHHe"}
+# version, variant, stages, view, height, width, slots, (version 3) the RMS of stage 1's audio as a half float and
+# (version 4) the number of 16 kHz samples
+HEADER_FORMATS = {2: ">BBBBHHH", 3: ">BBBBHHHe", 4: ">BBBBHHHeI"}
+# 4: a file whose start was trimmed or padded (an editor's cut, leading silence) is re-timed from the back copy of
+# the header and the length: the slots are read where they were written, to a fraction of a sample (`realign`);
+# read 1 sample off, every stage reveals noise (9 dB).
 # 3: a change of volume since hiding (normalisation, ffmpeg's -3 dB mono-to-stereo up-mix) is undone: the header's
 # lattice step follows the file's level (`loudness`, searched around when that misleads) and reveal scales the
 # audio back to stage 1's recorded RMS; -0.9 dB had cost the secret 6 dB of PSNR and -6 dB lost the header.
-# 2: dither-modulated header at a fixed step (1 had LSB headers that lossy audio destroyed). Version 2 still reads.
-VERSION = 3
+# 2: dither-modulated header at a fixed step (1 had LSB headers that lossy audio destroyed). Versions 2-3 still read.
+VERSION = 4
+ALIGN_REACH = 2.0  # 16 kHz samples around the length's estimate that `realign` searches (resamplers round lengths)
 HEADER_SAMPLES = TILE_SAMPLES  # 16 kHz samples at each end holding one copy of the header
 HEADER_STEP = 0.3  # version 2's dither lattice step: -50 dB below full scale, survives MP3 64 kbit/s
 HEADER_STEP_PER_LEVEL = 1.5  # version 3's step, times `loudness`: 0.3 at speech's usual level (~0.2)
@@ -435,24 +441,90 @@ def header_change(mono16: np.ndarray, material: keys.KeyMaterial, fields: tuple[
     return change
 
 
-def open_header(mono16: np.ndarray, material: keys.KeyMaterial, aad: bytes, method_id: str,
-                extra: str = "") -> tuple[Any, ...]:
-    """(version, variant, stages, view, height, width, slots, volume, *extra) from 16 kHz samples: the front copy,
-    the back copy, or both combined, whichever verifies; on a lattice scaled by the file's `loudness` now (version 3;
-    then STEP_SEARCH around it), or version 2's fixed one (volume 0: not recorded). KeyError_ when none does (a
-    wrong key, or no secret)."""
+@dataclass(frozen=True)
+class Header:
+    """A header that verified: its fields (version, variant, stages, view, height, width, slots, volume, *extra),
+    the 16 kHz length hide wrote (version 4, else None), which copy read ("front", "back" or "both") and how."""
+
+    fields: tuple[Any, ...]
+    length: int | None
+    copy: str
+    version: int
+    lattice: float
+
+
+def find_header(mono16: np.ndarray, material: keys.KeyMaterial, aad: bytes, method_id: str,
+                extra: str = "") -> Header:
+    """The header from 16 kHz samples: the front copy, the back copy, or both combined, whichever verifies; on a
+    lattice scaled by the file's `loudness` now (versions 3-4; then STEP_SEARCH around it), or version 2's fixed one
+    (volume 0: not recorded). KeyError_ when none does (a wrong key, or no secret)."""
     step = HEADER_STEP_PER_LEVEL * loudness(mono16)
-    for version, lattice in ((VERSION, step), (2, HEADER_STEP), *((VERSION, step * f) for f in STEP_SEARCH)):
+    tries = ((VERSION, step), (3, step), (2, HEADER_STEP), *((v, step * f) for f in STEP_SEARCH for v in (VERSION, 3)))
+    for version, lattice in tries:
         header = header_struct(version, extra)
         count = 8 * (header.size + dither.TAG_BYTES)
-        soft = [dither.soft_bits(part, count, material, "ditas/header", lattice, MODEL_RATE)
-                for part in (mono16[:HEADER_SAMPLES], mono16[-HEADER_SAMPLES:]) if len(part) == HEADER_SAMPLES]
-        for candidate in soft + ([soft[0] + soft[1]] if len(soft) == 2 else []):
+        soft = {copy: dither.soft_bits(part, count, material, "ditas/header", lattice, MODEL_RATE)
+                for copy, part in (("front", mono16[:HEADER_SAMPLES]), ("back", mono16[-HEADER_SAMPLES:]))
+                if len(part) == HEADER_SAMPLES}
+        if len(soft) == 2:
+            soft["both"] = soft["front"] + soft["back"]
+        for copy, candidate in soft.items():
             message = dither.read_message(candidate, material, "ditas/header", aad)
             if message is not None and message[0] == version:
                 fields = header.unpack(message)
-                return fields if version == VERSION else (*fields[:7], 0.0, *fields[7:])
-    raise KeyError_(f"wrong key, or no {method_id} secret in this file")
+                if version == 2:
+                    return Header((*fields[:7], 0.0, *fields[7:]), None, copy, version, lattice)
+                if version == 3:
+                    return Header(fields, None, copy, version, lattice)
+                return Header((*fields[:8], *fields[9:]), fields[8], copy, version, lattice)
+    raise KeyError_(f"wrong key, or no {method_id} secret in this file (or one cut at both ends, where its header is)")
+
+
+def open_header(mono16: np.ndarray, material: keys.KeyMaterial, aad: bytes, method_id: str,
+                extra: str = "") -> tuple[Any, ...]:
+    """The fields of `find_header`."""
+    return find_header(mono16, material, aad, method_id, extra).fields
+
+
+def sample_at(samples: np.ndarray, start: float, count: int, margin: int = 256) -> np.ndarray:
+    """`count` samples of the band-limited signal `samples` from the (fractional) position `start` on, zero
+    outside it: the integer part sliced, the fraction by an FFT phase ramp over a margin either side."""
+    whole = math.floor(start)
+    first, stop = whole - margin, whole + count + margin
+    part = np.zeros(stop - first, np.float64)
+    lo, hi = max(first, 0), min(stop, len(samples))
+    if lo < hi:
+        part[lo - first:hi - first] = samples[lo:hi]
+    fraction = start - whole
+    if fraction:
+        spectrum = np.fft.rfft(part)
+        spectrum *= np.exp(2j * np.pi * np.fft.rfftfreq(len(part)) * fraction)
+        part = np.fft.irfft(spectrum, len(part))
+    return part[margin:margin + count].astype(np.float32)
+
+
+def realign(mono16: np.ndarray, header: Header, material: keys.KeyMaterial, aad: bytes, extra: str = "") -> np.ndarray:
+    """`mono16` re-timed to hide's, when only the back copy of a version 4 header read: a file whose start was cut
+    or padded (its end intact). Its start moved by about length - len(mono16) samples; the shift within ALIGN_REACH
+    of that which puts the back copy where hide wrote it most surely on its lattice (to 1/64 sample: resampling a
+    44.1 kHz cut leaves fractions) re-times the file, which is then `header.length` long, zero where it was cut.
+    An unchanged length means a front damaged in place (zeroed, noisy), not moved: the file is kept as it is."""
+    length = header.length
+    if header.copy != "back" or length is None or length == len(mono16):  # in place: its front damaged, not moved
+        return mono16
+    count = 8 * (header_struct(header.version, extra).size + dither.TAG_BYTES)
+
+    def soft(shift: float) -> np.ndarray:  # the back copy's soft bits, were the start moved by `shift`
+        part = sample_at(mono16, length - HEADER_SAMPLES - shift, HEADER_SAMPLES)
+        return dither.soft_bits(part, count, material, "ditas/header", header.lattice, MODEL_RATE)
+
+    best = float(length - len(mono16))
+    for reach, step in ((ALIGN_REACH, 0.25), (0.25, 1 / 64)):
+        best = max(best + np.arange(-reach, reach + step / 2, step), key=lambda shift: np.abs(soft(shift)).mean())
+    if dither.read_message(soft(best), material, "ditas/header", aad) is None:  # no better timing than the file's
+        return mono16
+    best = round(best) if abs(best - round(best)) < 1 / 32 else best
+    return sample_at(mono16, -best, length)
 
 
 def rms(tiles: np.ndarray) -> float:
@@ -602,7 +674,7 @@ class ImageInAudio(Method):
             tiles, _ = as_written()
         volume = rms(tiles[0])  # stage 1's audio as reveal reads it from the file (the header lies outside it)
         fields = (VERSION, VARIANTS.index(variant), self.stages, VIEWS.index(view), h, w, layout.total_slots, volume,
-                  *extra)
+                  len(mono16), *extra)
         change += header_change(mono16 + change, material, fields, self.id.encode(), self.header_extra)
         progress("hiding", 1, 1)
         return self._write(cover, change)
@@ -623,8 +695,9 @@ class ImageInAudio(Method):
             raise UsageError(f"{self.id} has a single access level")
         material = keys.derive(key, self.id)
         mono16 = stego.mono().resample(MODEL_RATE).samples[0]
-        _, variant, stages, view, h, w, total, volume, *extra = open_header(mono16, material, self.id.encode(),
-                                                                            self.id, self.header_extra)
+        header = find_header(mono16, material, self.id.encode(), self.id, self.header_extra)
+        mono16 = realign(mono16, header, material, self.id.encode(), self.header_extra)
+        _, variant, stages, view, h, w, total, volume, *extra = header.fields
         net = self.net(VARIANTS[variant], VIEWS[view], stages)
         layout = Layout(h, w, stages, total, GUARD)
         slots = layout.slots(material)

@@ -107,6 +107,20 @@ def gain(src: Path, dst: Path, db: float) -> None:
     save_audio(Audio(np.clip(audio.samples * 10 ** (db / 20), -1.0, 1.0), audio.sample_rate), dst, subtype=subtype)
 
 
+def silence_start(src: Path, dst: Path, ms: float) -> None:
+    """Insert `ms` milliseconds of digital silence before the first sample: an editor's pause, a recorder's
+    lead-in (at the file's rate, so a fraction of a sample at another)."""
+    audio, subtype = _read(src)
+    lead = np.zeros((audio.channels, round(audio.sample_rate * ms / 1000)), np.float32)
+    save_audio(Audio(np.concatenate([lead, audio.samples], 1), audio.sample_rate), dst, subtype=subtype)
+
+
+def cut_start(src: Path, dst: Path, ms: float) -> None:
+    """Cut the first `ms` milliseconds away: an editor's trimmed intro."""
+    audio, subtype = _read(src)
+    save_audio(Audio(audio.samples[:, round(audio.sample_rate * ms / 1000):], audio.sample_rate), dst, subtype=subtype)
+
+
 def segment_loss(src: Path, dst: Path, percent: float, segments: int = 4) -> None:
     """Zero `percent` % of the frames (all channels) in `segments` seeded segments, one in each equal
     stretch of the file so they never overlap: dropped packets, an edit, a glitch."""
