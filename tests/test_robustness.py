@@ -77,8 +77,8 @@ def test_registry_names_and_codecs():
     expected = {"png-resave", "jpeg-95", "jpeg-90", "jpeg-75", "resize-down-up", "resize-up-down",
                 "gaussian-noise-1", "gaussian-noise-2", "crop-10", "wav-resave", "wav-24bit", "resample-16000",
                 "resample-22050", "resample-44100", "noise-40db", "noise-30db", "gain-6db", "gain+3db",
-                "silence-start-50ms", "cut-start-50ms", "segment-loss-10", "segment-loss-25", "weights-fp16", "prune-10", "weight-noise-0.001",
-                "metadata-stripped"}
+                "silence-start-50ms", "cut-start-50ms", "segment-loss-10", "segment-loss-25", "weights-fp16",
+                "prune-10", "weight-noise-0.001", "metadata-stripped"}
     assert expected <= set(ATTACKS)
     for name, attack in ATTACKS.items():
         assert attack.suffixes in ((".png",), (".wav",), (".safetensors",)) and attack.description
