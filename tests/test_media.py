@@ -186,6 +186,20 @@ def test_compressed_audio_decodes_through_bundled_ffmpeg(tmp_path, suffix, codec
     assert peak_hz(audio.samples[0], 44100) == pytest.approx(440, abs=2)
 
 
+@pytest.mark.parametrize("suffix, codec, rate", [(".webm", "libopus", 48000), (".mp4", "aac", 44100),
+                                                 (".3gp", "aac", 44100), (".caf", "pcm_s16le", 44100)])
+def test_sound_in_a_container_for_pictures_too_loads_as_audio(tmp_path, assets, suffix, codec, rate):
+    """A voice note as .webm or .3gp, an audio-only .mp4: sound and no pictures is audio; .caf is Apple's."""
+    media.save_audio(Audio(sine(440, 1.0, 44100), 44100), tmp_path / "src.wav")
+    out = tmp_path / f"note{suffix}"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(tmp_path / "src.wav"),
+                    "-c:a", codec, str(out)], check=True)  # fmt: skip
+    audio = media.load(out)
+    assert isinstance(audio, Audio) and audio.sample_rate == rate
+    assert peak_hz(audio.samples[0], rate) == pytest.approx(440, abs=2)
+    assert isinstance(media.load(assets / "clip.mp4"), Video)
+
+
 @pytest.mark.parametrize("suffix, rate, read_rate", [(".mp3", 16000, 16000), (".ogg", 22050, 22050),
                                                      (".opus", 22050, 48000)])
 def test_listening_formats_are_written(tmp_path, suffix, rate, read_rate):

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from crossteg.errors import MediaError
+from crossteg.media import _ffmpeg
 from crossteg.media import audio as _audio
 from crossteg.media import image as _image
 from crossteg.media import inr as _inr
@@ -40,6 +41,7 @@ IMAGE_EXTS: frozenset[str] = _image.EXTS
 AUDIO_EXTS: frozenset[str] = _audio.EXTS
 VIDEO_EXTS: frozenset[str] = _video.EXTS  # an animated .gif is a video (all its frames), a still one an image
 SHAPE_EXTS: frozenset[str] = _shape.EXTS
+AV_CONTAINERS = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".3gp", ".3g2"})  # audio when it has no pictures
 INR_EXTS: frozenset[str] = _inr.EXTS  # a network (inrsteg's stego INR)
 ALL_EXTS: frozenset[str] = IMAGE_EXTS | AUDIO_EXTS | VIDEO_EXTS | SHAPE_EXTS | INR_EXTS
 _WRITE_EXTS = {"image": _image.WRITE_EXTS, "audio": _audio.WRITE_EXTS, "video": _video.WRITE_EXTS,
@@ -61,6 +63,8 @@ def modality_of(path: str | os.PathLike) -> str:
     modality = _BY_EXT.get(p.suffix.lower())
     if modality == "video" and p.suffix.lower() == ".gif" and _still_gif(p):
         return "image"
+    if modality == "video" and p.suffix.lower() in AV_CONTAINERS and p.is_file() and _sound_only(p):
+        return "audio"
     if modality is None:
         known = " ".join(sorted(_BY_EXT))
         raise MediaError(f"cannot tell what kind of media {p} is from '{p.suffix}' (known: {known})")
@@ -81,6 +85,12 @@ def check_save_as(modality: str, path: str | os.PathLike) -> None:
     p = Path(path)
     if _BY_EXT.get(p.suffix.lower()) != modality:
         raise MediaError(f"cannot save {modality} as '{p.suffix}' ({p})")
+
+
+def _sound_only(path: Path) -> bool:
+    """Whether a file in a container that holds sound, pictures or both (a voice note as .webm or .3gp, an
+    audio-only .mp4) has sound and no pictures."""
+    return not _ffmpeg.has_stream(path, "v") and _ffmpeg.has_stream(path, "a")
 
 
 def _still_gif(path: Path) -> bool:

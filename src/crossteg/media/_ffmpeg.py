@@ -45,6 +45,12 @@ def run(args: list[str], data: bytes | Iterable[bytes] | None = None) -> tuple[i
         return status, errors.read().decode("utf-8", errors="replace")
 
 
+def has_stream(path: str | os.PathLike, kind: str) -> bool:
+    """Whether ffmpeg decodes a stream of `kind` ("v" video, "a" audio) from the start of the file at `path`."""
+    status, _ = run(["-i", source(path), "-map", f"0:{kind}:0", "-t", "0.05", "-f", "null", "-"])
+    return status == 0
+
+
 def last_error(status: int, stderr: str) -> str:
     """The last line ffmpeg printed, which names the problem."""
     lines = stderr.strip().splitlines()

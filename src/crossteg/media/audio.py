@@ -21,7 +21,8 @@ from crossteg.errors import MediaError
 from crossteg.media import _ffmpeg
 from crossteg.media.files import atomic_path
 
-EXTS = frozenset({".wav", ".flac", ".ogg", ".oga", ".aif", ".aiff", ".mp3", ".m4a", ".aac", ".opus", ".wma"})
+EXTS = frozenset({".wav", ".flac", ".ogg", ".oga", ".aif", ".aiff", ".mp3", ".m4a", ".aac", ".opus", ".wma", ".caf",
+                  ".amr", ".weba", ".mka"})
 _SOUNDFILE_EXTS = frozenset({".wav", ".flac", ".ogg", ".oga", ".aif", ".aiff"})
 # Writable suffix -> (libsndfile format, codec subtype for lossy formats, sample rates the codec takes or None).
 _WRITE_FORMATS: dict[str, tuple[str, str | None, tuple[int, ...] | None]] = {

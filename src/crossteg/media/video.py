@@ -27,7 +27,7 @@ from crossteg.media import image as _image
 from crossteg.media.audio import Audio, decode_with_ffmpeg, fit_length, save_audio
 from crossteg.media.files import atomic_path
 
-EXTS = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm", ".mpg", ".mpeg", ".gif", ".npz"})
+EXTS = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm", ".mpg", ".mpeg", ".3gp", ".3g2", ".gif", ".npz"})
 _MUXERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".gif": "gif"}  # H.264 but gif
 WRITE_EXTS = frozenset(_MUXERS) | {".npz"}
 FOLDER_FPS = 25.0  # a frame folder carries no rate; 25 fps is ffmpeg's own default for image sequences
