@@ -2,9 +2,12 @@
 
 import json
 
+import pytest
 import torch
 from safetensors.torch import save_file
 
+from conftest import run_cli
+from crossteg.errors import UsageError
 from crossteg.train.resume import restore, resume_optimiser
 
 
@@ -41,3 +44,26 @@ def test_resumed_optimiser_keeps_its_moments_and_the_settings_asked_for_now():
     assert torch.equal(now.state[model.weight]["exp_avg"], before.state[model.weight]["exp_avg"])
     resume_optimiser(now, None)  # nothing saved: unchanged
     assert now.param_groups[0]["lr"] == 5e-5
+
+
+def test_what_would_stop_a_run_from_saving_or_resuming_fails_before_it_trains(tmp_path):
+    """A junk or foreign checkpoint, and an output folder that cannot be made, are one clear error (exit 2), not
+    an unexpected one after the training time was spent; so is a run of no steps or no minutes."""
+    model, shipped = torch.nn.Linear(3, 2), tmp_path / "out" / "w.safetensors"
+    junk, foreign = tmp_path / "junk.ckpt", tmp_path / "foreign.ckpt"
+    junk.write_bytes(b"junk")
+    torch.save({"weights": model.state_dict()}, foreign)
+    with pytest.raises(UsageError, match=r"cannot read checkpoint .*junk.ckpt \(UnpicklingError\): delete it"):
+        restore(model, junk, shipped, resume=True)
+    with pytest.raises(UsageError, match="foreign.ckpt is not a crossteg training checkpoint"):
+        restore(model, foreign, shipped, resume=True)
+    in_the_way = tmp_path / "a file"
+    in_the_way.write_text("")
+    with pytest.raises(UsageError, match="cannot write weights to .*a file/sub"):
+        restore(model, junk, in_the_way / "sub" / "w.safetensors", resume=False)
+    with pytest.raises(UsageError, match="cannot write checkpoints to .*a file"):
+        restore(model, in_the_way / "c.ckpt", shipped, resume=False)
+    for target, option in (("ditas", "--steps"), ("icn", "--minutes")):
+        result = run_cli("train", target, option, "0", "--out", tmp_path / "never")
+        assert result.returncode == 2 and f"argument {option}: must be more than 0, not 0" in result.stderr
+        assert not (tmp_path / "never").exists()

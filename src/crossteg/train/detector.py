@@ -33,6 +33,8 @@ from crossteg.steganalysis import detection_accuracy, detection_auc
 from crossteg.steganalysis.detectors import renders_stego, stego_modalities
 from crossteg.steganalysis.learned import build, config_to_dict, default_config, sha256_file, weights_name
 from crossteg.steganalysis.pairs import PAYLOADS, Pair, make_pairs, sources_for
+from crossteg.train.loop import positive
+from crossteg.train.resume import writable_folder
 
 AUGMENT = {"image": "random crop, half of them Lanczos-downscaled, random rotation/flip",
            "audio": "random 1-channel crop, 70 % of them at a random gain and re-quantised"}
@@ -49,7 +51,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
                         help="method option for the hides, repeatable (e.g. -O steps=100 -O width=0)")
     parser.add_argument("--modality", choices=("image", "audio"), action="append",
                         help="cover modality (repeatable; default: every one the method hides in)")
-    parser.add_argument("--steps", type=int, default=3000, help="Adam steps (default 3000)")
+    parser.add_argument("--steps", type=positive(int), default=3000, help="Adam steps (default 3000)")
     parser.add_argument("--pairs", type=int, default=900, help="training cover/stego pairs (default 900)")
     parser.add_argument("--held-out", type=int, default=None, help="held-out pairs (default pairs / 3)")
     parser.add_argument("--batch", type=int, default=16, help="pairs per minibatch (default 16)")
@@ -300,6 +302,7 @@ def main(argv: list[str] | None = None) -> None:
         raise UsageError(f"{method.id} writes no {' or '.join(args.modality or ['image', 'audio'])} stego files "
                          f"(its stegos are {', '.join(dict.fromkeys(method.stego_ext))}); detectors examine "
                          "image and audio files")
+    writable_folder(args.out, "weights")  # before the pairs are made and the detector trained
     if args.threads:
         torch.set_num_threads(args.threads)
     for modality in modalities:

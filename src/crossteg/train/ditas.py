@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from crossteg.errors import UsageError
 from crossteg.methods.base import WEIGHTS_DIR
 from crossteg.methods.ditas import (
     LAMBDA,
@@ -44,6 +45,7 @@ from crossteg.methods.ditas import (
     save_net,
 )
 from crossteg.train import data
+from crossteg.train.loop import positive
 from crossteg.train.resume import restore, resume_optimiser, save_checkpoint
 
 HELD_OUT_PHOTOS = ("coffee", "chelsea")
@@ -74,7 +76,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--blocks", type=int, default=1, help="residual blocks per sub-network")
     p.add_argument("--patch", type=int, default=128, help="secret crop side, a multiple of 64 (paper: 64)")
     p.add_argument("--batch", type=int, default=2, help="crops per step (paper: 16 patches of 64)")
-    p.add_argument("--steps", type=int, default=1000)
+    p.add_argument("--steps", type=positive(int), default=1000)
     p.add_argument("--lr", type=float, default=1e-3, help="Adam rate, divided by 3 at each third of the steps")
     p.add_argument("--lam", type=float, default=LAMBDA, help="revealing-loss weight (paper: 0.8)")
     p.add_argument("--seed", type=int, default=0)
@@ -240,7 +242,7 @@ def command(args: argparse.Namespace) -> list[str]:
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     args = parse(argv)
-    if args.patch % TILE:
-        raise SystemExit("--patch must be a multiple of 64")
+    if args.patch % TILE or args.patch < TILE:
+        raise UsageError(f"--patch must be a multiple of {TILE}, not {args.patch}")
     torch.set_num_threads(args.threads)
     write(train(args), args, command(args))

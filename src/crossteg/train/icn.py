@@ -30,7 +30,7 @@ from crossteg.media.files import atomic_path, atomic_write_bytes
 from crossteg.methods.base import WEIGHTS_DIR
 from crossteg.metrics import ms_ssim, psnr
 from crossteg.train import data
-from crossteg.train.loop import Clock, cosine_rate
+from crossteg.train.loop import Clock, cosine_rate, positive
 from crossteg.train.resume import restore, resume_optimiser, save_checkpoint
 
 LR = 3e-3  # ours: 5e-4 (flowhide sec. 5.1, for its baselines) barely moves in CPU minutes (measured)
@@ -43,8 +43,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="crossteg train icn", description=__doc__.split("\n")[0])
     p.add_argument("--continuous", action="store_true", help="tanh bottleneck variant (flowhide sec. 5.1)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint or the shipped weights")
-    p.add_argument("--minutes", type=float, default=15.0, help="wall-clock budget (default 15)")
-    p.add_argument("--steps", type=int, default=None, help="stop after this many steps in total")
+    p.add_argument("--minutes", type=positive(float), default=15.0, help="wall-clock budget (default 15)")
+    p.add_argument("--steps", type=positive(int), default=None, help="stop after this many steps in total")
     p.add_argument("--width", type=int, default=8, help="layer width scale (Toderici et al.: 64)")
     p.add_argument("--unbounded", action="store_true",
                    help="linear decoder output instead of tanh / 2 (how icn weights were trained before the option)")

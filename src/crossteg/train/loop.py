@@ -3,10 +3,27 @@ across resumes, the --minutes / --steps stop, logged running means, and when an 
 
 from __future__ import annotations
 
+import argparse
 import math
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
+
+Number = TypeVar("Number", int, float)
+
+
+def positive(kind: Callable[[str], Number]) -> Callable[[str], Number]:
+    """An argparse `type` reading `kind` (int or float) that refuses zero and less: a run of no steps or no
+    minutes would only write untrained weights over the ones in --out."""
+
+    def parse(text: str) -> Number:
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
+        return value
+
+    parse.__name__ = getattr(kind, "__name__", "number")  # argparse names the type in its "invalid" message
+    return parse
 
 
 class Clock:

@@ -4,11 +4,13 @@ shipped weights and their card, else step 0), and how its optimiser state is tak
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from crossteg.errors import UsageError
 from crossteg.media.files import atomic_path
 
 
@@ -22,11 +24,35 @@ def save_checkpoint(checkpoint: Path, model_state: dict[str, torch.Tensor], opti
                     **({"extra": extra} if extra is not None else {})}, tmp)
 
 
+def load_checkpoint(checkpoint: Path) -> dict[str, Any]:
+    """A checkpoint `save_checkpoint` wrote; UsageError naming the file when it is not one (truncated, another
+    kind of file), since training cannot go on from it."""
+    try:
+        saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    except Exception as exc:  # torch.load raises whatever unpickling a foreign file raises
+        raise UsageError(f"cannot read checkpoint {checkpoint} ({type(exc).__name__}): delete it, or name another "
+                         "with --checkpoint") from exc
+    if not isinstance(saved, dict) or not {"model", "optimiser", "state"} <= saved.keys():
+        raise UsageError(f"{checkpoint} is not a crossteg training checkpoint: delete it, or name another with "
+                         "--checkpoint")
+    return saved
+
+
+def writable_folder(folder: Path, what: str) -> None:
+    """Create `folder` now, so that a run that could not save its `what` fails before it trains, not after."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot write {what} to {folder}: {exc.strerror or exc}") from exc
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"cannot write {what} to {folder}: permission denied")
+
+
 def checkpoint_extra(checkpoint: Path) -> dict[str, Any] | None:
     """The `extra` a checkpoint was saved with, or None (no checkpoint, or none saved)."""
     if not checkpoint.exists():
         return None
-    return torch.load(checkpoint, map_location="cpu", weights_only=False).get("extra")
+    return load_checkpoint(checkpoint).get("extra")
 
 
 def restore(model: torch.nn.Module, checkpoint: Path, shipped: Path,
@@ -35,10 +61,13 @@ def restore(model: torch.nn.Module, checkpoint: Path, shipped: Path,
 
     With `resume`, the checkpoint (weights, optimiser, state) wins; without one, the shipped safetensors file
     and the step count, time, curve and earlier resumptions ("resumed_at") of its card (a fresh optimiser).
-    Otherwise a fresh start."""
+    Otherwise a fresh start. First, the folders of both are created: a run that could not save fails before it
+    trains."""
+    writable_folder(shipped.parent, "weights")
+    writable_folder(checkpoint.parent, "checkpoints")
     fresh: dict[str, Any] = {"step": 0, "seconds": 0.0, "curve": []}
     if resume and checkpoint.exists():
-        saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        saved = load_checkpoint(checkpoint)
         model.load_state_dict(saved["model"])
         print(f"resumed from {checkpoint} at step {saved['state']['step']}", flush=True)
         return saved["state"], saved["optimiser"]
@@ -50,6 +79,8 @@ def restore(model: torch.nn.Module, checkpoint: Path, shipped: Path,
         print(f"resumed from shipped {shipped} at step {card['training']['steps']}", flush=True)
         return {**fresh, "step": card["training"]["steps"], "seconds": card["training"]["seconds"],
                 "curve": card["curve"], "resumed_at": list(card["training"].get("resumed_at_steps", []))}, None
+    if resume:
+        print(f"nothing to resume (no {checkpoint}, no {shipped}): starting at step 0", flush=True)
     return fresh, None
 
 

@@ -54,9 +54,9 @@ from crossteg.methods.base import WEIGHTS_DIR
 from crossteg.metrics import psnr
 from crossteg.nn.coupling import CouplingConfig, CouplingNet, round_8bit
 from crossteg.train import data
-from crossteg.train.loop import Clock, cosine_rate
+from crossteg.train.loop import Clock, cosine_rate, positive
+from crossteg.train.resume import load_checkpoint, resume_optimiser, save_checkpoint
 from crossteg.train.resume import restore as resume_restore
-from crossteg.train.resume import resume_optimiser, save_checkpoint
 
 LAMBDA_C, LAMBDA_I, LAMBDA_A = 32.0, 1.0, 32.0  # sec. 3.4
 LR = 2e-4  # sec. 4.3
@@ -71,8 +71,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--freeze-first", action="store_true", help="nested: keep the first layer as initialised "
                    "(from the single-layer weights) and train the second through it")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint or the shipped weights")
-    p.add_argument("--minutes", type=float, default=60.0, help="wall-clock training budget (default 60)")
-    p.add_argument("--steps", type=int, default=None, help="stop after this many steps in total")
+    p.add_argument("--minutes", type=positive(float), default=60.0, help="wall-clock training budget (default 60)")
+    p.add_argument("--steps", type=positive(int), default=None, help="stop after this many steps in total")
     p.add_argument("--batch", type=int, default=2)
     p.add_argument("--crop", type=int, default=64, help="training window side (160 = whole samples)")
     p.add_argument("--width", type=int, default=16, help="residual-dense subnet width")
@@ -527,7 +527,7 @@ class Guard:
 def back_to_best(layers: list[CouplingNet], optimiser: torch.optim.Optimizer, checkpoint: Path, rate: float) -> float:
     """Reload the best checkpoint's weights and optimiser; returns the run's base rate halved (so repeated
     divergences keep lowering it: the checkpoint's own rate would give the same rate every time)."""
-    saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    saved = load_checkpoint(checkpoint)
     stacked(layers).load_state_dict(saved["model"])  # copies onto the layers' device
     resume_optimiser(optimiser, saved["optimiser"])  # the checkpoint's moments, this run's settings
     for group in optimiser.param_groups:

@@ -41,7 +41,7 @@ from crossteg.codecs.vocoder import WEIGHTS_DIR, WEIGHTS_NAME, Vocoder, VocoderC
 from crossteg.media.files import atomic_path, atomic_write_bytes
 from crossteg.nn import discriminators as gan
 from crossteg.train import data
-from crossteg.train.loop import Clock, cosine_rate
+from crossteg.train.loop import Clock, cosine_rate, positive
 from crossteg.train.resume import checkpoint_extra, restore, resume_optimiser, save_checkpoint
 
 RESOLUTIONS = ((512, 128), (1024, 256), (2048, 512))  # multi-resolution STFT loss (Yamamoto et al. 2020 style)
@@ -50,8 +50,8 @@ RESOLUTIONS = ((512, 128), (1024, 256), (2048, 512))  # multi-resolution STFT lo
 def parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="crossteg train vocoder", description=__doc__.split("\n")[0])
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint or the shipped weights")
-    p.add_argument("--minutes", type=float, default=60.0)
-    p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--minutes", type=positive(float), default=60.0)
+    p.add_argument("--steps", type=positive(int), default=None)
     p.add_argument("--dim", type=int, default=192)
     p.add_argument("--layers", type=int, default=8)
     p.add_argument("--segment", type=int, default=8192, help="training segment in samples")

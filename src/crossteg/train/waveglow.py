@@ -30,7 +30,7 @@ from crossteg.media.files import atomic_path, atomic_write_bytes
 from crossteg.methods.base import WEIGHTS_DIR
 from crossteg.nn.waveglow import SAMPLE_RATE, WaveGlow, WaveGlowConfig, mel_spectrogram, nll_loss, small_config
 from crossteg.train import data
-from crossteg.train.loop import Clock
+from crossteg.train.loop import Clock, positive
 from crossteg.train.resume import restore, resume_optimiser, save_checkpoint
 
 NAME = "waveglow-small"
@@ -42,8 +42,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="crossteg train waveglow", description=__doc__.split("\n")[0])
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint or the shipped weights")
     p.add_argument("--flip-rates-only", action="store_true", help="re-measure the card's flip rates, no training")
-    p.add_argument("--minutes", type=float, default=15.0)
-    p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--minutes", type=positive(float), default=15.0)
+    p.add_argument("--steps", type=positive(int), default=None)
     p.add_argument("--channels", type=int, default=32, help="WN channels (published 256)")
     p.add_argument("--layers", type=int, default=4, help="WN layers (published 8)")
     p.add_argument("--flows", type=int, default=8, help="flows (published 12)")
