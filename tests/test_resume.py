@@ -67,3 +67,14 @@ def test_what_would_stop_a_run_from_saving_or_resuming_fails_before_it_trains(tm
         result = run_cli("train", target, option, "0", "--out", tmp_path / "never")
         assert result.returncode == 2 and f"argument {option}: must be more than 0, not 0" in result.stderr
         assert not (tmp_path / "never").exists()
+
+
+def test_weights_of_another_architecture_or_a_junk_weights_file_are_named_when_resuming(tmp_path):
+    shipped, checkpoint = tmp_path / "w.safetensors", tmp_path / "w.ckpt"
+    wide = torch.nn.Linear(3, 4)
+    torch.save({"model": wide.state_dict(), "optimiser": {}, "state": {"step": 5}}, checkpoint)
+    with pytest.raises(UsageError, match=r"w.ckpt holds another architecture than these options build \(size "):
+        restore(torch.nn.Linear(3, 2), checkpoint, shipped, resume=True)
+    shipped.write_bytes(b"junk")
+    with pytest.raises(UsageError, match=r"cannot read weights .*w.safetensors to resume from"):
+        restore(torch.nn.Linear(3, 2), tmp_path / "none.ckpt", shipped, resume=True)

@@ -52,8 +52,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--modality", choices=("image", "audio"), action="append",
                         help="cover modality (repeatable; default: every one the method hides in)")
     parser.add_argument("--steps", type=positive(int), default=3000, help="Adam steps (default 3000)")
-    parser.add_argument("--pairs", type=int, default=900, help="training cover/stego pairs (default 900)")
-    parser.add_argument("--held-out", type=int, default=None, help="held-out pairs (default pairs / 3)")
+    parser.add_argument("--pairs", type=positive(int), default=900, help="training cover/stego pairs (default 900)")
+    parser.add_argument("--held-out", type=positive(int), default=None, help="held-out pairs (default pairs / 3)")
     parser.add_argument("--batch", type=int, default=16, help="pairs per minibatch (default 16)")
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
     parser.add_argument("--size", type=int, default=128, help="image crop side in pixels (default 128)")

@@ -11,8 +11,9 @@ voices (`split_voices`), random 4096-sample segments at random gains. Paper sett
 patches, batch 16, Adam 1e-4 divided by 3 every 20 of 200 epochs. Here, for a CPU budget of minutes, the
 defaults are 128 x 128 crops (2 x 2 tile mosaics, the fully convolutional use) in batches of 2 (the same pixels
 per step as 8 of the paper's patches), Adam 1e-3 divided by 3 at each third of the steps, and small widths.
-Checkpoints every minute to --checkpoint; rerun the same command with --resume to continue (from the
-checkpoint, else from the shipped weights and their card; the learning rate is the one given now).
+Checkpoints every minute to --checkpoint; rerun the command with --resume and a larger --steps (a total) to
+continue (from the checkpoint, else from the shipped weights and their card; the learning rate is the one given
+now).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import numpy as np
 import torch
 
 from crossteg.errors import UsageError
+from crossteg.media.files import atomic_path, atomic_write_bytes
 from crossteg.methods.base import WEIGHTS_DIR
 from crossteg.methods.ditas import (
     LAMBDA,
@@ -76,7 +78,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--blocks", type=int, default=1, help="residual blocks per sub-network")
     p.add_argument("--patch", type=int, default=128, help="secret crop side, a multiple of 64 (paper: 64)")
     p.add_argument("--batch", type=int, default=2, help="crops per step (paper: 16 patches of 64)")
-    p.add_argument("--steps", type=positive(int), default=1000)
+    p.add_argument("--steps", type=positive(int), default=1000,
+                   help="Adam steps in all: a --resume run goes on up to this count (default 1000)")
     p.add_argument("--lr", type=float, default=1e-3, help="Adam rate, divided by 3 at each third of the steps")
     p.add_argument("--lam", type=float, default=LAMBDA, help="revealing-loss weight (paper: 0.8)")
     p.add_argument("--seed", type=int, default=0)
@@ -88,7 +91,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--resume", action="store_true",
                    help="continue from the checkpoint, else from the weights (and card) under --out")
     p.add_argument("--checkpoint", type=Path, default=None, help="default: ~/.cache/crossteg/train/<name>.pt")
-    p.add_argument("--out", type=Path, default=WEIGHTS_DIR)
+    p.add_argument("--out", type=Path, default=WEIGHTS_DIR,
+                   help="folder for the weights and their card (default: the shipped weights' folder)")
     return p.parse_args(argv)
 
 
@@ -199,9 +203,8 @@ def write(result: dict[str, Any], args: argparse.Namespace, argv: list[str]) -> 
     """Weights + card (metrics are the training curve's last point; the benchmark measures files)."""
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"{result['name']}.safetensors"
-    tmp = path.with_suffix(".tmp")
-    save_net(result["net"], result["config"], tmp)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        save_net(result["net"], result["config"], tmp)
     state, config = result["state"], result["config"]
     card = {"name": result["name"], "method": "ditas" if config.kind == "ditas" else config.kind,
             "weights": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
@@ -225,7 +228,7 @@ def write(result: dict[str, Any], args: argparse.Namespace, argv: list[str]) -> 
                           "tensor and keyed slots (see methods/ditas.py). File-level quality: "
                           "benchmarks/results/ditas-tables.md",
             "curve": state["curve"]}
-    path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
+    atomic_write_bytes(path.with_suffix(".json"), (json.dumps(card, indent=2) + "\n").encode())
     log(f"wrote {path} ({card['bytes']} bytes) and {path.with_suffix('.json').name}")
     return path
 

@@ -68,13 +68,17 @@ def restore(model: torch.nn.Module, checkpoint: Path, shipped: Path,
     fresh: dict[str, Any] = {"step": 0, "seconds": 0.0, "curve": []}
     if resume and checkpoint.exists():
         saved = load_checkpoint(checkpoint)
-        model.load_state_dict(saved["model"])
+        _load_weights(model, saved["model"], checkpoint)
         print(f"resumed from {checkpoint} at step {saved['state']['step']}", flush=True)
         return saved["state"], saved["optimiser"]
     if resume and shipped.exists():
         from safetensors.torch import load_file
 
-        model.load_state_dict(load_file(str(shipped)))
+        try:
+            weights = load_file(str(shipped))
+        except Exception as exc:  # safetensors' own error for a truncated or foreign file
+            raise UsageError(f"cannot read weights {shipped} to resume from ({type(exc).__name__})") from exc
+        _load_weights(model, weights, shipped)
         card = json.loads(shipped.with_suffix(".json").read_text())
         print(f"resumed from shipped {shipped} at step {card['training']['steps']}", flush=True)
         return {**fresh, "step": card["training"]["steps"], "seconds": card["training"]["seconds"],
@@ -82,6 +86,16 @@ def restore(model: torch.nn.Module, checkpoint: Path, shipped: Path,
     if resume:
         print(f"nothing to resume (no {checkpoint}, no {shipped}): starting at step 0", flush=True)
     return fresh, None
+
+
+def _load_weights(model: torch.nn.Module, weights: dict[str, torch.Tensor], source: Path) -> None:
+    """`weights` into `model`; UsageError when they are another architecture's (other widths, layers)."""
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[-1].strip() if str(exc).strip() else type(exc).__name__
+        raise UsageError(f"{source} holds another architecture than these options build ({first}): resume with "
+                         "the options it was trained with, or name another --checkpoint / --out") from exc
 
 
 def resume_optimiser(optimiser: torch.optim.Optimizer, saved: dict | None) -> None:

@@ -106,7 +106,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--eval-minutes", type=float, default=5.0, help="evaluate + checkpoint this often")
     p.add_argument("--checkpoint", type=Path, default=None, help="default: ~/.cache/crossteg/<name>.ckpt")
-    p.add_argument("--out", type=Path, default=WEIGHTS_DIR)
+    p.add_argument("--out", type=Path, default=WEIGHTS_DIR,
+                   help="folder for the weights and their card (default: the shipped weights' folder)")
     return p.parse_args(argv)
 
 

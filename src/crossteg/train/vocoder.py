@@ -75,7 +75,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--eval-minutes", type=float, default=5.0)
     p.add_argument("--checkpoint", type=Path, default=None, help=f"default: ~/.cache/crossteg/{WEIGHTS_NAME}.ckpt")
-    p.add_argument("--out", type=Path, default=WEIGHTS_DIR)
+    p.add_argument("--out", type=Path, default=WEIGHTS_DIR,
+                   help="folder for the weights and their card (default: the shipped weights' folder)")
     return p.parse_args(argv)
 
 

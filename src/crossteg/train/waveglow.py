@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from crossteg.errors import UsageError
 from crossteg.media.files import atomic_path, atomic_write_bytes
 from crossteg.methods.base import WEIGHTS_DIR
 from crossteg.nn.waveglow import SAMPLE_RATE, WaveGlow, WaveGlowConfig, mel_spectrogram, nll_loss, small_config
@@ -58,7 +59,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--eval-minutes", type=float, default=3.0)
     p.add_argument("--checkpoint", type=Path, default=None, help="default: ~/.cache/crossteg/waveglow-small.ckpt")
-    p.add_argument("--out", type=Path, default=WEIGHTS_DIR)
+    p.add_argument("--out", type=Path, default=WEIGHTS_DIR,
+                   help="folder for the weights and their card (default: the shipped weights' folder)")
     return p.parse_args(argv)
 
 
@@ -157,6 +159,9 @@ def main(argv: list[str] | None = None) -> None:
     train_voices, held_voices = data.split_voices()
     held = clips(4, held_voices, args.seed + 1, 1.0, 1.0)
     if args.flip_rates_only:
+        if state["step"] == 0:  # restore found nothing: the rates of an untrained flow would replace the card
+            raise UsageError(f"--flip-rates-only measures trained weights, and there are none: no {checkpoint}, no "
+                             f"{args.out / NAME}.safetensors")
         save_all(model, None, state, args, checkpoint, measure_flips(model, held))
         return
     model.to(device).train()
