@@ -78,3 +78,21 @@ def test_weights_of_another_architecture_or_a_junk_weights_file_are_named_when_r
     shipped.write_bytes(b"junk")
     with pytest.raises(UsageError, match=r"cannot read weights .*w.safetensors to resume from"):
         restore(torch.nn.Linear(3, 2), tmp_path / "none.ckpt", shipped, resume=True)
+
+
+def test_ctrl_c_says_interrupted_and_exits_130(tmp_path):
+    """typer turns Ctrl-C into a silent exit 130; the CLI says what happened."""
+    import signal
+    import subprocess
+    import sys
+
+    run = subprocess.Popen([sys.executable, "-u", "-m", "crossteg", "train", "icn", "--minutes", "1", "--out",
+                            str(tmp_path), "--checkpoint", str(tmp_path / "c.ckpt")],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert run.stdout is not None
+    for line in run.stdout:  # the trainer has started: its first line is out
+        if line.startswith("training"):
+            break
+    run.send_signal(signal.SIGINT)
+    _, stderr = run.communicate(timeout=60)
+    assert run.returncode == 130 and stderr.strip().splitlines()[-1] == "interrupted"

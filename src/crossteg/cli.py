@@ -332,6 +332,10 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)
+    except SystemExit as leaving:  # typer turns Ctrl-C into a silent exit 130
+        if leaving.code == 130:
+            err.print("interrupted")
+        raise
     except Exception as error:  # a bug, not bad input: still one line unless asked for the traceback
         if os.environ.get("CROSSTEG_DEBUG"):
             raise
