@@ -96,3 +96,10 @@ def test_ctrl_c_says_interrupted_and_exits_130(tmp_path):
     run.send_signal(signal.SIGINT)
     _, stderr = run.communicate(timeout=60)
     assert run.returncode == 130 and stderr.strip().splitlines()[-1] == "interrupted"
+
+
+def test_train_says_how_to_train_a_baseline_and_what_is_trainable():
+    baseline, unknown = run_cli("train", "stft"), run_cli("train", "nosuch")
+    assert baseline.returncode == 2
+    assert "stft is a DITAS baseline: crossteg train ditas --baseline stft" in baseline.stderr
+    assert unknown.returncode == 2 and "trainable: detector, ditas, icn, thinimg, vocoder, waveglow" in unknown.stderr

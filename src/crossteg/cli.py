@@ -308,7 +308,9 @@ def speak(
              context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def train(
     ctx: typer.Context,
-    target: Annotated[str, typer.Argument(help="What to train: a method id, or vocoder, icn, waveglow, detector.")],
+    target: Annotated[str, typer.Argument(
+        help="What to train: thinimg, ditas (--baseline deepsteg|stft for its baselines), vocoder, icn, waveglow, "
+             "detector.")],
 ) -> None:
     """Train (reproduce) shipped weights; options after TARGET go to its trainer (`crossteg train TARGET --help`)."""
     from crossteg.train import TRAINERS, run_trainer

@@ -13,10 +13,13 @@ from crossteg.errors import UsageError
 # target -> module under crossteg.train
 TRAINERS: dict[str, str] = {"detector": "detector", "thinimg": "thinimg", "ditas": "ditas", "vocoder": "vocoder",
                             "icn": "icn", "waveglow": "waveglow"}
+BASELINES = ("deepsteg", "stft")  # trained by the ditas loop (--baseline)
 
 
 def run_trainer(target: str, argv: list[str]) -> None:
     """Run the trainer registered for `target` with its own command-line options."""
+    if target in BASELINES:
+        raise UsageError(f"{target} is a DITAS baseline: crossteg train ditas --baseline {target}")
     if target not in TRAINERS:
         known = ", ".join(sorted(TRAINERS)) or "none yet"
         raise UsageError(f"nothing to train called {target!r}; trainable: {known}")
