@@ -86,9 +86,11 @@ def test_ctrl_c_says_interrupted_and_exits_130(tmp_path):
     import subprocess
     import sys
 
+    # a shell's background job (as CI may be) ignores SIGINT, and its children inherit that: give Ctrl-C back
     run = subprocess.Popen([sys.executable, "-u", "-m", "crossteg", "train", "icn", "--minutes", "1", "--out",
                             str(tmp_path), "--checkpoint", str(tmp_path / "c.ckpt")],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert run.stdout is not None
     for line in run.stdout:  # the trainer has started: its first line is out
         if line.startswith("training"):
