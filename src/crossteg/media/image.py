@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -102,26 +103,25 @@ def load_image(path: str | os.PathLike, upright: bool = True) -> Image:
         raise MediaError(f"cannot read image {path}: {exc}") from exc
 
 
-def is_jpeg(path: str | os.PathLike) -> bool:
-    """Whether the file at `path` is a JPEG, whatever its name says (False if Pillow cannot open it)."""
+def _header_says(path: str | os.PathLike, test: Callable[[Any], bool]) -> bool:
+    """`test` of the image at `path` as Pillow opens it (its header; no pixels decoded); False if it cannot."""
     from PIL import Image as PILImage
 
     try:
         with PILImage.open(path) as img:
-            return img.format in ("JPEG", "MPO")
+            return test(img)
     except (OSError, ValueError, SyntaxError, PILImage.DecompressionBombError):
         return False
+
+
+def is_jpeg(path: str | os.PathLike) -> bool:
+    """Whether the file at `path` is a JPEG, whatever its name says."""
+    return _header_says(path, lambda img: img.format in ("JPEG", "MPO"))
 
 
 def exif_rotated(path: str | os.PathLike) -> bool:
     """Whether the image at `path` carries an EXIF orientation that reading applies (a turn or a flip)."""
-    from PIL import Image as PILImage
-
-    try:
-        with PILImage.open(path) as img:
-            return img.getexif().get(ORIENTATION_TAG, 1) != 1
-    except (OSError, ValueError, SyntaxError, PILImage.DecompressionBombError):
-        return False
+    return _header_says(path, lambda img: img.getexif().get(ORIENTATION_TAG, 1) != 1)
 
 
 def save_image(image: Image, path: str | os.PathLike) -> None:
