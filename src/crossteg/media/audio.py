@@ -98,8 +98,8 @@ class Audio:
 
 
 def conformed(audio: Audio, sample_rate: int | None, what: str) -> Audio:
-    """`audio` mixed to mono (and resampled to `sample_rate` unless None), warning once about each change, since
-    `what` (e.g. "inrweights keeps the secret") then gives it back in that form, not the file's own."""
+    """`audio` mixed to mono (and resampled to `sample_rate` unless None), with one warning naming what changed,
+    since `what` (e.g. "inrweights reveals the audio") then gives it back in that form, not the file's own."""
     changes = [f"mixed from {audio.channels} channels to mono"] if audio.channels > 1 else []
     if sample_rate is not None and audio.sample_rate != int(sample_rate):
         changes.append(f"resampled from {audio.sample_rate} Hz to {int(sample_rate)} Hz")

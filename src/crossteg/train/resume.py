@@ -93,8 +93,8 @@ def _load_weights(model: torch.nn.Module, weights: dict[str, torch.Tensor], sour
     try:
         model.load_state_dict(weights)
     except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[-1].strip() if str(exc).strip() else type(exc).__name__
-        raise UsageError(f"{source} holds another architecture than these options build ({first}): resume with "
+        mismatch = str(exc).strip().splitlines()[-1].strip() if str(exc).strip() else type(exc).__name__
+        raise UsageError(f"{source} holds another architecture than these options build ({mismatch}): resume with "
                          "the options it was trained with, or name another --checkpoint / --out") from exc
 
 
