@@ -80,24 +80,65 @@ def test_weights_of_another_architecture_or_a_junk_weights_file_are_named_when_r
         restore(torch.nn.Linear(3, 2), tmp_path / "none.ckpt", shipped, resume=True)
 
 
-def test_ctrl_c_says_interrupted_and_exits_130(tmp_path):
-    """typer turns Ctrl-C into a silent exit 130; the CLI says what happened."""
+def test_ctrl_c_stops_after_the_step_saves_and_exits_130(tmp_path):
+    """Ctrl-C during training: the run stops as at the end of its budget (evaluated, weights, card and
+    checkpoint written), says so, exits 130 with "interrupted"; --resume goes on from the step it reached."""
     import signal
     import subprocess
     import sys
 
+    trainer = [sys.executable, "-u", "-m", "crossteg", "train", "icn", "--continuous", "--out", str(tmp_path),
+               "--checkpoint", str(tmp_path / "c.ckpt")]
     # a shell's background job (as CI may be) ignores SIGINT, and its children inherit that: give Ctrl-C back
-    run = subprocess.Popen([sys.executable, "-u", "-m", "crossteg", "train", "icn", "--minutes", "1", "--out",
-                            str(tmp_path), "--checkpoint", str(tmp_path / "c.ckpt")],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    run = subprocess.Popen(trainer + ["--minutes", "5"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert run.stdout is not None
-    for line in run.stdout:  # the trainer has started: its first line is out
-        if line.startswith("training"):
+    for line in run.stdout:  # training steps are under way: the first step line is out
+        if line.startswith("step "):
             break
     run.send_signal(signal.SIGINT)
-    _, stderr = run.communicate(timeout=60)
-    assert run.returncode == 130 and stderr.strip().splitlines()[-1] == "interrupted"
+    stdout, stderr = run.communicate(timeout=120)
+    assert run.returncode == 130 and stderr.strip().splitlines()[-1] == "interrupted", stderr
+    assert "stopping after this step and saving" in stderr
+    stopped = stdout.strip().splitlines()[-1]
+    assert stopped.startswith("stopped by Ctrl-C at step ")
+    step = int(stopped.split()[5].rstrip(";"))
+    card = json.loads((tmp_path / "icn-continuous.json").read_text())
+    assert card["training"]["steps"] == step and (tmp_path / "icn-continuous.safetensors").exists()
+    resumed = subprocess.run(trainer + ["--steps", str(step + 1), "--resume"],
+                             capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resumed from {tmp_path / 'c.ckpt'} at step {step}" in resumed.stdout
+
+
+def test_interrupt_turns_the_first_ctrl_c_into_a_request_and_raises_on_leaving():
+    import os
+    import signal
+
+    from crossteg.train.loop import Interrupt
+
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # as a terminal's process has it
+    try:
+        with pytest.raises(KeyboardInterrupt), Interrupt() as stop:
+            os.kill(os.getpid(), signal.SIGINT)
+            assert stop.requested  # the step in progress went on
+            assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # a second one stops at once
+        with Interrupt() as calm:
+            pass
+        assert not calm.requested and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a background job: left ignoring
+        with Interrupt() as ignored:
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN and not ignored.requested
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+def test_default_checkpoints_differ_by_output_folder(tmp_path):
+    from crossteg.train.resume import default_checkpoint
+
+    one, other = default_checkpoint(tmp_path / "a", "icn-binary"), default_checkpoint(tmp_path / "b", "icn-binary")
+    assert one != other and one.name.startswith("icn-binary-") and one.suffix == ".ckpt"
+    assert default_checkpoint(tmp_path / "a" / ".." / "a", "icn-binary") == one  # the same folder, however named
 
 
 def test_train_says_how_to_train_a_baseline_and_what_is_trainable():

@@ -319,7 +319,7 @@ def train(
         out.print(ctx.get_help())
         say(f"trainable: {', '.join(sorted(TRAINERS)) or 'none yet'}")
         return
-    run_trainer(target, list(ctx.args))
+    run_trainer(target, list(ctx.args), bar=not state["quiet"])
 
 
 def main() -> None:

@@ -16,8 +16,12 @@ TRAINERS: dict[str, str] = {"detector": "detector", "thinimg": "thinimg", "ditas
 BASELINES = ("deepsteg", "stft")  # trained by the ditas loop (--baseline)
 
 
-def run_trainer(target: str, argv: list[str]) -> None:
-    """Run the trainer registered for `target` with its own command-line options."""
+def run_trainer(target: str, argv: list[str], bar: bool = True) -> None:
+    """Run the trainer registered for `target` with its own command-line options (a progress bar on a terminal
+    unless not `bar`)."""
+    from crossteg.train import loop
+
+    loop.show_bar = bar
     if target in BASELINES:
         raise UsageError(f"{target} is a DITAS baseline: crossteg train ditas --baseline {target}")
     if target not in TRAINERS:

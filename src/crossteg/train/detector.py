@@ -33,7 +33,7 @@ from crossteg.steganalysis import detection_accuracy, detection_auc
 from crossteg.steganalysis.detectors import renders_stego, stego_modalities
 from crossteg.steganalysis.learned import build, config_to_dict, default_config, sha256_file, weights_name
 from crossteg.steganalysis.pairs import PAYLOADS, Pair, make_pairs, sources_for
-from crossteg.train.loop import positive
+from crossteg.train.loop import log, positive
 from crossteg.train.resume import writable_folder
 
 AUGMENT = {"image": "random crop, half of them Lanczos-downscaled, random rotation/flip",
@@ -69,10 +69,6 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=WEIGHTS_DIR, help="folder for weights + card "
                                                                       "(default: crossteg/weights)")
     return parser.parse_args(argv)
-
-
-def log(message: str) -> None:
-    print(message, flush=True)
 
 
 def on_16bit_grid(obj: Any) -> bool:

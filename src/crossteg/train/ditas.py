@@ -47,8 +47,8 @@ from crossteg.methods.ditas import (
     save_net,
 )
 from crossteg.train import data
-from crossteg.train.loop import positive
-from crossteg.train.resume import restore, resume_optimiser, save_checkpoint
+from crossteg.train.loop import Interrupt, TrainingBar, log, positive
+from crossteg.train.resume import CHECKPOINT_HELP, default_checkpoint, restore, resume_optimiser, save_checkpoint
 
 HELD_OUT_PHOTOS = ("coffee", "chelsea")
 CARD_DATA = {"secrets": "random crops (scale 0.5-1, flips) of scikit-image's bundled photos (public domain / CC0 / "
@@ -90,7 +90,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--log-every", type=int, default=25)
     p.add_argument("--resume", action="store_true",
                    help="continue from the checkpoint, else from the weights (and card) under --out")
-    p.add_argument("--checkpoint", type=Path, default=None, help="default: ~/.cache/crossteg/train/<name>.pt")
+    p.add_argument("--checkpoint", type=Path, default=None, help=CHECKPOINT_HELP)
     p.add_argument("--out", type=Path, default=WEIGHTS_DIR,
                    help="folder for the weights and their card (default: the shipped weights' folder)")
     return p.parse_args(argv)
@@ -107,10 +107,6 @@ def weights_stem(config: NetConfig) -> str:
     if config.kind != "ditas":  # Table 1 baselines at t = 5; other stage counts (deepsteg-video: 1) get a suffix
         return config.kind if config.stages == STAGES else f"{config.kind}-t{config.stages}"
     return f"ditas-{config.variant}{'-stft' if config.view == 'stft' else ''}{'-t10' if config.stages > 5 else ''}"
-
-
-def log(message: str) -> None:
-    print(message, flush=True)
 
 
 def training_photos() -> list[np.ndarray]:
@@ -156,11 +152,12 @@ def step_loss(net: Any, secrets: torch.Tensor, covers: torch.Tensor, args: argpa
     return loss, {"loss": loss.item(), "container_mse": container, "secret_psnr": psnr}  # type: ignore[union-attr]
 
 
-def train(args: argparse.Namespace) -> dict[str, Any]:
-    """Run (or resume) training; returns the final state with the curve."""
+def train(args: argparse.Namespace, stop: Interrupt | None = None) -> dict[str, Any]:
+    """Run (or resume) training to --steps, or until `stop` is requested (Ctrl-C); returns the final state with
+    the curve."""
     config = config_of(args)
     name = weights_stem(config)
-    ckpt = args.checkpoint or Path.home() / ".cache" / "crossteg" / "train" / f"{name}.pt"
+    ckpt = args.checkpoint or default_checkpoint(args.out, name)
     torch.manual_seed(args.seed)  # initial weights only; keyed things never use torch's generator
     net = build(config)
     opt = torch.optim.Adam(net.parameters(), lr=args.lr)
@@ -174,28 +171,32 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     log(f"data: {len(photos)} photos, {len(pool) / MODEL_RATE:.0f} s of speech")
     rng, tiles, running = state["rng"], (args.patch // TILE) ** 2, []
     last_save = time.perf_counter()
-    while state["step"] < args.steps:
-        for group in opt.param_groups:  # paper: divided by 3 at fixed intervals
-            group["lr"] = args.lr / 3 ** (3 * state["step"] // max(args.steps, 1))
-        start = time.perf_counter()
-        secrets, covers = batch(args, photos, pool, rng, tiles)
-        loss, metrics = step_loss(net, secrets, covers, args, rng)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        state["step"] += 1
-        state["seconds"] += time.perf_counter() - start
-        running.append(metrics)
-        if state["step"] % args.log_every == 0 or state["step"] == args.steps:
-            mean = {k: float(np.mean([m[k] for m in running])) for k in running[0]}
-            state["curve"].append({"step": state["step"], "seconds": round(state["seconds"], 1),
-                                   **{k: round(v, 6) for k, v in mean.items()}})
-            log(f"  step {state['step']}/{args.steps} loss {mean['loss']:.5f} container mse "
-                f"{mean['container_mse']:.2e} secret psnr {mean['secret_psnr']:.2f} dB  {state['seconds']:.0f}s")
-            running = []
-        if time.perf_counter() - last_save > 60 or state["step"] == args.steps:
-            save_checkpoint(ckpt, net.state_dict(), opt, state)
-            last_save = time.perf_counter()
+    with TrainingBar(name) as bar:
+        while state["step"] < args.steps and not (stop and stop.requested):
+            for group in opt.param_groups:  # paper: divided by 3 at fixed intervals
+                group["lr"] = args.lr / 3 ** (3 * state["step"] // max(args.steps, 1))
+            start = time.perf_counter()
+            secrets, covers = batch(args, photos, pool, rng, tiles)
+            loss, metrics = step_loss(net, secrets, covers, args, rng)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            state["step"] += 1
+            state["seconds"] += time.perf_counter() - start
+            running.append(metrics)
+            last = state["step"] == args.steps or bool(stop and stop.requested)
+            if state["step"] % args.log_every == 0 or last:
+                mean = {k: float(np.mean([m[k] for m in running])) for k in running[0]}
+                state["curve"].append({"step": state["step"], "seconds": round(state["seconds"], 1),
+                                       **{k: round(v, 6) for k, v in mean.items()}})
+                line = (f"step {state['step']}/{args.steps} loss {mean['loss']:.5f} container mse "
+                        f"{mean['container_mse']:.2e} secret psnr {mean['secret_psnr']:.2f} dB")
+                log(f"  {line}  {state['seconds']:.0f}s")
+                bar.update(state["step"] / args.steps, line)
+                running = []
+            if time.perf_counter() - last_save > 60 or last:
+                save_checkpoint(ckpt, net.state_dict(), opt, state)
+                last_save = time.perf_counter()
     return {"net": net, "config": config, "name": name, "state": state}
 
 
@@ -248,4 +249,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.patch % TILE or args.patch < TILE:
         raise UsageError(f"--patch must be a multiple of {TILE}, not {args.patch}")
     torch.set_num_threads(args.threads)
-    write(train(args), args, command(args))
+    with Interrupt() as stop:  # Ctrl-C: the weights and card as trained so far, then exit 130
+        write(train(args, stop), args, command(args))
+        if stop.requested:
+            log("stopped by Ctrl-C; --resume continues from what was saved")

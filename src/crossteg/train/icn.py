@@ -30,8 +30,8 @@ from crossteg.media.files import atomic_path, atomic_write_bytes
 from crossteg.methods.base import WEIGHTS_DIR
 from crossteg.metrics import ms_ssim, psnr
 from crossteg.train import data
-from crossteg.train.loop import Clock, cosine_rate, positive
-from crossteg.train.resume import restore, resume_optimiser, save_checkpoint
+from crossteg.train.loop import Clock, cosine_rate, log, positive
+from crossteg.train.resume import CHECKPOINT_HELP, default_checkpoint, restore, resume_optimiser, save_checkpoint
 
 LR = 3e-3  # ours: 5e-4 (flowhide sec. 5.1, for its baselines) barely moves in CPU minutes (measured)
 IMPORTANCE_CROPS = 8  # 64x64 training crops that bit importance is measured on
@@ -63,14 +63,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--eval-minutes", type=float, default=3.0)
-    p.add_argument("--checkpoint", type=Path, default=None, help="default: ~/.cache/crossteg/<name>.ckpt")
+    p.add_argument("--checkpoint", type=Path, default=None, help=CHECKPOINT_HELP)
     p.add_argument("--out", type=Path, default=WEIGHTS_DIR,
                    help="folder for the weights and their card (default: the shipped weights' folder)")
     return p.parse_args(argv)
-
-
-def log(message: str) -> None:
-    print(message, flush=True)
 
 
 def training_photos() -> list[np.ndarray]:
@@ -211,7 +207,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(args.seed)  # weight init and binarisation noise; nothing keyed
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model = ICN(ICNConfig(width=args.width, continuous=args.continuous, bounded=not args.unbounded))
-    checkpoint = args.checkpoint or Path.home() / ".cache" / "crossteg" / f"{NAMES[args.continuous]}.ckpt"
+    checkpoint = args.checkpoint or default_checkpoint(args.out, NAMES[args.continuous])
     state, opt_state = restore(model, checkpoint, args.out / f"{NAMES[args.continuous]}.safetensors", args.resume)
     model.to(device).train()
     optimiser = torch.optim.Adam(model.parameters(), lr=args.lr)
@@ -224,27 +220,28 @@ def main(argv: list[str] | None = None) -> None:
     log(f"training {NAMES[args.continuous]} on {device} from step {state['step']}: "
         f"{sum(p.numel() for p in model.parameters())} parameters")
     clock, pool = Clock(state, args.minutes, args.steps, args.eval_minutes, 20, log), torch.empty(0)
-    while not clock.done:
-        if state["step"] % 50 == 0 or len(pool) == 0:  # fresh crops every 50 steps
-            fresh = data.random_crops(photos, args.crop, args.batch * 50, rng, args.zoom)
-            pool = torch.from_numpy(fresh).permute(0, 3, 1, 2)
-        idx = torch.from_numpy(rng.integers(len(pool), size=args.batch))
-        _, _, loss = model(pool[idx].contiguous().to(device), args.iterations)
-        for group in optimiser.param_groups:
-            group["lr"] = cosine_rate(args.lr, clock.progress) if args.decay else args.lr
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-        if clock.tick({"loss": loss.item()}):
-            scores = evaluate(model, evaluation)
-            if frames is not None:
-                scores.update({f"{k}_frames": v for k, v in evaluate(model, frames).items()})
-            point = clock.record(scores)
-            importance = None
-            if clock.done and not args.continuous:
-                crops = torch.from_numpy(data.random_crops(photos, 64, IMPORTANCE_CROPS, np.random.default_rng(7),
-                                                           args.zoom))  # at the scale the codec was trained for
-                crops = crops.permute(0, 3, 1, 2).contiguous().to(device)
-                importance = {str(k): bit_importance(model, crops, k) for k in (DEFAULT_ITERATIONS, MAX_ITERATIONS)}
-            save_all(model, optimiser, state, args, checkpoint, importance)
-            log(f"eval step {state['step']}: {point} (saved)")
+    with clock:
+        while not clock.done:
+            if state["step"] % 50 == 0 or len(pool) == 0:  # fresh crops every 50 steps
+                fresh = data.random_crops(photos, args.crop, args.batch * 50, rng, args.zoom)
+                pool = torch.from_numpy(fresh).permute(0, 3, 1, 2)
+            idx = torch.from_numpy(rng.integers(len(pool), size=args.batch))
+            _, _, loss = model(pool[idx].contiguous().to(device), args.iterations)
+            for group in optimiser.param_groups:
+                group["lr"] = cosine_rate(args.lr, clock.progress) if args.decay else args.lr
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            if clock.tick({"loss": loss.item()}):
+                scores = evaluate(model, evaluation)
+                if frames is not None:
+                    scores.update({f"{k}_frames": v for k, v in evaluate(model, frames).items()})
+                point = clock.record(scores)
+                importance = None
+                if clock.done and not args.continuous:
+                    crops = torch.from_numpy(data.random_crops(photos, 64, IMPORTANCE_CROPS, np.random.default_rng(7),
+                                                               args.zoom))  # at the scale the codec was trained for
+                    crops = crops.permute(0, 3, 1, 2).contiguous().to(device)
+                    importance = {str(k): bit_importance(model, crops, k) for k in (DEFAULT_ITERATIONS, MAX_ITERATIONS)}
+                save_all(model, optimiser, state, args, checkpoint, importance)
+                log(f"eval step {state['step']}: {point} (saved)")

@@ -3,6 +3,7 @@ shipped weights and their card, else step 0), and how its optimiser state is tak
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -12,6 +13,17 @@ import torch
 
 from crossteg.errors import UsageError
 from crossteg.media.files import atomic_path
+
+CHECKPOINTS = Path.home() / ".cache" / "crossteg" / "checkpoints"
+CHECKPOINT_HELP = ("checkpoint file (default: one per weights name and --out folder, under "
+                   "~/.cache/crossteg/checkpoints)")
+
+
+def default_checkpoint(out: Path, name: str) -> Path:
+    """Where a run writing <out>/<name>.safetensors keeps its checkpoint unless told: one per output folder
+    (a hash of its absolute path), so two runs into different folders never resume each other's state."""
+    folder = hashlib.sha256(str(out.expanduser().resolve()).encode()).hexdigest()[:10]
+    return CHECKPOINTS / f"{name}-{folder}.ckpt"
 
 
 def save_checkpoint(checkpoint: Path, model_state: dict[str, torch.Tensor], optimiser: torch.optim.Optimizer,

@@ -54,8 +54,14 @@ from crossteg.methods.base import WEIGHTS_DIR
 from crossteg.metrics import psnr
 from crossteg.nn.coupling import CouplingConfig, CouplingNet, round_8bit
 from crossteg.train import data
-from crossteg.train.loop import Clock, cosine_rate, positive
-from crossteg.train.resume import load_checkpoint, resume_optimiser, save_checkpoint
+from crossteg.train.loop import Clock, cosine_rate, log, positive
+from crossteg.train.resume import (
+    CHECKPOINT_HELP,
+    default_checkpoint,
+    load_checkpoint,
+    resume_optimiser,
+    save_checkpoint,
+)
 from crossteg.train.resume import restore as resume_restore
 
 LAMBDA_C, LAMBDA_I, LAMBDA_A = 32.0, 1.0, 32.0  # sec. 3.4
@@ -105,14 +111,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--eval-minutes", type=float, default=5.0, help="evaluate + checkpoint this often")
-    p.add_argument("--checkpoint", type=Path, default=None, help="default: ~/.cache/crossteg/<name>.ckpt")
+    p.add_argument("--checkpoint", type=Path, default=None, help=CHECKPOINT_HELP)
     p.add_argument("--out", type=Path, default=WEIGHTS_DIR,
                    help="folder for the weights and their card (default: the shipped weights' folder)")
     return p.parse_args(argv)
-
-
-def log(message: str) -> None:
-    print(message, flush=True)
 
 
 # Data ---------------------------------------------------------------------------------------------------
@@ -408,7 +410,7 @@ def main(argv: list[str] | None = None) -> None:
     layout = mel.Layout(args.format, mel.channels_for(args.seconds, args.format))
     config = CouplingConfig(3, layout.channels, args.blocks, args.width, not args.no_dwt, resumed_clamp(args))
     layers = T.build_layers(config, args.nested)
-    checkpoint = args.checkpoint or Path.home() / ".cache" / "crossteg" / f"{weights_name(args)}.ckpt"
+    checkpoint = args.checkpoint or default_checkpoint(args.out, weights_name(args))
     state, optimiser_state = restore(layers, args, checkpoint)
     for net in layers:
         net.to(device).train()
@@ -434,36 +436,37 @@ def main(argv: list[str] | None = None) -> None:
     log(f"training {weights_name(args)} on {device} from step {state['step']}: "
         f"{sum(p.numel() for p in params)} parameters")
     first, rate = state["step"], args.lr  # rate: --lr, halved by each back_to_best
-    while not clock.done:
-        # fresh Adam moments take full-size steps: ramp the rate up over --warmup steps (again after going back
-        # to the best checkpoint, whose moments may be fresh too: a run's first one is); --decay then lowers it
-        ramp = min(1.0, (state["step"] - first + 1) / args.warmup) if args.warmup else 1.0
-        decay = cosine_rate(1.0, clock.progress) if args.decay else 1.0
-        for group in optimiser.param_groups:
-            group["lr"] = rate * ramp * decay
-        image, hid, loud = pool.batch(args.batch, args.crop, secrets)
-        loss, parts = forward(layers, image.to(device), [h.to(device) for h in hid],
-                              [w.to(device) for w in loud] if args.loudness else None)
-        optimiser.zero_grad()
-        terms = {"loss": loss.item(), **{k: v.item() for k, v in parts.items()}}
-        if guard.accept(loss.item()):
-            loss.backward()
-            norm = torch.nn.utils.clip_grad_norm_(params, 10.0)  # an INN's exp scaling can spike early on
-            terms["grad"] = norm.item()
-            if guard.accept(norm.item(), "gradient norm"):
-                optimiser.step()
-        if guard.stuck:  # the checkpoint exists: every run writes its starting point first
-            rate, first = back_to_best(layers, optimiser, checkpoint, rate), state["step"]
-            guard.restart()
-        if clock.tick(terms, f" lr {optimiser.param_groups[0]['lr']:.2e}"):
-            metrics = evaluate(layers, images, hidden, loudness)
-            clock.record(metrics)
-            verdict = guard.judge(metrics)
-            if verdict == "better":
-                save_all(layers, optimiser, state, args, checkpoint)
-            elif verdict == "diverged":
+    with clock:
+        while not clock.done:
+            # fresh Adam moments take full-size steps: ramp the rate up over --warmup steps (again after going back
+            # to the best checkpoint, whose moments may be fresh too: a run's first one is); --decay then lowers it
+            ramp = min(1.0, (state["step"] - first + 1) / args.warmup) if args.warmup else 1.0
+            decay = cosine_rate(1.0, clock.progress) if args.decay else 1.0
+            for group in optimiser.param_groups:
+                group["lr"] = rate * ramp * decay
+            image, hid, loud = pool.batch(args.batch, args.crop, secrets)
+            loss, parts = forward(layers, image.to(device), [h.to(device) for h in hid],
+                                  [w.to(device) for w in loud] if args.loudness else None)
+            optimiser.zero_grad()
+            terms = {"loss": loss.item(), **{k: v.item() for k, v in parts.items()}}
+            if guard.accept(loss.item()):
+                loss.backward()
+                norm = torch.nn.utils.clip_grad_norm_(params, 10.0)  # an INN's exp scaling can spike early on
+                terms["grad"] = norm.item()
+                if guard.accept(norm.item(), "gradient norm"):
+                    optimiser.step()
+            if guard.stuck:  # the checkpoint exists: every run writes its starting point first
                 rate, first = back_to_best(layers, optimiser, checkpoint, rate), state["step"]
-            log(f"eval step {state['step']}: {metrics}  ({verdict})")
+                guard.restart()
+            if clock.tick(terms, f" lr {optimiser.param_groups[0]['lr']:.2e}"):
+                metrics = evaluate(layers, images, hidden, loudness)
+                clock.record(metrics)
+                verdict = guard.judge(metrics)
+                if verdict == "better":
+                    save_all(layers, optimiser, state, args, checkpoint)
+                elif verdict == "diverged":
+                    rate, first = back_to_best(layers, optimiser, checkpoint, rate), state["step"]
+                log(f"eval step {state['step']}: {metrics}  ({verdict})")
 
 
 class Guard:

@@ -41,8 +41,15 @@ from crossteg.codecs.vocoder import WEIGHTS_DIR, WEIGHTS_NAME, Vocoder, VocoderC
 from crossteg.media.files import atomic_path, atomic_write_bytes
 from crossteg.nn import discriminators as gan
 from crossteg.train import data
-from crossteg.train.loop import Clock, cosine_rate, positive
-from crossteg.train.resume import checkpoint_extra, restore, resume_optimiser, save_checkpoint
+from crossteg.train.loop import Clock, cosine_rate, log, positive
+from crossteg.train.resume import (
+    CHECKPOINT_HELP,
+    checkpoint_extra,
+    default_checkpoint,
+    restore,
+    resume_optimiser,
+    save_checkpoint,
+)
 
 RESOLUTIONS = ((512, 128), (1024, 256), (2048, 512))  # multi-resolution STFT loss (Yamamoto et al. 2020 style)
 
@@ -74,14 +81,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--eval-minutes", type=float, default=5.0)
-    p.add_argument("--checkpoint", type=Path, default=None, help=f"default: ~/.cache/crossteg/{WEIGHTS_NAME}.ckpt")
+    p.add_argument("--checkpoint", type=Path, default=None, help=CHECKPOINT_HELP)
     p.add_argument("--out", type=Path, default=WEIGHTS_DIR,
                    help="folder for the weights and their card (default: the shipped weights' folder)")
     return p.parse_args(argv)
-
-
-def log(message: str) -> None:
-    print(message, flush=True)
 
 
 class Losses(torch.nn.Module):
@@ -308,7 +311,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(args.seed)  # weight init only; nothing keyed
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model = Vocoder(VocoderConfig(dim=args.dim, layers=args.layers))
-    checkpoint = args.checkpoint or Path.home() / ".cache" / "crossteg" / f"{WEIGHTS_NAME}.ckpt"
+    checkpoint = args.checkpoint or default_checkpoint(args.out, WEIGHTS_NAME)
     state, opt_state = restore(model, checkpoint, args.out / f"{WEIGHTS_NAME}.safetensors", args.resume)
     train_voices, held_voices = data.split_voices()
     held = list(data.speech_clips(np.random.default_rng(args.seed + 1), args.eval_clips, 3.0, 3.0,
@@ -325,15 +328,15 @@ def main(argv: list[str] | None = None) -> None:
     rng = np.random.default_rng([args.seed, state["step"]])
     log(f"training {WEIGHTS_NAME} on {device} from step {state['step']}: "
         f"{sum(p.numel() for p in model.parameters())} parameters, {len(pool)} clips")
-    clock = Clock(state, args.minutes, args.steps, args.eval_minutes, 50, log)
-    while not clock.done:
-        for group in optimiser.param_groups + (adversary.optimiser.param_groups if adversary else []):
-            group["lr"] = cosine_rate(args.lr, clock.progress)  # to --lr / 20 over the run
-        terms = step_once(model, losses, optimiser, batch(pool, args.batch, args.segment, rng).to(device), rng,
-                          adversary)
-        if clock.tick(terms, f" lr {optimiser.param_groups[0]['lr']:.2e}"):
-            model.cpu()
-            point = clock.record(evaluate(model, held))
-            model.to(device)
-            save_all(model, optimiser, state, args, checkpoint, adversary)
-            log(f"eval step {state['step']}: {point} (saved)")
+    with Clock(state, args.minutes, args.steps, args.eval_minutes, 50, log) as clock:
+        while not clock.done:
+            for group in optimiser.param_groups + (adversary.optimiser.param_groups if adversary else []):
+                group["lr"] = cosine_rate(args.lr, clock.progress)  # to --lr / 20 over the run
+            terms = step_once(model, losses, optimiser, batch(pool, args.batch, args.segment, rng).to(device), rng,
+                              adversary)
+            if clock.tick(terms, f" lr {optimiser.param_groups[0]['lr']:.2e}"):
+                model.cpu()
+                point = clock.record(evaluate(model, held))
+                model.to(device)
+                save_all(model, optimiser, state, args, checkpoint, adversary)
+                log(f"eval step {state['step']}: {point} (saved)")

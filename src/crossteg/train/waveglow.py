@@ -31,8 +31,8 @@ from crossteg.media.files import atomic_path, atomic_write_bytes
 from crossteg.methods.base import WEIGHTS_DIR
 from crossteg.nn.waveglow import SAMPLE_RATE, WaveGlow, WaveGlowConfig, mel_spectrogram, nll_loss, small_config
 from crossteg.train import data
-from crossteg.train.loop import Clock, positive
-from crossteg.train.resume import restore, resume_optimiser, save_checkpoint
+from crossteg.train.loop import Clock, log, positive
+from crossteg.train.resume import CHECKPOINT_HELP, default_checkpoint, restore, resume_optimiser, save_checkpoint
 
 NAME = "waveglow-small"
 LR = 1e-4  # WaveGlow paper sec. 3: Adam, learning rate 1e-4 (we default higher for minutes of CPU)
@@ -58,14 +58,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--eval-minutes", type=float, default=3.0)
-    p.add_argument("--checkpoint", type=Path, default=None, help="default: ~/.cache/crossteg/waveglow-small.ckpt")
+    p.add_argument("--checkpoint", type=Path, default=None, help=CHECKPOINT_HELP)
     p.add_argument("--out", type=Path, default=WEIGHTS_DIR,
                    help="folder for the weights and their card (default: the shipped weights' folder)")
     return p.parse_args(argv)
-
-
-def log(message: str) -> None:
-    print(message, flush=True)
 
 
 def clips(count: int, voices: list[str] | None, seed: int | list[int], min_s: float = 1.0, max_s: float = 4.0,
@@ -154,7 +150,7 @@ def main(argv: list[str] | None = None) -> None:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     config: WaveGlowConfig = small_config(args.channels, args.layers, args.flows)
     model = WaveGlow(config)
-    checkpoint = args.checkpoint or Path.home() / ".cache" / "crossteg" / f"{NAME}.ckpt"
+    checkpoint = args.checkpoint or default_checkpoint(args.out, NAME)
     state, opt_state = restore(model, checkpoint, args.out / f"{NAME}.safetensors", args.resume or args.flip_rates_only)
     train_voices, held_voices = data.split_voices()
     held = clips(4, held_voices, args.seed + 1, 1.0, 1.0)
@@ -179,18 +175,18 @@ def main(argv: list[str] | None = None) -> None:
     rng = np.random.default_rng([args.seed, state["step"]])
     log(f"training {NAME} on {device} from step {state['step']}: {sum(p.numel() for p in model.parameters())} "
         f"parameters, {len(pool)} clips")
-    clock = Clock(state, args.minutes, args.steps, args.eval_minutes, 20, log)
-    while not clock.done:
-        audio = batch(pool, args.batch, args.segment, rng).to(device)
-        z, log_s, log_det = model(audio, mel_spectrogram(audio))
-        loss = nll_loss(z, log_s, log_det)
-        optimiser.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)  # exp(log s) can spike early
-        optimiser.step()
-        if clock.tick({"nll": loss.item()}):
-            point = clock.record({name: held_out_nll(model, audio) for name, audio in held_audio.items()})
-            save_all(model, optimiser, state, args, checkpoint, None)
-            log(f"eval step {state['step']}: {point} (saved)")
-    model.cpu().eval()
-    save_all(model, optimiser, state, args, checkpoint, measure_flips(model, held))
+    with Clock(state, args.minutes, args.steps, args.eval_minutes, 20, log) as clock:
+        while not clock.done:
+            audio = batch(pool, args.batch, args.segment, rng).to(device)
+            z, log_s, log_det = model(audio, mel_spectrogram(audio))
+            loss = nll_loss(z, log_s, log_det)
+            optimiser.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)  # exp(log s) can spike early
+            optimiser.step()
+            if clock.tick({"nll": loss.item()}):
+                point = clock.record({name: held_out_nll(model, audio) for name, audio in held_audio.items()})
+                save_all(model, optimiser, state, args, checkpoint, None)
+                log(f"eval step {state['step']}: {point} (saved)")
+        model.cpu().eval()
+        save_all(model, optimiser, state, args, checkpoint, measure_flips(model, held))
