@@ -447,6 +447,7 @@ def test_encode_decode_round_trips():
     pcm = Audio.from_int16(RNG.integers(-32768, 32768, (2, 500), dtype=np.int16), 16000)
     floaty = Audio(RNG.uniform(-1, 1, 500).astype(np.float32), 16000)
     video = Video(np.round(smooth_frames(3, 8, 10) * 255) / 255, fps=24, audio=floaty)
+    assert pcm.is_16bit and not floaty.is_16bit
     cases = [(img, ".png"), (pcm, ".flac"), (floaty, ".wav"), (video, ".npz"), (sphere(), ".ply")]
     for obj, suffix in cases:
         data, got = media.encode(obj)

@@ -147,10 +147,8 @@ def encode(obj: Media) -> tuple[bytes, str]:
         PILImage.fromarray(obj.to_uint8()).save(buf, format="PNG")
         return buf.getvalue(), ".png"
     if isinstance(obj, Audio):
-        pcm = obj.to_int16()
-        exact = (Audio.from_int16(pcm, obj.sample_rate).samples == obj.samples).all()
-        if exact and obj.channels <= 8:  # FLAC holds at most 8 channels
-            sf.write(buf, pcm.T, obj.sample_rate, subtype="PCM_16", format="FLAC")
+        if obj.is_16bit and obj.channels <= 8:  # FLAC holds at most 8 channels
+            sf.write(buf, obj.to_int16().T, obj.sample_rate, subtype="PCM_16", format="FLAC")
             return buf.getvalue(), ".flac"
         sf.write(buf, obj.samples.T, obj.sample_rate, subtype="FLOAT", format="WAV")
         return buf.getvalue(), ".wav"

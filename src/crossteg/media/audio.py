@@ -77,6 +77,11 @@ class Audio:
         """C x T int16 = clip(round(x * 32768), -32768, 32767); `from_int16` inverts it exactly."""
         return np.clip(np.round(self.samples * np.float32(32768.0)), -32768, 32767).astype(np.int16)
 
+    @property
+    def is_16bit(self) -> bool:
+        """Whether every sample lies on the 16-bit PCM grid (`to_int16` keeps it exactly)."""
+        return bool(np.array_equal(self.to_int16().astype(np.float32) / np.float32(32768.0), self.samples))
+
     @classmethod
     def from_int16(cls, arr: np.ndarray, sample_rate: int) -> Audio:
         """Audio from 16-bit PCM values (C x T or T), as arr / 32768 (exact in float32)."""

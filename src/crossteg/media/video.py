@@ -160,9 +160,7 @@ def npz_bytes(video: Video) -> bytes:
 def _npz_bytes(frames: np.ndarray, fps: float, audio: Audio | None) -> bytes:
     arrays: dict[str, Any] = {"frames": frames, "fps": np.float64(fps)}
     if audio is not None:
-        pcm = audio.to_int16()
-        exact = np.array_equal(Audio.from_int16(pcm, 1).samples, audio.samples)
-        arrays["audio"] = pcm if exact else audio.samples
+        arrays["audio"] = audio.to_int16() if audio.is_16bit else audio.samples
         arrays["audio_rate"] = np.int64(audio.sample_rate)
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
