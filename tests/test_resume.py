@@ -133,6 +133,17 @@ def test_interrupt_turns_the_first_ctrl_c_into_a_request_and_raises_on_leaving()
         signal.signal(signal.SIGINT, before)
 
 
+def test_xdg_cache_home_moves_checkpoints_and_generated_speech(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    code = "from crossteg.train import data, resume; print(resume.CHECKPOINTS); print(data.CACHE)"
+    run = subprocess.run([sys.executable, "-c", code], env={**os.environ, "XDG_CACHE_HOME": str(tmp_path)},
+                         capture_output=True, text=True, check=True)
+    assert run.stdout.split() == [str(tmp_path / "crossteg" / "checkpoints"), str(tmp_path / "crossteg" / "speech")]
+
+
 def test_default_checkpoints_differ_by_output_folder(tmp_path):
     from crossteg.train.resume import default_checkpoint
 

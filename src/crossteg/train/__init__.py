@@ -7,6 +7,8 @@ TRAINERS under the target name. Nothing outside `crossteg train` imports this pa
 from __future__ import annotations
 
 import importlib
+import os
+from pathlib import Path
 
 from crossteg.errors import UsageError
 
@@ -14,6 +16,8 @@ from crossteg.errors import UsageError
 TRAINERS: dict[str, str] = {"detector": "detector", "thinimg": "thinimg", "ditas": "ditas", "vocoder": "vocoder",
                             "icn": "icn", "waveglow": "waveglow"}
 BASELINES = ("deepsteg", "stft")  # trained by the ditas loop (--baseline)
+# generated training speech and checkpoints; $XDG_CACHE_HOME moves it, as it does other tools' caches
+CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "crossteg"
 
 
 def run_trainer(target: str, argv: list[str], bar: bool = True) -> None:

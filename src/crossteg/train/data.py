@@ -18,8 +18,8 @@ English and Mexican Spanish), Carlo Flora (Italian), the IvrvoiceRU speaker (Rus
 training; June Wallack (Canadian French) and alsa-utils' channel-test voice (`speaker-test`'s eight phrases,
 /usr/share/sounds/alsa, GPL-2 package) are RECORDED_HELD_OUT, never trained on.
 
-Generated clips are cached under `~/.cache/crossteg/speech/` (by engine, voice, text and rate), so a resumed
-training run reuses them.
+Generated clips are cached under `~/.cache/crossteg/speech/` (`$XDG_CACHE_HOME/crossteg/speech/` where that is
+set; by engine, voice, text and rate), so a resumed training run reuses them.
 """
 
 from __future__ import annotations
@@ -39,9 +39,10 @@ import soundfile as sf
 
 from crossteg.errors import CrossTegError
 from crossteg.media.audio import load_audio, resample
+from crossteg.train import CACHE as TRAINING_CACHE
 
 SPEECH_RATE = 16_000
-CACHE = Path.home() / ".cache" / "crossteg" / "speech"
+CACHE = TRAINING_CACHE / "speech"
 
 # espeak-ng languages with clear Latin-script phonetics and a spread of variants (male/female/characters):
 # a voice is "<language>+<variant>", giving 12 x 24 = 288 distinct voices.

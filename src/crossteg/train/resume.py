@@ -13,10 +13,10 @@ import torch
 
 from crossteg.errors import UsageError
 from crossteg.media.files import atomic_path
+from crossteg.train import CACHE
 
-CHECKPOINTS = Path.home() / ".cache" / "crossteg" / "checkpoints"
-CHECKPOINT_HELP = ("checkpoint file (default: one per weights name and --out folder, under "
-                   "~/.cache/crossteg/checkpoints)")
+CHECKPOINTS = CACHE / "checkpoints"
+CHECKPOINT_HELP = f"checkpoint file (default: one per weights name and --out folder, under {CHECKPOINTS})"
 
 
 def default_checkpoint(out: Path, name: str) -> Path:
