@@ -193,8 +193,9 @@ def evaluate(
     force: ForceOpt = True,
     as_json: JsonOpt = False,
 ) -> None:
-    """Hide, save, reload and reveal the sample data with each method; report the papers' metrics (JSON), or
-    write a report with pictures, robustness, steganalysis and the committed benchmarks (-o FOLDER)."""
+    """Hide, save, reload and reveal the sample data with each method and report the papers' metrics.
+
+    JSON by default; with -o FOLDER, a report with pictures, robustness, steganalysis and the benchmarks."""
     if (method is None) == (not all_methods):
         raise UsageError("name one METHOD or pass --all")
     chosen = None if all_methods else method
