@@ -240,6 +240,25 @@ def test_mp4_round_trip(tmp_path):
     assert padded.shape == (3, 34, 48, 3) and psnr(padded[:, :33, :47], odd) > 30
 
 
+def test_a_video_too_large_for_memory_is_refused_while_it_is_read(tmp_path, monkeypatch):
+    """A clip whose float frames would pass media.video.MAX_BYTES (a phone's 1080p at 60 fps passes it in under
+    2 s) is refused with its size and a way to shrink it, before it is read to the end: mp4, npz and folders."""
+    from crossteg.media import video as video_module
+
+    frames = smooth_frames(10, 16, 24)
+    media.save_video(Video(frames, fps=10), tmp_path / "v.mp4")
+    media.save_video(Video(frames, fps=10), tmp_path / "v.npz")
+    (tmp_path / "frames").mkdir()
+    for i, frame in enumerate(frames):
+        media.save_image(Image(frame), tmp_path / "frames" / f"{i:02d}.png")
+    monkeypatch.setattr(video_module, "MAX_BYTES", 4 * 16 * 24 * 3 * 4)  # room for 4 frames
+    for name in ("v.mp4", "v.npz", "frames"):
+        with pytest.raises(MediaError, match=rf"{name} is too large to read: 10 frames of 24x16 need .* GB in memory "
+                                             r"\(at most .* GB\).*ffmpeg -i "):
+            media.load(tmp_path / name)
+    assert media.load_video(tmp_path / "v.mp4", max_frames=4).num_frames == 4  # what fits is read
+
+
 def test_mp4_with_sound_track(tmp_path):
     sound = Audio(np.stack([sine(440, 1.2, 16000), sine(660, 1.2, 16000)]), 16000)
     video = Video(smooth_frames(25, 32, 32), fps=25, audio=sound)  # 1.0 s of pictures, 1.2 s of sound

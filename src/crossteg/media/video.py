@@ -32,6 +32,9 @@ _MUXERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".gi
 WRITE_EXTS = frozenset(_MUXERS) | {".npz"}
 FOLDER_FPS = 25.0  # a frame folder carries no rate; 25 fps is ffmpeg's own default for image sequences
 _CRF = 17  # x264 constant rate factor: 17 is visually lossless (x264 docs), small enough for secrets
+# frames are held as float32; a clip past this is far beyond what any method hides (inrsteg's 2 M pixels per
+# channel is the most) and would only exhaust memory (4 s of a phone's 1080p at 60 fps is 6 GB)
+MAX_BYTES = 2 * 2**30
 
 
 @dataclass
@@ -82,6 +85,17 @@ def _reason(exc: Exception) -> str:
     return lines[-1] if lines else type(exc).__name__
 
 
+def _check_size(path: Path, count: int, height: int, width: int, known: bool = True) -> None:
+    """MediaError when `count` frames of width x height would not fit in MAX_BYTES as floats (`known`: the
+    count is the whole clip's, else a lower bound), saying how to make the clip fit."""
+    need = count * height * width * 3 * 4
+    if need > MAX_BYTES:
+        raise MediaError(f"{path} is too large to read: {'' if known else 'over '}{count} frames of {width}x{height} "
+                         f"need {need / 2**30:.1f} GB in memory (at most {MAX_BYTES / 2**30:g} GB), far more than any "
+                         f"method hides; hide a shorter or smaller clip (ffmpeg -i {path.name} -t 2 -vf scale=-2:240 "
+                         "small.mp4)")
+
+
 def _load_container(path: Path, max_frames: int | None) -> Video:
     import imageio_ffmpeg
 
@@ -97,6 +111,10 @@ def _load_container(path: Path, max_frames: int | None) -> Video:
             frames.append(np.frombuffer(raw, dtype=np.uint8).reshape(h, w, 3))
             if max_frames is not None and len(frames) >= max_frames:
                 break
+            if (len(frames) + 1) * h * w * 3 * 4 > MAX_BYTES:  # before the next frame, and at most once
+                whole = round(float(meta.get("duration") or 0) * float(meta.get("fps") or 0))
+                gen.close()
+                _check_size(path, max(whole, len(frames) + 1), h, w, known=whole > len(frames))
         gen.close()
     except (OSError, RuntimeError, StopIteration, KeyError, ValueError) as exc:
         raise MediaError(f"cannot read video {path}: {_reason(exc)}") from exc
@@ -113,10 +131,12 @@ def _load_container(path: Path, max_frames: int | None) -> Video:
 
 
 def _load_folder(path: Path, max_frames: int | None) -> Video:
-    files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in _image.EXTS)
+    files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in _image.EXTS)[:max_frames]
     if not files:
         raise MediaError(f"cannot read video {path}: the folder holds no frame images")
-    frames = [_image.load_image(p).pixels for p in files[:max_frames]]
+    first = _image.load_image(files[0]).pixels
+    _check_size(path, len(files), first.shape[0], first.shape[1])
+    frames = [first] + [_image.load_image(p).pixels for p in files[1:]]
     if len({f.shape for f in frames}) != 1:
         raise MediaError(f"cannot read video {path}: the frame images differ in size")
     return Video(np.stack(frames), FOLDER_FPS)
@@ -128,6 +148,8 @@ def _load_npz(path: Path, max_frames: int | None) -> Video:
     try:
         with np.load(path, allow_pickle=False) as z:
             frames, fps = z["frames"][:max_frames], float(z["fps"])
+            if frames.ndim == 4:
+                _check_size(path, frames.shape[0], frames.shape[1], frames.shape[2])
             if frames.dtype == np.uint8:
                 frames = frames.astype(np.float32) / np.float32(255.0)
             video = Video(frames, fps)
