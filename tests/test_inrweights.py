@@ -209,7 +209,7 @@ def test_bad_inputs():
     method = get_method("inrweights", **TINY)
     with pytest.raises(CapacityError, match="16 frames of 128x128"):
         method.hide(cover_image(), Video(np.zeros((17, 128, 128, 3), np.float32), 8), "k")
-    with pytest.raises(CapacityError, match="it fits as 16 frames of 170x96"):  # the size that fits, same aspect
+    with pytest.raises(CapacityError, match="is 20 frames of 480x270 .* it fits as 16 frames of 170x96"):  # aspect kept
         method.hide(cover_image(), Video(np.zeros((20, 270, 480, 3), np.float32), 25), "k")
     with pytest.raises(CapacityError, match="100000"):
         method.hide(cover_image(), Audio(np.zeros((1, 80_000), np.float32), 16_000), "k")

@@ -370,8 +370,8 @@ class INRWeights(Method):
         if isinstance(secret, Video):
             t, h, w = secret.frames.shape[:3]
             frames, fit_w, fit_h = video_fit(t, h, w, math.prod(VIDEO_SIZE), VIDEO_SIZE[0])
-            raise CapacityError(f"secret video is {t}x{h}x{w} ({t * h * w} pixels per channel) but inrweights "
-                                f"holds at most {math.prod(VIDEO_SIZE)} (16 frames of 128x128): it fits as "
+            raise CapacityError(f"secret video is {t} frames of {w}x{h} ({t * h * w} pixels per channel) but "
+                                f"inrweights holds at most {math.prod(VIDEO_SIZE)} (16 frames of 128x128): it fits as "
                                 f"{frames} frames of {fit_w}x{fit_h}")
         samples = round(size * AUDIO_SAMPLES)
         raise CapacityError(f"secret audio is {samples} samples at {AUDIO_RATE} Hz "
