@@ -401,6 +401,22 @@ def test_save_refuses_to_overwrite(tmp_path):
     assert media.save(img, out, force=True) == out
 
 
+def test_an_output_its_folder_cannot_take_is_refused_before_the_work(tmp_path):
+    """check_output (run before a hide or reveal) refuses a path under a file; writing names the path, not the
+    temporary file beside it; folders still missing are made."""
+    from crossteg.media.files import atomic_write_bytes, check_output
+
+    (tmp_path / "afile").write_bytes(b"x")
+    with pytest.raises(UsageError, match=r"cannot write .*afile/deeper/s.png: .*afile is a file, not a folder"):
+        check_output(tmp_path / "afile" / "deeper" / "s.png")
+    with pytest.raises(UsageError, match=r"^cannot write .*afile/s.png: ") as caught:
+        atomic_write_bytes(tmp_path / "afile" / "s.png", b"data")
+    assert ".tmp" not in str(caught.value)
+    assert check_output(tmp_path / "new" / "s.png") == tmp_path / "new" / "s.png"
+    media.save(Image(np.zeros((4, 4, 3), np.float32)), tmp_path / "new" / "s.png")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "new"]
+
+
 def test_failed_save_leaves_nothing_behind(tmp_path, monkeypatch):
     img = Image(np.zeros((4, 4, 3), np.float32))
     for name in ("a.wav", "a.xyz", "a.gif"):  # image as sound, unknown, image as video

@@ -21,15 +21,31 @@ def check_output(path: str | os.PathLike, inputs: Iterable[str | os.PathLike] = 
         raise UsageError(f"output {out} already exists (use --force to replace it)")
     if out.is_dir():
         raise UsageError(f"output {out} is a directory")
+    _check_folder(out)
     return out
+
+
+def _check_folder(out: Path) -> None:
+    """Refuse, before the work that fills it, an output that its folder cannot take: a file where a folder must
+    be, or no permission to write there (folders still missing are made when it is written)."""
+    folder = out.absolute().parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
+        raise UsageError(f"cannot write {out}: {folder} is a file, not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot write {out}: no permission to write in {folder}")
 
 
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `path` (same suffix); rename it into place only if the body succeeds."""
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=f".tmp{out.suffix}", dir=out.parent)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=f".tmp{out.suffix}", dir=out.parent)
+    except OSError as exc:  # its own words, not the temporary file's name
+        raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from exc
     os.close(fd)
     tmp = Path(tmp_name)
     try:
