@@ -417,6 +417,13 @@ def test_an_output_its_folder_cannot_take_is_refused_before_the_work(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "new"]
 
 
+def test_an_empty_file_is_named_empty_whatever_its_kind(tmp_path):
+    for name in ("a.png", "a.wav", "a.mp4", "a.obj"):
+        (tmp_path / name).write_bytes(b"")
+        with pytest.raises(MediaError, match=r"a\.\w+ is empty \(0 bytes\)$"):
+            media.load(tmp_path / name)
+
+
 def test_failed_save_leaves_nothing_behind(tmp_path, monkeypatch):
     img = Image(np.zeros((4, 4, 3), np.float32))
     for name in ("a.wav", "a.xyz", "a.gif"):  # image as sound, unknown, image as video

@@ -111,6 +111,8 @@ def load(path: str | os.PathLike, modality: str | None = None) -> Media:
         raise MediaError(f"no such file: {p}")
     if modality is not None and modality not in _LOADERS:
         raise ValueError(f"unknown modality {modality!r} (one of {', '.join(_LOADERS)})")
+    if p.is_file() and p.stat().st_size == 0:  # each reader has its own puzzling words for it
+        raise MediaError(f"{p} is empty (0 bytes)")
     found = modality_of(p)
     if modality is not None and found != modality:
         raise MediaError(f"{p} is {found}, expected {modality}")
