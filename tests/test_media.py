@@ -413,6 +413,10 @@ def test_an_output_its_folder_cannot_take_is_refused_before_the_work(tmp_path):
         atomic_write_bytes(tmp_path / "afile" / "s.png", b"data")
     assert ".tmp" not in str(caught.value)
     assert check_output(tmp_path / "new" / "s.png") == tmp_path / "new" / "s.png"
+    (tmp_path / "folder.png").mkdir()
+    with pytest.raises(UsageError, match="is a directory"):  # not "already exists (use --force ...)"
+        check_output(tmp_path / "folder.png")
+    (tmp_path / "folder.png").rmdir()
     media.save(Image(np.zeros((4, 4, 3), np.float32)), tmp_path / "new" / "s.png")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "new"]
 
@@ -422,6 +426,17 @@ def test_an_empty_file_is_named_empty_whatever_its_kind(tmp_path):
         (tmp_path / name).write_bytes(b"")
         with pytest.raises(MediaError, match=r"a\.\w+ is empty \(0 bytes\)$"):
             media.load(tmp_path / name)
+
+
+def test_a_gltf_with_its_data_beside_it_is_not_hidden_as_bytes(tmp_path):
+    """A .gltf naming .bin buffers would come back without them; one with embedded buffers goes as it is."""
+    from crossteg.media.payload import Payload
+
+    (tmp_path / "apart.gltf").write_text('{"buffers": [{"uri": "mesh.bin", "byteLength": 8}]}')
+    (tmp_path / "whole.gltf").write_text('{"buffers": [{"uri": "data:application/octet-stream;base64,AAAA"}]}')
+    with pytest.raises(MediaError, match=r"apart.gltf keeps its data in other files \(mesh.bin\).*\.glb"):
+        Payload.from_file(tmp_path / "apart.gltf")
+    assert Payload.from_file(tmp_path / "whole.gltf").data == (tmp_path / "whole.gltf").read_bytes()
 
 
 def test_failed_save_leaves_nothing_behind(tmp_path, monkeypatch):

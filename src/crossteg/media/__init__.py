@@ -84,7 +84,8 @@ def check_save_as(modality: str, path: str | os.PathLike) -> None:
     """Refuse (MediaError) saving `modality` to `path` when its suffix names another kind of file."""
     p = Path(path)
     if _BY_EXT.get(p.suffix.lower()) != modality:
-        raise MediaError(f"cannot save {modality} as '{p.suffix}' ({p})")
+        raise MediaError(f"cannot save {modality} as '{p.suffix}' ({p}; use "
+                         f"{', '.join(sorted(_WRITE_EXTS[modality]))})")
 
 
 def _sound_only(path: Path) -> bool:

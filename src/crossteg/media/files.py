@@ -17,10 +17,10 @@ def check_output(path: str | os.PathLike, inputs: Iterable[str | os.PathLike] = 
     for inp in inputs:
         if out.resolve() == Path(inp).resolve():
             raise UsageError(f"output {out} is one of the inputs; inputs are never overwritten")
+    if out.is_dir():  # --force would not help
+        raise UsageError(f"output {out} is a directory")
     if out.exists() and not force:
         raise UsageError(f"output {out} already exists (use --force to replace it)")
-    if out.is_dir():
-        raise UsageError(f"output {out} is a directory")
     _check_folder(out)
     return out
 
