@@ -254,9 +254,36 @@ def test_a_video_too_large_for_memory_is_refused_while_it_is_read(tmp_path, monk
     monkeypatch.setattr(video_module, "MAX_BYTES", 4 * 16 * 24 * 3 * 4)  # room for 4 frames
     for name in ("v.mp4", "v.npz", "frames"):
         with pytest.raises(MediaError, match=rf"{name} is too large to read: 10 frames of 24x16 need .* GB in memory "
-                                             r"\(at most .* GB\).*ffmpeg -i "):
+                                             r"\(at most .* GB\).*hide a shorter, smaller clip"):
             media.load(tmp_path / name)
     assert media.load_video(tmp_path / "v.mp4", max_frames=4).num_frames == 4  # what fits is read
+
+
+def _lavfi_mp4(path, source: str, *extra: str) -> None:
+    """A test video made by the bundled ffmpeg from one of its own sources."""
+    import subprocess
+
+    import imageio_ffmpeg
+
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i", source, *extra,
+                    "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path)], check=True)
+
+
+def test_a_variable_rate_video_keeps_its_frames_and_length(tmp_path):
+    """A phone's variable-rate video: each stored frame once, at the average rate (read at a constant rate it
+    came back with repeated frames, 41 for 30, and 1.91 s for 1.33 s)."""
+    _lavfi_mp4(tmp_path / "vfr.mp4", "testsrc2=size=32x32:rate=30:duration=1,setpts='if(lt(N,10),N*2/30/TB,"
+               "(N+10)/30/TB)'", "-fps_mode", "vfr")
+    video = media.load_video(tmp_path / "vfr.mp4")
+    assert video.num_frames == 30 and video.duration == pytest.approx(1.33, abs=0.1)
+
+
+def test_a_video_cut_short_warns_and_gives_what_it_has(tmp_path):
+    _lavfi_mp4(tmp_path / "full.mp4", "testsrc2=size=64x64:rate=10:duration=2", "-movflags", "+faststart")
+    data = (tmp_path / "full.mp4").read_bytes()
+    (tmp_path / "cut.mp4").write_bytes(data[: len(data) // 2])
+    with pytest.warns(UserWarning, match=r"cut.mp4 announces 20 frames but only \d+ could be read"):
+        assert 0 < media.load_video(tmp_path / "cut.mp4").num_frames < 20
 
 
 def test_mp4_with_sound_track(tmp_path):

@@ -92,8 +92,8 @@ def _check_size(path: Path, count: int, height: int, width: int, known: bool = T
     if need > MAX_BYTES:
         raise MediaError(f"{path} is too large to read: {'' if known else 'over '}{count} frames of {width}x{height} "
                          f"need {need / 2**30:.1f} GB in memory (at most {MAX_BYTES / 2**30:g} GB), far more than any "
-                         f"method hides; hide a shorter or smaller clip (ffmpeg -i {path.name} -t 2 -vf scale=-2:240 "
-                         "small.mp4)")
+                         "method hides (a few million pixels per channel at most): hide a shorter, smaller clip, e.g. "
+                         "its first 2 s at 240 px high")
 
 
 def _load_container(path: Path, max_frames: int | None) -> Video:
@@ -104,7 +104,9 @@ def _load_container(path: Path, max_frames: int | None) -> Video:
     logging.getLogger("imageio_ffmpeg").setLevel(logging.ERROR)
     frames = []
     try:
-        gen = imageio_ffmpeg.read_frames(_ffmpeg.source(path))
+        # each frame once, as stored: a phone's variable-rate video read at a constant rate came back with
+        # repeated frames (30 frames of 1.33 s as 41), labelled with its average rate (1.91 s)
+        gen = imageio_ffmpeg.read_frames(_ffmpeg.source(path), output_params=["-fps_mode", "passthrough"])
         meta = next(gen)
         w, h = meta["size"]
         for raw in gen:
@@ -120,7 +122,11 @@ def _load_container(path: Path, max_frames: int | None) -> Video:
         raise MediaError(f"cannot read video {path}: {_reason(exc)}") from exc
     if not frames:
         raise MediaError(f"cannot read video {path}: it has no frames")
-    fps = float(meta.get("fps") or 0) or FOLDER_FPS
+    fps = float(meta.get("fps") or 0) or FOLDER_FPS  # the average rate: a variable-rate video keeps its length
+    announced = round(float(meta.get("duration") or 0) * fps)
+    if max_frames is None and len(frames) < 0.9 * announced - 1:
+        warnings.warn(f"{path.name} announces {announced} frames but only {len(frames)} could be read (is it cut "
+                      "short?): those are used", stacklevel=3)
     video = Video(np.stack(frames).astype(np.float32) / np.float32(255.0), fps)
     if path.suffix.lower() != ".gif":
         video.audio = decode_with_ffmpeg(path)
