@@ -243,3 +243,60 @@ def test_reveal_with_video_of_a_faceless_image_writes_nothing_unless_told_to_ani
     assert done.returncode == 0, done.stderr
     video = media.load(talk)
     assert video.fps == 25 and abs(video.num_frames / video.fps - media.load(speech).duration) < 0.1
+
+
+def test_a_video_secret_with_sound_is_told_its_sound_is_left_out(tmp_path):
+    import warnings
+
+    import numpy as np
+
+    from crossteg import media
+    from crossteg.media import Audio, Video
+    from crossteg.methods import get_method
+    from crossteg.pipeline import load_secret
+
+    sound = Audio(np.zeros((1, 8000), np.float32), 16_000)
+    media.save(Video(np.full((4, 16, 16, 3), 0.5, np.float32), fps=8, audio=sound), tmp_path / "talk.mp4")
+    media.save(Video(np.full((4, 16, 16, 3), 0.5, np.float32), fps=8), tmp_path / "mute.mp4")
+    method = get_method("deepsteg-video")
+    with pytest.warns(UserWarning, match="talk.mp4 has sound: deepsteg-video hides a video's pictures"):
+        load_secret(method, tmp_path / "talk.mp4")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_secret(method, tmp_path / "mute.mp4")
+
+
+def test_a_hidden_file_goes_back_under_its_own_read_only_suffix(tmp_path, assets):
+    """lsb keeps a file's bytes: a voice note (.m4a, a format crossteg reads but does not write) comes back as
+    itself; converting it to a format crossteg cannot write is refused before anything is written."""
+    note = tmp_path / "note.m4a"
+    note.write_bytes(bytes(range(256)) * 8)  # kept as bytes: never decoded
+    stego = tmp_path / "stego.png"
+    assert run_cli("hide", "lsb", "-c", assets / "face.png", "-s", note, "-o", stego).returncode == 0
+    back = run_cli("reveal", "lsb", stego, "-o", tmp_path / "back.m4a")
+    assert back.returncode == 0, back.stderr
+    assert (tmp_path / "back.m4a").read_bytes() == note.read_bytes()
+    assert_clean_failure(run_cli("reveal", "lsb", stego, "-o", tmp_path / "back.aac"), 2, tmp_path / "back.aac")
+
+
+def test_an_open_surface_secret_is_told_it_comes_back_closed(tmp_path):
+    import warnings
+
+    import trimesh
+
+    from crossteg import media
+    from crossteg.methods import get_method
+    from crossteg.pipeline import load_secret
+
+    ball = trimesh.creation.icosphere(subdivisions=2)
+    ball.export(tmp_path / "ball.ply")
+    dome = ball.copy()
+    dome.update_faces(dome.triangles_center[:, 2] > 0)  # the upper half: a bowl with a rim
+    dome.export(tmp_path / "dome.ply")
+    assert media.load(tmp_path / "ball.ply").is_closed and not media.load(tmp_path / "dome.ply").is_closed
+    method = get_method("inrweights")
+    with pytest.warns(UserWarning, match="dome.ply is an open surface .* what comes back is closed"):
+        load_secret(method, tmp_path / "dome.ply")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_secret(method, tmp_path / "ball.ply")

@@ -44,6 +44,12 @@ def load_secret(method: Method, path: Path) -> Any:
     secret = media.load(path)
     if secret.modality not in method.secret:
         raise UsageError(f"{path} is {secret.modality}; {method.id} hides {' or '.join(method.secret)}")
+    if isinstance(secret, media.Video) and secret.audio is not None:
+        warnings.warn(f"{path.name} has sound: {method.id} hides a video's pictures, and its sound is left out",
+                      stacklevel=2)
+    if isinstance(secret, media.Shape) and not secret.is_closed:
+        warnings.warn(f"{path.name} is an open surface (it has holes or loose edges): {method.id} represents the "
+                      "inside of a closed shape, so what comes back is closed", stacklevel=2)
     return secret
 
 
@@ -117,7 +123,8 @@ def reveal_file(method_id: str, stego_path: Path, outputs: list[Path], *, key: K
     for path in [*outputs, *([render] if render else []), *([video] if video else [])]:
         if not path.is_dir():
             check_output(path, [stego_path], force)
-            media.check_writable(path)
+            if not (method.hides_bytes and path in outputs):  # a file's bytes go back under any name (.m4a too)
+                media.check_writable(path)
     if render is not None and not method.stego:
         raise UsageError(f"{method.id} has nothing to render: its stego file is the cover itself")
     stego = load_stego(method, stego_path)
@@ -175,6 +182,7 @@ def _check_outputs(secrets: list[Any], paths: list[Path], others: list[Path]) ->
     for secret, path in zip(secrets, paths, strict=True):
         if isinstance(secret, Payload) and not _kept_as_bytes(secret, path):
             media.check_save_as(media.modality_of(Path(f"secret{secret.suffix}")), path)
+            media.check_writable(path)
         elif not isinstance(secret, Payload):
             media.check_save_as(secret.modality, path)
 

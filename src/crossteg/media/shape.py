@@ -51,6 +51,15 @@ class Shape:
 
         return trimesh.Trimesh(self.vertices.astype(np.float64), self.faces, process=False)
 
+    @property
+    def is_closed(self) -> bool:
+        """Whether the surface is closed: watertight once coincident vertices are merged (a seam in a texture
+        layout splits them) and degenerate or repeated triangles dropped. Only a closed surface has an inside."""
+        import trimesh
+
+        mesh = trimesh.Trimesh(self.vertices.astype(np.float64), self.faces, process=True, validate=True)
+        return bool(mesh.is_watertight)
+
     def normalized(self) -> Shape:
         """Centred on its bounding box and scaled uniformly so the largest half-extent is 0.9, i.e. the mesh
         fits in [-0.9, 0.9]^3 inside the unit cube [-1, 1]^3."""
