@@ -265,6 +265,25 @@ def test_a_diverging_fit_returns_to_its_best_weights():
     assert final < min(losses[:35])  # recovered, and kept improving after the blow-up
 
 
+def test_a_full_batch_fit_in_chunks_takes_the_steps_of_one_pass(monkeypatch):
+    """Full-batch steps are taken a chunk of points at a time (bounded memory for long audio): the chunks'
+    weighted gradients are the one-pass gradient, so the fit is the same up to float rounding."""
+    from crossteg.nn import siren as S
+
+    signal, fitted, losses = to_signal(smooth_image()), [], []
+    for chunk in (len(signal.coords), 100):  # one pass; several chunks, the last one short
+        monkeypatch.setattr(S, "CHUNK", chunk)
+        model = Siren(SirenConfig(2, 3, 16, 2), torch.Generator().manual_seed(0))
+        seen: list[float] = []
+        S.fit(model, signal.coords, signal.targets, S.FitSchedule(steps=20, lr=1e-3),
+              progress=lambda step, loss, seen=seen: seen.append(loss))
+        fitted.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
+        losses.append(seen)
+    assert len(signal.coords) > 100 and len(signal.coords) % 100 and seen[-1] < 0.9 * seen[0]  # it learns
+    np.testing.assert_allclose(losses[1], losses[0], rtol=1e-4)
+    torch.testing.assert_close(fitted[1], fitted[0], rtol=1e-3, atol=1e-5)
+
+
 def test_a_fit_that_falls_back_to_its_first_loss_counts_as_diverged():
     """A fit at 20 dB that collapses to a near-constant output (0 dB: 98x its best, under DIVERGED_RATIO) is
     caught by the COLLAPSED rule; ordinary spikes of a few x are not."""
