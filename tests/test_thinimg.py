@@ -408,8 +408,9 @@ def test_a_quiet_recording_is_hidden_at_the_training_level(tmp_path, assets, cli
     assert np.abs(T.speech_samples(quiet)).max() == pytest.approx(T.SPEECH_PEAK, rel=1e-5)
     method = get_method("thinimg")
     face = media.load(assets / "face160.png")
-    loud, soft = (media.load(media.save(method.hide(face, c, "key"), tmp_path / f"{n}.png"))
-                  for n, c in (("loud", clips[0]), ("soft", quiet)))
+    loud = media.load(media.save(method.hide(face, clips[0], "key"), tmp_path / "loud.png"))
+    with pytest.warns(UserWarning, match=r"training level: the clip comes back (39|40|41) dB louder than it was"):
+        soft = media.load(media.save(method.hide(face, quiet, "key"), tmp_path / "soft.png"))
     assert np.abs(loud.to_uint8().astype(int) - soft.to_uint8()).max() <= 1  # float rounding at most
     assert revealed_quality(clips[0], method.reveal(soft, "key")) > 0.45
 

@@ -46,6 +46,7 @@ Our choices where the paper is silent (see also the weights cards):
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -309,6 +310,17 @@ def speech_samples(audio: Audio) -> np.ndarray:
     return (samples * (SPEECH_PEAK / peak)).astype(np.float32) if peak > SILENCE_PEAK else samples
 
 
+def _say_level_change(secrets: list[Audio], hidden: list[np.ndarray]) -> None:
+    """Warn when a clip is hidden (and so revealed) 6 dB or more away from its own level (speech_samples)."""
+    for number, (secret, samples) in enumerate(zip(secrets, hidden, strict=True), 1):
+        before, after = float(np.abs(secret.samples).max(initial=0.0)), float(np.abs(samples).max(initial=0.0))
+        change = 20 * np.log10(after / before) if before > SILENCE_PEAK else 0.0
+        if abs(change) >= 6:
+            which = f"clip {number}" if len(secrets) > 1 else "the clip"
+            warnings.warn(f"thinimg hides speech at its training level: {which} comes back {abs(change):.0f} dB "
+                          f"{'louder' if change > 0 else 'quieter'} than it was", stacklevel=3)
+
+
 def reveal_error(layers: list[CouplingNet], targets: list[torch.Tensor], containers: torch.Tensor,
                  weights: list[torch.Tensor] | None = None) -> torch.Tensor:
     """Sum over the levels of the (weighted) MSE between the tensor reveal returns (eq. 9, level by level) and the
@@ -465,6 +477,7 @@ class THInImg(Method):
         model = self._load(self._choose(len(tiles), secrets))
         progress("compressing speech", 0, 1)
         speech = [speech_samples(conformed(s, mel.SAMPLE_RATE, "thinimg reveals the speech")) for s in secrets]
+        _say_level_change(secrets, speech)
         used = max(1, *(-(-len(x) // model.layout.max_samples) for x in speech))
         shuffles = [level_shuffle(self._level_key(key, level), level, model.layout.shape)
                     for level in range(1, len(model.layers) + 1)]
