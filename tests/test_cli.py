@@ -300,3 +300,11 @@ def test_an_open_surface_secret_is_told_it_comes_back_closed(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         load_secret(method, tmp_path / "ball.ply")
+
+
+def test_a_reveal_into_a_kind_the_method_does_not_reveal_is_refused_before_the_work(tmp_path, assets):
+    """thinimg reveals speech: '-o speech.png' is refused before the file is even read (a plain photo, which
+    holds no secret, would otherwise fail with exit 4 after the reveal)."""
+    result = run_cli("reveal", "thinimg", assets / "face.png", "-o", tmp_path / "speech.png")
+    assert_clean_failure(result, 2, tmp_path / "speech.png")
+    assert "thinimg reveals audio, which cannot be written as '.png'" in result.stderr

@@ -71,6 +71,11 @@ def modality_of(path: str | os.PathLike) -> str:
     return modality
 
 
+def suffix_modality(path: str | os.PathLike) -> str | None:
+    """The modality a path's suffix names (None for an unknown one); unlike `modality_of`, nothing is opened."""
+    return _BY_EXT.get(Path(path).suffix.lower())
+
+
 def check_writable(path: str | os.PathLike) -> None:
     """Refuse (MediaError) a path whose suffix names a media format that can be read but not written, e.g.
     .m4a, so a command fails before its work rather than after it; other suffixes (a folder, raw bytes) pass."""
