@@ -123,12 +123,12 @@ def reveal_file(method_id: str, stego_path: Path, outputs: list[Path], *, key: K
     for path in [*outputs, *([render] if render else []), *([video] if video else [])]:
         if not path.is_dir():
             check_output(path, [stego_path], force)
-            if not (method.hides_bytes and path in outputs):  # a file's bytes go back under any name (.m4a too)
-                media.check_writable(path)
             named = path.suffix and path in outputs  # no suffix: perhaps the folder for several secrets
             if named and not method.hides_bytes and media.suffix_modality(path) not in method.secret:
                 raise UsageError(f"{method.id} reveals {' or '.join(method.secret)}, which cannot be written as "
                                  f"'{path.suffix}' ({path})")
+            if not (method.hides_bytes and path in outputs):  # a file's bytes go back under any name (.m4a too)
+                media.check_writable(path)
     if render is not None and not method.stego:
         raise UsageError(f"{method.id} has nothing to render: its stego file is the cover itself")
     stego = load_stego(method, stego_path)
