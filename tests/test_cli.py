@@ -245,25 +245,32 @@ def test_reveal_with_video_of_a_faceless_image_writes_nothing_unless_told_to_ani
     assert video.fps == 25 and abs(video.num_frames / video.fps - media.load(speech).duration) < 0.1
 
 
-def test_a_video_secret_with_sound_is_told_its_sound_is_left_out(tmp_path):
+def assert_secret_warnings(method_id: str, warned, match: str, quiet) -> None:
+    """Loading `warned` as a secret of `method_id` warns (matching `match`); loading `quiet` says nothing."""
     import warnings
 
+    from crossteg.methods import get_method
+    from crossteg.pipeline import load_secret
+
+    method = get_method(method_id)
+    with pytest.warns(UserWarning, match=match):
+        load_secret(method, warned)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_secret(method, quiet)
+
+
+def test_a_video_secret_with_sound_is_told_its_sound_is_left_out(tmp_path):
     import numpy as np
 
     from crossteg import media
     from crossteg.media import Audio, Video
-    from crossteg.methods import get_method
-    from crossteg.pipeline import load_secret
 
     sound = Audio(np.zeros((1, 8000), np.float32), 16_000)
     media.save(Video(np.full((4, 16, 16, 3), 0.5, np.float32), fps=8, audio=sound), tmp_path / "talk.mp4")
     media.save(Video(np.full((4, 16, 16, 3), 0.5, np.float32), fps=8), tmp_path / "mute.mp4")
-    method = get_method("deepsteg-video")
-    with pytest.warns(UserWarning, match="talk.mp4 has sound: deepsteg-video hides a video's pictures"):
-        load_secret(method, tmp_path / "talk.mp4")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        load_secret(method, tmp_path / "mute.mp4")
+    assert_secret_warnings("deepsteg-video", tmp_path / "talk.mp4",
+                           "talk.mp4 has sound: deepsteg-video hides a video's pictures", tmp_path / "mute.mp4")
 
 
 def test_a_hidden_file_goes_back_under_its_own_read_only_suffix(tmp_path, assets):
@@ -280,13 +287,9 @@ def test_a_hidden_file_goes_back_under_its_own_read_only_suffix(tmp_path, assets
 
 
 def test_an_open_surface_secret_is_told_it_comes_back_closed(tmp_path):
-    import warnings
-
     import trimesh
 
     from crossteg import media
-    from crossteg.methods import get_method
-    from crossteg.pipeline import load_secret
 
     ball = trimesh.creation.icosphere(subdivisions=2)
     ball.export(tmp_path / "ball.ply")
@@ -294,12 +297,8 @@ def test_an_open_surface_secret_is_told_it_comes_back_closed(tmp_path):
     dome.update_faces(dome.triangles_center[:, 2] > 0)  # the upper half: a bowl with a rim
     dome.export(tmp_path / "dome.ply")
     assert media.load(tmp_path / "ball.ply").is_closed and not media.load(tmp_path / "dome.ply").is_closed
-    method = get_method("inrweights")
-    with pytest.warns(UserWarning, match="dome.ply is an open surface .* what comes back is closed"):
-        load_secret(method, tmp_path / "dome.ply")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        load_secret(method, tmp_path / "ball.ply")
+    assert_secret_warnings("inrweights", tmp_path / "dome.ply", "dome.ply is an open surface .* what comes back "
+                           "is closed", tmp_path / "ball.ply")
 
 
 def test_a_reveal_into_a_kind_the_method_does_not_reveal_is_refused_before_the_work(tmp_path, assets):
