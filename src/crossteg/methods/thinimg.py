@@ -314,7 +314,7 @@ def _say_level_change(secrets: list[Audio], hidden: list[np.ndarray]) -> None:
     """Warn when a clip is hidden (and so revealed) 6 dB or more away from its own level (speech_samples)."""
     for number, (secret, samples) in enumerate(zip(secrets, hidden, strict=True), 1):
         before, after = float(np.abs(secret.samples).max(initial=0.0)), float(np.abs(samples).max(initial=0.0))
-        change = 20 * np.log10(after / before) if before > SILENCE_PEAK else 0.0
+        change = 20 * np.log10(after / before) if before > SILENCE_PEAK and after > 0 else 0.0
         if abs(change) >= 6:
             which = f"clip {number}" if len(secrets) > 1 else "the clip"
             warnings.warn(f"thinimg hides speech at its training level: {which} comes back {abs(change):.0f} dB "
