@@ -261,10 +261,6 @@ def test_a_video_too_large_for_memory_is_refused_while_it_is_read(tmp_path, monk
 
 def _lavfi_mp4(path, source: str, *extra: str) -> None:
     """A test video made by the bundled ffmpeg from one of its own sources."""
-    import subprocess
-
-    import imageio_ffmpeg
-
     subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i", source, *extra,
                     "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path)], check=True)
 
@@ -446,6 +442,30 @@ def test_an_output_its_folder_cannot_take_is_refused_before_the_work(tmp_path):
     (tmp_path / "folder.png").rmdir()
     media.save(Image(np.zeros((4, 4, 3), np.float32)), tmp_path / "new" / "s.png")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "new"]
+
+
+def test_16_bit_pngs_read_exactly_whichever_way_an_8_bit_image_was_widened(tmp_path):
+    """Pillow rounds 16-bit RGB to 8 bits; the bundled ffmpeg reads them whole. An 8-bit image widened as
+    ImageMagick/GIMP do (v * 257) or as ffmpeg does (v * 256, dithered: -37..+31 measured) comes back as its
+    exact 8-bit values (an lsb stego reveals); a true 16-bit image keeps its precision; greyscale too."""
+    from crossteg.media import _ffmpeg
+
+    eight = RNG.integers(0, 256, (12, 10, 3))
+
+    def png48(values: np.ndarray, name: str) -> Path:
+        h, w = values.shape[:2]
+        status, error = _ffmpeg.run(["-f", "rawvideo", "-pix_fmt", "rgb48le", "-s", f"{w}x{h}", "-i", "-",
+                                     "-pix_fmt", "rgb48be", str(tmp_path / name)], values.astype("<u2").tobytes())
+        assert status == 0, error
+        return tmp_path / name
+
+    dither = RNG.integers(-37, 32, eight.shape)
+    for name, widened in (("im.png", eight * 257), ("ff.png", np.clip(eight * 256 + dither, 0, 65535))):
+        np.testing.assert_array_equal(media.load_image(png48(widened, name)).to_uint8(), eight)
+    deep = RNG.integers(0, 65536, (12, 10, 3))
+    np.testing.assert_allclose(media.load_image(png48(deep, "deep.png")).pixels, deep / 65535, atol=1e-7)
+    PILImage.fromarray((eight[..., 0] * 256).astype(np.uint16)).save(tmp_path / "grey.png")
+    np.testing.assert_array_equal(media.load_image(tmp_path / "grey.png").to_uint8()[..., 0], eight[..., 0])
 
 
 def test_an_empty_file_is_named_empty_whatever_its_kind(tmp_path):

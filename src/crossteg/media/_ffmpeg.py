@@ -45,6 +45,16 @@ def run(args: list[str], data: bytes | Iterable[bytes] | None = None) -> tuple[i
         return status, errors.read().decode("utf-8", errors="replace")
 
 
+def first_picture(path: str | os.PathLike, pix_fmt: str) -> bytes | None:
+    """The first picture of the file at `path` as raw `pix_fmt` pixels, or None where ffmpeg cannot decode it."""
+    import imageio_ffmpeg
+
+    proc = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-v", "error", "-nostdin", "-i",
+                           source(path), "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", pix_fmt, "-"],
+                          capture_output=True)
+    return proc.stdout if proc.returncode == 0 else None
+
+
 def has_stream(path: str | os.PathLike, kind: str) -> bool:
     """Whether ffmpeg decodes a stream of `kind` ("v" video, "a" audio) from the start of the file at `path`."""
     status, _ = run(["-i", source(path), "-map", f"0:{kind}:0", "-t", "0.05", "-f", "null", "-"])

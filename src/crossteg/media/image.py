@@ -29,6 +29,8 @@ _WRITERS: dict[str, tuple[str, dict]] = {
 }
 WRITE_EXTS = frozenset(_WRITERS)
 ORIENTATION_TAG = 0x0112  # EXIF Orientation
+# (step, slack): 16-bit samples all within slack of v * step are an 8-bit image widened (_from_16bit)
+WIDENED = ((257, 8), (256, 48))
 
 
 @dataclass
@@ -68,18 +70,47 @@ class Image:
         return cls(np.asarray(arr, dtype=np.uint8).astype(np.float32) / np.float32(255.0))
 
 
+def _from_16bit(values: np.ndarray) -> np.ndarray:
+    """16-bit samples as floats in [0, 1]. An 8-bit image a converter widened comes back as exactly its 8-bit
+    values: ImageMagick and GIMP write v * 257 (read as fractions of 65535, exact), but ffmpeg's rgb24 -> rgb48
+    writes v * 256 dithered (measured: -37 to +31 off it), which as a fraction of 65535 rounds 1 low in half the
+    pixels, and an lsb stego no longer reveals. Other 16-bit images keep their full precision: their samples
+    fill the range, so some lie far from every such level."""
+    values = np.clip(values.astype(np.int64), 0, 65535)
+    for step, slack in WIDENED:
+        levels = np.round(values / step)
+        if np.abs(values - levels * step).max(initial=0) <= slack:
+            return (np.clip(levels, 0, 255) / 255.0).astype(np.float32)
+    return (values / 65535.0).astype(np.float32)
+
+
 def _to_rgb_array(img: Any) -> np.ndarray:
     """Any Pillow image -> float32 H x W x 3 in [0, 1]; 16-bit grayscale keeps its full precision."""
     if img.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
         # 16-bit PNGs open as I;16 (or I, int32 holding 0..65535)
-        arr = np.clip(np.asarray(img).astype(np.float64), 0, 65535) / 65535.0
-        return np.stack([arr] * 3, axis=-1).astype(np.float32)
+        arr = _from_16bit(np.asarray(img))
+        return np.stack([arr] * 3, axis=-1)
     if img.mode == "F":
         arr = np.clip(np.asarray(img, dtype=np.float32), 0.0, 1.0)
         return np.stack([arr] * 3, axis=-1)
     if img.mode != "RGB":
         img = img.convert("RGB")  # drops alpha; palette, L, 1, CMYK, YCbCr -> RGB
     return np.asarray(img, dtype=np.uint8).astype(np.float32) / np.float32(255.0)
+
+
+def _rgb_16bit(path: str | os.PathLike, img: Any) -> np.ndarray | None:
+    """A 16-bit RGB(A) image (PNG, TIFF) at its full precision, decoded by the bundled ffmpeg, since Pillow
+    rounds such pixels to 8 bits; None for any other image or where ffmpeg cannot read it."""
+    from crossteg.media import _ffmpeg
+
+    args = img.tile[0].args if img.tile else None
+    rawmode = args if isinstance(args, str) else (args[0] if isinstance(args, tuple) and args else "")
+    if img.mode not in ("RGB", "RGBA") or ";16" not in str(rawmode):
+        return None
+    raw = _ffmpeg.first_picture(path, "rgb48le")
+    if raw is None or len(raw) != img.width * img.height * 6:
+        return None
+    return _from_16bit(np.frombuffer(raw, dtype="<u2").reshape(img.height, img.width, 3))
 
 
 def _warn_if_transparent(img: Any, path: str | os.PathLike) -> None:
@@ -96,8 +127,11 @@ def load_image(path: str | os.PathLike, upright: bool = True) -> Image:
 
     try:
         with PILImage.open(path) as img:
+            exact = _rgb_16bit(path, img)  # before anything loads the pixels (the tile says the depth)
             img.load()
             _warn_if_transparent(img, path)
+            if exact is not None and not (upright and img.getexif().get(ORIENTATION_TAG, 1) != 1):
+                return Image(exact)  # (one with an EXIF turn is left to Pillow, at 8 bits)
             return Image(_to_rgb_array(ImageOps.exif_transpose(img) if upright else img))
     except (OSError, ValueError, SyntaxError, PILImage.DecompressionBombError) as exc:
         raise MediaError(f"cannot read image {path}: {exc}") from exc
