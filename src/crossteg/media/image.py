@@ -99,8 +99,8 @@ def _to_rgb_array(img: Any) -> np.ndarray:
 
 
 def _rgb_16bit(path: str | os.PathLike, img: Any) -> np.ndarray | None:
-    """A 16-bit RGB(A) image (PNG, TIFF) at its full precision, decoded by the bundled ffmpeg, since Pillow
-    rounds such pixels to 8 bits; None for any other image or where ffmpeg cannot read it."""
+    """A 16-bit RGB(A) image (PNG, TIFF) decoded whole by the bundled ffmpeg, since Pillow rounds such pixels
+    to 8 bits, and read by `_from_16bit`; None for any other image or where ffmpeg cannot read it."""
     from crossteg.media import _ffmpeg
 
     args = img.tile[0].args if img.tile else None

@@ -104,7 +104,7 @@ class Clock:
     has no gradient norm, and counting it as 0 would understate the mean).
 
     Used as `with Clock(...) as clock:` around the loop, it shows a progress bar and turns Ctrl-C into a stop
-    like the --minutes one (the last step evaluates and saves), then leaves with KeyboardInterrupt."""
+    like the --minutes one (the last step evaluates and saves); the block then ends in KeyboardInterrupt."""
 
     def __init__(self, state: dict[str, Any], minutes: float, steps: int | None, eval_minutes: float,
                  log_every: int, log: Callable[[str], None] = print) -> None:
