@@ -60,7 +60,7 @@ def modality_of(path: str | os.PathLike) -> str:
     p = Path(path)
     if p.is_dir():
         return "video"
-    modality = _BY_EXT.get(p.suffix.lower())
+    modality = suffix_modality(p)
     if modality == "video" and p.suffix.lower() == ".gif" and _still_gif(p):
         return "image"
     if modality == "video" and p.suffix.lower() in AV_CONTAINERS and p.is_file() and _sound_only(p):
@@ -80,7 +80,7 @@ def check_writable(path: str | os.PathLike) -> None:
     """Refuse (MediaError) a path whose suffix names a media format that can be read but not written, e.g.
     .m4a, so a command fails before its work rather than after it; other suffixes (a folder, raw bytes) pass."""
     p = Path(path)
-    modality = _BY_EXT.get(p.suffix.lower())
+    modality = suffix_modality(p)
     if modality is not None and p.suffix.lower() not in _WRITE_EXTS[modality]:
         raise MediaError(f"cannot write {modality} as '{p.suffix}' (use {', '.join(sorted(_WRITE_EXTS[modality]))})")
 
@@ -88,7 +88,7 @@ def check_writable(path: str | os.PathLike) -> None:
 def check_save_as(modality: str, path: str | os.PathLike) -> None:
     """Refuse (MediaError) saving `modality` to `path` when its suffix names another kind of file."""
     p = Path(path)
-    if _BY_EXT.get(p.suffix.lower()) != modality:
+    if suffix_modality(p) != modality:
         raise MediaError(f"cannot save {modality} as '{p.suffix}' ({p}; use "
                          f"{', '.join(sorted(_WRITE_EXTS[modality]))})")
 

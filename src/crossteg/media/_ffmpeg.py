@@ -15,12 +15,17 @@ def source(path: str | os.PathLike) -> str:
     return f"file:{Path(path).absolute()}"
 
 
+def _command() -> list[str]:
+    """The bundled ffmpeg, quiet but for errors, overwriting its output."""
+    import imageio_ffmpeg
+
+    return [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-v", "error", "-y"]
+
+
 def run(args: list[str], data: bytes | Iterable[bytes] | None = None) -> tuple[int, str]:
     """Run `ffmpeg -v error ARGS`, feeding `data` to stdin if given (bytes, or chunks written as they come, so a
     long video need not be held whole); returns (exit status, error text)."""
-    import imageio_ffmpeg
-
-    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-v", "error", "-y"]
+    cmd = _command()
     if data is None:
         cmd.append("-nostdin")
     if data is None or isinstance(data, bytes):
@@ -47,11 +52,8 @@ def run(args: list[str], data: bytes | Iterable[bytes] | None = None) -> tuple[i
 
 def first_picture(path: str | os.PathLike, pix_fmt: str) -> bytes | None:
     """The first picture of the file at `path` as raw `pix_fmt` pixels, or None where ffmpeg cannot decode it."""
-    import imageio_ffmpeg
-
-    proc = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-v", "error", "-nostdin", "-i",
-                           source(path), "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", pix_fmt, "-"],
-                          capture_output=True)
+    proc = subprocess.run(_command() + ["-nostdin", "-i", source(path), "-frames:v", "1", "-f", "rawvideo",
+                                        "-pix_fmt", pix_fmt, "-"], capture_output=True)
     return proc.stdout if proc.returncode == 0 else None
 
 

@@ -85,10 +85,15 @@ def _reason(exc: Exception) -> str:
     return lines[-1] if lines else type(exc).__name__
 
 
+def _float_bytes(count: int, height: int, width: int) -> int:
+    """The memory `count` RGB frames of width x height take as float32."""
+    return count * height * width * 3 * 4
+
+
 def _check_size(path: Path, count: int, height: int, width: int, known: bool = True) -> None:
     """MediaError when `count` frames of width x height would not fit in MAX_BYTES as floats (`known`: the
     count is the whole clip's, else a lower bound), saying how to make the clip fit."""
-    need = count * height * width * 3 * 4
+    need = _float_bytes(count, height, width)
     if need > MAX_BYTES:
         raise MediaError(f"{path} is too large to read: {'' if known else 'over '}{count} frames of {width}x{height} "
                          f"need {need / 2**30:.1f} GB in memory (at most {MAX_BYTES / 2**30:g} GB), far more than any "
@@ -113,7 +118,7 @@ def _load_container(path: Path, max_frames: int | None) -> Video:
             frames.append(np.frombuffer(raw, dtype=np.uint8).reshape(h, w, 3))
             if max_frames is not None and len(frames) >= max_frames:
                 break
-            if (len(frames) + 1) * h * w * 3 * 4 > MAX_BYTES:  # before the next frame, and at most once
+            if _float_bytes(len(frames) + 1, h, w) > MAX_BYTES:  # before the next frame, and at most once
                 whole = round(float(meta.get("duration") or 0) * float(meta.get("fps") or 0))
                 gen.close()
                 _check_size(path, max(whole, len(frames) + 1), h, w, known=whole > len(frames))
