@@ -31,7 +31,6 @@ import torch
 
 from crossteg.errors import UsageError
 from crossteg.media.files import atomic_path, atomic_write_bytes
-from crossteg.methods.base import WEIGHTS_DIR
 from crossteg.methods.ditas import (
     LAMBDA,
     MODEL_RATE,
@@ -48,7 +47,7 @@ from crossteg.methods.ditas import (
 )
 from crossteg.train import data
 from crossteg.train.loop import Interrupt, TrainingBar, log, positive
-from crossteg.train.resume import CHECKPOINT_HELP, default_checkpoint, restore, resume_optimiser, save_checkpoint
+from crossteg.train.resume import add_path_options, default_checkpoint, restore, resume_optimiser, save_checkpoint
 
 HELD_OUT_PHOTOS = ("coffee", "chelsea")
 CARD_DATA = {"secrets": "random crops (scale 0.5-1, flips) of scikit-image's bundled photos (public domain / CC0 / "
@@ -90,9 +89,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--log-every", type=int, default=25)
     p.add_argument("--resume", action="store_true",
                    help="continue from the checkpoint, else from the weights (and card) under --out")
-    p.add_argument("--checkpoint", type=Path, default=None, help=CHECKPOINT_HELP)
-    p.add_argument("--out", type=Path, default=WEIGHTS_DIR,
-                   help="folder for the weights and their card (default: the shipped weights' folder)")
+    add_path_options(p)
     return p.parse_args(argv)
 
 

@@ -27,11 +27,10 @@ import torch
 
 from crossteg.codecs.icn import BITS, DEFAULT_ITERATIONS, ICN, MAX_ITERATIONS, ICNConfig
 from crossteg.media.files import atomic_path, atomic_write_bytes
-from crossteg.methods.base import WEIGHTS_DIR
 from crossteg.metrics import ms_ssim, psnr
 from crossteg.train import data
 from crossteg.train.loop import Clock, cosine_rate, log, positive
-from crossteg.train.resume import CHECKPOINT_HELP, default_checkpoint, restore, resume_optimiser, save_checkpoint
+from crossteg.train.resume import add_path_options, default_checkpoint, restore, resume_optimiser, save_checkpoint
 
 LR = 3e-3  # ours: 5e-4 (flowhide sec. 5.1, for its baselines) barely moves in CPU minutes (measured)
 IMPORTANCE_CROPS = 8  # 64x64 training crops that bit importance is measured on
@@ -63,9 +62,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--eval-minutes", type=float, default=3.0)
-    p.add_argument("--checkpoint", type=Path, default=None, help=CHECKPOINT_HELP)
-    p.add_argument("--out", type=Path, default=WEIGHTS_DIR,
-                   help="folder for the weights and their card (default: the shipped weights' folder)")
+    add_path_options(p)
     return p.parse_args(argv)
 
 

@@ -3,6 +3,7 @@ shipped weights and their card, else step 0), and how its optimiser state is tak
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
@@ -13,10 +14,18 @@ import torch
 
 from crossteg.errors import UsageError
 from crossteg.media.files import atomic_path
+from crossteg.methods.base import WEIGHTS_DIR
 from crossteg.train import CACHE
 
 CHECKPOINTS = CACHE / "checkpoints"
-CHECKPOINT_HELP = f"checkpoint file (default: one per weights name and --out folder, under {CHECKPOINTS})"
+
+
+def add_path_options(parser: argparse.ArgumentParser) -> None:
+    """--checkpoint and --out, as every trainer with a checkpoint takes them."""
+    parser.add_argument("--checkpoint", type=Path, default=None,
+                        help=f"checkpoint file (default: one per weights name and --out folder, under {CHECKPOINTS})")
+    parser.add_argument("--out", type=Path, default=WEIGHTS_DIR,
+                        help="folder for the weights and their card (default: the shipped weights' folder)")
 
 
 def default_checkpoint(out: Path, name: str) -> Path:

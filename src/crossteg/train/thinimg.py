@@ -50,13 +50,12 @@ import torch
 from crossteg.codecs import mel
 from crossteg.media.files import atomic_path, atomic_write_bytes
 from crossteg.methods import thinimg as T
-from crossteg.methods.base import WEIGHTS_DIR
 from crossteg.metrics import psnr
 from crossteg.nn.coupling import CouplingConfig, CouplingNet, round_8bit
 from crossteg.train import data
 from crossteg.train.loop import Clock, cosine_rate, log, positive
 from crossteg.train.resume import (
-    CHECKPOINT_HELP,
+    add_path_options,
     default_checkpoint,
     load_checkpoint,
     resume_optimiser,
@@ -111,9 +110,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--eval-minutes", type=float, default=5.0, help="evaluate + checkpoint this often")
-    p.add_argument("--checkpoint", type=Path, default=None, help=CHECKPOINT_HELP)
-    p.add_argument("--out", type=Path, default=WEIGHTS_DIR,
-                   help="folder for the weights and their card (default: the shipped weights' folder)")
+    add_path_options(p)
     return p.parse_args(argv)
 
 

@@ -37,13 +37,13 @@ import numpy as np
 import torch
 
 from crossteg.codecs import mel as melcodec
-from crossteg.codecs.vocoder import WEIGHTS_DIR, WEIGHTS_NAME, Vocoder, VocoderConfig, vocode
+from crossteg.codecs.vocoder import WEIGHTS_NAME, Vocoder, VocoderConfig, vocode
 from crossteg.media.files import atomic_path, atomic_write_bytes
 from crossteg.nn import discriminators as gan
 from crossteg.train import data
 from crossteg.train.loop import Clock, cosine_rate, log, positive
 from crossteg.train.resume import (
-    CHECKPOINT_HELP,
+    add_path_options,
     checkpoint_extra,
     default_checkpoint,
     restore,
@@ -81,9 +81,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--eval-minutes", type=float, default=5.0)
-    p.add_argument("--checkpoint", type=Path, default=None, help=CHECKPOINT_HELP)
-    p.add_argument("--out", type=Path, default=WEIGHTS_DIR,
-                   help="folder for the weights and their card (default: the shipped weights' folder)")
+    add_path_options(p)
     return p.parse_args(argv)
 
 

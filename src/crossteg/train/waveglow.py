@@ -28,11 +28,10 @@ import torch
 
 from crossteg.errors import UsageError
 from crossteg.media.files import atomic_path, atomic_write_bytes
-from crossteg.methods.base import WEIGHTS_DIR
 from crossteg.nn.waveglow import SAMPLE_RATE, WaveGlow, WaveGlowConfig, mel_spectrogram, nll_loss, small_config
 from crossteg.train import data
 from crossteg.train.loop import Clock, log, positive
-from crossteg.train.resume import CHECKPOINT_HELP, default_checkpoint, restore, resume_optimiser, save_checkpoint
+from crossteg.train.resume import add_path_options, default_checkpoint, restore, resume_optimiser, save_checkpoint
 
 NAME = "waveglow-small"
 LR = 1e-4  # WaveGlow paper sec. 3: Adam, learning rate 1e-4 (we default higher for minutes of CPU)
@@ -58,9 +57,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--eval-minutes", type=float, default=3.0)
-    p.add_argument("--checkpoint", type=Path, default=None, help=CHECKPOINT_HELP)
-    p.add_argument("--out", type=Path, default=WEIGHTS_DIR,
-                   help="folder for the weights and their card (default: the shipped weights' folder)")
+    add_path_options(p)
     return p.parse_args(argv)
 
 
