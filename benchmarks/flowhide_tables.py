@@ -6,8 +6,9 @@ Everything runs the shipped components (icn-binary, waveglow-small: see their ca
 hide -> stereo WAV (float32 unless stated) -> load -> reveal. Secret: the bundled clip.mp4 (16 frames of
 128x128; the paper: DAVIS cropped to 128x128); cover: the bundled speech_1.wav (espeak-ng; the paper: LJ Speech).
 * table 1: PSNR / MS-SSIM of the revealed frames and audio samples per one-second video (30 fps, as the paper's
-  13440 = 30 x 448) for our greedy encoding, the naive encoding, the ICN alone (the ceiling of both), the
-  continuous bottleneck (icn-continuous), and the ConvNet baseline (method deepsteg-video, 16-bit WAV at
+  13440 = 30 x 448) for our greedy encoding (with our refined bits, the default hide, and with the encoder's bits,
+  the paper's one pass), the naive encoding (one pass), the ICN alone (the ceiling of both, one pass and
+  refined), the continuous bottleneck (icn-continuous), and the ConvNet baseline (method deepsteg-video, 16-bit WAV at
   16 kHz: its samples are counted at 16 kHz, the paper's at 22.05 kHz, so compare the seconds);
 * mono mode (our extension): the stego channel alone, its own mel; fidelity, flip rates and hiding time;
 * fig. 4: per-slot flip rates (float32, 24-bit, 16-bit WAV) on this cover, and the ICN bit importance from its
@@ -32,7 +33,7 @@ import torch
 
 from crossteg import media, metrics
 from crossteg.codecs import bits as B
-from crossteg.codecs.icn import decode_frames, encode_frames
+from crossteg.codecs.icn import REFINE_STEPS, decode_frames, encode_frames, refine_codes
 from crossteg.evaluate import assets_dir
 from crossteg.media import Audio, Video
 from crossteg.methods import flowhide as FH
@@ -73,19 +74,28 @@ def per_second(method: FH.FlowHide, height: int = 128, width: int = 128) -> int:
 
 def table1(parts: FH.Parts, cover: Audio, video: Video, workdir: Path) -> list[Row]:
     rows = []
-    icn_only = decode_frames(parts.icn, encode_frames(parts.icn, torch.from_numpy(video.frames)), video.height,
-                             video.width).numpy()
-    p, s = fidelity(video, Video(icn_only, video.fps))
-    rows += [Row("table1 ICN alone (no hiding)", "secret_psnr", p, note="ceiling of every encoding row"),
-             Row("table1 ICN alone (no hiding)", "secret_msssim", s)]
-    for label, encoding in (("ours", "optimised"), ("naive", "naive")):
-        method = FH.FlowHide(encoding=encoding).with_parts(parts)
+    frames = torch.from_numpy(video.frames)
+    codes = encode_frames(parts.icn, frames)
+    plan = FH.make_plan(parts, FH.DEFAULT_ITERATIONS, "optimised", False, video.height, video.width)
+    errors = torch.from_numpy(FH.code_bit_errors(parts, plan, False, *codes.shape[1:4]))
+    refined = refine_codes(parts.icn, frames, codes, bit_errors=errors)  # as the default hide refines them
+    for setting, bits in (("table1 ICN alone (no hiding)", codes),
+                          ("table1 ICN alone, refined bits (no hiding)", refined)):
+        p, s = fidelity(video, Video(decode_frames(parts.icn, bits, video.height, video.width).numpy(), video.fps))
+        rows += [Row(setting, "secret_psnr", p, note="ceiling of the encoding rows with these bits"),
+                 Row(setting, "secret_msssim", s)]
+    for label, setting, options in (
+            ("ours", "table1 ours encoding", {"encoding": "optimised", "refine": REFINE_STEPS}),
+            ("ours", "table1 ours encoding, one pass", {"encoding": "optimised", "refine": 0}),
+            ("naive", "table1 naive encoding", {"encoding": "naive", "refine": 0})):
+        method = FH.FlowHide(**options).with_parts(parts)
         revealed, _, _ = run(method, cover, video, "FLOAT", workdir)
         p, s = fidelity(video, revealed)
         paper = PAPER_T1[label]
-        setting = f"table1 {label} encoding"
         samples = per_second(method)
-        rows += [Row(setting, "secret_psnr", p, paper[0], note="float32 WAV, clip.mp4 in speech_1.wav"),
+        bits = (f"our refined bits (-O refine={method.refine})" if method.refine else
+                "the encoder's bits (the paper's hide)")
+        rows += [Row(setting, "secret_psnr", p, paper[0], note=f"float32 WAV, clip.mp4 in speech_1.wav, {bits}"),
                  Row(setting, "secret_msssim", s, paper[1]),
                  Row(setting, "samples_per_video_second", samples, paper[2], higher_is_better=False,
                      note=f"{samples / SAMPLE_RATE:.2f} s at 22.05 kHz; +{FH.HEADER_FLOATS} header values per file")]
@@ -119,12 +129,12 @@ def mono_rows(parts: FH.Parts, cover: Audio, video: Video, workdir: Path) -> lis
     rows = []
     for label, options, subtype in (("mono mode, float32 WAV", {}, "FLOAT"),
                                     ("mono + pcm-robust mode, 16-bit WAV", {"pcm": True}, "PCM_16")):
-        method = FH.FlowHide(mono=True, **options).with_parts(parts)
+        method = FH.FlowHide(mono=True, refine=REFINE_STEPS, **options).with_parts(parts)
         revealed, loaded, times = run(method, cover, video, subtype, workdir)
         p, s = fidelity(video, revealed)
         clean = cover.mono().resample(SAMPLE_RATE).samples[0, :loaded.frames]
         rows += [Row(label, "secret_psnr", p, note=f"fixed-point passes until a pass moves the stego by less than "
-                                                   f"{FH.MONO_TOLERANCE:g} of its RMS"),
+                                                   f"{FH.MONO_TOLERANCE:g} of its RMS; -O refine={REFINE_STEPS}"),
                  Row(label, "secret_msssim", s),
                  Row(label, "container_snr", metrics.snr(clean, loaded.samples[0]), note="stego vs the cover"),
                  Row(label, "hide_seconds", times["hide_seconds"]),
@@ -199,13 +209,14 @@ def flip_rows(parts: FH.Parts, cover: Audio) -> tuple[list[Row], dict[str, np.nd
 
 def precision_rows(parts: FH.Parts, cover: Audio, video: Video, workdir: Path) -> list[Row]:
     rows = []
-    pcm = FH.FlowHide(pcm=True).with_parts(parts)
-    revealed, _, _ = run(pcm, cover, video, "PCM_16", workdir)
-    p, s = fidelity(video, revealed)
     slots = ", ".join(f"b{i}" for i in parts.pcm_slots())
-    setting = "pcm-robust mode, 16-bit WAV"
-    rows += [Row(setting, "secret_psnr", p, note=f"slots {slots}"), Row(setting, "secret_msssim", s),
-             Row(setting, "samples_per_video_second", per_second(pcm), higher_is_better=False)]
+    for setting, refine in (("pcm-robust mode, 16-bit WAV", REFINE_STEPS),
+                            ("pcm-robust mode, 16-bit WAV, one pass", 0)):
+        pcm = FH.FlowHide(pcm=True, refine=refine).with_parts(parts)
+        revealed, _, _ = run(pcm, cover, video, "PCM_16", workdir)
+        p, s = fidelity(video, revealed)
+        rows += [Row(setting, "secret_psnr", p, note=f"slots {slots}"), Row(setting, "secret_msssim", s),
+                 Row(setting, "samples_per_video_second", per_second(pcm), higher_is_better=False)]
     float_mode = FH.FlowHide().with_parts(parts)
     revealed, _, _ = run(float_mode, cover, video, "PCM_16", workdir)
     p, s = fidelity(video, revealed)
@@ -233,14 +244,15 @@ def cover_rows(parts: FH.Parts, cover: Audio, video: Video, workdir: Path) -> li
         print(f"cover fidelity on recorded speech skipped: {error}", flush=True)
     rows = []
     for name, audio in covers.items():
-        revealed, loaded, _ = run(FH.FlowHide().with_parts(parts), audio, video, "FLOAT", workdir)
+        revealed, loaded, _ = run(FH.FlowHide(refine=REFINE_STEPS).with_parts(parts), audio, video, "FLOAT", workdir)
         stego_ch, cover_ch = loaded.samples[0], loaded.samples[1]
         c16 = at_16k(cover_ch)
         setting = f"cover fidelity: stego channel vs cover ({name})"
         psnr, msssim = fidelity(video, revealed)
         rows += [Row(setting, "container_snr", metrics.snr(cover_ch, stego_ch), note="paper: user study only"),
                  *speech_rows(setting, c16, at_16k(stego_ch), "paper: 95 % of listeners heard no difference"),
-                 Row(setting, "secret_psnr", psnr, note="the bundled clip, float32 stereo WAV"),
+                 Row(setting, "secret_psnr", psnr,
+                     note=f"the bundled clip, float32 stereo WAV, -O refine={REFINE_STEPS}"),
                  Row(setting, "secret_msssim", msssim),
                  *speech_rows(f"WaveGlow's own sample from the cover's mel, no hiding ({name})", c16,
                               at_16k(sample_from_mel(parts, cover_ch)), "Gaussian latent, sigma 0.7: the vocoding "
@@ -289,20 +301,26 @@ def hd_rows(parts: FH.Parts, workdir: Path) -> list[Row]:
                         note="848x480 at 30 fps; paper: 10 s for K = 4, twice that for K = 8"))
     video = pan(skimage.data.astronaut().astype(np.float32) / 255, 3, 480, 848)  # astronaut: never trained on
     cover = media.load(assets_dir() / "speech_long.wav")
-    revealed, _, _ = run(FH.FlowHide().with_parts(parts), cover, video, "FLOAT", workdir)
-    p, s = fidelity(video, revealed)
-    rows += [Row("480p K=4 (3 frames, astronaut pan, speech_long.wav)", "secret_psnr", p),
-             Row("480p K=4 (3 frames, astronaut pan, speech_long.wav)", "secret_msssim", s, 0.96,
-                 note="paper: MS-SSIM > 0.96 (DAVIS 480p)")]
+    for refine, label in ((0, "one pass (the default)"), (REFINE_STEPS, f"-O refine={REFINE_STEPS}")):
+        revealed, _, times = run(FH.FlowHide(refine=refine).with_parts(parts), cover, video, "FLOAT", workdir)
+        p, s = fidelity(video, revealed)
+        setting = "480p K=4 (3 frames, astronaut pan, speech_long.wav)" + (", refined bits" if refine else "")
+        rows += [Row(setting, "secret_psnr", p, note=label),
+                 Row(setting, "secret_msssim", s, 0.96, note="paper: MS-SSIM > 0.96 (DAVIS 480p)"),
+                 Row(setting, "hide_seconds", times["hide_seconds"])]
     return rows
 
 
 def speed_rows(parts: FH.Parts, cover: Audio, video: Video, workdir: Path) -> list[Row]:
     second = Video(np.concatenate([video.frames, video.frames])[:FPS], FPS)  # 30 frames = 1 s at 30 fps
-    _, _, times = run(FH.FlowHide().with_parts(parts), cover, second, "FLOAT", workdir)
-    setting = f"speed 1s 128x128 video (30 frames) in {cover.duration:.1f} s speech"
-    return [Row(setting, "hide_seconds", times["hide_seconds"], note="incl. scrypt key stretching"),
-            Row(setting, "reveal_seconds", times["reveal_seconds"])]
+    rows = []
+    for refine, label in ((REFINE_STEPS, f"refined bits (-O refine={REFINE_STEPS})"), (0, "one pass")):
+        _, _, times = run(FH.FlowHide(refine=refine).with_parts(parts), cover, second, "FLOAT", workdir)
+        setting = f"speed 1s 128x128 video (30 frames) in {cover.duration:.1f} s speech" + ("" if refine else
+                                                                                           ", one pass")
+        rows += [Row(setting, "hide_seconds", times["hide_seconds"], note=f"{label}; incl. scrypt key stretching"),
+                 Row(setting, "reveal_seconds", times["reveal_seconds"])]
+    return rows
 
 
 def plot(measured: dict[str, np.ndarray], out: Path) -> None:

@@ -94,6 +94,18 @@ def test_plan_round_trip_through_floats():
     np.testing.assert_array_equal(B.unplan_bits(plan, B.decode(z, plan.slots)), patches)
 
 
+def test_bit_errors_are_each_bits_majority_vote_error():
+    flip = np.linspace(0.3, 0.01, 20)
+    plan = B.optimised_plan(np.linspace(1, 0.1, 30), flip)  # 2 floats x 20 = 40 positions: 10 spare for repeats
+    errors, copies = plan.bit_errors(flip), plan.copies()
+    for j in range(30):
+        column = np.nonzero((plan.table == j).any(0))[0]
+        assert len(column) == 1  # every copy in one slot column
+        assert errors[j] == pytest.approx(B.majority_error(flip[column[0]], copies[j]))
+    assert errors[0] <= errors[-1]  # the most important bit the most reliable
+    assert plan.expected_objective(np.ones(30), flip) == pytest.approx(30 - errors.sum())
+
+
 def test_naive_plan_is_sequential_over_18_slots():
     plan = B.naive_plan(128)
     assert plan.table.shape == (8, 18) and plan.slots == B.NAIVE_SLOTS  # ceil(128 / 18) = 8 floats

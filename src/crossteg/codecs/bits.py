@@ -86,13 +86,19 @@ class Plan:
         """tau_j: how many positions carry bit j."""
         return np.bincount(self.table[self.table >= 0], minlength=self.bits)
 
+    def bit_errors(self, flip: np.ndarray) -> np.ndarray:
+        """Per bit j, the probability p_{pi(j), tau(j)} that its majority vote reads wrong, with `flip` the
+        per-slot flip rates in `slots` order (a bit's copies share one slot column)."""
+        rows, columns = np.nonzero(self.table >= 0)
+        bit = self.table[rows, columns]
+        column = np.zeros(self.bits, np.int64)
+        column[bit] = columns
+        copies = self.copies()
+        return np.array([majority_error(float(flip[column[j]]), int(copies[j])) for j in range(self.bits)])
+
     def expected_objective(self, importance: np.ndarray, flip: np.ndarray) -> float:
         """sum_j w_j (1 - p_{pi(j), tau(j)}) (eq. 2) with `flip` the per-slot flip rates in `slots` order."""
-        total = 0.0
-        for j in range(self.bits):
-            f, s = np.nonzero(self.table == j)
-            total += importance[j] * (1 - majority_error(float(flip[s[0]]), len(f)))
-        return total
+        return float(np.sum(np.asarray(importance) * (1 - self.bit_errors(flip))))
 
 
 def optimised_plan(importance: np.ndarray, flip: np.ndarray, slots: tuple[int, ...] = SLOTS,
