@@ -36,12 +36,13 @@ COCO/LJ Speech models; header, keys and PCM mode are ours.
 Refined bits (ours): the ICN encoder picks each iteration's bits greedily; hide then optimises all K iterations'
 bits of each frame together through the fixed decoder (codecs/icn.py refine_codes), against the frame as decoded
 after the channel: random flips at each bit's error rate under the plan (`code_bit_errors`: the file precision's
-measured slot flip rates, through repetition and majority votes). On the bundled clip from the float32 WAV: 24.47
--> 24.89 dB (PCM mode from a 16-bit WAV: 21.82 -> 22.08); refinement blind to the channel raised the codec's own
-output more (25.00 -> 25.73 dB) but the revealed clip less (24.73), and in PCM mode lowered it (21.49): it had come
-to lean on bits the file loses. The plan, the file and reveal are unchanged. It is asked for (`refine=50`): about
-0.1-0.2 s per 128x128 frame per step on a 2-core CPU (a second of 128x128 video: 281 s against 4 s, one thread),
-too slow to be every hide's default; `refine=0`, the default, is the paper's one pass.
+measured slot flip rates, through repetition and majority votes). On the bundled clip from the float32 WAV: 24.42
+-> 24.88 dB (PCM mode from a 16-bit WAV: 21.72 -> 22.12; benchmarks/results/flowhide-tables); refinement blind
+to the channel raised the codec's own output more (25.00 -> 25.73 dB) but the revealed clip less (24.73), and in
+PCM mode lowered it (21.49): it had come to lean on bits the file loses. The plan, the file and reveal are
+unchanged. It is asked for (`refine=50`): about 0.1-0.2 s per 128x128 frame per step on a 2-core CPU (a second of
+128x128 video: 281 s against 4 s, one thread), too slow to be every hide's default; `refine=0`, the default, is the
+paper's one pass.
 """
 
 from __future__ import annotations
