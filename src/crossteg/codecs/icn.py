@@ -182,7 +182,11 @@ class ICN(nn.Module):
         """Codes B x K x h x w x C (bits as 0/1 or +-1, or the continuous floats) -> images B x 3 x 16h x 16w."""
         if not self.config.continuous:
             codes = torch.where(codes > 0, 1.0, -1.0)
-        codes = codes.float().permute(0, 1, 4, 2, 3)  # B x K x C x h x w
+        return self.reconstruct(codes.float().permute(0, 1, 4, 2, 3))
+
+    def reconstruct(self, codes: torch.Tensor) -> torch.Tensor:
+        """Codes B x K x C x h x w (+-1, relaxed bits in [-1, 1], or continuous) -> images B x 3 x 16h x 16w in
+        [0, 1]: the sum of the K iterations' decoder outputs (differentiable, for refine_codes)."""
         recon, state = None, None
         for k in range(codes.shape[1]):
             out, state = self.decoder(codes[:, k], state)
@@ -280,12 +284,7 @@ def _refine_batch(model: ICN, frames: torch.Tensor, codes: torch.Tensor, steps: 
         return 1 - 2 * (torch.rand(start_bits.shape, generator=rng) < odds).float()
 
     def errors(bits: torch.Tensor) -> torch.Tensor:  # bits B x K x C x h x w in [-1, 1] -> per-frame MSE
-        recon, state = None, None
-        for k in range(bits.shape[1]):
-            out, state = model.decoder(bits[:, k], state)
-            recon = out if recon is None else recon + out
-        assert recon is not None
-        return ((recon[:, :, :height, :width] + 0.5).clamp(0, 1) - target).pow(2).mean((1, 2, 3))
+        return (model.reconstruct(bits)[:, :, :height, :width] - target).pow(2).mean((1, 2, 3))
 
     checks = [channel() for _ in range(1 if odds is None else CHECK_FLIPS)]  # fixed: candidates compared alike
 
