@@ -109,20 +109,24 @@ def _load_container(path: Path, max_frames: int | None) -> Video:
     logging.getLogger("imageio_ffmpeg").setLevel(logging.ERROR)
     frames = []
     try:
-        # each frame once, as stored: a phone's variable-rate video read at a constant rate came back with
-        # repeated frames (30 frames of 1.33 s as 41), labelled with its average rate (1.91 s)
-        gen = imageio_ffmpeg.read_frames(_ffmpeg.source(path), output_params=["-fps_mode", "passthrough"])
-        meta = next(gen)
-        w, h = meta["size"]
-        for raw in gen:
-            frames.append(np.frombuffer(raw, dtype=np.uint8).reshape(h, w, 3))
-            if max_frames is not None and len(frames) >= max_frames:
-                break
-            if _float_bytes(len(frames) + 1, h, w) > MAX_BYTES:  # before the next frame, and at most once
-                whole = round(float(meta.get("duration") or 0) * float(meta.get("fps") or 0))
-                gen.close()
-                _check_size(path, max(whole, len(frames) + 1), h, w, known=whole > len(frames))
-        gen.close()
+        # imageio-ffmpeg closes its pipes only when it stops ffmpeg itself; those of an ffmpeg that ran to the end
+        # are closed by the garbage collector, which warns of unclosed files (ResourceWarning): noise, not a leak
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResourceWarning)
+            # each frame once, as stored: a phone's variable-rate video read at a constant rate came back with
+            # repeated frames (30 frames of 1.33 s as 41), labelled with its average rate (1.91 s)
+            gen = imageio_ffmpeg.read_frames(_ffmpeg.source(path), output_params=["-fps_mode", "passthrough"])
+            meta = next(gen)
+            w, h = meta["size"]
+            for raw in gen:
+                frames.append(np.frombuffer(raw, dtype=np.uint8).reshape(h, w, 3))
+                if max_frames is not None and len(frames) >= max_frames:
+                    break
+                if _float_bytes(len(frames) + 1, h, w) > MAX_BYTES:  # before the next frame, and at most once
+                    whole = round(float(meta.get("duration") or 0) * float(meta.get("fps") or 0))
+                    gen.close()
+                    _check_size(path, max(whole, len(frames) + 1), h, w, known=whole > len(frames))
+            gen.close()
     except (OSError, RuntimeError, StopIteration, KeyError, ValueError) as exc:
         raise MediaError(f"cannot read video {path}: {_reason(exc)}") from exc
     if not frames:
