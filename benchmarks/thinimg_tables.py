@@ -391,6 +391,7 @@ def key_checks(folder: Path, covers: list[Image], pairs: int, wrong: int = 6,
         clips = [Audio(c, mel.SAMPLE_RATE) for c in data.speech_clips(rng, pairs, 1.0, seconds, voice_pool=voices)]
         levels = (1, 2) if name == T.NESTED else (1,)
         refused, right, reads = 0, [], []
+        pilots: dict[int, list[float]] = {level: [] for level in levels}
         reader = method if option in T.OTHER_FORMATS else get_method("thinimg")  # raw, stft: named at reveal too
         assert isinstance(reader, T.THInImg)
         for k in range(0, len(clips) - len(levels) + 1, len(levels)):
@@ -405,6 +406,7 @@ def key_checks(folder: Path, covers: list[Image], pairs: int, wrong: int = 6,
                 read = reader._locate(tiles, KEY, level)
                 right.append((read.accepted and read.total == len(T.speech_samples(clip)), read.confidence,
                               read.model.card["name"] == name))
+                pilots[level].append(pilot(reader, tiles, level, read))
                 for j in range(wrong):
                     read = reader._locate(tiles, f"wrong key {j}", level)
                     reads.append((read.accepted, read.confidence))
@@ -422,8 +424,36 @@ def key_checks(folder: Path, covers: list[Image], pairs: int, wrong: int = 6,
                      n=len(reads), note=note),
                  Row(setting, "wrong_key_max_confidence", max((c for _, c in reads), default=None),
                      higher_is_better=False, n=len(reads), note=note)]
-        print(f"  keys {name}: {rows[-6:]}", flush=True)
+        for level, values in pilots.items():
+            rows.append(Row(setting, f"level{level}_clean_header_psnr", min(values, default=None), n=len(values),
+                            note=note + "; the lowest; written to the card: reveal warns thinimg.DEGRADED_DB below it"))
+        print(f"  keys {name}: {rows[-6 - len(pilots):]}", flush=True)
+        if all(pilots.values()):
+            record_clean_header(name, {level: min(values) for level, values in pilots.items()})
     return rows
+
+
+def pilot(method: T.THInImg, tiles: np.ndarray, level: int, read: T.HeaderRead) -> float:
+    """The header PSNR reveal computes (thinimg.header_psnr) for an accepted read of `level`."""
+    perm, flips = T.level_shuffle(KEY, level, read.model.layout.shape)
+    count = min(len(tiles), max(1, -(-read.total // read.model.layout.max_samples)))
+    tensors = [T.unscramble(t, perm, flips) for t in method._revealed(read.model, tiles[:count], level)]
+    return T.header_psnr(tensors, read.model.layout, read.total)
+
+
+def record_clean_header(name: str, lowest: dict[int, float]) -> None:
+    """Write each level's lowest clean header PSNR into model `name`'s weights card (metrics), where reveal reads
+    it (thinimg.warn_if_degraded); the card's sha256 covers the weights only."""
+    import json
+
+    path = WEIGHTS_DIR / f"{name}.json"
+    card = json.loads(path.read_text())
+    card.setdefault("metrics", {}).update({f"level{level}_clean_header_psnr": round(value, 2)
+                                           for level, value in lowest.items()})
+    card["metrics_note"] = card.get("metrics_note", "").split(" levelN_clean_header_psnr")[0] + (
+        " levelN_clean_header_psnr: the lowest PSNR (dB) of the length header revealed from untouched one-pass PNG "
+        f"containers ({COMMAND} --tables keys); reveal warns thinimg.DEGRADED_DB below it.")
+    path.write_text(json.dumps(card, indent=2) + "\n")
 
 
 TABLES = ("1", "1r", "1f", "2", "3", "keys", "speed")  # 1r: table 1 on recorded speech; 1f: its raw and STFT rows

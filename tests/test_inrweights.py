@@ -2,6 +2,7 @@
 
 import json
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -281,6 +282,13 @@ def test_header_of_a_large_container_survives_pixel_noise_and_old_lsb_headers_st
     assert np.sqrt(np.mean(changed**2)) < 2.0  # small beside the fit's own change of the cover
     noisy = np.clip(np.round(sealed + rng.normal(0, 2.0, sealed.shape)), 0, 255).astype(np.uint8)
     assert W.unseal(noisy, material) == header
+    # how far the header's values sit from their lattice points measures the change: rounding alone (uniform,
+    # RMS 1 / sqrt(12)), then the noise's std
+    copies = W.header_copies(container.size)
+    assert frame.lattice_noise(sealed, material, frame_bytes, W.HEADER_STEP, copies) == pytest.approx(0.289, abs=0.02)
+    assert W.pixel_change(sealed, material) == pytest.approx(0.289, abs=0.02)
+    assert W.pixel_change(noisy, material) == pytest.approx(2.0, abs=0.15)
+    assert W.pixel_change(sealed, keys.derive("other", "inrweights")) is None
     with pytest.raises(KeyError_):
         W.unseal(noisy, keys.derive("other", "inrweights"))
     old = frame.embed(container.reshape(-1), material, frame.seal(material, json.dumps(header).encode(),
@@ -297,7 +305,11 @@ def test_secret_reveals_after_pixel_noise_from_a_256_wide_container(tmp_path):
     stego = media.save(method.hide(cover_image(), secret, "k"), tmp_path / "c.png")
     ATTACKS["gaussian-noise-2"].apply(stego, tmp_path / "n.png")
     assert not np.array_equal(media.load(tmp_path / "n.png").to_uint8(), media.load(stego).to_uint8())
-    clean, noisy = (method.reveal(media.load(path), "k").samples[0] for path in (stego, tmp_path / "n.png"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an untouched container reveals without a word
+        clean = method.reveal(media.load(stego), "k").samples[0]
+    with pytest.warns(UserWarning, match=r"pixels have changed since hiding .* 2\.\d\d levels RMS"):
+        noisy = method.reveal(media.load(tmp_path / "n.png"), "k").samples[0]  # the change read from the header
     # the header's values were held during the fit (29 dB here; sealed after the fit they cost it 9 dB)
     assert metrics.snr(secret.resample(W.AUDIO_RATE).samples[0], clean) > 25
     assert metrics.snr(clean, noisy) > 10  # the weights are the noisy pixels: the secret moves a little

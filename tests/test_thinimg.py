@@ -3,6 +3,7 @@
 
 import json
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from crossteg.methods import get_method
 from crossteg.methods import thinimg as T
 from crossteg.metrics import psnr, stoi
 from crossteg.nn.coupling import CouplingConfig, CouplingNet, haar, inverse_haar, round_8bit
+from crossteg.robustness import ATTACKS
 from crossteg.train import thinimg as trainer
 
 
@@ -307,6 +309,28 @@ def test_hide_reveal_through_a_png_carries_each_length(tmp_path, assets, clips):
         assert revealed_quality(clip, revealed) > 0.45  # Griffin-Lim from the original mel: ~0.95
         with pytest.raises(KeyError_, match="no thinimg speech at level 1 for this key"):
             method.reveal(stego, "wrong key")  # its length header reads with confidence < 0.6, not vocoded noise
+
+
+def test_reveal_warns_when_the_containers_pixels_changed_since_hiding(tmp_path, assets, clips):
+    """The length header is a pilot: read back from noisy pixels it errs as the speech does, and reveal says so."""
+    method = get_method("thinimg")
+    saved = media.save(method.hide(media.load(assets / "face160.png"), clips[1], "key"), tmp_path / "c.png")
+    ATTACKS["gaussian-noise-2"].apply(saved, tmp_path / "noisy.png")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an untouched container reveals without a word
+        clean = method.reveal(media.load(saved), "key")
+    with pytest.warns(UserWarning, match=r"pixels have changed since hiding .* header reads back at \d+\.\d dB"):
+        noisy = method.reveal(media.load(tmp_path / "noisy.png"), "key")
+    assert noisy.frames == clean.frames  # still revealed, but worse, as the warning says
+    assert revealed_quality(clips[1], noisy) < revealed_quality(clips[1], clean) - 0.05
+    model = T.load_model(T.SINGLE, T.WEIGHTS_DIR)
+    tiles = method._tiles(media.load(saved))
+    read = method._locate(tiles, "key", 1)
+    perm, flips = T.level_shuffle("key", 1, model.layout.shape)
+    tensor = T.unscramble(method._revealed(model, tiles[:1], 1)[0], perm, flips)
+    assert T.header_psnr([tensor], model.layout, read.total) >= model.card["metrics"]["level1_clean_header_psnr"] - 1
+    ideal = mel.compress(T.speech_samples(clips[1]), model.layout)
+    assert T.header_psnr([ideal], model.layout, read.total) > 100  # the header `stitch` wrote reads exactly
 
 
 def test_refinement_weighs_the_length_header_by_its_share():

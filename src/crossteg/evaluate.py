@@ -12,6 +12,7 @@ import itertools
 import math
 import tempfile
 import time
+import warnings
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -85,7 +86,9 @@ def reveal_rows(method: Method, path: Path, secret: Any, label: str, *, attacked
     `keep`, when given, receives the revealed secret under "revealed" (for the report's pictures)."""
     start = time.perf_counter()
     try:
-        revealed = method.reveal(media.load(path), EVAL_KEY, progress=progress)
+        with warnings.catch_warnings(record=True) as said:  # e.g. that the container changed since hiding
+            warnings.simplefilter("always")
+            revealed = method.reveal(media.load(path), EVAL_KEY, progress=progress)
     except CrossTegError as error:
         return [Row(label, "reveal_ok", 0.0, note=f"reveal failed: {error}")]
     except Exception as error:
@@ -98,7 +101,8 @@ def reveal_rows(method: Method, path: Path, secret: Any, label: str, *, attacked
         revealed = revealed[0]
     if keep is not None:
         keep["revealed"] = revealed
-    rows = [Row(label, "reveal_ok", 1.0)] + ([] if attacked else [Row(label, "reveal_seconds", seconds)])
+    note = "; ".join(f"reveal warned: {w.message}" for w in said if issubclass(w.category, UserWarning))
+    rows = [Row(label, "reveal_ok", 1.0, note=note)] + ([] if attacked else [Row(label, "reveal_seconds", seconds)])
     try:
         scores = secret_metrics(secret, revealed)
     except CrossTegError as error:  # e.g. revealed bytes that are no longer a readable media file

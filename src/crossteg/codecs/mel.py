@@ -286,6 +286,13 @@ def header_mask(layout: Layout) -> np.ndarray:
     return _tensor(grid, layout)
 
 
+def header_reference(layout: Layout, n_header: int) -> np.ndarray:
+    """The values `stitch` writes at `header_mask(layout)` for a header that holds `n_header`: what a reader who
+    has decoded the length knows the revealed tensor should hold there."""
+    empty = np.zeros((0,) if layout.fmt == "raw" else (N_MELS if layout.fmt == "mel" else SIDE, 0), np.float32)
+    return stitch(empty, 0, layout, header=n_header)[header_mask(layout)]
+
+
 def unstitch(tensor: np.ndarray, layout: Layout, length: int | None = None) -> tuple[np.ndarray, int, float]:
     """(features, length in samples, header confidence): the inverse of `stitch`, features cut to the header's
     length (capped at the layout's), or to `length` when given; the header's value is returned either way."""
