@@ -528,6 +528,11 @@ class FlowHide(Method):
         if HEADER_FLOATS + count > n:
             raise KeyError_("the header does not fit this file (wrong key, or a damaged stego)")
         progress("voting bits", 1, 3)
+        lost = float(erased[HEADER_FLOATS:HEADER_FLOATS + count].mean())
+        if lost:
+            warnings.warn(f"{100 * lost:.0f}% of the secret's latent values lie in silenced audio (runs of exact "
+                          "zeros: cut or muted since hiding): their bits come from their other copies where those "
+                          "survived, and the frames are degraded where none did", stacklevel=2)
         floats = logical[HEADER_FLOATS:HEADER_FLOATS + count]
         slot_bits = B.whiten(material, "payload", B.decode(floats, plan.slots))
         h, w = math.ceil(header["height"] / PATCH), math.ceil(header["width"] / PATCH)
