@@ -64,6 +64,20 @@ def test_rs_and_spa_estimate_a_partial_rate(face) -> None:
     assert found["chi-square"].probability < 0.5  # the chi-square attack needs near-full embedding
 
 
+def test_a_small_image_needs_a_higher_rate_to_be_called_a_stego(face) -> None:
+    """RS/SPA's thresholds hold at 128x128; a 32x32 crop's estimates spread 4x as wide, so its threshold is 4x."""
+    assert C.rate_threshold("image", 128 * 128 * 3) == C.rate_threshold("image", 512 * 512 * 3) == 0.15
+    assert C.rate_threshold("image", 32 * 32 * 3) == pytest.approx(0.6)
+    assert C.rate_threshold("audio", 4000) == pytest.approx(0.6)
+    small = media.Image(face.pixels[40:72, 60:92])
+    stego = lsb_stego(small, 1.0)
+    verdicts = {d.detector: d for d in analyze(stego, ["rs", "spa"])}
+    assert all(v.probability > 0.5 for v in verdicts.values()), verdicts  # full embedding is still called one
+    lines = C.image_lines(stego.to_uint8())
+    for name, estimate in (("rs", C.rs_analysis), ("spa", C.sample_pair_analysis)):  # the crop's own threshold
+        assert verdicts[name].probability == estimate(lines, 0.6).probability != estimate(lines).probability
+
+
 def test_chi_square_is_inconclusive_on_a_smooth_audio_histogram(assets: Path) -> None:
     loud = media.load(assets / "speech_2.wav")  # no digital silence: values spread thinly over 16 bits
     for obj in (loud, lsb_stego(loud, 1.0)):

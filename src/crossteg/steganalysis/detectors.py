@@ -84,7 +84,7 @@ def _lines(obj: Any) -> list[np.ndarray]:
 
 
 def _threshold(obj: Any) -> float:
-    return classical.RATE_THRESHOLDS[obj.modality]
+    return classical.rate_threshold(obj.modality, _integers(obj).size)
 
 
 def _classical(name: str, estimate: Callable[[Any], classical.Estimate]) -> Callable[[Any], Detection]:
