@@ -243,8 +243,8 @@ def warn_if_degraded(model: Model, level: int, pilot: float) -> None:
     clean = model.card.get("metrics", {}).get(f"level{level}_clean_header_psnr")
     if clean is not None and pilot < clean - DEGRADED_DB:
         warnings.warn(f"the container's pixels have changed since hiding (noise, lossy re-saving or editing): its "
-                      f"length header reads back at {pilot:.1f} dB against at least {clean:.1f} dB from an untouched "
-                      "container, so the revealed speech is degraded by about as much", stacklevel=3)
+                      f"length header reads back at {pilot:.1f} dB where an untouched one reads at least {clean:.1f} "
+                      "dB, and the revealed speech has lost about as much", stacklevel=3)
 
 
 def build_layers(config: CouplingConfig, nested: bool) -> list[CouplingNet]:
