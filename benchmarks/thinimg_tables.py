@@ -406,7 +406,8 @@ def key_checks(folder: Path, covers: list[Image], pairs: int, wrong: int = 6,
                 read = reader._locate(tiles, KEY, level)
                 right.append((read.accepted and read.total == len(T.speech_samples(clip)), read.confidence,
                               read.model.card["name"] == name))
-                pilots[level].append(pilot(reader, tiles, level, read))
+                pilots[level].append(T.header_psnr(reader._clip_tensors(tiles, KEY, level, read), read.model.layout,
+                                                   read.total))
                 for j in range(wrong):
                     read = reader._locate(tiles, f"wrong key {j}", level)
                     reads.append((read.accepted, read.confidence))
@@ -433,14 +434,6 @@ def key_checks(folder: Path, covers: list[Image], pairs: int, wrong: int = 6,
     return rows
 
 
-def pilot(method: T.THInImg, tiles: np.ndarray, level: int, read: T.HeaderRead) -> float:
-    """The header PSNR reveal computes (thinimg.header_psnr) for an accepted read of `level`."""
-    perm, flips = T.level_shuffle(KEY, level, read.model.layout.shape)
-    count = min(len(tiles), max(1, -(-read.total // read.model.layout.max_samples)))
-    tensors = [T.unscramble(t, perm, flips) for t in method._revealed(read.model, tiles[:count], level)]
-    return T.header_psnr(tensors, read.model.layout, read.total)
-
-
 def record_clean_header(name: str, lowest: dict[int, float]) -> None:
     """Write each level's lowest clean header PSNR into model `name`'s weights card (metrics), where reveal reads
     it (thinimg.warn_if_degraded); the card's sha256 covers the weights only."""
@@ -450,8 +443,8 @@ def record_clean_header(name: str, lowest: dict[int, float]) -> None:
     card = json.loads(path.read_text())
     card.setdefault("metrics", {}).update({f"level{level}_clean_header_psnr": round(value, 2)
                                            for level, value in lowest.items()})
-    card["metrics_note"] = card.get("metrics_note", "").split(" levelN_clean_header_psnr")[0] + (
-        " levelN_clean_header_psnr: the lowest PSNR (dB) of the length header revealed from untouched one-pass PNG "
+    card["metrics_note"] = card.get("metrics_note", "").split(" levelN_clean_header_psnr")[0].rstrip(";") + (
+        "; levelN_clean_header_psnr: the lowest PSNR (dB) of the length header revealed from untouched one-pass PNG "
         f"containers ({COMMAND} --tables keys); reveal warns thinimg.DEGRADED_DB below it.")
     path.write_text(json.dumps(card, indent=2) + "\n")
 

@@ -591,6 +591,12 @@ class THInImg(Method):
         rest = mel.padding(tensor, model.layout, total - last * size)
         return HeaderRead(confidence, total, model, plausible=True, padding=padding_level(rest))
 
+    def _clip_tensors(self, tiles: np.ndarray, key: keys.Key, level: int, read: HeaderRead) -> list[np.ndarray]:
+        """The unscrambled hidden tensors of `level` in the tiles that the clip `read` found fills."""
+        count = min(len(tiles), max(1, -(-read.total // read.model.layout.max_samples)))
+        perm, flips = level_shuffle(key, level, read.model.layout.shape)
+        return [unscramble(tensor, perm, flips) for tensor in self._revealed(read.model, tiles[:count], level)]
+
     def _locate(self, tiles: np.ndarray, key: keys.Key, level: int) -> HeaderRead:
         """The read reveal trusts for `key` and `level`: the accepted read of the best score among the models (every
         single-layer model present and the nested one at level 1), else the most confident read of all (for the
@@ -627,14 +633,11 @@ class THInImg(Method):
         if not read.accepted:
             raise KeyError_(f"no thinimg speech at level {level} for this key: wrong key or level, or the container "
                             f"was re-encoded (JPEG, resizing); {read.why_refused()}")
-        total, model = read.total, read.model
-        size = model.layout.max_samples
-        count = min(len(tiles), max(1, -(-total // size)))
-        total = min(total, count * size)
-        perm, flips = level_shuffle(key, level, model.layout.shape)
+        model, size = read.model, read.model.layout.max_samples
         progress(f"decompressing ({self.vocoder})", 0, 1)
-        tensors = [unscramble(tensor, perm, flips) for tensor in self._revealed(model, tiles[:count], level)]
+        tensors = self._clip_tensors(tiles, key, level, read)
         warn_if_degraded(model, level, header_psnr(tensors, model.layout, read.total))
+        total = min(read.total, len(tensors) * size)
         pieces = []
         for k, tensor in enumerate(tensors):
             n = min(size, total - k * size)
