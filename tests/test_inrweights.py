@@ -24,7 +24,9 @@ from crossteg.robustness import ATTACKS
 TINY = {"width": 64, "steps": 150}
 
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny networks: one thread is fastest
+pytestmark = [pytest.mark.usefixtures("one_torch_thread"),  # tiny networks: one thread is fastest
+              # the tests' small covers are resized to the network's width, which hide says (video_stego checks it)
+              pytest.mark.filterwarnings("ignore:the container is .* cover is resized:UserWarning")]
 
 
 def cover_image(h: int = 40, w: int = 24) -> Image:
@@ -86,7 +88,8 @@ def test_weight_ranges_put_each_channel_mean_at_zero():
 @pytest.fixture(scope="module")
 def video_stego(one_torch_thread):
     """One tiny video hidden with the key "pw" (shared: hiding is the slow part)."""
-    return small_video(), get_method("inrweights", **TINY).hide(cover_image(), small_video(), "pw")
+    with pytest.warns(UserWarning, match="the container is 64x64: the 24x40 cover is resized to it"):
+        return small_video(), get_method("inrweights", **TINY).hide(cover_image(), small_video(), "pw")
 
 
 def test_video_round_trip_through_png_and_pillow_rewrite(tmp_path, video_stego):
@@ -185,7 +188,8 @@ def test_qat_fits_the_rounded_pixels():
 def test_audio_is_resampled_to_22050_and_revealed_at_its_level(tmp_path, amplitude):
     method = get_method("inrweights", width=64, steps=400)  # audio needs more steps than the tiny video
     secret = tone(amplitude=amplitude)
-    stego = method.hide(cover_image(32, 32), secret, None)
+    with pytest.warns(UserWarning, match="inrweights reveals the audio resampled from 8000 Hz to 22050 Hz"):
+        stego = method.hide(cover_image(32, 32), secret, None)
     revealed = method.reveal(media.load(media.save(stego, tmp_path / "c.png")), None)
     assert revealed.sample_rate == W.AUDIO_RATE and revealed.frames == round(800 * W.AUDIO_RATE / 8000)
     reference = secret.resample(W.AUDIO_RATE).samples[0]
@@ -302,7 +306,8 @@ def test_header_of_a_large_container_survives_pixel_noise_and_old_lsb_headers_st
 def test_secret_reveals_after_pixel_noise_from_a_256_wide_container(tmp_path):
     method = get_method("inrweights", width=256, steps=60)
     secret = tone(400, 8000)
-    stego = media.save(method.hide(cover_image(), secret, "k"), tmp_path / "c.png")
+    with pytest.warns(UserWarning, match="resampled from 8000 Hz to 22050 Hz"):
+        stego = media.save(method.hide(cover_image(), secret, "k"), tmp_path / "c.png")
     ATTACKS["gaussian-noise-2"].apply(stego, tmp_path / "n.png")
     assert not np.array_equal(media.load(tmp_path / "n.png").to_uint8(), media.load(stego).to_uint8())
     with warnings.catch_warnings():

@@ -407,8 +407,8 @@ class INRWeights(Method):
         """Fit the secret with the container's pixels as variable weights, around the sealed header (or seal it
         into their LSBs after the fit, in a small container)."""
         self.check_cover(cover)
+        self.check_fits(cover, secret)  # before prepare_secret's warnings: a refused secret is not resampled
         secret = prepare_secret(secret)
-        self.check_fits(cover, secret)
         width = self._width(cover)
         if (cover.height, cover.width) != (width, width):  # the paper's design, but not what a user may expect
             warnings.warn(f"the container is {width}x{width}: the {cover.width}x{cover.height} cover is resized to "
