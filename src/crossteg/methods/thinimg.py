@@ -41,6 +41,8 @@ Our choices where the paper is silent (see also the weights cards):
 * Which model wrote a container is not stored: reveal at level 1 tries every single-layer model present and
   the nested one and keeps the one whose length header decodes most exactly, less its padding's size, among
   the reads it accepts (`model="auto"`, `HeaderRead.score`).
+* Ours: reveal warns when the container's pixels changed since hiding, from the length header read back as a
+  pilot against the model's clean level (`header_psnr`, `warn_if_degraded`, DEGRADED_DB below).
 """
 
 from __future__ import annotations
