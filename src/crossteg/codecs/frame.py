@@ -76,6 +76,11 @@ def embed(values: np.ndarray, material: KeyMaterial, frame: bytes, step: int = 0
     return out
 
 
+def _lattice_votes(held: np.ndarray, dither: np.ndarray, step: int) -> np.ndarray:
+    """Each value's soft vote in [-1, 1]: +1 on the 1-lattice, -1 on the 0-lattice (`embed` with `step`)."""
+    return 1 - 4 * np.abs(np.mod(held - dither, step) / step - 0.5)
+
+
 def lattice_noise(values: np.ndarray, material: KeyMaterial, frame_bytes: int, step: int, copies: int) -> float:
     """RMS distance of the values that hold a `frame_bytes`-byte frame embedded with `step` (and `copies`) from
     the lattice points of the bits they read as: about 0.3 in an untouched integer carrier (the rounding to an
@@ -84,8 +89,7 @@ def lattice_noise(values: np.ndarray, material: KeyMaterial, frame_bytes: int, s
     at = positions(material, values.size, frame_bytes, copies)
     held = values.reshape(-1)[at].astype(np.float64)
     dither = _dither(material, at.size, step)
-    votes = 1 - 4 * np.abs(np.mod(held - dither, step) / step - 0.5)
-    bits = np.repeat(votes.reshape(-1, copies).sum(axis=1) > 0, copies)
+    bits = np.repeat(_lattice_votes(held, dither, step).reshape(-1, copies).sum(axis=1) > 0, copies)
     off = held - (dither + bits * (step / 2))
     return float(np.sqrt(np.mean((off - step * np.round(off / step)) ** 2)))
 
@@ -100,10 +104,7 @@ def extract(values: np.ndarray, material: KeyMaterial, associated: bytes, what: 
     def read(start: int, count: int) -> bytes:
         span = slice(start * 8 * copies, (start + count) * 8 * copies)
         held = values[positions[span]].astype(np.int64)
-        if dither is None:
-            votes = 2.0 * (held & 1) - 1
-        else:  # +1 on the 1-lattice, -1 on the 0-lattice
-            votes = 1 - 4 * np.abs(np.mod(held - dither[span], step) / step - 0.5)
+        votes = 2.0 * (held & 1) - 1 if dither is None else _lattice_votes(held, dither[span], step)
         return np.packbits(votes.reshape(-1, copies).sum(axis=1) > 0).tobytes()
 
     mask = material.keystream("length", LENGTH_BYTES)

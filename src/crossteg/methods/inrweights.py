@@ -445,8 +445,8 @@ class INRWeights(Method):
         if h != w or h < MIN_WIDTH:
             raise MediaError(f"an inrweights container is square (the network's width); this image is {w}x{h}")
         material = keys.derive(key, self.id)
-        header = unseal(container, material)
-        warn_if_altered(container, material)
+        header, change = read_header(container, material)
+        warn_if_altered(change)
         ranges = [(float(lo), float(hi)) for lo, hi in header["ranges"]]
         # containers written before the keyed layout existed have no "scatter" entry: the paper's layout
         net = base_net(header["modality"], h, material, ranges, bool(header.get("scatter", False)))
@@ -487,43 +487,50 @@ def _robust_start(pixels: np.ndarray, material: keys.KeyMaterial,
     return np.where(held, sealed / 255, pixels).astype(np.float32), held
 
 
-def _sealed_header(values: np.ndarray, material: keys.KeyMaterial) -> bytes:
+def _sealed_header(values: np.ndarray, material: keys.KeyMaterial) -> tuple[bytes, float | None]:
+    """The header's plaintext, and the RMS change (8-bit levels) of the values that hold it since it was sealed:
+    about 0.3 in an untouched container (the rounding to integers), about the std of noise added since; None where
+    the header is in the LSBs (containers under 128 pixels wide, or written before the robust header)."""
     copies = header_copies(values.size)
     if copies:
         try:
-            return frame.extract(values, material, HEADER_AAD, "inrweights header", HEADER_STEP, copies)
+            plaintext = frame.extract(values, material, HEADER_AAD, "inrweights header", HEADER_STEP, copies)
         except KeyError_:
             pass  # written before the robust header: it is in the LSBs
-    return frame.extract(values, material, HEADER_AAD, "inrweights header")
+        else:
+            frame_bytes = len(plaintext) + frame.OVERHEAD
+            return plaintext, frame.lattice_noise(values, material, frame_bytes, HEADER_STEP, copies)
+    return frame.extract(values, material, HEADER_AAD, "inrweights header"), None
+
+
+def read_header(container: np.ndarray, material: keys.KeyMaterial) -> tuple[dict[str, Any], float | None]:
+    """The header sealed by `seal` (or, in a large container, by a version that kept it in the LSBs) and how much
+    its pixel values changed since (`_sealed_header`); KeyError_ for a wrong key or an image that is no
+    inrweights container."""
+    plaintext, change = _sealed_header(container.reshape(-1), material)
+    header = json.loads(plaintext)
+    if header.get("v") != FORMAT or header.get("modality") not in ARCH:
+        raise MediaError("this inrweights container was written by an incompatible version")
+    return dict(header), change
+
+
+def unseal(container: np.ndarray, material: keys.KeyMaterial) -> dict[str, Any]:
+    """The header alone (read_header)."""
+    return read_header(container, material)[0]
 
 
 def pixel_change(container: np.ndarray, material: keys.KeyMaterial) -> float | None:
-    """RMS change (8-bit levels) of the pixel values that hold the header since it was sealed: about 0.3 in an
-    untouched container (the rounding to integers), about the std of noise added since; None where the header is
-    in the LSBs (containers under 128 pixels wide, or written before the robust header)."""
-    values, copies = container.reshape(-1), header_copies(container.size)
-    if not copies:
-        return None
+    """How much the header's pixel values changed since it was sealed (`_sealed_header`); None also for a wrong
+    key."""
     try:
-        plaintext = frame.extract(values, material, HEADER_AAD, "inrweights header", HEADER_STEP, copies)
+        return _sealed_header(container.reshape(-1), material)[1]
     except KeyError_:
         return None
-    return frame.lattice_noise(values, material, len(plaintext) + frame.OVERHEAD, HEADER_STEP, copies)
 
 
-def warn_if_altered(container: np.ndarray, material: keys.KeyMaterial) -> None:
+def warn_if_altered(change: float | None) -> None:
     """Warn when the pixels changed since hiding by more than ALTERED_LEVELS (the weights changed with them)."""
-    change = pixel_change(container, material)
     if change is not None and change > ALTERED_LEVELS:
         warnings.warn(f"the container's pixels have changed since hiding (noise, lossy re-saving, resizing or "
                       f"editing: {change:.2f} levels RMS where an untouched container reads 0.3): the weights changed "
                       "with them, so the revealed secret is degraded (audio and shapes most)", stacklevel=3)
-
-
-def unseal(container: np.ndarray, material: keys.KeyMaterial) -> dict[str, Any]:
-    """The header sealed by `seal` (or, in a large container, by a version that kept it in the LSBs); KeyError_
-    for a wrong key or an image that is no inrweights container."""
-    header = json.loads(_sealed_header(container.reshape(-1), material))
-    if header.get("v") != FORMAT or header.get("modality") not in ARCH:
-        raise MediaError("this inrweights container was written by an incompatible version")
-    return dict(header)

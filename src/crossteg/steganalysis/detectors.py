@@ -84,7 +84,8 @@ def _lines(obj: Any) -> list[np.ndarray]:
 
 
 def _threshold(obj: Any) -> float:
-    return classical.rate_threshold(obj.modality, _integers(obj).size)
+    values = obj.pixels.size if obj.modality == "image" else obj.samples.size  # _integers' size, unconverted
+    return classical.rate_threshold(obj.modality, values)
 
 
 def _classical(name: str, estimate: Callable[[Any], classical.Estimate]) -> Callable[[Any], Detection]:
