@@ -8,7 +8,7 @@ import torch
 
 from conftest import run_cli
 from crossteg import keys, media
-from crossteg.codecs.inr import AUDIO_SPAN, render, to_signal, volume_iou
+from crossteg.codecs.inr import AUDIO_SPAN, loss_for, render, to_signal, volume_iou
 from crossteg.errors import CapacityError, KeyError_, MediaError, UsageError
 from crossteg.media import Audio, Image, Shape, Video
 from crossteg.methods import get_method
@@ -94,6 +94,25 @@ def test_representations_round_trip():
             p.zero_()
     blank = render(model, "image", {"height": 4, "width": 5})
     assert blank.pixels.shape == (4, 5, 3) and np.allclose(blank.pixels, 0.5)
+
+
+def test_clamped_sdf_loss_ignores_agreeing_far_points_only():
+    """With a clamp, two distances beyond it on the same side cost nothing; near the surface the error counts."""
+    plain, clamped = loss_for("shape"), loss_for("shape", 0.1)
+    x = torch.tensor([[0.9, 0.0, 0.0]])
+
+    def value(loss, model, points, targets) -> float:
+        return float(loss(model, points, targets).detach())
+
+    def offset(c: float):
+        return lambda p: p.norm(dim=1, keepdim=True) - 0.2 + c  # an exact SDF (|grad| = 1) shifted by c
+
+    far = torch.tensor([[0.7]])  # the point's true distance; the model says 0.5
+    assert value(plain, offset(-0.2), x, far) == pytest.approx(0.04, abs=1e-6)
+    assert value(clamped, offset(-0.2), x, far) == pytest.approx(0.0, abs=1e-6)
+    near = torch.tensor([[0.65, 0.0, 0.0]])  # true distance 0.03, the model says 0.45 -> clamped to 0.1
+    assert value(clamped, offset(0.0), near, torch.tensor([[0.03]])) == pytest.approx(0.07, abs=1e-6)
+    assert value(clamped, offset(0.0), near, torch.tensor([[-0.05]])) == pytest.approx(0.15, abs=1e-6)
 
 
 def test_rendered_shape_is_closed_and_inside_its_box():

@@ -96,8 +96,10 @@ def volume_iou(signal: Signal, model: Model) -> float:
     return float((a & b).sum()) / max(1, int((a | b).sum()))
 
 
-def loss_for(modality: str):
-    """The fitting loss: MSE (INRSteg eq. 2), plus an eikonal term for signed distances."""
+def loss_for(modality: str, sdf_clamp: float | None = None):
+    """The fitting loss: MSE (INRSteg eq. 2), plus an eikonal term for signed distances. With `sdf_clamp` = delta
+    the distance term is DeepSDF's (Park et al. 2019, eq. 4): L1 between the predicted and true distances, both
+    clamped to [-delta, delta], so the surface's neighbourhood drives the fit rather than far-away distances."""
     if modality != "shape":
         return lambda model, x, y: torch.mean((model(x) - y) ** 2)
 
@@ -105,7 +107,11 @@ def loss_for(modality: str):
         x = x.clone().requires_grad_(True)
         f = model(x)
         (grad,) = torch.autograd.grad(f.sum(), x, create_graph=True)
-        return torch.mean((f - y) ** 2) + EIKONAL_WEIGHT * torch.mean((grad.norm(dim=1) - 1) ** 2)
+        if sdf_clamp is None:
+            fit = torch.mean((f - y) ** 2)
+        else:
+            fit = torch.mean(torch.abs(f.clamp(-sdf_clamp, sdf_clamp) - y.clamp(-sdf_clamp, sdf_clamp)))
+        return fit + EIKONAL_WEIGHT * torch.mean((grad.norm(dim=1) - 1) ** 2)
 
     return sdf_loss
 
