@@ -161,7 +161,9 @@ def run_case(name: str, cover_name: str, secret: Any, cfg: Config, steps: int, q
         scores["wrong_key_rejected"] = 0.0
     except KeyError_:
         scores["wrong_key_rejected"] = 1.0
-    if pictures is not None:
+    if pictures is not None and isinstance(secret, Shape):
+        save_views([secret, revealed], pictures)
+    elif pictures is not None:
         save_strip(resized, container.pixels, pictures)
     return scores
 
@@ -185,7 +187,7 @@ def secret_scores(secret: Any, revealed: Any) -> dict[str, float]:
     chamfer = metrics.chamfer(secret.sample_surface(20_000)[0], revealed.sample_surface(20_000)[0])
     half_extent = float(np.ptp(secret.vertices, axis=0).max()) / 2
     # also in the frame the shape is fitted in (scaled so its largest half-extent is 0.9): comparable across meshes
-    return {"secret_chamfer": chamfer, "secret_chamfer_unit": chamfer * NORMALIZED_HALF_EXTENT / half_extent}
+    return {"secret_chamfer": chamfer, "secret_unit_chamfer": chamfer * NORMALIZED_HALF_EXTENT / half_extent}
 
 
 def shape_iou(secret: Shape, container: Image, key: str, grid: int = SHAPE_GRID) -> float:
@@ -220,6 +222,25 @@ def save_strip(cover: np.ndarray, container: np.ndarray, path: Path, side: int =
     for k, tile in enumerate(tiles):
         strip.paste(tile, (k * side, 0))
     strip.save(path)
+
+
+def save_views(shapes: list[Shape], path: Path, side: int = 200, points: int = 60_000) -> None:
+    """One row per shape (in the first one's frame): front, side and top views of points sampled on its surface,
+    shaded by how squarely their face looks at the viewer, as one PNG."""
+    lo, hi = shapes[0].vertices.min(0), shapes[0].vertices.max(0)
+    centre, half = (lo + hi) / 2, float((hi - lo).max()) / 2 * 1.1
+    rows = []
+    for shape in shapes:
+        where, normals = shape.sample_surface(points)
+        tiles = []
+        for across, up in ((0, 1), (2, 1), (0, 2)):
+            tile = np.zeros((side, side), np.float32)
+            u = np.clip(((where[:, across] - centre[across]) / half + 1) / 2 * (side - 1), 0, side - 1).astype(int)
+            v = np.clip((1 - (where[:, up] - centre[up]) / half) / 2 * (side - 1), 0, side - 1).astype(int)
+            np.maximum.at(tile, (v, u), 0.3 + 0.7 * np.abs(normals[:, 3 - across - up]))
+            tiles.append(tile)
+        rows.append(np.concatenate(tiles, axis=1))
+    PILImage.fromarray(np.round(np.concatenate(rows) * 255).astype(np.uint8)).save(path)
 
 
 CASES = {  # name: (setting, cover, secret, steps field, qat, paper numbers)
@@ -278,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         if not done.exists() and data.get(secret) is None:
             continue  # a CGAL mesh without libcgal-demo
         if not done.exists():
-            show = name in ("video", "audio") and not cfg.quick  # cover | container | difference strips
+            show = name in ("video", "audio", "bunny", "dragon") and not cfg.quick  # pictures (strips, views)
             pictures = args.out / f"inrweights-{name}-pictures.png" if show else None
             scores = run_case(name, cover, data[secret], cfg, getattr(cfg, steps_field), qat, cache, pictures)
             done.write_text(json.dumps(scores))
