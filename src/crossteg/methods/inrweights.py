@@ -26,11 +26,10 @@ benchmarks/results/inrweights-tables.md):
   read as a matrix is nearly low-rank (a few large singular values), so in the paper's layout a cover-like
   matrix squeezes the signal through a few directions; dealt in a keyed order the same pixel values make a
   matrix with i.i.d.-like entries, full rank like a random init. It is what lets shapes through (IGR, 512
-  wide, face.png, 150 steps: IoU 0.26 -> 0.85, container 24.8 -> 31.4 dB; 0.92 / 34.0 dB at the new default
-  300 steps) and helps the SIRENs too
-  (default steps, benchmarks/results/inrweights-tables.md: video secret 20.9 -> 24.3 dB, container 27.6 ->
-  32.6 dB; audio at beta 0.01 21.6 -> 29.5 dB SNR, container 25.3 -> 29.9 dB); without the key the weights'
-  order is unknown.
+  wide, face.png, 150 steps, the squared-error SDF loss of then: IoU 0.26 -> 0.85, container 24.8 -> 31.4 dB;
+  0.92 / 34.0 dB at the default 300 steps) and helps the SIRENs too (default steps,
+  benchmarks/results/inrweights-tables.md: video secret 20.9 -> 24.3 dB, container 27.6 -> 32.6 dB; audio at
+  beta 0.01 21.6 -> 29.5 dB SNR, container 25.3 -> 29.9 dB); without the key the weights' order is unknown.
 * [w_min_c, w_max_c] (not given in the paper) spans 2 RANGE_FACTOR[modality] times the weights' init bound
   and puts the cover channel's mean at weight 0, so the cover's average brightness does not act as a large
   constant weight; the six numbers travel in the header. The variable weights are optimised in pixel
