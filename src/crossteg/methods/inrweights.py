@@ -45,7 +45,7 @@ benchmarks/results/inrweights-tables.md):
   through it, so the header outlives pixel noise that the fitted weights themselves shrug off; smaller
   containers get it in least-significant bits after the fit (hence MIN_WIDTH). The width (architecture size) is
   the container's side. The header's distance from its lattice also measures how much the pixels (the weights)
-  changed since hiding: reveal warns above ALTERED_LEVELS (`pixel_change`).
+  changed since hiding: reveal warns above ALTERED_LEVELS (`read_header`, `warn_if_altered`).
 * Covers are resized (not cropped) to N x N, as the paper resizes its ImageNet covers to 512 x 512; the
   option width=0 uses a square cover's own side instead (a 384 x 384 cover gives a 384-wide network).
 * Secrets are fitted at their own size up to the paper's (16 x 128 x 128 video, 100 000 samples at 22 050 Hz;
