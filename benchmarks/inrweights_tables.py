@@ -50,7 +50,7 @@ from crossteg.methods.inrweights import (
     FAST_STEPS,
     SHAPE_GRID,
     INRWeights,
-    base_net,
+    header_net,
     prepare_cover,
     unseal,
 )
@@ -196,7 +196,7 @@ def shape_iou(secret: Shape, container: Image, key: str, grid: int = SHAPE_GRID)
     pixels = container.to_uint8()
     material = keys.derive(key, "inrweights")
     header = unseal(pixels, material)
-    net = base_net("shape", len(pixels), material, [(float(lo), float(hi)) for lo, hi in header["ranges"]])
+    net = header_net(header, len(pixels), material)
     axis = torch.linspace(-1, 1, grid)
     points = torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(-1, 3)
     weights = torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1))).float() / 255

@@ -69,6 +69,40 @@ def test_igr_geometric_init_starts_near_the_unit_sphere_and_keeps_square_variabl
     assert float(igr.apply(torch.zeros(1, 3), weights, biases, config)) < -0.4  # the centre is inside
 
 
+def test_igr_plane_offsets_break_the_star_shape_of_zero_biases():
+    """With zero biases (softplus ~ ReLU) f(t x) + radius ~ t (f(x) + radius): every inside is star-shaped about
+    the origin. Offset first-layer planes break that, and leave every weight as it was."""
+    config = igr.IGRConfig(3, 128, 6)
+    x = torch.rand(300, 3, generator=torch.Generator().manual_seed(0)) * 1.6 - 0.8
+    x = x[x.norm(dim=1) > 0.3]
+
+    def homogeneity_error(plane_offset: float) -> float:
+        weights, biases = igr.init_arrays(config, np.random.default_rng(2), plane_offset)
+        g = lambda p: igr.apply(p, weights, biases, config).squeeze(1) + igr.RADIUS_INIT  # noqa: E731
+        return float(torch.mean(torch.abs(g(2 * x) - 2 * g(x))) / torch.mean(torch.abs(2 * g(x))))
+
+    assert homogeneity_error(0.0) < 0.03
+    assert homogeneity_error(0.6) > 4 * homogeneity_error(0.0)
+    plain_w, plain_b = igr.init_arrays(config, np.random.default_rng(2))
+    offset_w, offset_b = igr.init_arrays(config, np.random.default_rng(2), 0.6)
+    assert all(torch.equal(a, b) for a, b in zip(plain_w, offset_w, strict=True))
+    distance = -offset_b[0] / plain_w[0].norm(dim=1)  # each plane's signed distance from the origin
+    assert float(distance.abs().max()) <= 0.6 + 1e-5 and float(distance.std()) > 0.25
+    assert float(plain_b[0].abs().max()) == 0
+    assert all(torch.equal(a, b) for a, b in zip(plain_b[1:], offset_b[1:], strict=True))
+
+
+def test_header_names_the_plane_offsets_and_older_headers_mean_none():
+    material = keys.derive("k", "inrweights")
+    header = {"modality": "shape", "ranges": [[-0.1, 0.1]] * 3, "scatter": True, "planes": 0.5}
+    offset = W.header_net(header, 64, material)
+    older = W.header_net({k: v for k, v in header.items() if k != "planes"}, 64, material)
+    assert float(offset.biases[0].abs().max()) > 0 and float(older.biases[0].abs().max()) == 0
+    assert all(torch.equal(a, b) for a, b in zip(offset.weights, older.weights, strict=True))
+    with pytest.raises(UsageError, match="planes"):
+        get_method("inrweights", planes=2)
+
+
 def test_quantise_rounds_forward_and_passes_gradients_straight_through():
     p = torch.tensor([0.1, 0.5001, 0.9999], requires_grad=True)
     q = W.quantise(p)
@@ -201,8 +235,9 @@ def test_audio_is_resampled_to_22050_and_revealed_at_its_level(tmp_path, amplitu
 def test_shape_secret_gives_a_mesh(tmp_path, assets):
     method = get_method("inrweights", width=32, steps=20)
     shape = media.load(assets / "mesh.ply")
-    stego = method.hide(cover_image(32, 32), shape, "k")
-    revealed = method.reveal(media.load(media.save(stego, tmp_path / "c.png")), "k")
+    stego = media.load(media.save(method.hide(cover_image(32, 32), shape, "k"), tmp_path / "c.png"))
+    assert W.unseal(stego.to_uint8(), keys.derive("k", "inrweights"))["planes"] == W.PLANE_OFFSET
+    revealed = method.reveal(stego, "k")
     assert len(revealed.faces) > 100
     lo, hi = shape.vertices.min(0), shape.vertices.max(0)
     half = (hi - lo).max() / 2 / 0.9  # the SDF grid spans the secret's box plus a margin, in the secret's frame

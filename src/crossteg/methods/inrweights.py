@@ -56,6 +56,10 @@ benchmarks/results/inrweights-tables.md):
   16 x 128 x 128 video through a 512-wide SIREN is ~2 TFLOP per step (estimate), a minute per step here.
   Shapes use supervised signed distances plus an eikonal term (codecs/inr.py) instead of IGR's surface loss,
   the distances clamped to +-SDF_CLAMP as DeepSDF's loss is (L1), so the fit spends itself near the surface.
+* IGR's fixed first map gets keyed biases that offset its planes from the origin by up to PLANE_OFFSET (nn/igr.py;
+  `planes=0` is IGR's zero biases). With zero biases the paper's IGR can only hold insides that are star-shaped
+  about the centre, whatever its variable weights: thin parts off the star (a bunny's ears, a cow's legs) melt
+  into the body. The offset range travels in the header.
 * quality "fast" runs FAST_STEPS with a cosine-decayed rate (FAST_LR); "paper" the paper's steps and rates,
   constant.
 """
@@ -144,6 +148,14 @@ MAX_AUDIO_GAIN = 1000.0  # a silent clip (RMS < 5e-4) is not blown up into noise
 # beta buys little shape for much cover (cow, clamped: beta 0.005 -> 0.86 / 31.1 dB, 0.002 -> 0.88 / 28.6 dB), and
 # 1000 steps reach 0.87. Thin parts (legs, ears) still melt into the body at the fast steps: see the tables' rows
 SDF_CLAMP = 0.1
+# ours: IGR's first-layer planes offset from the origin by U(+-PLANE_OFFSET) (nn/igr.py: with zero biases every inside
+# the network can hold is star-shaped about the centre). One-off script, width 512, 300 steps, face.png, IoU on a 64^3
+# grid / Chamfer over the largest extent / container PSNR: CGAL's Stanford Bunny 0.89 / 0.022 / 34.8 dB (planes 0)
+# -> 0.92 / 0.010 / 35.6 dB at 0.3 (0.45: 0.92 / 0.010 / 35.7 dB; 0.6: 0.91 / 0.011 / 35.8 dB), and an ear comes back;
+# CGAL's cow 0.86 / 0.014 / 34.5 dB -> 0.89 / 0.012 / 37.1 dB at 0.3, legs still missing. Offsets of 1.3 lost the
+# surface: where the start is far on the wrong side the clamped loss has no gradient. A straight-through gradient
+# past the clamp there (tried, not kept) cost ~1 dB of container for no better IoU (bunny 0.92, cow 0.79 at 0.3).
+PLANE_OFFSET = 0.3
 SHAPE_GRID = 64  # ours: marching-cubes grid of a revealed shape (a 512-wide IGR costs ~4 MFLOP per point)
 MIN_WIDTH = 32  # the sealed header (~260 bytes, one bit per pixel value) needs 3 x 27 x 27 values
 # ours: the header's bits dither-modulated with this lattice step (8-bit levels), each in copies spread over the
@@ -216,12 +228,13 @@ def siren_config(modality: str, width: int) -> siren.SirenConfig:
 
 
 def base_net(modality: str, width: int, material: keys.KeyMaterial, ranges: list[tuple[float, float]],
-             scatter: bool = True) -> BaseNet:
+             scatter: bool = True, plane_offset: float = 0.0) -> BaseNet:
     """The base network for `modality`, its pre-defined weights drawn from the key (our extension); with
-    `scatter` each channel's pixels are dealt to the weight matrix's positions in a keyed order (our extension)."""
+    `scatter` each channel's pixels are dealt to the weight matrix's positions in a keyed order (our extension);
+    `plane_offset` offsets IGR's first-layer planes from the origin (nn/igr.py, our extension)."""
     rng = material.rng(f"inrweights/predefined/{ARCH[modality]}/{modality}/{width}")
     if ARCH[modality] == "igr":
-        weights, biases = igr.init_arrays(igr_config(width), rng)
+        weights, biases = igr.init_arrays(igr_config(width), rng, plane_offset)
     else:
         weights, biases = siren.init_arrays(siren_config(modality, width), rng, output_gain=OUTPUT_GAIN)
     order = None
@@ -229,6 +242,14 @@ def base_net(modality: str, width: int, material: keys.KeyMaterial, ranges: list
         deal = material.rng(f"inrweights/scatter/{width}")
         order = [torch.from_numpy(deal.permutation(width * width)) for _ in VARIABLE[ARCH[modality]]]
     return BaseNet(modality, width, weights, biases, ranges, order)
+
+
+def header_net(header: dict[str, Any], width: int, material: keys.KeyMaterial) -> BaseNet:
+    """The base network a container's header describes; entries added since format 1 default to the network
+    of the containers written before them (the paper's layout, planes through the origin)."""
+    ranges = [(float(lo), float(hi)) for lo, hi in header["ranges"]]
+    return base_net(header["modality"], width, material, ranges, bool(header.get("scatter", False)),
+                    float(header.get("planes", 0.0)))
 
 
 def init_bound(arch: str, width: int) -> float:
@@ -350,11 +371,13 @@ class INRWeights(Method):
     quick_options = {"steps": 20, "width": 0}  # quick eval: a few steps, a network as wide as the square cover
 
     def __init__(self, quality: str = "fast", qat: bool = True, steps: int | None = None, width: int = WIDTH,
-                 beta: float | None = None, batch: int | None = None, scatter: bool = True) -> None:
+                 beta: float | None = None, batch: int | None = None, scatter: bool = True,
+                 planes: float = PLANE_OFFSET) -> None:
         """`qat=False` is the paper's no-QAT ablation; `steps` caps the fit; `width` is the container's side
         (paper 512; 0 = a square cover's own side); `beta` weighs the cover loss (default BETA per modality);
         `batch` the coordinates fitted per step; `scatter=False` lays the weights out as the paper does (weight
-        (i, j) at pixel (i, j)) instead of in a keyed order."""
+        (i, j) at pixel (i, j)) instead of in a keyed order; `planes` is the range of the shape network's
+        first-layer plane offsets (0: IGR's zero biases, the paper's base network)."""
         super().__init__(quality)
         if quality not in ("fast", "paper"):
             raise UsageError(f"quality must be fast or paper, not {quality}")
@@ -362,8 +385,10 @@ class INRWeights(Method):
             raise UsageError(f"width must be 0 (the cover's side) or at least {MIN_WIDTH}, not {width}")
         if steps is not None and steps < 1:
             raise UsageError(f"steps must be at least 1, not {steps}")
+        if not 0 <= planes <= 1:
+            raise UsageError(f"planes must be between 0 and 1 (the shape's box is +-0.9), not {planes}")
         self.qat, self.steps, self.width, self.beta, self.batch = bool(qat), steps, int(width), beta, batch
-        self.scatter = bool(scatter)
+        self.scatter, self.planes = bool(scatter), float(planes)
 
     def capacity(self, cover: Any) -> Capacity:
         """One secret of the paper's size: 16 x 128 x 128 video, 100 000 audio samples at 22 050 Hz, a shape."""
@@ -433,10 +458,11 @@ class INRWeights(Method):
             gain = audio_gain(signal.targets)
             signal.targets, signal.layout["gain"] = signal.targets * gain, gain
         material = keys.derive(key, self.id)
-        ranges = weight_ranges(pixels, signal.modality, width)
-        net = base_net(signal.modality, width, material, ranges, self.scatter)
-        header = {"v": FORMAT, "modality": signal.modality, "ranges": ranges, "layout": signal.layout,
-                  "scatter": self.scatter}
+        header = {"v": FORMAT, "modality": signal.modality, "ranges": weight_ranges(pixels, signal.modality, width),
+                  "layout": signal.layout, "scatter": self.scatter}
+        if signal.modality == "shape":
+            header["planes"] = self.planes
+        net = header_net(header, width, material)
         start, held = _robust_start(pixels, material, header)
         fitted = train(net, signal, _planes(pixels), self._schedule(signal.modality), progress=progress,
                        start=_planes(start), frozen=None if held is None else _planes(held))
@@ -454,9 +480,7 @@ class INRWeights(Method):
         material = keys.derive(key, self.id)
         header, change = read_header(container, material)
         warn_if_altered(change)
-        ranges = [(float(lo), float(hi)) for lo, hi in header["ranges"]]
-        # containers written before the keyed layout existed have no "scatter" entry: the paper's layout
-        net = base_net(header["modality"], h, material, ranges, bool(header.get("scatter", False)))
+        net = header_net(header, h, material)
         pixels = _planes(container).float() / 255
         progress("revealing (rendering the INR)", 0, 1)
         gain = float(header["layout"].get("gain", 1.0))  # audio was fitted scaled by this (AUDIO_RMS)

@@ -7,6 +7,11 @@ input is concatenated again before map `skip`; the map before it outputs width -
 map `skip` is square again. sp = softplus with beta 100 (IGR code). Geometric initialisation (IGR sec. 4,
 after Atzmon & Lipman's SAL): hidden maps N(0, sqrt(2)/sqrt(fan_out)) with zero bias, the last map
 N(sqrt(pi)/sqrt(fan_in), 1e-5) with bias -radius, so the initial network is close to |x| - radius.
+Ours, for networks whose first map is never trained (inrweights): `plane_offset` > 0 gives the first map biases
+-d_i |w_i| with d_i ~ U(-plane_offset, plane_offset), so its planes w_i . x = d_i lie across the shape instead of
+all through the origin. With zero biases and softplus ~ ReLU the whole network is positively homogeneous,
+f(t x) + radius ~ t (f(x) + radius): every inside it can represent is star-shaped about the origin, and thin parts
+off that star (ears, legs) are lost; IGR itself trains that map's biases away from zero.
 Weights are plain tensors given from outside (`apply`), so a method can build some of them from other
 tensors (inrweights: from the container's pixels).
 """
@@ -46,8 +51,11 @@ class IGRConfig:
         return shapes
 
 
-def init_arrays(config: IGRConfig, rng: np.random.Generator) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    """Weights (out x in) and biases with IGR's geometric initialisation, drawn from a numpy generator."""
+def init_arrays(config: IGRConfig, rng: np.random.Generator,
+                plane_offset: float = 0.0) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Weights (out x in) and biases with IGR's geometric initialisation, drawn from a numpy generator; with
+    `plane_offset` the first map's planes are offset from the origin by U(+-plane_offset) (drawn after the
+    weights, which therefore stay those of `plane_offset` 0)."""
     weights, biases = [], []
     shapes = config.shapes()
     for j, (fan_out, fan_in) in enumerate(shapes):
@@ -59,6 +67,9 @@ def init_arrays(config: IGRConfig, rng: np.random.Generator) -> tuple[list[torch
             bias = np.zeros(fan_out)
         weights.append(torch.from_numpy(weight.astype(np.float32)))
         biases.append(torch.from_numpy(bias.astype(np.float32)))
+    if plane_offset > 0:
+        offsets = rng.uniform(-plane_offset, plane_offset, shapes[0][0])
+        biases[0] = torch.from_numpy((-offsets * np.linalg.norm(weights[0].numpy(), axis=1)).astype(np.float32))
     return weights, biases
 
 
