@@ -9,7 +9,7 @@ paper showed the Stanford Bunny and Dragon without numbers). The step counts of 
 fast mode (400 video, 1000 audio, 300 shape steps; the paper ran 5000, 20 000 for audio, on whole signals); one
 video and one audio case run the paper's 5000 / 20 000 steps. The whole run takes about 1.5 hours of one
 core. The container is saved as a PNG, read back, and revealed with the key; every number is measured on
-those files. Cases are cached under --cache so a stopped run resumes.
+those files. Cases are cached under --cache (by name and by the method's code) so a stopped run resumes.
 
 * table 1: video in image (face.png), cover and secret APD / PSNR / SSIM (LPIPS not measured: no registry
   package ships its backbone weights);
@@ -54,7 +54,7 @@ from crossteg.methods.inrweights import (
     prepare_cover,
     unseal,
 )
-from crossteg.results import Results, Row, merged_command, previous_rows
+from crossteg.results import Results, Row, merged_command, previous_rows, source_fingerprint
 
 COMMAND = "python -m benchmarks.inrweights_tables"
 KEY = "inrweights-tables"
@@ -293,9 +293,10 @@ def main(argv: list[str] | None = None) -> int:
         results.rows, previous = previous_rows(args.out / f"{results.benchmark}.json",
                                                lambda row: row.setting not in settings)
         results.command = merged_command(previous, f"{command} --merge") if previous else command
+    code = source_fingerprint(INRWeights)
     for name in args.cases.split(","):
         _, cover, secret, steps_field, qat, _ = CASES[name]
-        done = cache / f"{name}.json"
+        done = cache / f"{name}-{code}.json"  # a change of the method's code (or what it imports) runs it again
         if not done.exists() and data.get(secret) is None:
             continue  # a CGAL mesh without libcgal-demo
         if not done.exists():

@@ -1,14 +1,16 @@
 """The report: builds on the bundled set with lsb alone, contains its pictures, and resumes from its cache; the
 results files' merged commands; the cases eval picks."""
 
+import importlib
 import json
+import sys
 
 import pytest
 
 from crossteg import report
 from crossteg.evaluate import quick_cases, samples_by_modality
 from crossteg.methods import get_method, lsb
-from crossteg.results import merged_command
+from crossteg.results import merged_command, source_fingerprint
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +51,24 @@ def test_report_resumes_from_its_cache(built, monkeypatch):
         cached.unlink()
     with pytest.raises(AssertionError, match="recomputed"):
         report.run_report("lsb", attacks="png-resave,jpeg-95", output=out)
+
+
+def test_source_fingerprint_follows_the_modules_a_method_imports(tmp_path, monkeypatch):
+    """Cached cells (and benchmark cases) are keyed by this: editing a module the method only imports (nn/igr.py
+    for inrweights) must change it, as editing the method's own file does."""
+    (tmp_path / "crossteg_fp_leaf.py").write_text("VALUE = 1\n")
+    (tmp_path / "crossteg_fp_root.py").write_text("from crossteg_fp_leaf import VALUE\n\nclass Method:\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        root = importlib.import_module("crossteg_fp_root")
+        before = source_fingerprint(root.Method)
+        assert source_fingerprint(root.Method) == before
+        (tmp_path / "crossteg_fp_leaf.py").write_text("VALUE = 2\n")
+        assert source_fingerprint(root.Method) != before
+    finally:
+        for name in ("crossteg_fp_root", "crossteg_fp_leaf"):
+            sys.modules.pop(name, None)
+    assert source_fingerprint(lsb.LSB) != source_fingerprint(get_method("inrweights").__class__)
 
 
 def test_markdown_and_html_escape_cells():

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import html
-import inspect
 import json
 import tempfile
 from dataclasses import asdict
@@ -28,7 +27,7 @@ from crossteg.evaluate import quick_cases, run_case, samples_by_modality, skippe
 from crossteg.media.files import atomic_write_bytes
 from crossteg.media.payload import Payload
 from crossteg.methods.base import WEIGHTS_DIR, Method, Progress, get_method, method_ids, no_progress
-from crossteg.results import Results, Row
+from crossteg.results import Results, Row, source_fingerprint
 from crossteg.robustness import Attack, select
 
 BENCHMARK_RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
@@ -43,10 +42,9 @@ def _sha(data: bytes) -> str:
 
 def cell_key(method: Method, options: dict[str, Any], cover: Path, secret: Path, attacks: list[Attack]) -> str:
     """A hash of everything a cell's result depends on."""
-    source = Path(inspect.getsourcefile(type(method)) or "")
     weights = [_sha((WEIGHTS_DIR / w).read_bytes()) for w in method.weights if (WEIGHTS_DIR / w).exists()]
     parts = {"version": crossteg.__version__, "method": method.id, "options": options, "weights": weights,
-             "source": _sha(source.read_bytes()) if source.is_file() else "", "cover": _sha(cover.read_bytes()),
+             "source": source_fingerprint(type(method)), "cover": _sha(cover.read_bytes()),
              "secret": _sha(secret.read_bytes()), "attacks": [a.name for a in attacks]}
     return _sha(json.dumps(parts, sort_keys=True, default=str).encode())[:24]
 

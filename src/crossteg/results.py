@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import datetime
+import hashlib
+import importlib.util
+import inspect
 import json
 import math
 import os
@@ -17,6 +21,41 @@ from crossteg.media.files import atomic_write_bytes
 IDENTICAL = "identical (infinite)"
 LOWER_IS_BETTER = ("_seconds", "_chamfer", "_mse", "_mae", "_apd", "_rmse", "_ae", "_piqe", "detection_accuracy",
                    "detection_auc", "real_time_factor")
+
+
+def source_fingerprint(*roots: Any) -> str:
+    """A hash of the source of the crossteg modules defining `roots` (modules, classes, functions) and of every
+    crossteg module their source imports, transitively (imports inside functions included): what a cached result
+    computed with them depends on."""
+    todo = [root.__name__ if inspect.ismodule(root) else root.__module__ for root in roots]
+    files: dict[str, str] = {}
+    while todo:
+        name = todo.pop()
+        if name in files or not name.startswith("crossteg"):
+            continue
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):  # "from crossteg.x import CONSTANT" names no module
+            spec = None
+        if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+            continue
+        files[name] = spec.origin
+        todo.extend(_imported_names(Path(spec.origin).read_text()))
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        digest.update(name.encode() + b"\0" + Path(files[name]).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _imported_names(source: str) -> set[str]:
+    """Every absolute name an `import` or `from ... import` of `source` mentions (a.b, and a.b.c for each c)."""
+    names = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
+    return names
 
 
 def machine() -> str:
