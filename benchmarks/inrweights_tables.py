@@ -19,8 +19,9 @@ those files. Cases are cached under --cache (by name and by the method's code) s
 * shape in image (face.png): IoU (occupancy on a 64^3 grid) and Chamfer distance of the revealed mesh (no
   paper numbers), for the bundled torus and for the paper's own secrets, the Stanford Bunny and a dragon, as
   CGAL's demo data ships them (bunny00.off; ChineseDragon-10kv.off, not the Stanford Dragon, which no
-  package here ships): `apt-get install libcgal-demo` (its meshes are read from the package, never copied here;
-  without it those cases are left out with a message);
+  package here ships), and CGAL's cow (thin legs): `apt-get install libcgal-demo` (its meshes are read from the
+  package, never copied here; without it those cases are left out with a message); the bunny again with the
+  paper's IGR (planes 0: first-layer biases zero, our plane offsets off);
 * the container re-written by Pillow reveals the identical secret; a wrong key is reported; seconds per hide.
 """
 
@@ -114,7 +115,8 @@ def secrets(cfg: Config) -> dict[str, Any]:
 
 # Debian's libcgal-demo: CGAL's demo data (LGPL/GPL package), read at run time, never copied into the repository
 CGAL_DATA = Path("/usr/share/doc/libcgal-dev/data.tar.gz")
-CGAL_MESHES = {"bunny": "bunny00.off", "dragon": "ChineseDragon-10kv.off"}  # the paper's Fig. 5 secrets
+CGAL_MESHES = {"bunny": "bunny00.off", "dragon": "ChineseDragon-10kv.off",  # the paper's Fig. 5 secrets
+               "cow": "cow.off"}  # thin legs: the hardest of the three
 
 
 def cgal_mesh(name: str, work: Path) -> Shape | None:
@@ -131,10 +133,10 @@ def cgal_mesh(name: str, work: Path) -> Shape | None:
     return shape
 
 
-def run_case(name: str, cover_name: str, secret: Any, cfg: Config, steps: int, qat: bool, work: Path,
+def run_case(name: str, cover_name: str, secret: Any, cfg: Config, steps: int, options: dict[str, Any], work: Path,
              pictures: Path | None = None) -> dict[str, float]:
     """Hide, save, reload, reveal, re-write with Pillow, reveal again, try a wrong key; return the scores."""
-    method = INRWeights(qat=qat, steps=steps, width=cfg.width)
+    method = INRWeights(steps=steps, width=cfg.width, **options)
     cover = media.load(assets_dir() / cover_name)
     assert isinstance(cover, Image)
     start = time.perf_counter()
@@ -243,15 +245,18 @@ def save_views(shapes: list[Shape], path: Path, side: int = 200, points: int = 6
     PILImage.fromarray(np.round(np.concatenate(rows) * 255).astype(np.uint8)).save(path)
 
 
-CASES = {  # name: (setting, cover, secret, steps field, qat, paper numbers)
-    "video": ("table1 video in image", "face.png", "video", "video_steps", True, TABLE1),
-    "noqat": ("table3 no-QAT ablation", "face.png", "video", "video_steps", False, TABLE3),
-    "audio": ("table2 audio in image", "photo.png", "audio", "audio_steps", True, TABLE2),
-    "shape": ("shape in image", "face.png", "shape", "shape_steps", True, {}),
-    "bunny": ("shape in image, Stanford Bunny", "face.png", "bunny", "shape_steps", True, {}),
-    "dragon": ("shape in image, Chinese dragon", "face.png", "dragon", "shape_steps", True, {}),
-    "videolong": ("table1 video in image, the paper's 5000 steps", "face.png", "video", "long_steps", True, TABLE1),
-    "audiolong": ("table2 audio in image, the paper's 20000 steps", "photo.png", "audio", "audio_long_steps", True,
+CASES = {  # name: (setting, cover, secret, steps field, method options, paper numbers)
+    "video": ("table1 video in image", "face.png", "video", "video_steps", {}, TABLE1),
+    "noqat": ("table3 no-QAT ablation", "face.png", "video", "video_steps", {"qat": False}, TABLE3),
+    "audio": ("table2 audio in image", "photo.png", "audio", "audio_steps", {}, TABLE2),
+    "shape": ("shape in image", "face.png", "shape", "shape_steps", {}, {}),
+    "bunny": ("shape in image, Stanford Bunny", "face.png", "bunny", "shape_steps", {}, {}),
+    "bunnystar": ("shape in image, Stanford Bunny, planes 0 (the paper's IGR)", "face.png", "bunny", "shape_steps",
+                  {"planes": 0.0}, {}),
+    "dragon": ("shape in image, Chinese dragon", "face.png", "dragon", "shape_steps", {}, {}),
+    "cow": ("shape in image, CGAL's cow", "face.png", "cow", "shape_steps", {}, {}),
+    "videolong": ("table1 video in image, the paper's 5000 steps", "face.png", "video", "long_steps", {}, TABLE1),
+    "audiolong": ("table2 audio in image, the paper's 20000 steps", "photo.png", "audio", "audio_long_steps", {},
                   TABLE2),
 }
 
@@ -284,7 +289,8 @@ def main(argv: list[str] | None = None) -> int:
     cache = args.cache / ("quick" if cfg.quick else "full")
     cache.mkdir(parents=True, exist_ok=True)
     data = secrets(cfg)
-    data |= {name: cgal_mesh(mesh, cache) for name, mesh in CGAL_MESHES.items() if name in args.cases.split(",")}
+    wanted = {CASES[name][2] for name in args.cases.split(",")}
+    data |= {name: cgal_mesh(mesh, cache) for name, mesh in CGAL_MESHES.items() if name in wanted}
     command = COMMAND + (" --quick" if cfg.quick else "") + (f" --cases {args.cases}" if args.cases != ",".join(CASES)
                                                               else "")
     results = Results("inrweights-tables" + ("-quick" if cfg.quick else ""), "inrweights", command)
@@ -295,14 +301,14 @@ def main(argv: list[str] | None = None) -> int:
         results.command = merged_command(previous, f"{command} --merge") if previous else command
     code = source_fingerprint(INRWeights)
     for name in args.cases.split(","):
-        _, cover, secret, steps_field, qat, _ = CASES[name]
+        _, cover, secret, steps_field, options, _ = CASES[name]
         done = cache / f"{name}-{code}.json"  # a change of the method's code (or what it imports) runs it again
         if not done.exists() and data.get(secret) is None:
             continue  # a CGAL mesh without libcgal-demo
         if not done.exists():
-            show = name in ("video", "audio", "bunny", "dragon") and not cfg.quick  # pictures (strips, views)
+            show = name in ("video", "audio", "bunny", "dragon", "cow") and not cfg.quick  # pictures (strips, views)
             pictures = args.out / f"inrweights-{name}-pictures.png" if show else None
-            scores = run_case(name, cover, data[secret], cfg, getattr(cfg, steps_field), qat, cache, pictures)
+            scores = run_case(name, cover, data[secret], cfg, getattr(cfg, steps_field), options, cache, pictures)
             done.write_text(json.dumps(scores))
             print(name, json.dumps(scores), flush=True)
         results.rows += rows_for(name, json.loads(done.read_text()), cfg)
