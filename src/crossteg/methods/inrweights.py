@@ -146,16 +146,20 @@ MAX_AUDIO_GAIN = 1000.0  # a silent clip (RMS < 5e-4) is not blown up into noise
 # 64^3 grid / Chamfer over the largest extent / cover PSNR): CGAL's cow 0.68 / 0.023 / 29.4 dB -> 0.84 / 0.015 /
 # 33.4 dB, its Stanford Bunny 0.78 / 0.023 / 34.1 dB -> 0.89 / 0.022 / 34.9 dB; clamp 0.03 on the bunny 0.85. Lower
 # beta buys little shape for much cover (cow, clamped: beta 0.005 -> 0.86 / 31.1 dB, 0.002 -> 0.88 / 28.6 dB), and
-# 1000 steps reach 0.87. Thin parts (legs, ears) still melt into the body at the fast steps: see the tables' rows
+# 1000 steps reach 0.87. Thin parts (legs, ears) melted into the body: see PLANE_OFFSET below
 SDF_CLAMP = 0.1
 # ours: IGR's first-layer planes offset from the origin by U(+-PLANE_OFFSET) (nn/igr.py: with zero biases every inside
 # the network can hold is star-shaped about the centre). One-off script, width 512, 300 steps, face.png, IoU on a 64^3
 # grid / Chamfer over the largest extent / container PSNR: CGAL's Stanford Bunny 0.89 / 0.022 / 34.8 dB (planes 0)
 # -> 0.92 / 0.010 / 35.6 dB at 0.3 (0.45: 0.92 / 0.010 / 35.7 dB; 0.6: 0.91 / 0.011 / 35.8 dB), and an ear comes back;
-# CGAL's cow 0.86 / 0.014 / 34.5 dB -> 0.89 / 0.012 / 37.1 dB at 0.3, legs still missing. Offsets of 1.3 lost the
-# surface: where the start is far on the wrong side the clamped loss has no gradient. A straight-through gradient
-# past the clamp there (tried, not kept) cost ~1 dB of container for no better IoU (bunny 0.92, cow 0.79 at 0.3).
+# CGAL's cow 0.86 / 0.014 / 34.5 dB -> 0.89 / 0.012 / 37.1 dB at 0.3 (0.6: 0.88 / 0.012 / 36.8 dB), legs still missing.
+# At the paper's 5000 steps the bunny reaches 0.95 / 0.008 / 38.5 dB with both ears (0.92 / 0.013 / 37.5 dB at 0).
+# Wider offsets raise the start (the cover's pixels as weights: E softplus(z + b) grows with the spread of b): with
+# face.png its inside is 15 / 12 / 6 / 0 % of the box at 0 / 0.3 / 0.6 / 0.9, and a start with no inside gets no
+# gradient from the clamped loss (the cow lost its surface at 0.9, the bunny at 1.3). A straight-through gradient
+# past the clamp (tried, not kept) cost ~1 dB of container for no better IoU (bunny 0.92, cow 0.79 at 0.3).
 PLANE_OFFSET = 0.3
+MAX_PLANE_OFFSET = 0.6
 SHAPE_GRID = 64  # ours: marching-cubes grid of a revealed shape (a 512-wide IGR costs ~4 MFLOP per point)
 MIN_WIDTH = 32  # the sealed header (~260 bytes, one bit per pixel value) needs 3 x 27 x 27 values
 # ours: the header's bits dither-modulated with this lattice step (8-bit levels), each in copies spread over the
@@ -385,8 +389,9 @@ class INRWeights(Method):
             raise UsageError(f"width must be 0 (the cover's side) or at least {MIN_WIDTH}, not {width}")
         if steps is not None and steps < 1:
             raise UsageError(f"steps must be at least 1, not {steps}")
-        if not 0 <= planes <= 1:
-            raise UsageError(f"planes must be between 0 and 1 (the shape's box is +-0.9), not {planes}")
+        if not 0 <= planes <= MAX_PLANE_OFFSET:
+            raise UsageError(f"planes must be between 0 and {MAX_PLANE_OFFSET} (wider offsets can leave the fit's "
+                             f"start without an inside, and the fit without a surface), not {planes}")
         self.qat, self.steps, self.width, self.beta, self.batch = bool(qat), steps, int(width), beta, batch
         self.scatter, self.planes = bool(scatter), float(planes)
 
