@@ -101,6 +101,11 @@ def test_header_names_the_plane_offsets_and_older_headers_mean_none():
     assert all(torch.equal(a, b) for a, b in zip(offset.weights, older.weights, strict=True))
     with pytest.raises(UsageError, match="planes"):
         get_method("inrweights", planes=2)
+    container = np.random.default_rng(0).integers(0, 256, (64, 64, 3)).astype(np.uint8)
+    version1 = {"v": 1, "modality": "shape", "ranges": [[-0.1, 0.1]] * 3, "layout": {}, "scatter": True}
+    assert W.unseal(W.seal(container, material, version1)[0], material) == version1
+    with pytest.raises(MediaError, match="incompatible version"):  # a later format is refused, not misread
+        W.unseal(W.seal(container, material, {**version1, "v": W.FORMAT + 1})[0], material)
 
 
 def test_quantise_rounds_forward_and_passes_gradients_straight_through():

@@ -39,13 +39,14 @@ benchmarks/results/inrweights-tables.md):
   (eq. 1 up to a constant); L_c is eq. 2's sum in pixel units divided by the width, so one beta holds at
   every width (the secret's gradient per pixel falls about like 1/width).
 * Everything reveal needs besides the key and the pixels (modality, the secret's layout, the six range
-  numbers) is a small authenticated, encrypted header (codecs/frame.py) of ~2300 bits at key-derived pixel
-  values: a wrong key is reported, not guessed. Ours: from width 128 up each bit is dither-modulated into
-  one or more values (`header_copies`; lattice step HEADER_STEP) sealed into the cover before the fit and held
-  through it, so the header outlives pixel noise that the fitted weights themselves shrug off; smaller
-  containers get it in least-significant bits after the fit (hence MIN_WIDTH). The width (architecture size) is
-  the container's side. The header's distance from its lattice also measures how much the pixels (the weights)
-  changed since hiding: reveal warns above ALTERED_LEVELS (`read_header`, `warn_if_altered`).
+  numbers, the layout and plane offsets of the weights) is a small authenticated, encrypted header
+  (codecs/frame.py) of ~2300 bits at key-derived pixel values: a wrong key is reported, not guessed. Ours:
+  from width 128 up each bit is dither-modulated into one or more values (`header_copies`; lattice step
+  HEADER_STEP) sealed into the cover before the fit and held through it, so the header outlives pixel noise
+  that the fitted weights themselves shrug off; smaller containers get it in least-significant bits after the
+  fit (hence MIN_WIDTH). The width (architecture size) is the container's side. The header's distance from
+  its lattice also measures how much the pixels (the weights) changed since hiding: reveal warns above
+  ALTERED_LEVELS (`read_header`, `warn_if_altered`).
 * Covers are resized (not cropped) to N x N, as the paper resizes its ImageNet covers to 512 x 512; the
   option width=0 uses a square cover's own side instead (a 384 x 384 cover gives a 384-wide network).
 * Secrets are fitted at their own size up to the paper's (16 x 128 x 128 video, 100 000 samples at 22 050 Hz;
@@ -183,7 +184,8 @@ HEADER_STEP, HEADER_COPIES, HEADER_VALUES_PER_COPY = 20, 7, 48_000
 # +5 levels moves every value a quarter of the header's step: the header is lost (refused, exit 4).
 ALTERED_LEVELS = 0.45
 HEADER_AAD = b"crossteg-inrweights-v1"
-FORMAT = 1
+FORMAT = 2  # 2: a shape's header names its plane offsets ("planes"); version 1 still reads (no offsets)
+READABLE_FORMATS = (1, FORMAT)
 
 
 @dataclass
@@ -545,7 +547,7 @@ def read_header(container: np.ndarray, material: keys.KeyMaterial) -> tuple[dict
     inrweights container."""
     plaintext, change = _sealed_header(container.reshape(-1), material)
     header = json.loads(plaintext)
-    if header.get("v") != FORMAT or header.get("modality") not in ARCH:
+    if header.get("v") not in READABLE_FORMATS or header.get("modality") not in ARCH:
         raise MediaError("this inrweights container was written by an incompatible version")
     return dict(header), change
 
