@@ -59,8 +59,8 @@ benchmarks/results/inrweights-tables.md):
   the distances clamped to +-SDF_CLAMP as DeepSDF's loss is (L1), so the fit spends itself near the surface.
 * IGR's fixed first map gets keyed biases that offset its planes from the origin by up to PLANE_OFFSET (nn/igr.py;
   `planes=0` is IGR's zero biases). With zero biases the paper's IGR can only hold insides that are star-shaped
-  about the centre, whatever its variable weights: thin parts off the star (a bunny's ears, a cow's legs) melt
-  into the body. The offset range travels in the header.
+  about the centre, whatever its variable weights: parts off the star (a bunny's ears) melt into the body. The
+  offset range travels in the header. (A cow's legs are still lost with the offsets: see PLANE_OFFSET.)
 * quality "fast" runs FAST_STEPS with a cosine-decayed rate (FAST_LR); "paper" the paper's steps and rates,
   constant.
 """

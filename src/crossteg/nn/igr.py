@@ -10,8 +10,8 @@ N(sqrt(pi)/sqrt(fan_in), 1e-5) with bias -radius, so the initial network is clos
 Ours, for networks whose first map is never trained (inrweights): `plane_offset` > 0 gives the first map biases
 -d_i |w_i| with d_i ~ U(-plane_offset, plane_offset), so its planes w_i . x = d_i lie across the shape instead of
 all through the origin. With zero biases and softplus ~ ReLU the whole network is positively homogeneous,
-f(t x) + radius ~ t (f(x) + radius): every inside it can represent is star-shaped about the origin, and thin parts
-off that star (ears, legs) are lost; IGR itself trains that map's biases away from zero.
+f(t x) + radius ~ t (f(x) + radius): every inside it can represent is star-shaped about the origin, and parts
+off that star (a bunny's ears) are lost; IGR itself trains that map's biases away from zero.
 Weights are plain tensors given from outside (`apply`), so a method can build some of them from other
 tensors (inrweights: from the container's pixels).
 """
