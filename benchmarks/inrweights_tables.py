@@ -41,6 +41,7 @@ import torch
 from PIL import Image as PILImage
 
 from crossteg import keys, media, metrics
+from crossteg.codecs import inr
 from crossteg.errors import KeyError_
 from crossteg.evaluate import assets_dir
 from crossteg.media import Audio, Image, Shape, Video
@@ -51,9 +52,8 @@ from crossteg.methods.inrweights import (
     FAST_STEPS,
     SHAPE_GRID,
     INRWeights,
-    header_net,
     prepare_cover,
-    unseal,
+    revealed_model,
 )
 from crossteg.results import Results, Row, merged_command, previous_rows, source_fingerprint
 
@@ -195,15 +195,9 @@ def secret_scores(secret: Any, revealed: Any) -> dict[str, float]:
 def shape_iou(secret: Shape, container: Image, key: str, grid: int = SHAPE_GRID) -> float:
     """IoU of the inside (SDF < 0) of the secret and of the revealed network on a grid over the secret's
     normalised frame; occupancy grids, because a revealed surface that meets the grid's edge is not closed."""
-    pixels = container.to_uint8()
-    material = keys.derive(key, "inrweights")
-    header = unseal(pixels, material)
-    net = header_net(header, len(pixels), material)
-    axis = torch.linspace(-1, 1, grid)
-    points = torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(-1, 3)
-    weights = torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1))).float() / 255
-    with torch.no_grad():
-        predicted = torch.cat([net.forward(points[k:k + 65536], weights) for k in range(0, len(points), 65536)])
+    model = revealed_model(container.to_uint8(), keys.derive(key, "inrweights"))[0]
+    points = inr.grid(grid, grid, grid)
+    predicted = inr.evaluate(model, points)
     truth = secret.normalized().sdf(points.numpy())
     return metrics.iou_occupancy(truth < 0, predicted.numpy().ravel() < 0)
 

@@ -39,7 +39,8 @@ class Signal:
     layout: dict[str, Any]
 
 
-def _grid(*sizes: int) -> torch.Tensor:
+def grid(*sizes: int) -> torch.Tensor:
+    """The points of a regular grid over [-1, 1] per axis (one axis of size 1 sits at 0), as N x len(sizes)."""
     axes = [torch.linspace(-1, 1, n) if n > 1 else torch.zeros(1) for n in sizes]
     return torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, len(sizes))
 
@@ -50,7 +51,7 @@ def to_signal(obj: Any, seed: int = 0, audio_span: float | None = None) -> Signa
     if isinstance(obj, Image):
         h, w = obj.pixels.shape[:2]
         targets = torch.from_numpy(obj.pixels.reshape(-1, 3)) * 2 - 1
-        return Signal("image", _grid(h, w), targets, {"height": h, "width": w})
+        return Signal("image", grid(h, w), targets, {"height": h, "width": w})
     if isinstance(obj, Audio):
         mono = obj.mono().samples[0]
         span = AUDIO_SPAN if audio_span is None else float(audio_span)
@@ -61,7 +62,7 @@ def to_signal(obj: Any, seed: int = 0, audio_span: float | None = None) -> Signa
     if isinstance(obj, Video):
         t, h, w = obj.frames.shape[:3]
         targets = torch.from_numpy(obj.frames.reshape(-1, 3)) * 2 - 1
-        return Signal("video", _grid(t, h, w), targets, {"frames": t, "height": h, "width": w, "fps": obj.fps})
+        return Signal("video", grid(t, h, w), targets, {"frames": t, "height": h, "width": w, "fps": obj.fps})
     if isinstance(obj, Shape):
         return _shape_signal(obj, seed)
     raise TypeError(f"no INR representation for {type(obj).__name__}")
@@ -92,7 +93,7 @@ def volume_iou(signal: Signal, model: Model) -> float:
     """IoU of the insides (SDF < 0) of a shape signal and of the model's SDF, on the signal's uniformly drawn
     points only (the second half): an estimate of the volumetric IoU of the two shapes."""
     uniform = slice(SHAPE_POINTS // 2, None)  # _shape_signal puts the near-surface points first
-    a, b = signal.targets[uniform] < 0, _evaluate(model, signal.coords[uniform]) < 0
+    a, b = signal.targets[uniform] < 0, evaluate(model, signal.coords[uniform]) < 0
     return float((a & b).sum()) / max(1, int((a | b).sum()))
 
 
@@ -117,7 +118,8 @@ def loss_for(modality: str, sdf_clamp: float | None = None):
 
 
 @torch.no_grad()
-def _evaluate(model: Model, coords: torch.Tensor, chunk: int = 65536) -> torch.Tensor:
+def evaluate(model: Model, coords: torch.Tensor, chunk: int = 65536) -> torch.Tensor:
+    """The model at every coordinate, in chunks so a big grid does not hold every activation at once."""
     return torch.cat([model(coords[i:i + chunk]) for i in range(0, len(coords), chunk)])
 
 
@@ -125,24 +127,24 @@ def render(model: Model, modality: str, layout: dict[str, Any]) -> Any:
     """The media object an INR of `modality` represents (the inverse of `to_signal`)."""
     if modality == "image":
         h, w = layout["height"], layout["width"]
-        rgb = _evaluate(model, _grid(h, w)).reshape(h, w, 3)
+        rgb = evaluate(model, grid(h, w)).reshape(h, w, 3)
         return Image(((rgb + 1) / 2).clamp(0, 1).numpy())
     if modality == "audio":
         span = layout.get("span", AUDIO_SPAN)
         coords = torch.linspace(-span, span, layout["samples"]).unsqueeze(1)
-        return Audio(_evaluate(model, coords).clamp(-1, 1).numpy().reshape(1, -1), layout["sample_rate"])
+        return Audio(evaluate(model, coords).clamp(-1, 1).numpy().reshape(1, -1), layout["sample_rate"])
     if modality == "video":
         t, h, w = layout["frames"], layout["height"], layout["width"]
-        rgb = _evaluate(model, _grid(t, h, w)).reshape(t, h, w, 3)
+        rgb = evaluate(model, grid(t, h, w)).reshape(t, h, w, 3)
         return Video(((rgb + 1) / 2).clamp(0, 1).numpy(), layout["fps"])
     if modality == "shape":
         n = layout["resolution"]
-        grid = _grid(n, n, n)
-        sdf = _evaluate(model, grid).reshape(n, n, n)
+        points = grid(n, n, n)
+        sdf = evaluate(model, points).reshape(n, n, n)
         # the shape was normalised into the box [-0.9, 0.9]^3: outside it (plus two grid steps) nothing is inside,
         # whatever the INR extrapolates there. Intersecting with the box removes those floaters and closes every
         # surface before the grid's edge, so the mesh is watertight.
-        box = grid.abs().max(dim=1).values.reshape(n, n, n) - (NORMALIZED_HALF_EXTENT + 4 / (n - 1))
+        box = points.abs().max(dim=1).values.reshape(n, n, n) - (NORMALIZED_HALF_EXTENT + 4 / (n - 1))
         mesh = mesh_from_sdf(torch.maximum(sdf, box).numpy())
         return Shape(mesh.vertices * layout["scale"] + np.asarray(layout["center"], np.float32), mesh.faces)
     raise ValueError(f"unknown modality {modality!r}")

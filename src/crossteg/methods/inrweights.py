@@ -484,16 +484,22 @@ class INRWeights(Method):
         h, w = container.shape[:2]
         if h != w or h < MIN_WIDTH:
             raise MediaError(f"an inrweights container is square (the network's width); this image is {w}x{h}")
-        material = keys.derive(key, self.id)
-        header, change = read_header(container, material)
+        model, header, change = revealed_model(container, keys.derive(key, self.id))
         warn_if_altered(change)
-        net = header_net(header, h, material)
-        pixels = _planes(container).float() / 255
         progress("revealing (rendering the INR)", 0, 1)
-        gain = float(header["layout"].get("gain", 1.0))  # audio was fitted scaled by this (AUDIO_RMS)
-        out = render(lambda x: net.forward(x, pixels) / gain, header["modality"], header["layout"])
+        out = render(model, header["modality"], header["layout"])
         progress("revealing (rendering the INR)", 1, 1)
         return out
+
+
+def revealed_model(container: np.ndarray, material: keys.KeyMaterial):
+    """The secret's network rebuilt from a square container's pixels and sealed header, as a one-argument function
+    of the coordinates (what codecs.inr.render calls); with the header and its pixel change (`read_header`)."""
+    header, change = read_header(container, material)
+    net = header_net(header, len(container), material)
+    pixels = _planes(container).float() / 255
+    gain = float(header["layout"].get("gain", 1.0))  # audio was fitted scaled by this (AUDIO_RMS)
+    return (lambda x: net.forward(x, pixels) / gain), header, change
 
 
 def header_copies(values: int) -> int:
