@@ -1,14 +1,16 @@
 """The report: builds on the bundled set with lsb alone, contains its pictures, and resumes from its cache; the
-results files' merged commands; the cases eval picks."""
+results files' merged commands; the cases eval picks, and how it makes a user's too-large secret fit."""
 
 import importlib
 import json
 import sys
 
+import numpy as np
 import pytest
 
-from crossteg import report
-from crossteg.evaluate import quick_cases, samples_by_modality
+from crossteg import media, report
+from crossteg.evaluate import fits, fitted_secret, quick_cases, run_case, samples_by_modality
+from crossteg.media import Audio, Image, Video
 from crossteg.methods import get_method, lsb
 from crossteg.results import merged_command, source_fingerprint
 
@@ -101,3 +103,42 @@ def test_quick_cases_take_the_first_secret_that_fits_and_pass_over_unusable_cove
     where, samples = folder("tiny-first", {"a_tiny.png": "face64.png", "b_face.png": "face.png",
                                            "speech.wav": "speech_1.wav"})
     assert quick_cases(get_method("thinimg"), samples) == [(where / "b_face.png", where / "speech.wav")]
+
+
+def test_a_secret_too_large_for_the_cover_is_downscaled_trimmed_or_cut_until_it_fits(assets):
+    """The user's photo, speech or clip is made to fit as the capacity error advises: a picture downscaled with
+    its aspect, speech trimmed, a clip cut to its first 16 frames and then downscaled; each just fits (one size
+    up would not), says so, and keeps its content; what fits already, and bytes, stay as they are."""
+    ditas, inrweights = get_method("ditas"), get_method("inrweights")
+    cover = media.load(assets / "speech_1.wav")
+    photo = media.load(assets / "face.png")
+    small, note = fitted_secret(ditas, photo, cover)
+    assert fits(ditas, small, cover) and "downscaled from 384x384" in note
+    assert small.width == small.height < photo.width
+    assert not fits(ditas, Image(np.zeros((small.height + 1, small.width + 1, 3), np.float32)), cover)
+    assert abs(float(small.pixels.mean()) - float(photo.pixels.mean())) < 0.01
+    face64 = media.load(assets / "face64.png")
+    assert fitted_secret(ditas, face64, cover) == (face64, "")
+    container = media.load(assets / "photo.png")
+    speech = Audio(np.tile(media.load(assets / "speech_long.wav").samples, 3), 16000)
+    trimmed, note = fitted_secret(inrweights, speech, container)
+    assert fits(inrweights, trimmed, container) and note == "secret trimmed to its first 4.54 of 31.98 s to fit"
+    assert not fits(inrweights, Audio(speech.samples[:, :trimmed.frames + 4], 16000), container)
+    assert np.array_equal(trimmed.samples, speech.samples[:, :trimmed.frames])
+    frames = np.repeat(media.load(assets / "clip.mp4").frames, 3, axis=0)  # 48 frames of 128x128
+    wide = Video(np.concatenate([frames, frames], axis=2), 25)  # 128 x 256: a wide clip
+    clip, note = fitted_secret(inrweights, wide, container)
+    assert note == "secret cut to its first 16 of 48 frames and downscaled from 256x128 to 181x90 to fit"
+    assert fits(inrweights, clip, container) and clip.num_frames == 16
+    assert np.allclose(clip.frames.mean(axis=(1, 2)), wide.frames[:16].mean(axis=(1, 2)), atol=0.01)  # in order
+    payload = lsb.Payload.from_file(assets / "face.png")
+    assert fitted_secret(get_method("lsb"), payload, media.load(assets / "face64.png")) == (payload, "")
+
+
+def test_eval_measures_a_fitted_secret_and_says_so(assets, tmp_path):
+    """A 384 px photo in a 2.3 s cover: deepsteg hides it downscaled, and every row of the case says so."""
+    method = get_method("deepsteg", **get_method("deepsteg").quick_options)
+    rows = run_case(method, assets / "speech_1.wav", assets / "face.png", [], tmp_path)
+    psnr = next(r for r in rows if r.metric == "secret_psnr")
+    assert psnr.ours is not None and psnr.ours > 15
+    assert all(r.note.startswith("secret downscaled from 384x384 to ") for r in rows)

@@ -186,7 +186,9 @@ def evaluate(
     suite: Annotated[str, typer.Option(help="quick (bundled samples) | paper (paper settings, slow).")] = "quick",
     attacks: Annotated[str | None, typer.Option(help="Comma-separated attacks on the stego file, 'all' or 'none' "
                                                      "(default: none for a .json output, all for a report).")] = None,
-    data: Annotated[Path | None, typer.Option(help="Folder of your own images/speech/video/meshes.")] = None,
+    data: Annotated[Path | None, typer.Option(help="Folder of your own images/speech/video/meshes (a secret too "
+                                                   "large for the covers is trimmed or downscaled to fit, and the "
+                                                   "results say so).")] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="A .json file for the results alone, or a folder "
                                                                 "for the full report (index.md, index.html, "
                                                                 "pictures; resumable).")] = Path("eval.json"),

@@ -41,10 +41,10 @@ def _sha(data: bytes) -> str:
 
 
 def cell_key(method: Method, options: dict[str, Any], cover: Path, secret: Path, attacks: list[Attack]) -> str:
-    """A hash of everything a cell's result depends on."""
+    """A hash of everything a cell's result depends on (the evaluation's own code as well as the method's)."""
     weights = [_sha((WEIGHTS_DIR / w).read_bytes()) for w in method.weights if (WEIGHTS_DIR / w).exists()]
     parts = {"version": crossteg.__version__, "method": method.id, "options": options, "weights": weights,
-             "source": source_fingerprint(type(method)), "cover": _sha(cover.read_bytes()),
+             "source": source_fingerprint(type(method), run_cell), "cover": _sha(cover.read_bytes()),
              "secret": _sha(secret.read_bytes()), "attacks": [a.name for a in attacks]}
     return _sha(json.dumps(parts, sort_keys=True, default=str).encode())[:24]
 
