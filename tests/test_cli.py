@@ -1,13 +1,17 @@
 """The `crossteg` command as a user runs it: a real subprocess, real files, SPEC exit codes."""
 
 import json
+import os
 import re
 import shutil
+import subprocess
+import sys
 
 import pytest
 from PIL import Image as PILImage
 
 from conftest import run_cli
+from crossteg import media
 
 
 def assert_clean_failure(result, code: int, *outputs) -> None:
@@ -114,6 +118,32 @@ def test_bad_inputs_fail_cleanly(tmp_path, assets):
     assert "holds at most" in over.stderr and "bytes" in over.stderr
     lossy = tmp_path / "stego.jpg"
     assert_clean_failure(run_cli("hide", "lsb", "-c", assets / "face.png", "-s", secret, "-o", lossy), 2, lossy)
+
+
+def test_hide_fit_makes_a_too_large_secret_fit_and_says_how(tmp_path, assets):
+    """A 384 px photo does not fit a 2.3 s cover under ditas: refused (exit 3, pointing at --fit, nothing written);
+    with --fit it is downscaled, a warning says to what, and reveal returns a picture of that size."""
+    stego, revealed = tmp_path / "s.wav", tmp_path / "r.png"
+    refused = run_cli("hide", "ditas", "-c", assets / "speech_1.wav", "-s", assets / "face.png", "-o", stego)
+    assert_clean_failure(refused, 3, stego)
+    assert "downscale the image to" in refused.stderr and "(--fit makes it fit)" in refused.stderr
+    fitted = run_cli("hide", "ditas", "-c", assets / "speech_1.wav", "-s", assets / "face.png", "-o", stego, "--fit")
+    assert fitted.returncode == 0, fitted.stderr
+    match = re.search(r"warning: face.png: secret downscaled from 384x384 to (\d+)x(\d+) to fit", fitted.stderr)
+    assert match, fitted.stderr
+    assert run_cli("reveal", "ditas", stego, "-o", revealed).returncode == 0
+    assert media.load(revealed).pixels.shape == (int(match[2]), int(match[1]), 3)
+
+
+def test_importing_crossteg_shortens_openmp_spinning_unless_the_user_chose(tmp_path):
+    """GOMP_SPINCOUNT (crossteg/__init__.py: torch's OpenMP barriers on a busy machine) is set before torch loads,
+    and a value already in the environment is kept."""
+    code = "import os, crossteg, torch; print(os.environ['GOMP_SPINCOUNT'])"
+    env = {k: v for k, v in os.environ.items() if k != "GOMP_SPINCOUNT"}
+    assert subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True).stdout == "1000\n"
+    mine = subprocess.run([sys.executable, "-c", code], env=env | {"GOMP_SPINCOUNT": "5"}, capture_output=True,
+                          text=True)
+    assert mine.stdout == "5\n"
 
 
 def test_outputs_are_never_clobbered(tmp_path, assets):

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from crossteg import media, report
-from crossteg.evaluate import fits, fitted_secret, quick_cases, run_case, samples_by_modality
+from crossteg.evaluate import quick_cases, run_case, samples_by_modality
+from crossteg.fitting import fits, fitted_secret
 from crossteg.media import Audio, Image, Video
 from crossteg.methods import get_method, lsb
 from crossteg.results import merged_command, source_fingerprint

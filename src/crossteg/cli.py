@@ -129,6 +129,9 @@ def hide(
     key_file: KeyFileOpt = None,
     quality: Annotated[str, typer.Option(help="fast | paper (step counts of the paper, where it applies).")] = "fast",
     float32: Annotated[bool, typer.Option("--float32", help="Write a float32 WAV instead of 16-bit PCM.")] = False,
+    fit: Annotated[bool, typer.Option("--fit", help="Make a secret too large for the cover fit: speech trimmed, a "
+                                                    "video cut to its first frames and downscaled, a picture "
+                                                    "downscaled (a warning says how).")] = False,
     precision: Annotated[str | None, typer.Option(help="inrsteg: stored weights fp32 | fp16 | int8.")] = None,
     steps: Annotated[int | None, typer.Option(help="Cap on optimisation steps per fit (fitting methods).")] = None,
     option: OptionOpt = None,
@@ -143,7 +146,7 @@ def hide(
     options = method_options(option, hide_files, precision=precision, steps=steps)
     with progress_bar() as progress:
         summary = hide_files(method, cover, secret, output, key=resolve_key(key, key_file), quality=quality,
-                             float32=float32, force=force, progress=progress, **options)
+                             float32=float32, fit=fit, force=force, progress=progress, **options)
     emit_json(summary) if as_json else say(summary["message"])
 
 

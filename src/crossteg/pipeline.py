@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from crossteg import media
-from crossteg.errors import KeyError_, UsageError
+from crossteg.errors import CapacityError, KeyError_, UsageError
+from crossteg.fitting import fitted_secret
 from crossteg.keys import Key
 from crossteg.media.files import atomic_write_bytes, check_output
 from crossteg.media.payload import Payload
@@ -54,10 +55,11 @@ def load_secret(method: Method, path: Path) -> Any:
 
 
 def hide_files(method_id: str, cover_path: Path, secret_paths: list[Path], output: Path, *, key: Key = None,
-               quality: str = "fast", float32: bool = False, force: bool = False,
+               quality: str = "fast", float32: bool = False, fit: bool = False, force: bool = False,
                progress: Progress = no_progress, **options: Any) -> dict[str, Any]:
     """Hide the secret file(s) in the cover file and write the stego file; return a summary. `float32` writes a
-    float WAV, and tells a method with that option (ditas) to hide for one (no 16-bit rounding)."""
+    float WAV, and tells a method with that option (ditas) to hide for one (no 16-bit rounding). `fit` makes a
+    secret too large for the cover fit (fitting.fitted_secret), with a warning that says how."""
     if float32 and "float32" in get_method(method_id).options():
         options["float32"] = True
     method = get_method(method_id, quality=quality, **options)
@@ -70,9 +72,16 @@ def hide_files(method_id: str, cover_path: Path, secret_paths: list[Path], outpu
     if output.suffix.lower() != expected:
         raise UsageError(f"{method.id} stego of {cover.modality} must be written as {expected}, not {output.name}")
     secrets = [load_secret(method, p) for p in secret_paths]
+    if fit:
+        secrets = [_fitted(method, s, cover, p) for s, p in zip(secrets, secret_paths, strict=True)]
     secret = secrets[0] if method.max_secrets == 1 else secrets
     start = time.perf_counter()
-    stego = method.hide(cover, secret, key, progress=progress)
+    try:
+        stego = method.hide(cover, secret, key, progress=progress)
+    except CapacityError as error:
+        if fit or not any(isinstance(s, media.Audio | media.Image | media.Video) for s in secrets):
+            raise
+        raise CapacityError(f"{error} (--fit makes it fit)") from None
     seconds = time.perf_counter() - start
     media.save(stego, output, force=force, inputs=inputs, **save_options(method, stego, float32))
     capacity, used = method.capacity_for(cover, secret), method.secret_size(secret)
@@ -80,6 +89,14 @@ def hide_files(method_id: str, cover_path: Path, secret_paths: list[Path], outpu
             "secret_size": used, "hide_seconds": round(seconds, 3),
             "message": f"hid {capacity.quantity(used)} ({_percent(used / max(capacity.amount, 1e-9))} of "
                        f"{capacity}) in {cover_path.name} -> {output}"}
+
+
+def _fitted(method: Method, secret: Any, cover: Any, path: Path) -> Any:
+    """The secret made to fit the cover, warning how (fitting.fitted_secret)."""
+    fitted, note = fitted_secret(method, secret, cover)
+    if note:
+        warnings.warn(f"{path.name}: {note}", stacklevel=3)
+    return fitted
 
 
 def _percent(fraction: float) -> str:
