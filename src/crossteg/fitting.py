@@ -28,37 +28,11 @@ def fits(method: Method, secret: Any, cover: Any) -> bool:
     return True
 
 
-def _largest(ok: Callable[[int], bool], low: int, high: int) -> int | None:
-    """The largest n in [low, high] with ok(n), for ok true up to some n and false above it; None if ok(low) fails."""
-    if high < low or not ok(low):
-        return None
-    while low < high:
-        mid = (low + high + 1) // 2
-        low, high = (mid, high) if ok(mid) else (low, mid - 1)
-    return low
-
-
-def _resized(pixels: np.ndarray, width: int) -> np.ndarray:
-    """... x H x W x 3 pictures in [0, 1] resized to `width` columns, the aspect kept, as an image tool resizes them
-    (8-bit, Lanczos)."""
-    from PIL import Image as PILImage
-
-    height = max(1, round(pixels.shape[-3] * width / pixels.shape[-2]))
-    frames = np.round(np.clip(pixels, 0, 1) * 255).astype(np.uint8).reshape(-1, *pixels.shape[-3:])
-    out = [np.asarray(PILImage.fromarray(f).resize((width, height), PILImage.Resampling.LANCZOS)) for f in frames]
-    return (np.stack(out).reshape(*pixels.shape[:-3], height, width, 3) / 255).astype(np.float32)
-
-
-def _blank(pixels: np.ndarray, width: int) -> np.ndarray:
-    """Zeros of the shape `_resized` gives (capacity depends on sizes only; untouched zeros cost no memory)."""
-    height = max(1, round(pixels.shape[-3] * width / pixels.shape[-2]))
-    return np.zeros((*pixels.shape[:-3], height, width, 3), np.float32)
-
-
 def fitted_secret(method: Method, secret: Any, cover: Any) -> tuple[Any, str]:
     """`secret` made to fit `cover` as a capacity error would advise a user: speech trimmed to its first seconds, a
-    video cut to its first frames (down to MIN_FRAMES, then downscaled), a picture downscaled (aspect kept); with a
-    note saying so. Unchanged, with no note, when it fits as it is or nothing smaller would (hide then says why)."""
+    video cut to its first frames (down to MIN_FRAMES, then downscaled to an even size, as H.264 needs), a picture
+    downscaled (aspect kept); with a note saying so. Unchanged, with no note, when it fits as it is or nothing
+    smaller would (hide then says why)."""
     if not isinstance(secret, Audio | Image | Video) or fits(method, secret, cover):
         return secret, ""
     if isinstance(secret, Audio):
@@ -71,7 +45,7 @@ def fitted_secret(method: Method, secret: Any, cover: Any) -> tuple[Any, str]:
         return first(n), f"secret trimmed to its first {n / secret.sample_rate:.2f} of {secret.duration:.2f} s to fit"
     size = f"{secret.width}x{secret.height}"
     if isinstance(secret, Image):
-        return _downscaled(method, secret.pixels, Image, cover, f"secret downscaled from {size}") or (secret, "")
+        return _downscaled(method, secret.pixels, Image, cover, 1, f"secret downscaled from {size}") or (secret, "")
     total, keep = secret.num_frames, min(secret.num_frames, MIN_FRAMES)
 
     def clip(frames: np.ndarray) -> Video:
@@ -81,14 +55,44 @@ def fitted_secret(method: Method, secret: Any, cover: Any) -> tuple[Any, str]:
     if k is not None:
         return clip(secret.frames[:k]), f"secret cut to its first {k} of {total} frames to fit"
     cut = f" cut to its first {keep} of {total} frames and" if keep < total else ""
-    return _downscaled(method, secret.frames[:keep], clip, cover, f"secret{cut} downscaled from {size}") or (secret, "")
+    return _downscaled(method, secret.frames[:keep], clip, cover, 2, f"secret{cut} downscaled from {size}") or (
+        secret, "")
 
 
-def _downscaled(method: Method, pixels: np.ndarray, wrap: Callable[[np.ndarray], Any], cover: Any,
-                what: str) -> tuple[Any, str] | None:
-    """wrap(pixels resized to the widest size that fits the cover) and a note; None if no size does."""
-    width = _largest(lambda w: fits(method, wrap(_blank(pixels, w)), cover), MIN_SIDE, pixels.shape[-2] - 1)
-    if width is None:
+def _largest(ok: Callable[[int], bool], low: int, high: int) -> int | None:
+    """The largest n in [low, high] with ok(n), for ok true up to some n and false above it; None if ok(low) fails."""
+    if high < low or not ok(low):
         return None
-    smaller = _resized(pixels, width)
-    return wrap(smaller), f"{what} to {width}x{smaller.shape[-3]} to fit"
+    while low < high:
+        mid = (low + high + 1) // 2
+        low, high = (mid, high) if ok(mid) else (low, mid - 1)
+    return low
+
+
+def _downscaled(method: Method, pixels: np.ndarray, wrap: Callable[[np.ndarray], Any], cover: Any, step: int,
+                what: str) -> tuple[Any, str] | None:
+    """wrap(... x H x W x 3 pictures resized to the largest size, in multiples of `step`, that fits the cover, the
+    aspect kept) and a note; None if no size does. Capacity depends on sizes only: the search tries zeros (which
+    cost no memory until written), and only the size found is resized."""
+    h, w = pixels.shape[-3:-1]
+
+    def size(n: int) -> tuple[int, int]:
+        return max(step, step * round(h * n / w)), step * n
+
+    def blank(n: int) -> Any:
+        return wrap(np.zeros((*pixels.shape[:-3], *size(n), 3), np.float32))
+
+    n = _largest(lambda n: fits(method, blank(n), cover), -(-MIN_SIDE // step), (w - 1) // step)
+    if n is None:
+        return None
+    height, width = size(n)
+    return wrap(_resized(pixels, height, width)), f"{what} to {width}x{height} to fit"
+
+
+def _resized(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
+    """... x H x W x 3 pictures in [0, 1] resized to height x width as an image tool resizes them (8-bit, Lanczos)."""
+    from PIL import Image as PILImage
+
+    frames = np.round(np.clip(pixels, 0, 1) * 255).astype(np.uint8).reshape(-1, *pixels.shape[-3:])
+    out = [np.asarray(PILImage.fromarray(f).resize((width, height), PILImage.Resampling.LANCZOS)) for f in frames]
+    return (np.stack(out).reshape(*pixels.shape[:-3], height, width, 3) / 255).astype(np.float32)
