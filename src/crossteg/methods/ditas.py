@@ -540,7 +540,6 @@ class ImageInAudio(Method):
     stego_ext = (".wav",)
     view: ClassVar[str] = "raw"
     header_extra: ClassVar[str] = ""  # struct format of the fields `as_image` adds to the header
-    quick_options: ClassVar[dict[str, Any]] = {"stages": 1}  # the bundled 384 px face fits the 10.7 s speech at t = 1
     refine_default: ClassVar[int] = 0  # hide-time refinement steps (ours); baselines keep the paper's one pass
 
     def __init__(self, quality: str = "fast", stages: int = STAGES, allow_missing: bool = False,
