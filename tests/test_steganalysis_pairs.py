@@ -38,24 +38,30 @@ def test_attacker_view_resamples_the_cover_and_keeps_the_stego_channel() -> None
     np.testing.assert_array_equal(seen_cover.samples[0], resampled[:22048])
 
 
-def test_predict_scores_the_most_suspect_window_of_a_large_image(one_torch_thread) -> None:
-    """With `window`, a large image scores as its most suspect whole window (top-left grid) or the whole
-    image, whichever is higher; thinimg's detector uses it (its clips fill only the tiles they need)."""
+def test_predict_scores_the_most_suspect_window_of_a_large_image(one_torch_thread, monkeypatch) -> None:
+    """With `window`, a large image scores as its most suspect whole window (of a grid centred on the image, as
+    thinimg's tiles are) or the whole image, whichever is higher; thinimg's detector uses it (its clips fill only
+    the tiles they need). The windows reach past the centre the whole-image pass is cropped to."""
     import torch
 
+    from crossteg.steganalysis import learned
     from crossteg.steganalysis.learned import predict
 
     class Brightness(torch.nn.Module):  # a stand-in detector whose logit is an image's mean brightness
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return (20 * x.mean(dim=(1, 2, 3)) - 10)[:, None]
 
-    pixels = np.full((70, 100, 3), 0.3, np.float32)
-    pixels[32:64, 64:96] = 0.9  # one bright whole window; the bright strip beyond column 96 is in no window
-    pixels[:, 96:] = 1.0
+    pixels = np.full((70, 100, 3), 0.3, np.float32)  # windows of 32: rows 3-66, columns 2-97
+    pixels[35:67, 66:98] = 0.9  # one bright whole window; the bright strips at the edges are in no window
+    pixels[:, 98:] = pixels[:3] = 1.0
     whole = predict(Brightness(), Image(pixels))
     scanned = predict(Brightness(), Image(pixels), window=32)
     assert scanned == pytest.approx(1 / (1 + np.exp(-(20 * 0.9 - 10))), abs=1e-5) and scanned > whole
     assert predict(Brightness(), Image(pixels[:20, :20]), window=32) == predict(Brightness(), Image(pixels[:20, :20]))
+    monkeypatch.setattr(learned, "MAX_IMAGE_SIDE", 48)  # the whole-image pass sees the centre only
+    corner = np.full((100, 100, 3), 0.3, np.float32)
+    corner[2:34, 2:34] = 0.9  # the first window of the grid, outside that centre
+    assert predict(Brightness(), Image(corner), window=32) == pytest.approx(scanned, abs=1e-5)
     assert get_method("thinimg").local_embedding and not get_method("lsb").local_embedding
 
 

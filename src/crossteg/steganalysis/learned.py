@@ -43,6 +43,7 @@ KV_KERNEL = np.array([[-1, 2, -2, 2, -1],
 RESIDUAL_KERNEL = np.array([-1.0, 2.0, -1.0], dtype=np.float32)  # Chen et al. 2017, sec. 3.1: 2nd-order diff
 MAX_IMAGE_SIDE = 1024  # larger images are centre-cropped before the CNN (global pooling needs no fixed size)
 MAX_AUDIO_FRAMES = 60 * 48000  # likewise: the first minute of a longer file
+WINDOW_BATCH = 64  # windows of a large image scored at once (predict)
 
 
 @dataclass(frozen=True)
@@ -225,8 +226,14 @@ def audio_tensor(samples: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(samples[:, :MAX_AUDIO_FRAMES]))[:, None].float()
 
 
-def image_windows(x: torch.Tensor, window: int) -> torch.Tensor:
-    """1 x 3 x H x W -> N x 3 x window x window: the whole windows of a grid from the top-left corner."""
+def image_windows(pixels: np.ndarray, window: int) -> torch.Tensor:
+    """H x W x 3 float pixels -> N x 3 x window x window: the whole windows of a grid centred on the image, as
+    thinimg cuts a large cover into tiles (methods/thinimg.tile_corners), over the whole image."""
+    h, w = pixels.shape[:2]
+    rows, cols = h // window, w // window
+    top, left = (h - rows * window) // 2, (w - cols * window) // 2
+    grid = pixels[top:top + rows * window, left:left + cols * window]
+    x = torch.from_numpy(np.ascontiguousarray(grid.transpose(2, 0, 1)))[None].float()
     tiles = x.unfold(2, window, window).unfold(3, window, window)  # 1 x 3 x rows x cols x window x window
     return tiles.permute(0, 2, 3, 1, 4, 5).reshape(-1, x.shape[1], window, window)
 
@@ -237,11 +244,15 @@ def predict(model: nn.Module, obj: Any, window: int | None = None) -> float:
     file carries a secret when any channel does; flowhide's stereo file keeps the clean cover beside it); for
     an image larger than `window` (the size the detector was trained on), of the whole image or its most
     suspect window: a secret in part of a large photo (thinimg fills only the 160 px tiles it needs) is
-    otherwise averaged away by the global pooling."""
+    otherwise averaged away by the global pooling. The windows cover the whole image, not only the centre that
+    the whole-image pass sees (MAX_IMAGE_SIDE): a clip in the top-left tile of a 2560 x 1600 photo scored 0.000
+    when they did not, 0.998 as its own window."""
     if obj.modality != "image":
         return float(torch.sigmoid(model(audio_tensor(obj.samples)).max()))
-    x = image_tensor(obj.pixels)
-    logit = model(x).max()
-    if window and (x.shape[2] > window or x.shape[3] > window) and min(x.shape[2:]) >= window:
-        logit = torch.maximum(logit, model(image_windows(x, window)).max())
+    logit = model(image_tensor(obj.pixels)).max()
+    h, w = obj.pixels.shape[:2]
+    if window and (h > window or w > window) and min(h, w) >= window:
+        windows = image_windows(obj.pixels, window)
+        for start in range(0, len(windows), WINDOW_BATCH):
+            logit = torch.maximum(logit, model(windows[start:start + WINDOW_BATCH]).max())
     return float(torch.sigmoid(logit))

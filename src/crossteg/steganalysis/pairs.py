@@ -33,7 +33,8 @@ import numpy as np
 
 from crossteg import media
 from crossteg.errors import CapacityError
-from crossteg.evaluate import assets_dir, fits, samples_by_modality
+from crossteg.evaluate import assets_dir, samples_by_modality
+from crossteg.fitting import fits
 from crossteg.media import Audio, Image
 from crossteg.methods.base import Method
 
