@@ -106,6 +106,15 @@ def test_quick_cases_take_the_first_secret_that_fits_and_pass_over_unusable_cove
     assert quick_cases(get_method("thinimg"), samples) == [(where / "b_face.png", where / "speech.wav")]
 
 
+def test_quick_cases_where_no_secret_fits_take_a_cover_it_can_be_made_to_fit(assets, tmp_path):
+    """A 0.05 s clip (first by name) holds no picture at any size; the 2.3 s one holds face.png downscaled."""
+    media.save(Audio(np.zeros((1, 800), np.float32), 16000), tmp_path / "a_blip.wav")
+    (tmp_path / "b_speech.wav").write_bytes((assets / "speech_1.wav").read_bytes())
+    (tmp_path / "face.png").write_bytes((assets / "face.png").read_bytes())
+    assert quick_cases(get_method("ditas"), samples_by_modality(tmp_path)) == [(tmp_path / "b_speech.wav",
+                                                                               tmp_path / "face.png")]
+
+
 def test_a_secret_too_large_for_the_cover_is_downscaled_trimmed_or_cut_until_it_fits(assets):
     """The user's photo, speech or clip is made to fit as the capacity error advises: a picture downscaled with
     its aspect, speech trimmed, a clip cut to its first 16 frames and then downscaled; each just fits (one size

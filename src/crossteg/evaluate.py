@@ -166,7 +166,8 @@ def quick_cases(method: Method, samples: dict[str, list[Path]],
                 skipped: dict[Path, str] | None = None) -> list[tuple[Path, Path]]:
     """Pairs that give every cover modality and every secret modality of `method` at least one case: the i-th
     secret modality goes into the i-th cover modality (cycling): its first secret (by name) that fits a cover, in
-    the first cover (by name) it fits in; where none fits, the first of each, and run_case makes the secret fit.
+    the first cover (by name) it fits in; where none fits, the first secret in the first cover it can be made to
+    fit (run_case does), else the first of each.
     Files that cannot be read are passed over, with the reason in `skipped` (a user's folder may hold a few)."""
     skipped = {} if skipped is None else skipped
 
@@ -191,7 +192,9 @@ def quick_cases(method: Method, samples: dict[str, list[Path]],
             continue
         fitting = ((c, s) for s, x in itertools.chain([first_secret], candidates)
                    for c, cover in loaded if c != s and fits(method, x, cover))
-        cases.append(next(fitting, (loaded[0][0], first_secret[0])))
+        made_to_fit = ((c, first_secret[0]) for c, cover in loaded
+                       if c != first_secret[0] and fitted_secret(method, first_secret[1], cover)[1])
+        cases.append(next(fitting, None) or next(made_to_fit, None) or (loaded[0][0], first_secret[0]))
     return cases
 
 

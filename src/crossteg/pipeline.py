@@ -9,7 +9,7 @@ from typing import Any
 
 from crossteg import media
 from crossteg.errors import CapacityError, KeyError_, UsageError
-from crossteg.fitting import fitted_secret
+from crossteg.fitting import fits, fitted_secret
 from crossteg.keys import Key
 from crossteg.media.files import atomic_write_bytes, check_output
 from crossteg.media.payload import Payload
@@ -79,7 +79,7 @@ def hide_files(method_id: str, cover_path: Path, secret_paths: list[Path], outpu
     try:
         stego = method.hide(cover, secret, key, progress=progress)
     except CapacityError as error:
-        if fit or not any(isinstance(s, media.Audio | media.Image | media.Video) for s in secrets):
+        if fit or not all(fits(method, s, cover) or fitted_secret(method, s, cover)[1] for s in secrets):
             raise
         raise CapacityError(f"{error} (--fit makes it fit)") from None
     seconds = time.perf_counter() - start
