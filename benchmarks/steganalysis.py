@@ -13,6 +13,9 @@ byte-hiding methods also the mean absolute error of the estimated embedding rate
 seen as the media their INRs render, the same stegos are also scored against the covers' own INR renderings
 ("vs plain-INR covers"): a detector of INR renderings scores 50 % there, a detector of secrets does not.
 `--merge` keeps the rows of the methods not named in `--methods` from the existing results file.
+`--sources installed` makes the pairs instead from files outside every training set, where Debian installed them
+(desktop wallpapers; the recorded prompts of asterisk's fr_CA speaker), into steganalysis-installed.json: do the
+detectors hold on real photos and recorded speech?
 """
 
 from __future__ import annotations
@@ -28,15 +31,25 @@ from typing import Any
 import numpy as np
 
 from crossteg import media
+from crossteg.errors import CrossTegError
+from crossteg.media import Audio
 from crossteg.methods import get_method, method_ids
 from crossteg.methods.base import WEIGHTS_DIR
 from crossteg.results import Results, Row, merged_command, previous_rows
 from crossteg.steganalysis import detection_accuracy, detection_auc
 from crossteg.steganalysis.detectors import CLASSICAL, Detector, learned_detector, renders_stego, stego_modalities
-from crossteg.steganalysis.pairs import MEDIA_SUFFIX, SAMPLE_RATE, Pair, fitting_length, make_pairs, sources_for
+from crossteg.steganalysis.pairs import (
+    MEDIA_SUFFIX,
+    SAMPLE_RATE,
+    Pair,
+    Source,
+    fitting_length,
+    make_pairs,
+    sources_for,
+)
+from crossteg.train import data
 
 COMMAND = "python -m benchmarks.steganalysis"
-RESULTS = "steganalysis.json"
 # inrsteg Table 4 (XuNet / SiaStegNet on its image-to-image stegos): 50.00 % for INRSteg; no other paper of ours
 # reports detection numbers for its own method
 FLOAT_NOTE = "; classical detectors see the float samples rounded to 16 bits"
@@ -98,8 +111,39 @@ def rows_for(method_id: str, modality: str, pairs: list[Pair], note: str) -> lis
     return rows
 
 
-def held_out_pairs(method_id: str, modality: str, count: int, seed: int, budget: float) -> list[Pair]:
-    """Up to `count` pairs from the held-out sources, stopping early after `budget` seconds (slow methods)."""
+WALLPAPERS, BACKGROUNDS = Path("/usr/share/wallpapers"), Path("/usr/share/backgrounds")
+INSTALLED_SPEAKER = "fr_CA_f_June"  # train/data.RECORDED_HELD_OUT: no model trained on this speaker
+PROMPTS_PER_SOURCE, SPEECH_SOURCES = 4, 10
+INSTALLED_NOTE = {"image": "installed wallpapers (plasma-workspace-wallpapers, mate-backgrounds)",
+                  "audio": "recorded prompts of asterisk's fr_CA speaker"}
+
+
+def installed_sources(modality: str) -> list[Source]:
+    """Sources outside every detector's training set: one picture per installed plasma wallpaper (its largest) and
+    every mate background; or SPEECH_SOURCES runs of PROMPTS_PER_SOURCE recorded fr_CA prompts. Empty if absent."""
+    if modality == "audio":
+        try:
+            prompts = data.recorded_prompts(INSTALLED_SPEAKER, SAMPLE_RATE)
+        except CrossTegError:
+            return []
+        runs = [prompts[i:i + PROMPTS_PER_SOURCE] for i in range(0, len(prompts), PROMPTS_PER_SOURCE)]
+        step = max(1, len(runs) // SPEECH_SOURCES)
+        return [Source(f"fr_CA prompts #{i}", "audio", True,
+                       lambda run=run: Audio(np.concatenate(run)[None], SAMPLE_RATE), "asterisk-core-sounds-fr")
+                for i, run in enumerate(runs[::step][:SPEECH_SOURCES])]
+    pictures = [max(_pictures(folder), key=lambda f: f.stat().st_size)
+                for folder in sorted(WALLPAPERS.glob("*")) if _pictures(folder)]
+    pictures += _pictures(BACKGROUNDS)
+    return [Source(str(f), "image", True, lambda f=f: media.load(f), "installed wallpaper") for f in pictures]
+
+
+def _pictures(folder: Path) -> list[Path]:
+    return sorted(f for f in folder.rglob("*") if f.suffix.lower() in (".jpg", ".png") and f.is_file())
+
+
+def held_out_pairs(method_id: str, modality: str, count: int, seed: int, budget: float,
+                   sources: list[Source] | None = None) -> list[Pair]:
+    """Up to `count` pairs from the held-out sources (or `sources`), stopping early after `budget` seconds."""
     settings = pair_settings(method_id, modality)
     method = get_method(method_id, **settings.options)
     length = fitting_length(method, settings.length) if modality == "audio" else settings.length
@@ -107,7 +151,7 @@ def held_out_pairs(method_id: str, modality: str, count: int, seed: int, budget:
     pairs: list[Pair] = []
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="crossteg-steganalysis-") as tmp:
-        for pair in make_pairs(method, sources_for(modality, held_out=True), count, rng, Path(tmp),
+        for pair in make_pairs(method, sources or sources_for(modality, held_out=True), count, rng, Path(tmp),
                                settings.size, length):
             pairs.append(pair)
             if time.perf_counter() - start > budget:
@@ -115,9 +159,9 @@ def held_out_pairs(method_id: str, modality: str, count: int, seed: int, budget:
     return pairs
 
 
-def describe(method_id: str, modality: str, pairs: list[Pair]) -> str:
+def describe(method_id: str, modality: str, pairs: list[Pair], kind: str = "held-out") -> str:
     """The note of a method's rows: sources, what each file is, the method options used."""
-    sources = len({p.source for p in pairs})
+    sources = f"{len({p.source for p in pairs})} {kind}"
     options = pair_settings(method_id, modality).options
     extra = f", {method_id} options {', '.join(f'{k}={v}' for k, v in options.items())}" if options else ""
     if modality == "image":
@@ -155,14 +199,17 @@ def measure(method_id: str, args: argparse.Namespace) -> list[Row]:
     method = get_method(method_id)
     rows = []
     for modality in (m for m in method.cover if m in ("image", "audio")):
-        reason = skip_reason(method, modality)
+        sources = installed_sources(modality) if args.sources == "installed" else None
+        reason = skip_reason(method, modality) or (
+            f"no {INSTALLED_NOTE[modality]} on this machine" if sources == [] else None)
         if reason:
             rows.append(not_measured(method_id, modality, reason))
             print(f"{method_id} {modality}: skipped ({reason})", flush=True)
             continue
-        print(f"{method_id} {modality}: {args.pairs} held-out pairs", flush=True)
-        pairs = held_out_pairs(method_id, modality, args.pairs, args.seed, args.budget)
-        note = describe(method_id, modality, pairs)
+        print(f"{method_id} {modality}: {args.pairs} {args.sources} pairs", flush=True)
+        pairs = held_out_pairs(method_id, modality, args.pairs, args.seed, args.budget, sources)
+        kind = f"{INSTALLED_NOTE[modality]}:" if sources else "held-out"
+        note = describe(method_id, modality, pairs, kind)
         for row in rows_for(method_id, modality, pairs, note) + plain_inr_rows(method_id, modality, pairs, note):
             row.method = method_id
             rows.append(row)
@@ -197,20 +244,24 @@ def main(argv: list[str] | None = None) -> Results:
                                                                     "modality before stopping early")
     parser.add_argument("--methods", default="all", help="comma-separated method ids (default all)")
     parser.add_argument("--merge", action="store_true", help="keep the other methods' rows of the existing file")
+    parser.add_argument("--sources", choices=("held-out", "installed"), default="held-out",
+                        help="the held-out sources, or installed wallpapers / recorded speech (another file)")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     args = parser.parse_args(argv)
     ids = method_ids() if args.methods == "all" else args.methods.split(",")
     command = COMMAND + (f" --pairs {args.pairs}" if args.pairs != 120 else "") + (
-        f" --budget {args.budget:g}" if args.budget != 900.0 else "")
-    results = Results("steganalysis", "all", command)
+        f" --budget {args.budget:g}" if args.budget != 900.0 else "") + (
+        " --sources installed" if args.sources == "installed" else "")
+    name = "steganalysis" + ("-installed" if args.sources == "installed" else "")
+    results = Results(name, "all", command)
     if args.merge:  # re-measure the named methods, keep the others' rows and say how each part was made
-        rows, previous = previous_rows(args.out / RESULTS, lambda row: row.method not in ids)
+        rows, previous = previous_rows(args.out / f"{name}.json", lambda row: row.method not in ids)
         results.rows += rows
         results.command = merged_command(previous, f"{command} --methods {','.join(ids)} --merge")
     for method_id in ids:
         results.rows += measure(method_id, args)
     results.rows.sort(key=lambda r: r.method or "")  # stable: each method's rows stay in their order
-    results.write(args.out / RESULTS)
+    results.write(args.out / f"{name}.json")
     print(results.to_markdown())
     return results
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from crossteg.errors import CapacityError
 from crossteg.media import Audio, Image
 from crossteg.methods import get_method
 from crossteg.steganalysis.pairs import attacker_view, make_pairs, sources_for
@@ -147,3 +148,22 @@ def test_benchmark_merge_keeps_the_other_methods_rows(tmp_path: Path) -> None:
     assert {"lsb image 100% payload spa", "lsb audio 40% payload rs"} <= {r["setting"] for r in lsb}
     assert data["command"].startswith("earlier run; then ") and "--merge" in data["command"]
     assert (tmp_path / "steganalysis.md").is_file()
+
+
+def test_a_cover_the_method_refuses_gives_no_pair_and_a_warning(tmp_path: Path, monkeypatch) -> None:
+    """thinimg refuses a container it cannot read back (CapacityError): that cover is passed over, not a crash."""
+    method = get_method("lsb")
+    calls = {"n": 0}
+    hide = method.hide
+
+    def refuse_every_other(cover, secret, key=None):
+        calls["n"] += 1
+        if calls["n"] % 2:
+            raise CapacityError("refused")
+        return hide(cover, secret, key=key)
+
+    monkeypatch.setattr(method, "hide", refuse_every_other)
+    sources = sources_for("image", held_out=True)[:1]
+    with pytest.warns(UserWarning, match="lsb refused a cover from"):
+        pairs = list(make_pairs(method, sources, 4, np.random.default_rng(0), tmp_path, size=32))
+    assert calls["n"] == 4 and len(pairs) == 2

@@ -23,6 +23,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -249,8 +250,9 @@ def _save_read(obj: Any, path: Path, subtype: str | None) -> Any:
 
 def make_pairs(method: Method, sources: list[Source], count: int, rng: np.random.Generator, workdir: Path,
                size: int = 128, length: int = SAMPLE_RATE) -> Iterator[Pair]:
-    """`count` pairs, sources taken in turn, each with every payload of PAYLOADS; files written under `workdir`
-    (the stego in the method's own file format) and read back, then brought to `attacker_view`."""
+    """Up to `count` pairs, sources taken in turn, each with every payload of PAYLOADS; files written under
+    `workdir` (the stego in the method's own file format) and read back, then brought to `attacker_view`. A cover
+    the method refuses (CapacityError) gives no pair, with a warning."""
     loaded: dict[str, Any] = {}
     payloads = PAYLOADS if method.hides_bytes else (None,)
     subtype = method.stego_subtype()
@@ -262,7 +264,11 @@ def make_pairs(method: Method, sources: list[Source], count: int, rng: np.random
         cover = image_cover(original, size, rng) if source.modality == "image" else audio_cover(original, length, rng)
         fraction = payloads[i % len(payloads)]
         secret = _secret(method, cover, fraction or 1.0, rng)
-        stego = method.hide(cover, secret, key=rng.bytes(16).hex())
+        try:
+            stego = method.hide(cover, secret, key=rng.bytes(16).hex())
+        except CapacityError as refused:  # e.g. thinimg refusing a container it could not read back: no pair
+            warnings.warn(f"{method.id} refused a cover from {source.name}: {refused}", stacklevel=2)
+            continue
         suffix = MEDIA_SUFFIX[cover.modality]
         cover = _save_read(cover, workdir / f"{i:05d}-cover{suffix}", None)
         stego = _save_read(stego, workdir / f"{i:05d}-stego{method.stego_suffix(cover)}", subtype)
