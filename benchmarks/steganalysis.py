@@ -115,7 +115,7 @@ WALLPAPERS, BACKGROUNDS = Path("/usr/share/wallpapers"), Path("/usr/share/backgr
 INSTALLED_SPEAKER = "fr_CA_f_June"  # train/data.RECORDED_HELD_OUT: no model trained on this speaker
 PROMPTS_PER_SOURCE, SPEECH_SOURCES = 4, 10
 INSTALLED_NOTE = {"image": "installed wallpapers (plasma-workspace-wallpapers, mate-backgrounds)",
-                  "audio": "recorded prompts of asterisk's fr_CA speaker"}
+                  "audio": f"runs of recorded prompts by asterisk's fr_CA speaker ({PROMPTS_PER_SOURCE} each)"}
 
 
 def installed_sources(modality: str) -> list[Source]:
@@ -159,14 +159,14 @@ def held_out_pairs(method_id: str, modality: str, count: int, seed: int, budget:
     return pairs
 
 
-def describe(method_id: str, modality: str, pairs: list[Pair], kind: str = "held-out") -> str:
+def describe(method_id: str, modality: str, pairs: list[Pair], origin: str = "held-out sources") -> str:
     """The note of a method's rows: sources, what each file is, the method options used."""
-    sources = f"{len({p.source for p in pairs})} {kind}"
+    sources = f"{len({p.source for p in pairs})} {origin}"
     options = pair_settings(method_id, modality).options
     extra = f", {method_id} options {', '.join(f'{k}={v}' for k, v in options.items())}" if options else ""
     if modality == "image":
         side = pairs[0].stego.pixels.shape[0]
-        return f"{sources} held-out sources, {side}x{side} PNG crops{extra}, from the saved files"
+        return f"{sources}, {side}x{side} PNG crops{extra}, from the saved files"
     stego = pairs[0].stego
     float_file = not np.array_equal(np.round(stego.samples * 32768) / 32768, stego.samples)
     kind = "float32" if float_file else "16-bit"
@@ -175,7 +175,7 @@ def describe(method_id: str, modality: str, pairs: list[Pair], kind: str = "held
     trained = pair_settings(method_id, modality).length
     if modality == "audio" and stego.sample_rate == SAMPLE_RATE and stego.frames != trained:
         view += f" (detector trained on {trained / SAMPLE_RATE:g} s clips; the bundled secret needs longer now)"
-    return f"{sources} held-out sources, {shape}{view}{extra}, from the saved files" + (FLOAT_NOTE * float_file)
+    return f"{sources}, {shape}{view}{extra}, from the saved files" + (FLOAT_NOTE * float_file)
 
 
 def not_measured(method_id: str, modality: str, note: str) -> Row:
@@ -208,8 +208,7 @@ def measure(method_id: str, args: argparse.Namespace) -> list[Row]:
             continue
         print(f"{method_id} {modality}: {args.pairs} {args.sources} pairs", flush=True)
         pairs = held_out_pairs(method_id, modality, args.pairs, args.seed, args.budget, sources)
-        kind = f"{INSTALLED_NOTE[modality]}:" if sources else "held-out"
-        note = describe(method_id, modality, pairs, kind)
+        note = describe(method_id, modality, pairs, INSTALLED_NOTE[modality] if sources else "held-out sources")
         for row in rows_for(method_id, modality, pairs, note) + plain_inr_rows(method_id, modality, pairs, note):
             row.method = method_id
             rows.append(row)
