@@ -131,8 +131,8 @@ def installed_sources(modality: str) -> list[Source]:
         return [Source(f"fr_CA prompts #{i}", "audio", True,
                        lambda run=run: Audio(np.concatenate(run)[None], SAMPLE_RATE), "asterisk-core-sounds-fr")
                 for i, run in enumerate(runs[::step][:SPEECH_SOURCES])]
-    pictures = [max(_pictures(folder), key=lambda f: f.stat().st_size)
-                for folder in sorted(WALLPAPERS.glob("*")) if _pictures(folder)]
+    per_wallpaper = (_pictures(folder) for folder in sorted(WALLPAPERS.glob("*")))
+    pictures = [max(found, key=lambda f: f.stat().st_size) for found in per_wallpaper if found]
     pictures += _pictures(BACKGROUNDS)
     return [Source(str(f), "image", True, lambda f=f: media.load(f), "installed wallpaper") for f in pictures]
 
