@@ -31,8 +31,6 @@ from typing import Any
 import numpy as np
 
 from crossteg import media
-from crossteg.errors import CrossTegError
-from crossteg.media import Audio
 from crossteg.methods import get_method, method_ids
 from crossteg.methods.base import WEIGHTS_DIR
 from crossteg.results import Results, Row, merged_command, previous_rows
@@ -45,9 +43,9 @@ from crossteg.steganalysis.pairs import (
     Source,
     fitting_length,
     make_pairs,
+    recorded_runs,
     sources_for,
 )
-from crossteg.train import data
 
 COMMAND = "python -m benchmarks.steganalysis"
 # inrsteg Table 4 (XuNet / SiaStegNet on its image-to-image stegos): 50.00 % for INRSteg; no other paper of ours
@@ -122,15 +120,8 @@ def installed_sources(modality: str) -> list[Source]:
     """Sources outside every detector's training set: one picture per installed plasma wallpaper (its largest) and
     every mate background; or SPEECH_SOURCES runs of PROMPTS_PER_SOURCE recorded fr_CA prompts. Empty if absent."""
     if modality == "audio":
-        try:
-            prompts = data.recorded_prompts(INSTALLED_SPEAKER, SAMPLE_RATE)
-        except CrossTegError:
-            return []
-        runs = [prompts[i:i + PROMPTS_PER_SOURCE] for i in range(0, len(prompts), PROMPTS_PER_SOURCE)]
-        step = max(1, len(runs) // SPEECH_SOURCES)
-        return [Source(f"fr_CA prompts #{i}", "audio", True,
-                       lambda run=run: Audio(np.concatenate(run)[None], SAMPLE_RATE), "asterisk-core-sounds-fr")
-                for i, run in enumerate(runs[::step][:SPEECH_SOURCES])]
+        return [Source(f"fr_CA prompts #{i}", "audio", True, load, "asterisk-core-sounds-fr")
+                for i, load in enumerate(recorded_runs(INSTALLED_SPEAKER, SPEECH_SOURCES, PROMPTS_PER_SOURCE))]
     per_wallpaper = (_pictures(folder) for folder in sorted(WALLPAPERS.glob("*")))
     pictures = [max(found, key=lambda f: f.stat().st_size) for found in per_wallpaper if found]
     pictures += _pictures(BACKGROUNDS)

@@ -167,3 +167,37 @@ def test_a_cover_the_method_refuses_gives_no_pair_and_a_warning(tmp_path: Path, 
     with pytest.warns(UserWarning, match="lsb refused a cover from"):
         pairs = list(make_pairs(method, sources, 4, np.random.default_rng(0), tmp_path, size=32))
     assert calls["n"] == 4 and len(pairs) == 2
+
+
+def test_recorded_speakers_prompts_join_the_audio_sources(one_torch_thread, tmp_path: Path, monkeypatch) -> None:
+    """A stand-in asterisk tree holding one training speaker's G.722 prompts: runs of four prompts become audio
+    sources (every 4th held out), a tiny lsb detector trains on one and its card names the recordings' licence;
+    the speaker's absence, or --no-recorded, leaves them out."""
+    import imageio_ffmpeg
+
+    from crossteg.train import data
+    from crossteg.train.detector import main
+
+    monkeypatch.setattr(data, "CACHE", tmp_path / "cache")
+    monkeypatch.setattr(data, "ASTERISK_SOUNDS", tmp_path / "sounds")
+    assert not [s for s in sources_for("audio", held_out=False, espeak=False) if "prompts" in s.name]
+    voice = tmp_path / "sounds" / "en_US_f_Allison"
+    voice.mkdir(parents=True)
+    for i in range(8):
+        subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i",
+                        f"sine=frequency={200 + 100 * i}:duration=0.5:sample_rate=16000", "-c:a", "g722", "-f", "g722",
+                        str(voice / f"{i}.g722")], check=True)
+    recorded = [s for held_out in (False, True) for s in sources_for("audio", held_out, espeak=False)
+                if "prompts" in s.name]
+    assert [(s.name, s.held_out) for s in recorded] == [("en_US_f_Allison prompts #1", False),
+                                                        ("en_US_f_Allison prompts #0", True)]
+    clip = recorded[0].load()
+    assert (clip.sample_rate, clip.frames) == (16000, 4 * 8000)
+    assert abs(int(np.argmax(np.abs(np.fft.rfft(clip.samples[0, :8000])))) / 0.5 - 600) <= 4  # prompt 4: 600 Hz
+    assert not [s for s in sources_for("audio", False, espeak=False, recorded=False) if "prompts" in s.name]
+
+    main(["--method", "lsb", "--modality", "audio", "--steps", "2", "--pairs", "6", "--held-out", "2", "--batch",
+          "2", "--crop", "16", "--length", "8000", "--log-every", "1", "--no-espeak", "--out", str(tmp_path)])
+    card = json.loads((tmp_path / "detector-lsb-audio.json").read_text())
+    assert "en_US_f_Allison prompts #1" in card["data"]["train_sources"]
+    assert "CC-BY-SA-3.0" in card["data"]["license"] and "--no-recorded" not in card["training"]["command"]

@@ -174,10 +174,9 @@ def _cached(key: str, run: Callable[[], tuple[np.ndarray, int]], rate: int) -> n
 def recorded_prompts(voice: str, rate: int = SPEECH_RATE) -> list[np.ndarray]:
     """Every recording of speaker `voice` (RECORDED_VOICES or RECORDED_HELD_OUT), in file-name order, mono float32
     at `rate`, each normalised to peak 0.9; decoded once and cached."""
-    package = {**RECORDED_VOICES, **RECORDED_HELD_OUT}[voice]
-    folder = ALSA_SOUNDS if voice == "alsa" else ASTERISK_SOUNDS / voice
-    files = sorted(f for f in folder.rglob("*.wav" if voice == "alsa" else "*.g722") if f.stem != "Noise")
+    files = recorded_files(voice)
     if not files:
+        package = {**RECORDED_VOICES, **RECORDED_HELD_OUT}[voice]
         raise CrossTegError(f"recorded speech of {voice} needs `apt-get install {package}` (Debian) first")
     cached = CACHE / f"recorded-{voice}-{len(files)}-{rate}-peak{MIN_RECORDING_PEAK:g}.npz"
     if cached.exists():
@@ -189,6 +188,12 @@ def recorded_prompts(voice: str, rate: int = SPEECH_RATE) -> list[np.ndarray]:
     np.savez(tmp, *prompts)  # stored as arr_0, arr_1, ...
     tmp.replace(cached)
     return prompts
+
+
+def recorded_files(voice: str) -> list[Path]:
+    """The recordings of speaker `voice` installed on this machine, sorted by path; [] when none are."""
+    folder = ALSA_SOUNDS if voice == "alsa" else ASTERISK_SOUNDS / voice
+    return sorted(f for f in folder.rglob("*.wav" if voice == "alsa" else "*.g722") if f.stem != "Noise")
 
 
 def held_out_voices(engine: str = "espeak-ng") -> list[str]:
