@@ -131,6 +131,28 @@ def test_tiny_detector_trains_and_loads(modality: str, tmp_path: Path) -> None:
         load_detector("lsb", modality, tmp_path)
 
 
+def test_audio_detectors_look_at_the_rate_the_method_embeds_at(assets: Path) -> None:
+    """ditas makes its change at 16 kHz whatever the cover's rate: its detector scores a 48 kHz stereo file as the
+    16 kHz file a converter makes of it (every channel, 16-bit values kept 16-bit); lsb's bits are the file's own
+    samples, so its detector scores the file as it is."""
+    from crossteg.steganalysis.learned import at_rate, on_16bit_grid
+
+    speech = media.load(assets / "speech_1.wav")
+    stereo = media.Audio(np.concatenate([speech.samples, 0.5 * speech.samples]), speech.sample_rate)
+    wide = at_rate(media.Audio.from_int16(stereo.to_int16(), 16000), 48000)
+    assert (wide.sample_rate, wide.channels, wide.frames) == (48000, 2, 3 * speech.frames) and on_16bit_grid(wide)
+    narrow = at_rate(wide, 16000)
+    assert (narrow.sample_rate, narrow.channels) == (16000, 2) and on_16bit_grid(narrow)
+    assert not on_16bit_grid(at_rate(media.Audio(speech.samples * np.float32(0.3001), 16000), 22050))
+    assert at_rate(speech, 16000) is speech
+
+    def probability(obj: media.Audio, name: str) -> float:
+        return analyze(obj, [name])[0].probability
+
+    assert probability(wide, "cnn-ditas") == probability(narrow, "cnn-ditas")
+    assert probability(wide, "cnn-lsb") != probability(narrow, "cnn-lsb")
+
+
 @pytest.mark.parametrize("card", sorted(WEIGHTS_DIR.glob("detector-*.json")), ids=lambda p: p.stem)
 def test_shipped_detector_cards_match_their_weights(card: Path) -> None:
     from crossteg.steganalysis.learned import load_detector

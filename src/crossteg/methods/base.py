@@ -72,6 +72,9 @@ class Method(ABC):
     # steganalysis: the secret may fill only part of a large stego image (tiles), so its learned detector
     # also scores windows of the size it was trained on and reports the most suspect
     local_embedding: ClassVar[bool] = False
+    # steganalysis: the rate an audio stego's change is made at whatever the cover's (ditas: 16 kHz, the stego being
+    # the cover plus the change resampled to its rate); its learned detector looks at other rates resampled to it
+    embedding_rate: ClassVar[int | None] = None
 
     def __init__(self, quality: str = "fast") -> None:
         self.quality = quality  # "fast" stops early on a target metric; "paper" uses the paper's step counts

@@ -541,6 +541,7 @@ class ImageInAudio(Method):
     view: ClassVar[str] = "raw"
     header_extra: ClassVar[str] = ""  # struct format of the fields `as_image` adds to the header
     refine_default: ClassVar[int] = 0  # hide-time refinement steps (ours); baselines keep the paper's one pass
+    embedding_rate = MODEL_RATE
 
     def __init__(self, quality: str = "fast", stages: int = STAGES, allow_missing: bool = False,
                  weights: str | None = None, float32: bool = False, refine: int | None = None,

@@ -381,6 +381,7 @@ class FlowHide(Method):
     stego_ext = (".wav",)
     weights = (f"{ICN_NAME}.safetensors", f"{ICN_NAME}.json", f"{WAVEGLOW_NAME}.safetensors",
                f"{WAVEGLOW_NAME}.json")
+    embedding_rate = SAMPLE_RATE
 
     def __init__(self, quality: str = "fast", iterations: int = DEFAULT_ITERATIONS, encoding: str = "optimised",
                  pcm: bool = False, mono: bool = False, refine: int = 0) -> None:

@@ -114,13 +114,15 @@ def learned_detector(method_id: str, weights_dir: Path = WEIGHTS_DIR) -> Detecto
     modalities = stego_modalities(method)
 
     def detect(obj: Any) -> Detection:
-        from crossteg.steganalysis.learned import load_detector, predict
+        from crossteg.steganalysis.learned import at_rate, load_detector, predict
 
         key = (method_id, obj.modality, weights_dir)
         if key not in _LOADED:
             _LOADED[key] = load_detector(method_id, obj.modality, weights_dir)
         model, card = _LOADED[key]
         window = card.get("data", {}).get("pairs", {}).get("size") if method.local_embedding else None
+        if obj.modality == "audio" and method.embedding_rate:
+            obj = at_rate(obj, method.embedding_rate)  # where the change was made: other rates dilute it (48 kHz)
         return Detection(name, predict(model, obj, window=window))
 
     title = f"CNN trained on {method_id} stegos (Xu-Net image / 1-D audio)"

@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from crossteg.errors import WeightsError
+from crossteg.media import Audio
 from crossteg.methods.base import WEIGHTS_DIR
 
 # Ker-Böhme (KV) 5x5 high-pass kernel, the fixed preprocessing layer of Xu et al. 2016, sec. II.
@@ -236,6 +237,19 @@ def image_windows(pixels: np.ndarray, window: int) -> torch.Tensor:
     x = torch.from_numpy(np.ascontiguousarray(grid.transpose(2, 0, 1)))[None].float()
     tiles = x.unfold(2, window, window).unfold(3, window, window)  # 1 x 3 x rows x cols x window x window
     return tiles.permute(0, 2, 3, 1, 4, 5).reshape(-1, x.shape[1], window, window)
+
+
+def on_16bit_grid(obj: Any) -> bool:
+    """True for audio whose samples a 16-bit file holds exactly (x * 32768 integral)."""
+    return bool(np.array_equal(obj.to_int16()[:1].astype(np.float32) / np.float32(32768.0), obj.samples[:1]))
+
+
+def at_rate(audio: Audio, rate: int) -> Audio:
+    """`audio` resampled to `rate` as a converter would: every channel, back on the 16-bit grid if it was on it."""
+    if audio.sample_rate == rate:
+        return audio
+    resampled = audio.resample(rate)
+    return Audio.from_int16(resampled.to_int16(), rate) if on_16bit_grid(audio) else resampled
 
 
 @torch.no_grad()

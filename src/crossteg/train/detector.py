@@ -31,7 +31,14 @@ from crossteg.media.files import atomic_path, atomic_write_bytes
 from crossteg.methods.base import WEIGHTS_DIR, get_method
 from crossteg.steganalysis import detection_accuracy, detection_auc
 from crossteg.steganalysis.detectors import renders_stego, stego_modalities
-from crossteg.steganalysis.learned import build, config_to_dict, default_config, sha256_file, weights_name
+from crossteg.steganalysis.learned import (
+    build,
+    config_to_dict,
+    default_config,
+    on_16bit_grid,
+    sha256_file,
+    weights_name,
+)
 from crossteg.steganalysis.pairs import PAYLOADS, Pair, make_pairs, sources_for
 from crossteg.train.loop import log, positive
 from crossteg.train.resume import writable_folder
@@ -71,11 +78,6 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=WEIGHTS_DIR, help="folder for weights + card "
                                                                       "(default: crossteg/weights)")
     return parser.parse_args(argv)
-
-
-def on_16bit_grid(obj: Any) -> bool:
-    """True for audio whose samples a 16-bit file holds exactly (x * 32768 integral)."""
-    return bool(np.array_equal(obj.to_int16()[:1].astype(np.float32) / np.float32(32768.0), obj.samples[:1]))
 
 
 def collect(pairs: list[Pair]) -> tuple[torch.Tensor, torch.Tensor]:
