@@ -201,3 +201,36 @@ def test_recorded_speakers_prompts_join_the_audio_sources(one_torch_thread, tmp_
     card = json.loads((tmp_path / "detector-lsb-audio.json").read_text())
     assert "en_US_f_Allison prompts #1" in card["data"]["train_sources"]
     assert "CC-BY-SA-3.0" in card["data"]["license"] and "--no-recorded" not in card["training"]["command"]
+
+
+@pytest.mark.slow
+def test_rates_benchmark_scores_converted_covers_and_skips_without_them(one_torch_thread, tmp_path: Path,
+                                                                         monkeypatch) -> None:
+    """benchmarks/steganalysis_rates on a stand-in fr_CA speaker (real G.722 prompts): 44.1 kHz stereo 16-bit
+    covers and their stft stegos, scored as they are and converted, two rows each; without the speaker it writes
+    nothing and says so."""
+    import imageio_ffmpeg
+    from benchmarks import steganalysis_rates
+
+    from crossteg.train import data
+
+    monkeypatch.setattr(data, "CACHE", tmp_path / "cache")
+    monkeypatch.setattr(data, "ASTERISK_SOUNDS", tmp_path / "sounds")
+    out = tmp_path / "results"
+    assert steganalysis_rates.main(["--methods", "stft", "--out", str(out)]).rows == [] and not out.exists()
+    voice = tmp_path / "sounds" / "fr_CA_f_June"
+    voice.mkdir(parents=True)
+    for i in range(8):
+        subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i",
+                        f"anoisesrc=duration=1:sample_rate=16000:amplitude=0.{i + 1}:seed={i}", "-c:a", "g722", "-f",
+                        "g722", str(voice / f"{i}.g722")], check=True)
+    cover = steganalysis_rates.stereo_cover(Audio(np.full((1, 160), 0.25, np.float32), 16000), 44100)
+    assert (cover.sample_rate, cover.channels, cover.frames) == (44100, 2, 441)
+    results = steganalysis_rates.main(["--methods", "stft", "--out", str(out)])
+    assert [(r.setting, r.metric, r.n) for r in results.rows] == [
+        ("stft audio as the 44.1 kHz file is cnn-stft", "detection_accuracy", 4),
+        ("stft audio as the 44.1 kHz file is cnn-stft", "detection_auc", 4),
+        ("stft audio converted to 16 kHz (crossteg steganalyze) cnn-stft", "detection_accuracy", 4),
+        ("stft audio converted to 16 kHz (crossteg steganalyze) cnn-stft", "detection_auc", 4)]
+    assert all(0.0 <= r.ours <= 1.0 for r in results.rows)
+    assert json.loads((out / "steganalysis-rates.json").read_text())["rows"]
