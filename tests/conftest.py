@@ -22,6 +22,16 @@ def run_cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedP
                           cwd=cwd, timeout=300)
 
 
+def write_g722(path: Path, source: str, volume: float = 1.0) -> Path:
+    """A raw G.722 file, as asterisk's sound packages hold them, encoded by the bundled ffmpeg from an lavfi
+    `source` at 16 kHz (e.g. "sine=frequency=220:duration=1:sample_rate=16000")."""
+    import imageio_ffmpeg
+
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", source, "-af",
+                    f"volume={volume}", "-c:a", "g722", "-f", "g722", str(path)], check=True)
+    return path
+
+
 @pytest.fixture(scope="module")
 def one_torch_thread():
     """Torch on one thread for a module of tiny networks (faster, and far faster on a loaded machine)."""

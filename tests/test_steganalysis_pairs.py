@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import write_g722
 from crossteg.errors import CapacityError
 from crossteg.media import Audio, Image
 from crossteg.methods import get_method
@@ -173,8 +174,6 @@ def test_recorded_speakers_prompts_join_the_audio_sources(one_torch_thread, tmp_
     """A stand-in asterisk tree holding one training speaker's G.722 prompts: runs of four prompts become audio
     sources (every 4th held out), a tiny lsb detector trains on one and its card names the recordings' licence;
     the speaker's absence, or --no-recorded, leaves them out."""
-    import imageio_ffmpeg
-
     from crossteg.train import data
     from crossteg.train.detector import main
 
@@ -184,9 +183,7 @@ def test_recorded_speakers_prompts_join_the_audio_sources(one_torch_thread, tmp_
     voice = tmp_path / "sounds" / "en_US_f_Allison"
     voice.mkdir(parents=True)
     for i in range(8):
-        subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i",
-                        f"sine=frequency={200 + 100 * i}:duration=0.5:sample_rate=16000", "-c:a", "g722", "-f", "g722",
-                        str(voice / f"{i}.g722")], check=True)
+        write_g722(voice / f"{i}.g722", f"sine=frequency={200 + 100 * i}:duration=0.5:sample_rate=16000")
     recorded = [s for held_out in (False, True) for s in sources_for("audio", held_out, espeak=False)
                 if "prompts" in s.name]
     assert [(s.name, s.held_out) for s in recorded] == [("en_US_f_Allison prompts #1", False),
@@ -209,7 +206,6 @@ def test_rates_benchmark_scores_converted_covers_and_skips_without_them(one_torc
     """benchmarks/steganalysis_rates on a stand-in fr_CA speaker (real G.722 prompts): 44.1 kHz stereo 16-bit
     covers and their stft stegos, scored as they are and converted, two rows each; without the speaker it writes
     nothing and says so."""
-    import imageio_ffmpeg
     from benchmarks import steganalysis_rates
 
     from crossteg.train import data
@@ -221,9 +217,7 @@ def test_rates_benchmark_scores_converted_covers_and_skips_without_them(one_torc
     voice = tmp_path / "sounds" / "fr_CA_f_June"
     voice.mkdir(parents=True)
     for i in range(8):
-        subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i",
-                        f"anoisesrc=duration=1:sample_rate=16000:amplitude=0.{i + 1}:seed={i}", "-c:a", "g722", "-f",
-                        "g722", str(voice / f"{i}.g722")], check=True)
+        write_g722(voice / f"{i}.g722", f"anoisesrc=duration=1:sample_rate=16000:amplitude=0.{i + 1}:seed={i}")
     cover = steganalysis_rates.stereo_cover(Audio(np.full((1, 160), 0.25, np.float32), 16000), 44100)
     assert (cover.sample_rate, cover.channels, cover.frames) == (44100, 2, 441)
     results = steganalysis_rates.main(["--methods", "stft", "--out", str(out)])

@@ -1,12 +1,12 @@
 """Training data helpers: photo pool and crops (speech synthesis needs espeak-ng, exercised by trainers)."""
 
 import os
-import subprocess
 import sys
 
 import numpy as np
 import pytest
 
+from conftest import write_g722
 from crossteg.errors import CrossTegError
 from crossteg.train import data
 
@@ -101,17 +101,13 @@ def test_recorded_prompts_are_decoded_from_g722_cached_and_strung_into_clips(tmp
     """Real G.722 files (encoded by the bundled ffmpeg) in a stand-in asterisk sounds tree, one in a sub-folder,
     one empty and one of line noise (as asterisk's silence prompts): decoded at 16 kHz, normalised, the empty and the
     silent one dropped, read back from the cache."""
-    import imageio_ffmpeg
-
     monkeypatch.setattr(data, "CACHE", tmp_path / "cache")
     monkeypatch.setattr(data, "ASTERISK_SOUNDS", tmp_path / "sounds")
     voice = tmp_path / "sounds" / "it_IT_m_Carlo"
     (voice / "digits").mkdir(parents=True)
     (voice / "silence").mkdir()
     for name, seconds, hz, gain in (("hello", 1.0, 220, 1), ("digits/1", 0.5, 330, 1), ("silence/2", 2.0, 440, 0.002)):
-        subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i",
-                        f"sine=frequency={hz}:duration={seconds}:sample_rate=16000", "-af", f"volume={gain}",
-                        "-c:a", "g722", "-f", "g722", str(voice / f"{name}.g722")], check=True)
+        write_g722(voice / f"{name}.g722", f"sine=frequency={hz}:duration={seconds}:sample_rate=16000", gain)
     (voice / "empty.g722").write_bytes(b"")
     prompts = data.recorded_prompts("it_IT_m_Carlo")
     assert sorted(len(p) for p in prompts) == [8000, 16000]
