@@ -36,6 +36,7 @@ from crossteg.methods.base import WEIGHTS_DIR
 from crossteg.results import Results, Row, merged_command, previous_rows
 from crossteg.steganalysis import detection_accuracy, detection_auc
 from crossteg.steganalysis.detectors import CLASSICAL, Detector, learned_detector, renders_stego, stego_modalities
+from crossteg.steganalysis.learned import on_16bit_grid
 from crossteg.steganalysis.pairs import (
     MEDIA_SUFFIX,
     SAMPLE_RATE,
@@ -159,7 +160,7 @@ def describe(method_id: str, modality: str, pairs: list[Pair], origin: str = "he
         side = pairs[0].stego.pixels.shape[0]
         return f"{sources}, {side}x{side} PNG crops{extra}, from the saved files"
     stego = pairs[0].stego
-    float_file = not np.array_equal(np.round(stego.samples * 32768) / 32768, stego.samples)
+    float_file = not on_16bit_grid(stego)
     kind = "float32" if float_file else "16-bit"
     shape = f"{round(stego.frames / stego.sample_rate, 2):g} s {stego.sample_rate / 1000:g} kHz {kind} WAV clips"
     view = " (the stego channel vs the cover at its rate)" if stego.sample_rate != SAMPLE_RATE else ""

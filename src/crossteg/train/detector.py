@@ -39,7 +39,7 @@ from crossteg.steganalysis.learned import (
     sha256_file,
     weights_name,
 )
-from crossteg.steganalysis.pairs import PAYLOADS, Pair, make_pairs, sources_for
+from crossteg.steganalysis.pairs import PAYLOADS, Pair, Source, make_pairs, sources_for
 from crossteg.train.loop import log, positive
 from crossteg.train.resume import writable_folder
 
@@ -149,10 +149,9 @@ def evaluate(model: torch.nn.Module, covers: torch.Tensor, stegos: torch.Tensor,
     return metrics
 
 
-def make_set(method_id: str, modality: str, held_out: bool, count: int, args: argparse.Namespace,
+def make_set(method_id: str, sources: list[Source], held_out: bool, count: int, args: argparse.Namespace,
              workdir: Path) -> list[Pair]:
-    """`count` pairs from the training or the held-out sources, written under `workdir` and read back."""
-    sources = sources_for(modality, held_out, espeak=not args.no_espeak, recorded=not args.no_recorded)
+    """`count` pairs from the training or the held-out `sources`, written under `workdir` and read back."""
     rng = np.random.default_rng([args.seed, int(held_out)])
     folder = workdir / ("held-out" if held_out else "train")
     folder.mkdir(parents=True, exist_ok=True)
@@ -198,11 +197,15 @@ def train_modality(method_id: str, modality: str, args: argparse.Namespace) -> d
     held_count = args.held_out if args.held_out is not None else max(4, args.pairs // 3)
     log(f"detector for {method_id} {modality}: {args.pairs} training pairs, {held_count} held-out pairs")
     start = time.perf_counter()
+    listed = {held_out: sources_for(modality, held_out, espeak=not args.no_espeak, recorded=not args.no_recorded)
+              for held_out in (False, True)}
     with tempfile.TemporaryDirectory(prefix="crossteg-detector-") as tmp:
-        train = make_set(method_id, modality, False, args.pairs, args, Path(tmp))
-        held = make_set(method_id, modality, True, held_count, args, Path(tmp))
+        train = make_set(method_id, listed[False], False, args.pairs, args, Path(tmp))
+        held = make_set(method_id, listed[True], True, held_count, args, Path(tmp))
     data_seconds = time.perf_counter() - start
     train_sources, held_sources = sorted({p.source for p in train}), sorted({p.source for p in held})
+    used = {*train_sources, *held_sources}
+    licences = dict.fromkeys(s.license for s in listed[False] + listed[True] if s.name in used)
     (covers, stegos), (held_covers, held_stegos) = collect(train), collect(held)
     held_payloads = [p.payload for p in held]
     examined = describe(train[0].stego, covers)
@@ -220,7 +223,8 @@ def train_modality(method_id: str, modality: str, args: argparse.Namespace) -> d
     fit(model, covers, stegos, args, monitor)
     train_seconds = time.perf_counter() - start
     metrics = evaluate(model, held_covers, held_stegos, held_payloads)
-    details = {"train_pairs": len(covers), "held_out_pairs": len(held_covers), "data_seconds": round(data_seconds, 1),
+    details = {"license": "the data is not shipped; its sources' licences: " + "; ".join(licences),
+               "train_pairs": len(covers), "held_out_pairs": len(held_covers), "data_seconds": round(data_seconds, 1),
                "train_seconds": round(train_seconds, 1), "train_sources": train_sources,
                "held_out_sources": held_sources, "examined": examined}
     return save(model, config, method_id, modality, args, metrics, details)
@@ -260,8 +264,6 @@ def save(model: torch.nn.Module, config: Any, method_id: str, modality: str, arg
                            "an attacker sees them (steganalysis/pairs.py attacker_view)",
                  "pairs": pairs,
                  "split": "by source: no source (or file derived from it) in both training and held-out sets",
-                 "license": _data_license(modality, {*details["train_sources"], *details["held_out_sources"]},
-                                          args),
                  **details},
         "training": {"command": "crossteg train detector " + " ".join(_argv(args, modality)),
                      "optimizer": "Adam, cosine-decayed learning rate", "lr": args.lr, "steps": args.steps,
@@ -274,14 +276,6 @@ def save(model: torch.nn.Module, config: Any, method_id: str, modality: str, arg
     log(f"wrote {weights_path} ({card['bytes']} bytes) and {stem}.json: held-out accuracy "
         f"{metrics['held_out_accuracy']:.3f}, AUC {metrics['held_out_auc']:.3f}")
     return card
-
-
-def _data_license(modality: str, used: set[str], args: argparse.Namespace) -> str:
-    """The licences of the sources the pairs were cut from (Source.license), each named once."""
-    listed = [s for held_out in (False, True) for s in sources_for(modality, held_out, espeak=not args.no_espeak,
-                                                                   recorded=not args.no_recorded)]
-    licences = dict.fromkeys(s.license for s in listed if s.name in used)
-    return "the data is not shipped; its sources' licences: " + "; ".join(licences)
 
 
 def _options_text(options: dict[str, Any]) -> str:
