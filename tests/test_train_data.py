@@ -79,14 +79,17 @@ def test_speech_is_cached_resampled_and_normalised_and_a_missing_synthesiser_is_
 
 
 def test_festival_is_driven_through_text2wave(tmp_path, monkeypatch):
-    """A stand-in text2wave (festival is not needed for the tests) records its arguments and writes a tone."""
+    """A stand-in text2wave (festival is not needed for the tests) records its arguments and writes a tone; like
+    festival's, it exits 0 and writes nothing for a voice that is not installed, which is named as such."""
     monkeypatch.setattr(data, "CACHE", tmp_path / "cache")
     fake = tmp_path / "text2wave"
     fake.write_text(f"#!{sys.executable}\n"
                     "import sys, numpy, soundfile\n"
                     "args = sys.argv[1:]\n"
                     f"open({str(tmp_path / 'args.txt')!r}, 'w').write(repr(args) + open(args[4]).read())\n"
-                    "soundfile.write(args[args.index('-o') + 1], 0.2 * numpy.sin(numpy.arange(32000) * 0.1), 32000)\n")
+                    "if '(voice_missing_diphone)' not in args:\n"
+                    "    tone = 0.2 * numpy.sin(numpy.arange(32000) * 0.1)\n"
+                    "    soundfile.write(args[args.index('-o') + 1], tone, 32000)\n")
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
     speech = data.synthesize_festival("Hello there.", "ked_diphone", stretch=1.1)
@@ -95,6 +98,8 @@ def test_festival_is_driven_through_text2wave(tmp_path, monkeypatch):
     assert len(speech) == 16000 and abs(float(np.abs(speech).max()) - 0.9) < 0.01  # 2 s at 32 kHz -> 16 kHz
     clips = list(data.speech_clips(np.random.default_rng(0), 2, 1.0, 1.5, engine="festival"))
     assert all(16000 <= len(c) <= 24000 for c in clips)
+    with pytest.raises(CrossTegError, match="festival has no voice missing_diphone: run `apt-get install festival "):
+        data.synthesize_festival("Hello there.", "missing_diphone")
 
 
 def test_recorded_prompts_are_decoded_from_g722_cached_and_strung_into_clips(tmp_path, monkeypatch):

@@ -144,6 +144,9 @@ def synthesize_festival(text: str, voice: str, stretch: float = 1.0, rate: int =
             subprocess.run([_program("text2wave", FESTIVAL_PACKAGES), "-eval", f"(voice_{voice})", "-eval",
                             f"(Parameter.set 'Duration_Stretch {stretch:.3f})", str(Path(tmp) / "text.txt"), "-o",
                             str(out)], capture_output=True, check=True)
+            if not out.exists():  # text2wave exits 0 without a file when the voice is not installed
+                raise CrossTegError(f"festival has no voice {voice}: run `apt-get install {FESTIVAL_PACKAGES}` "
+                                    "(Debian) first")
             return sf.read(out, dtype="float32")
 
     return _cached(f"festival|{text}|{voice}|{stretch:.3f}|{rate}", run, rate)

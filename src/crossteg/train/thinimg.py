@@ -67,6 +67,9 @@ LAMBDA_C, LAMBDA_I, LAMBDA_A = 32.0, 1.0, 32.0  # sec. 3.4
 LR = 2e-4  # sec. 4.3
 LOUDNESS_NOTE = ("; --loudness (ours): the speech terms weigh each mel value's squared error by "
                  "thinimg.loudness_weights (0.1 + its level, mean 1), rescaled to the plain term's size")
+NOISE_NOTE = ("; --noise {:g} (ours): revealed from the 8-bit container plus Gaussian noise of a random std in "
+              "[0, {:g}] 8-bit levels per sample, rounded again")
+EVAL_NOISE = 1.0  # std (8-bit levels) of the noise that noise-trained runs' evaluations reveal through as well
 STUCK_AFTER = 50  # skipped steps in a row that send training back to its best checkpoint
 
 
@@ -107,6 +110,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
                    help="festival clips (its diphone voices of recorded speakers) added to the espeak-ng ones")
     p.add_argument("--loudness", action="store_true", help="ours: weigh each mel value's speech error by its "
                    "loudness, as hide-time refinement does (thinimg.loudness_weights), instead of the paper's MSE")
+    p.add_argument("--noise", type=float, default=0.0, help="ours: reveal in training from the 8-bit container "
+                   "plus Gaussian noise of a random std in [0, NOISE] 8-bit levels per sample, rounded again (what "
+                   "filters and lossy re-saving do to pixels); 0: the paper's training")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--eval-minutes", type=float, default=5.0, help="evaluate + checkpoint this often")
@@ -223,10 +229,22 @@ def held_out(layout: mel.Layout, pairs: int = 4
 # Model, loss, evaluation --------------------------------------------------------------------------------
 
 
+def kept(container: torch.Tensor, noise: float = 0.0, generator: torch.Generator | None = None) -> torch.Tensor:
+    """What the saved PNG holds of `container` (round_8bit); with `noise` > 0 (--noise), then Gaussian noise of a
+    random std in [0, noise] 8-bit levels per sample added and rounded again. Gradients pass straight through."""
+    png = round_8bit(container)
+    if noise <= 0:
+        return png
+    std = torch.rand(len(png), 1, 1, 1, generator=generator, device=png.device) * (noise / 255)
+    return round_8bit(png + std * torch.randn(png.shape, generator=generator, device=png.device))
+
+
 def forward(layers: list[CouplingNet], image: torch.Tensor, hidden: list[torch.Tensor],
-            loudness: list[torch.Tensor] | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """The training loss (eq. 13, summed over layers as eq. 14) and its parts, through 8-bit rounding.
-    `loudness`: per-level weights of the speech terms (--loudness), else the paper's plain squared error."""
+            loudness: list[torch.Tensor] | None = None, noise: float = 0.0
+            ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The training loss (eq. 13, summed over layers as eq. 14) and its parts, through 8-bit rounding (and
+    `noise`, see `kept`). `loudness`: per-level weights of the speech terms (--loudness), else the paper's plain
+    squared error."""
     def mse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:  # eq. 10-12: squared L2 per sample, mean over N
         return ((a - b) ** 2).sum() / a.shape[0]
 
@@ -245,7 +263,7 @@ def forward(layers: list[CouplingNet], image: torch.Tensor, hidden: list[torch.T
     if len(layers) == 2:  # sec. 3.3: A_s1 = E2(A_s2, A_c); the first speech is E2's cover
         secret, _ = layers[1](hidden[0], hidden[1])
     container = layers[0](image, secret)[0]  # I_c of eq. 10, as the network outputs it
-    image_r, secret_r = layers[0].reverse(round_8bit(container))  # revealed from what a PNG keeps of it
+    image_r, secret_r = layers[0].reverse(kept(container, noise))  # revealed from what a PNG keeps of it
     parts["c1"], parts["i1"] = mse(container, image), mse(image_r, image)
     parts["a1"] = speech_mse(secret_r, secret, 0)
     loss = LAMBDA_C * parts["c1"] + LAMBDA_I * parts["i1"] + LAMBDA_A * parts["a1"]
@@ -259,9 +277,10 @@ def forward(layers: list[CouplingNet], image: torch.Tensor, hidden: list[torch.T
 
 @torch.no_grad()
 def evaluate(layers: list[CouplingNet], images: torch.Tensor, hidden: list[torch.Tensor],
-             loudness: list[torch.Tensor] | None = None) -> dict[str, float]:
+             loudness: list[torch.Tensor] | None = None, noisy: bool = False) -> dict[str, float]:
     """Held-out container PSNR (8-bit) and revealed hidden-tensor PSNR per level; with `loudness` (the levels'
-    weights) also that PSNR from the loudness-weighted squared error ("levelN_loud_psnr")."""
+    weights) also that PSNR from the loudness-weighted squared error ("levelN_loud_psnr"); if `noisy`, also the
+    first level's PSNR revealed from the container plus seeded noise of std EVAL_NOISE ("level1_noisy_psnr")."""
     for net in layers:
         net.eval()
     device = next(layers[0].parameters()).device
@@ -278,6 +297,11 @@ def evaluate(layers: list[CouplingNet], images: torch.Tensor, hidden: list[torch
         if loudness is not None:
             error = float(np.mean(loudness[level].numpy() * (truth - got).astype(np.float64) ** 2))
             out[f"level{level + 1}_loud_psnr"] = float(-10 * np.log10(error))
+    if noisy:
+        seeded = torch.Generator(device).manual_seed(0)
+        noise = EVAL_NOISE / 255 * torch.randn(container.shape, generator=seeded, device=device)
+        got = layers[0].reverse(round_8bit(container + noise))[1].clamp(0, 1).cpu().numpy()
+        out["level1_noisy_psnr"] = psnr(hidden[0].cpu().numpy(), got)
     for net in layers:
         net.train()
     return {k: round(v, 3) for k, v in out.items()}
@@ -323,7 +347,8 @@ def make_card(name: str, weights: Path, layers: list[CouplingNet], state: dict[s
                f" --format {args.format} --seconds {args.seconds} --lr {args.lr:g} --beta1 {args.beta1:g}"
                f" --beta2 {args.beta2:g} --eps {args.eps:g} --weight-decay {args.weight_decay:g}"
                f" --clamp {config.clamp:g} --warmup {args.warmup}{' --decay' * args.decay} --clips {args.clips}"
-               f" {festival['flag']}{'--loudness ' * args.loudness}--seed {args.seed} --minutes {args.minutes:g}"
+               f" {festival['flag']}{'--loudness ' * args.loudness}{f'--noise {args.noise:g} ' if args.noise else ''}"
+               f"--seed {args.seed} --minutes {args.minutes:g}"
                " [--resume]")
     return {
         "name": name, "method": "thinimg",
@@ -345,7 +370,8 @@ def make_card(name: str, weights: Path, layers: list[CouplingNet], state: dict[s
                      "eps": args.eps, "weight_decay": args.weight_decay,
                      "losses": "lambda_C = lambda_A = 32, lambda_I = 1 (sec. 3.4); reveal from the container "
                                "clipped and rounded to 8 bits (rounding straight-through, clipping with its true "
-                               "gradient)" + (LOUDNESS_NOTE if args.loudness else ""),
+                               "gradient)" + (LOUDNESS_NOTE if args.loudness else "")
+                               + (NOISE_NOTE.format(args.noise, args.noise) if args.noise else ""),
                      "batch": args.batch, "crop": args.crop, "steps": state["step"],
                      "seconds": round(state["seconds"], 1), "seed": args.seed, "device": state["device"],
                      "threads": torch.get_num_threads()},
@@ -422,14 +448,20 @@ def main(argv: list[str] | None = None) -> None:
     pool = Pool(args, layout)
     images, hidden, weights = held_out(layout)
     loudness = weights if args.loudness else None
+    noisy = args.noise > 0
+
+    def measure() -> dict[str, float]:
+        return evaluate(layers, images, hidden, loudness, noisy)
+
     secrets = len(layers)
     if not (args.resume and checkpoint.exists()):  # where this run starts is its first best to return to (a
         # fresh run that broke before its first evaluation once skipped every step after: nothing to go back to)
         save_checkpoint(checkpoint, T.state_dict(layers), optimiser, state)
     guard, clock = Guard(state["curve"]), Clock(state, args.minutes, args.steps, args.eval_minutes, 10, log)
-    if loudness is not None and state["curve"] and not any(k.endswith("loud_psnr") for k in state["curve"][-1]):
-        guard.best = Guard.score(evaluate(layers, images, hidden, loudness))  # the start, scored as this run scores
-        log(f"starting weights score {guard.best:.3f} (container + loudness-weighted tensor PSNR)")
+    kinds = {k for k, on in (("loud_psnr", loudness is not None), ("noisy_psnr", noisy)) if on}  # what it measures
+    if state["curve"] and kinds != Guard.kinds(state["curve"][-1]):  # the start, scored as this run scores
+        guard.best = Guard.score(measure())
+        log(f"starting weights score {guard.best:.3f} (container + revealed: {', '.join(sorted(kinds)) or 'plain'})")
     log(f"training {weights_name(args)} on {device} from step {state['step']}: "
         f"{sum(p.numel() for p in params)} parameters")
     first, rate = state["step"], args.lr  # rate: --lr, halved by each back_to_best
@@ -443,7 +475,7 @@ def main(argv: list[str] | None = None) -> None:
                 group["lr"] = rate * ramp * decay
             image, hid, loud = pool.batch(args.batch, args.crop, secrets)
             loss, parts = forward(layers, image.to(device), [h.to(device) for h in hid],
-                                  [w.to(device) for w in loud] if args.loudness else None)
+                                  [w.to(device) for w in loud] if args.loudness else None, args.noise)
             optimiser.zero_grad()
             terms = {"loss": loss.item(), **{k: v.item() for k, v in parts.items()}}
             if guard.accept(loss.item()):
@@ -456,7 +488,7 @@ def main(argv: list[str] | None = None) -> None:
                 rate, first = back_to_best(layers, optimiser, checkpoint, rate), state["step"]
                 guard.restart()
             if clock.tick(terms, f" lr {optimiser.param_groups[0]['lr']:.2e}"):
-                metrics = evaluate(layers, images, hidden, loudness)
+                metrics = measure()
                 clock.record(metrics)
                 verdict = guard.judge(metrics)
                 if verdict == "better":
@@ -512,10 +544,19 @@ class Guard:
         return self.skipped >= STUCK_AFTER
 
     @staticmethod
+    def kinds(metrics: dict[str, float]) -> set[str]:
+        """The revealed-PSNR kinds an evaluation measured beyond the plain one: "loud_psnr", "noisy_psnr"."""
+        return {kind for kind in ("loud_psnr", "noisy_psnr") if any(k.endswith(kind) for k in metrics)}
+
+    @staticmethod
     def score(metrics: dict[str, float]) -> float:
-        """Container PSNR + the worst level's revealed PSNR (the loudness-weighted one where measured)."""
-        kind = "loud_psnr" if any(k.endswith("loud_psnr") for k in metrics) else "tensor_psnr"
-        return metrics["container_psnr"] + min(v for k, v in metrics.items() if k.endswith(kind))
+        """Container PSNR + the worst level's revealed PSNR (the loudness-weighted one where measured), averaged
+        with the revealed PSNR through noise where that was measured (--noise)."""
+        kind = "loud_psnr" if "loud_psnr" in Guard.kinds(metrics) else "tensor_psnr"
+        revealed = min(v for k, v in metrics.items() if k.endswith(kind))
+        if "noisy_psnr" in Guard.kinds(metrics):
+            revealed = (revealed + metrics["level1_noisy_psnr"]) / 2
+        return metrics["container_psnr"] + revealed
 
     def judge(self, metrics: dict[str, float]) -> str:
         score = self.score(metrics)
