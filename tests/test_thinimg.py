@@ -279,6 +279,41 @@ def test_loudness_training_weighs_speech_errors_where_its_weights_say(tmp_path, 
     assert scored and float(scored.group(1)) == pytest.approx(start, abs=2e-3)  # the curve's values are rounded
 
 
+def test_noise_training_reveals_through_noisy_pixels_and_scores_them(tmp_path, monkeypatch, capsys):
+    """--noise: the reveal sees the rounded container plus per-sample noise, rounded again, gradients straight
+    through; evaluations add the PSNR revealed through noise of std 1 and score it; the card says so, and a run
+    without the option that resumes from those weights scores its start its own way first."""
+    x = torch.rand(64, 3, 16, 16, requires_grad=True)
+    torch.testing.assert_close(trainer.kept(x), round_8bit(x))
+    noisy = trainer.kept(x, 2.0, torch.Generator().manual_seed(0))
+    moved = (noisy - round_8bit(x)).detach() * 255
+    assert torch.allclose(moved, moved.round(), atol=1e-3) and 0 < moved.abs().mean() < 2  # 8-bit steps, std <= 2
+    assert moved.flatten(1).std(1).max() > 1 and moved.flatten(1).std(1).min() < 0.5  # a random std per sample
+    noisy.sum().backward()  # straight through, except where the noise pushed a pixel past 0 or 1 (clipped)
+    assert set(x.grad.unique().tolist()) == {0.0, 1.0} and (x.grad == 1).float().mean() > 0.99
+
+    tone = (0.5 * np.sin(np.arange(40_000) * 0.05)).astype(np.float32)
+    monkeypatch.setattr(trainer.data, "speech_clips",
+                        lambda rng, n, *a, **k: (tone[:20_000 + 500 * i] for i in range(n)))
+    photo = np.random.default_rng(0).random((170, 200, 3)).astype(np.float32)
+    monkeypatch.setattr(trainer.data, "photos", lambda: [photo])
+    tiny = ["--steps", "2", "--batch", "1", "--crop", "32", "--width", "4", "--blocks", "2", "--clips", "2",
+            "--out", str(tmp_path), "--checkpoint", str(tmp_path / "c.ckpt")]
+    trainer.main(["--noise", "2", *tiny])
+    card = json.loads((tmp_path / f"{T.SINGLE}.json").read_text())
+    assert "--noise 2 " in card["training"]["command"] and "--noise 2 (ours)" in card["training"]["losses"]
+    last = card["curve"][-1]
+    assert last["level1_noisy_psnr"] > 0 and trainer.Guard.kinds(last) == {"noisy_psnr"}
+    assert trainer.Guard.score(last) == pytest.approx(
+        last["container_psnr"] + (last["level1_tensor_psnr"] + last["level1_noisy_psnr"]) / 2)
+    assert "starting weights score" not in capsys.readouterr().out
+    (tmp_path / "c.ckpt").unlink()
+    trainer.main(["--resume", *tiny[:1], "3", *tiny[2:]])
+    scored = re.search(r"starting weights score ([0-9.]+) \(container \+ revealed: plain\)", capsys.readouterr().out)
+    assert scored and float(scored.group(1)) == pytest.approx(last["container_psnr"] + last["level1_tensor_psnr"],
+                                                              abs=2e-3)
+
+
 # Round trips with the shipped weights -------------------------------------------------------------------
 
 
