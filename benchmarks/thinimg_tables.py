@@ -366,7 +366,7 @@ def speed(folder: Path, covers: list[Image]) -> list[Row]:
 def key_models() -> list[tuple[str, str, int]]:
     """(weights name, the model option that forces it, seconds per tile) of every thinimg model, shipped or not."""
     return [(T.SINGLE, "single", 10), *((v, k, int(k[:-1])) for k, v in T.LONGER.items()),
-            *((v, k, 10) for k, v in T.OTHER_FORMATS.items()), (T.NESTED, "nested", 10)]
+            *((v, k, 10) for k, v in T.OTHER_FORMATS.items()), (T.ROBUST, "robust", 10), (T.NESTED, "nested", 10)]
 
 
 def key_checks(folder: Path, covers: list[Image], pairs: int, wrong: int = 6,

@@ -281,8 +281,9 @@ def test_loudness_training_weighs_speech_errors_where_its_weights_say(tmp_path, 
 
 def test_noise_training_reveals_through_noisy_pixels_and_scores_them(tmp_path, monkeypatch, capsys):
     """--noise: the reveal sees the rounded container plus per-sample noise, rounded again, gradients straight
-    through; evaluations add the PSNR revealed through noise of std 1 and score it; the card says so, and a run
-    without the option that resumes from those weights scores its start its own way first."""
+    through; evaluations add the PSNR revealed through noise of std 1 and score it; the run writes the robust
+    weights, whose card says so; resumed with no robust weights yet, it fine-tunes the plain model and scores that
+    start its own way first."""
     x = torch.rand(64, 3, 16, 16, requires_grad=True)
     torch.testing.assert_close(trainer.kept(x), round_8bit(x))
     noisy = trainer.kept(x, 2.0, torch.Generator().manual_seed(0))
@@ -298,20 +299,26 @@ def test_noise_training_reveals_through_noisy_pixels_and_scores_them(tmp_path, m
     photo = np.random.default_rng(0).random((170, 200, 3)).astype(np.float32)
     monkeypatch.setattr(trainer.data, "photos", lambda: [photo])
     tiny = ["--steps", "2", "--batch", "1", "--crop", "32", "--width", "4", "--blocks", "2", "--clips", "2",
-            "--out", str(tmp_path), "--checkpoint", str(tmp_path / "c.ckpt")]
-    trainer.main(["--noise", "2", *tiny])
-    card = json.loads((tmp_path / f"{T.SINGLE}.json").read_text())
+            "--out", str(tmp_path)]
+    trainer.main(["--noise", "2", *tiny, "--checkpoint", str(tmp_path / "a.ckpt")])
+    assert not (tmp_path / f"{T.SINGLE}.json").exists()
+    card = json.loads((tmp_path / f"{T.ROBUST}.json").read_text())
+    assert card["name"] == T.ROBUST and card["weights"] == f"{T.ROBUST}.safetensors"
     assert "--noise 2 " in card["training"]["command"] and "--noise 2 (ours)" in card["training"]["losses"]
     last = card["curve"][-1]
     assert last["level1_noisy_psnr"] > 0 and trainer.Guard.kinds(last) == {"noisy_psnr"}
     assert trainer.Guard.score(last) == pytest.approx(
         last["container_psnr"] + (last["level1_tensor_psnr"] + last["level1_noisy_psnr"]) / 2)
-    assert "starting weights score" not in capsys.readouterr().out
-    (tmp_path / "c.ckpt").unlink()
-    trainer.main(["--resume", *tiny[:1], "3", *tiny[2:]])
-    scored = re.search(r"starting weights score ([0-9.]+) \(container \+ revealed: plain\)", capsys.readouterr().out)
-    assert scored and float(scored.group(1)) == pytest.approx(last["container_psnr"] + last["level1_tensor_psnr"],
-                                                              abs=2e-3)
+    assert "starting weights score" not in capsys.readouterr().out  # a fresh run has nothing to score first
+
+    for path in tmp_path.glob(f"{T.ROBUST}.*"):
+        path.unlink()
+    trainer.main([*tiny, "--checkpoint", str(tmp_path / "b.ckpt")])  # the plain model, 2 steps
+    trainer.main(["--noise", "2", "--resume", *tiny[:1], "3", *tiny[2:], "--checkpoint", str(tmp_path / "c.ckpt")])
+    log = capsys.readouterr().out
+    assert f"resumed from shipped {tmp_path / T.SINGLE}.safetensors at step 2" in log
+    assert "from step 2:" in log and re.search(r"starting weights score [0-9.]+ \(container \+ revealed: noisy_psnr\)",
+                                              log)
 
 
 # Round trips with the shipped weights -------------------------------------------------------------------

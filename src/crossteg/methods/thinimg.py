@@ -38,9 +38,14 @@ Our choices where the paper is silent (see also the weights cards):
   gave it, so the container is as close to the cover as before. It wins back most of what saving the 8-bit PNG
   costs the hidden tensor. Its loss weighs a mel value's error by the value's loudness (the error in loud bins is
   the one heard; `loudness_weights`). Format, keys and reveal are unchanged; `refine=0` is the paper's one pass.
-* Which model wrote a container is not stored: reveal at level 1 tries every single-layer model present and
-  the nested one and keeps the one whose length header decodes most exactly, less its padding's size, among
-  the reads it accepts (`model="auto"`, `HeaderRead.score`).
+* Ours: `-O model=robust` hides with thinimg-mel-10s-robust where shipped: the 10 s model fine-tuned to reveal
+  through Gaussian noise on the 8-bit container (`crossteg train thinimg --noise`), so that a picture whose pixels
+  moved a level or two (dithering, filters, colour conversions) still gives its speech back; it costs some of the
+  container's PSNR (benchmarks/results/thinimg-noise.md has both models' numbers). Lossy re-encoding (JPEG,
+  resizing) still loses the clip.
+* Which model wrote a container is not stored: reveal at level 1 tries every single-layer model present (the
+  robust one too) and the nested one and keeps the one whose length header decodes most exactly, less its
+  padding's size, among the reads it accepts (`model="auto"`, `HeaderRead.score`).
 * Ours: reveal warns when the container's pixels changed since hiding, from the length header read back as a
   pilot against the model's clean level (`header_psnr`, `warn_if_degraded`, DEGRADED_DB below).
 """
@@ -75,7 +80,8 @@ SILENCE_PEAK = 1e-4  # a clip quieter than this (-80 dBFS) is left as it is rath
 SINGLE, NESTED = "thinimg-mel-10s", "thinimg-nested-10s"
 LONGER = {"20s": "thinimg-mel-20s", "40s": "thinimg-mel-40s", "80s": "thinimg-mel-80s"}  # Table 2, when shipped
 OTHER_FORMATS = {"raw": "thinimg-raw-10s", "stft": "thinimg-stft-10s"}  # Table 1's other formats (sec. 4.4)
-NAMED = {**LONGER, **OTHER_FORMATS}  # the single-layer model a name forces (-O model=20s, stft ...)
+ROBUST = "thinimg-mel-10s-robust"  # ours: SINGLE fine-tuned to reveal through pixel noise (train thinimg --noise)
+NAMED = {**LONGER, **OTHER_FORMATS, "robust": ROBUST}  # the single-layer model a name forces (-O model=20s, ...)
 MODELS = ("auto", "single", "nested", *NAMED)
 # ours: hide-time refinement (nn/refine.py) of the container tiles through the fixed revealing module(s). Sweep
 # (thinimg-mel-10s, 4 held-out clips in 2 faces, hybrid vocoder, from the PNG; one pass: hidden-tensor PSNR
@@ -604,11 +610,11 @@ class THInImg(Method):
 
     def _locate(self, tiles: np.ndarray, key: keys.Key, level: int) -> HeaderRead:
         """The read reveal trusts for `key` and `level`: the accepted read of the best score among the models (every
-        single-layer model present and the nested one at level 1), else the most confident read of all (for the
-        error message)."""
+        single-layer model present, the robust one too, and the nested one at level 1), else the most confident read
+        of all (for the error message)."""
         names = [NESTED] if level == 2 or self.model == "nested" else self._singles()
-        if level == 1 and self.model == "auto" and (self.weights_dir / f"{NESTED}.safetensors").exists():
-            names.append(NESTED)
+        if level == 1 and self.model == "auto":
+            names += [n for n in (ROBUST, NESTED) if (self.weights_dir / f"{n}.safetensors").exists()]
         reads = [self._read(name, tiles, key, level) for name in names]
         accepted = [r for r in reads if r.accepted]
         return max(accepted, key=lambda r: r.score) if accepted else max(reads, key=lambda r: r.confidence)

@@ -310,8 +310,13 @@ def evaluate(layers: list[CouplingNet], images: torch.Tensor, hidden: list[torch
 # Checkpoints, weights and card --------------------------------------------------------------------------
 
 
-def weights_name(args: argparse.Namespace) -> str:
+def plain_name(args: argparse.Namespace) -> str:
     return f"thinimg-{'nested' if args.nested else args.format}-{args.seconds}s"
+
+
+def weights_name(args: argparse.Namespace) -> str:
+    """The weights a run writes: a --noise run's are the plain model's name + "-robust" (thinimg.ROBUST)."""
+    return plain_name(args) + ("-robust" if args.noise else "")
 
 
 def single_name(args: argparse.Namespace) -> str:
@@ -396,10 +401,13 @@ def stacked(layers: list[CouplingNet]) -> torch.nn.ModuleDict:
 
 def restore(layers: list[CouplingNet], args: argparse.Namespace, checkpoint: Path
             ) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """(training state, optimiser state) from the checkpoint, the shipped weights (train.resume.restore), or for
-    a fresh nested model the single-layer weights as its first layer."""
-    state, optimiser_state = resume_restore(stacked(layers), checkpoint,
-                                            args.out / f"{weights_name(args)}.safetensors", args.resume)
+    """(training state, optimiser state) from the checkpoint, the shipped weights (train.resume.restore; a --noise
+    run with no robust weights yet fine-tunes the plain ones), or for a fresh nested model the single-layer weights
+    as its first layer."""
+    shipped = args.out / f"{weights_name(args)}.safetensors"
+    if args.noise and not shipped.exists():
+        shipped = args.out / f"{plain_name(args)}.safetensors"
+    state, optimiser_state = resume_restore(stacked(layers), checkpoint, shipped, args.resume)
     single = args.out / f"{single_name(args)}.safetensors"
     if state["step"] == 0 and args.nested and single.exists():
         from safetensors.torch import load_file
@@ -414,6 +422,8 @@ def resumed_clamp(args: argparse.Namespace) -> float:
     """The ES clamp the starting weights were trained with: the card's when resuming, the single-layer card's for
     a fresh nested model (its first layer starts from those weights), else --clamp."""
     own = args.out / f"{weights_name(args)}.json"
+    if args.noise and not own.exists():
+        own = args.out / f"{plain_name(args)}.json"  # what a first --noise run fine-tunes (restore)
     if args.resume and own.exists():
         card = own
     elif args.nested:
