@@ -7,7 +7,8 @@ bundled face160.png first) is hidden by each model with the CLI's default hide (
 PNG, and revealed from the file itself and from copies with seeded Gaussian noise of std sigma 8-bit levels
 added (robustness.image.gaussian_noise, the robustness suite's attack: what dithering, filters or a colour
 conversion leave of a picture). Rows per model and sigma: PESQ-WB and STOI of the revealed speech (a refused
-copy scores 1.0 / 0.0: nothing came back) and the fraction revealed; per model, the clean container's PSNR.
+copy scores 1.0 / 0.0: nothing came back), the fraction revealed and the fraction whose reveal warned that the
+pixels changed since hiding (thinimg.warn_if_degraded); per model, the clean container's PSNR.
 Models: `single` (thinimg-mel-10s, the paper's training) and `robust` (thinimg-mel-10s-robust, the same network
 fine-tuned with `crossteg train thinimg --noise`), where shipped.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -41,11 +43,14 @@ def noisy_scores(method: T.THInImg, saved: Path, speech: Audio, sigma: float, fo
     if sigma:
         path = folder / f"{saved.stem}-noise{sigma:g}.png"
         gaussian_noise(saved, path, sigma)
-    try:
-        revealed = method.reveal(media.load_image(path), KEY)
-    except KeyError_:
-        return {**REFUSED, "reveal_ok": 0.0}
-    return {**speech_scores(speech, revealed), "reveal_ok": 1.0}
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        try:
+            revealed = method.reveal(media.load_image(path), KEY)
+        except KeyError_:
+            return {**REFUSED, "reveal_ok": 0.0, "reveal_warned": 0.0}
+    warned = any("pixels have changed" in str(w.message) for w in said)
+    return {**speech_scores(speech, revealed), "reveal_ok": 1.0, "reveal_warned": float(warned)}
 
 
 def measure(option: str, clips: list[Audio], covers: list[Image], sigmas: list[float], folder: Path) -> list[Row]:
@@ -66,7 +71,7 @@ def measure(option: str, clips: list[Audio], covers: list[Image], sigmas: list[f
     for sigma, found in scores.items():
         setting = f"noise {option} " + (f"sigma {sigma:g}" if sigma else "clean")
         rows += [Row(setting, metric, float(np.mean([f[metric] for f in found])), n=len(found), note=note)
-                 for metric in ("secret_pesq", "secret_stoi", "reveal_ok")]
+                 for metric in ("secret_pesq", "secret_stoi", "reveal_ok", "reveal_warned")]
     return rows
 
 
