@@ -288,8 +288,9 @@ def _load_model(name: str, weights_dir: str, stamp: tuple[int, ...]) -> Model:
     folder = Path(weights_dir)
     card_path, weights_path = folder / f"{name}.json", folder / f"{name}.safetensors"
     if not card_path.exists() or not weights_path.exists():
-        raise WeightsError(f"thinimg weights {name} are missing from {folder}: run `crossteg train thinimg"
-                           f"{' --nested' if name == NESTED else ''}` to make them")
+        flags = {NESTED: " --nested", ROBUST: " --noise 2 --resume"}.get(name, "")
+        raise WeightsError(f"thinimg weights {name} are missing from {folder}: run `crossteg train thinimg{flags}` "
+                           "to make them")
     card = json.loads(card_path.read_text())
     if hashlib.sha256(weights_path.read_bytes()).hexdigest() != card.get("sha256"):
         raise WeightsError(f"{weights_path.name} does not match the sha256 in its card; re-train or restore it")
