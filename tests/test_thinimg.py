@@ -129,7 +129,7 @@ def test_weights_load_strictly_and_are_checked(tmp_path):
         T.load_model(T.SINGLE, tmp_path)
     with pytest.raises(WeightsError, match="crossteg train thinimg --nested"):
         T.load_model(T.NESTED, tmp_path)
-    with pytest.raises(WeightsError, match="run `crossteg train thinimg --noise 2 --resume` to make them"):
+    with pytest.raises(WeightsError, match="run `crossteg train thinimg --noise 1 --resume` to make them"):
         get_method("thinimg", model="robust", weights_dir=str(tmp_path)).hide(
             Image(np.full((160, 160, 3), 0.5, np.float32)), Audio(np.zeros(16000, np.float32), 16000))
 

@@ -288,7 +288,7 @@ def _load_model(name: str, weights_dir: str, stamp: tuple[int, ...]) -> Model:
     folder = Path(weights_dir)
     card_path, weights_path = folder / f"{name}.json", folder / f"{name}.safetensors"
     if not card_path.exists() or not weights_path.exists():
-        flags = {NESTED: " --nested", ROBUST: " --noise 2 --resume"}.get(name, "")
+        flags = {NESTED: " --nested", ROBUST: " --noise 1 --resume"}.get(name, "")
         raise WeightsError(f"thinimg weights {name} are missing from {folder}: run `crossteg train thinimg{flags}` "
                            "to make them")
     card = json.loads(card_path.read_text())

@@ -111,8 +111,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--loudness", action="store_true", help="ours: weigh each mel value's speech error by its "
                    "loudness, as hide-time refinement does (thinimg.loudness_weights), instead of the paper's MSE")
     p.add_argument("--noise", type=float, default=0.0, help="ours: reveal in training from the 8-bit container "
-                   "plus Gaussian noise of a random std in [0, NOISE] 8-bit levels per sample, rounded again (what "
-                   "filters and lossy re-saving do to pixels); 0: the paper's training")
+                   "plus Gaussian noise of a random std in [0, NOISE] 8-bit levels per sample, rounded again (pixels "
+                   "moved by dithering, filters or colour conversions); 0: the paper's training")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--eval-minutes", type=float, default=5.0, help="evaluate + checkpoint this often")
@@ -231,7 +231,8 @@ def held_out(layout: mel.Layout, pairs: int = 4
 
 def kept(container: torch.Tensor, noise: float = 0.0, generator: torch.Generator | None = None) -> torch.Tensor:
     """What the saved PNG holds of `container` (round_8bit); with `noise` > 0 (--noise), then Gaussian noise of a
-    random std in [0, noise] 8-bit levels per sample added and rounded again. Gradients pass straight through."""
+    random std in [0, noise] 8-bit levels per sample added and rounded again (as round_8bit: rounding straight
+    through, clipping with its true gradient)."""
     png = round_8bit(container)
     if noise <= 0:
         return png
