@@ -3,9 +3,10 @@
     python -m benchmarks.thinimg_noise [--pairs 8] [--sigmas 0.5,1,2] [--models single,robust] [--out DIR]
 
 Each pair of benchmarks.thinimg_tables (held-out espeak-ng voices at 1-10 s in 160 x 160 astronaut crops, the
-bundled face160.png first) is hidden by each model with the CLI's default hide (refinement on), saved as an 8-bit
-PNG, and revealed from the file itself and from copies with seeded Gaussian noise of std sigma 8-bit levels
-added (robustness.image.gaussian_noise, the robustness suite's attack: what dithering, filters or a colour
+bundled face160.png first; and, where installed, as many clips strung from prompts of the two recorded speakers no
+model trained on, as its table 1r) is hidden by each model with the CLI's default hide (refinement on), saved as
+an 8-bit PNG, and revealed from the file itself and from copies with seeded Gaussian noise of std sigma 8-bit
+levels added (robustness.image.gaussian_noise, the robustness suite's attack: what dithering, filters or a colour
 conversion leave of a picture). Rows per model and sigma: PESQ-WB and STOI of the revealed speech (a refused
 copy scores 1.0 / 0.0: nothing came back), the fraction revealed and the fraction whose reveal warned that the
 pixels changed since hiding (thinimg.warn_if_degraded); per model, the clean container's PSNR.
@@ -22,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.thinimg_tables import KEY, faces, speech_scores, speech_sets
+from benchmarks.thinimg_tables import KEY, faces, recorded_set, speech_scores, speech_sets
 from crossteg import media, metrics
-from crossteg.errors import KeyError_
+from crossteg.errors import CrossTegError, KeyError_
 from crossteg.media import Audio, Image
 from crossteg.methods import get_method
 from crossteg.methods import thinimg as T
@@ -53,23 +54,25 @@ def noisy_scores(method: T.THInImg, saved: Path, speech: Audio, sigma: float, fo
     return {**speech_scores(speech, revealed), "reveal_ok": 1.0, "reveal_warned": float(warned)}
 
 
-def measure(option: str, clips: list[Audio], covers: list[Image], sigmas: list[float], folder: Path) -> list[Row]:
-    """Rows of one model over every pair and sigma."""
+def measure(option: str, label: str, clips: list[Audio], covers: list[Image], sigmas: list[float], folder: Path
+            ) -> list[Row]:
+    """Rows of one model over every pair of the set `label` and every sigma."""
     method = get_method("thinimg", model=option)
     scores: dict[float, list[dict[str, float]]] = {s: [] for s in [0.0, *sigmas]}
     container = []
     for k, (speech, cover) in enumerate(zip(clips, covers, strict=True)):
-        saved = media.save(method.hide(cover, speech, KEY), folder / f"{option}-{k}.png", force=True)
+        saved = media.save(method.hide(cover, speech, KEY), folder / f"{option}-{label[:4]}-{k}.png", force=True)
         container.append(metrics.psnr(cover.pixels, media.load_image(saved).pixels))
         for sigma, found in scores.items():
             found.append(noisy_scores(method, saved, speech, sigma, folder))
-        print(f"{option} {k}: " + ", ".join(f"sigma {s:g} PESQ {v[-1]['secret_pesq']:.2f}" for s, v in scores.items()),
-              flush=True)
-    note = (f"{MODELS[option]}, held-out voices in astronaut crops, the CLI's default hide, from the saved PNG; "
+        pesq = ", ".join(f"sigma {s:g} PESQ {v[-1]['secret_pesq']:.2f}" for s, v in scores.items())
+        print(f"{option} {label} {k}: {pesq}", flush=True)
+    note = (f"{MODELS[option]}, {label} in astronaut crops, the CLI's default hide, from the saved PNG; "
             "noise: robustness.image.gaussian_noise (seeded), a refused copy scores PESQ 1 / STOI 0")
-    rows = [Row(f"noise {option} clean", "container_psnr", float(np.mean(container)), n=len(clips), note=note)]
+    rows = [Row(f"noise {option} {label} clean", "container_psnr", float(np.mean(container)), n=len(clips),
+                note=note)]
     for sigma, found in scores.items():
-        setting = f"noise {option} " + (f"sigma {sigma:g}" if sigma else "clean")
+        setting = f"noise {option} {label} " + (f"sigma {sigma:g}" if sigma else "clean")
         rows += [Row(setting, metric, float(np.mean([f[metric] for f in found])), n=len(found), note=note)
                  for metric in ("secret_pesq", "secret_stoi", "reveal_ok")]
         rows.append(Row(setting, "reveal_warned", float(np.mean([f["reveal_warned"] for f in found])),
@@ -92,11 +95,16 @@ def main(argv: list[str] | None = None) -> Results:
     options = [m for m in args.models.split(",") if (WEIGHTS_DIR / f"{MODELS[m]}.safetensors").exists()]
     command = f"{COMMAND} --pairs {args.pairs} --sigmas {args.sigmas} --models {','.join(options)}"
     results = Results("thinimg-noise", "thinimg", command)
-    clips = speech_sets(args.pairs)["held-out voices"]
+    sets = {"held-out voices": speech_sets(args.pairs)["held-out voices"]}
+    try:
+        sets.update(recorded_set(args.pairs))
+    except CrossTegError as error:  # the Debian packages are missing: the synthetic voices alone
+        print(f"no recorded speakers: {error}", flush=True)
     covers = faces(args.pairs)
     with tempfile.TemporaryDirectory(prefix="crossteg-thinimg-noise-") as tmp:
         for option in options:
-            results.rows += measure(option, clips, covers, sigmas, Path(tmp))
+            for label, clips in sets.items():
+                results.rows += measure(option, label, clips, covers, sigmas, Path(tmp))
     results.write(args.out / "thinimg-noise.json")
     print(results.to_markdown())
     return results
