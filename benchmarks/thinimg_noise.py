@@ -7,9 +7,9 @@ bundled face160.png first; and, where installed, as many clips strung from promp
 model trained on, as its table 1r) is hidden by each model with the CLI's default hide (refinement on), saved as
 an 8-bit PNG, and revealed from the file itself and from copies with seeded Gaussian noise of std sigma 8-bit
 levels added (robustness.image.gaussian_noise, the robustness suite's attack: what dithering, filters or a colour
-conversion leave of a picture). Rows per model and sigma: PESQ-WB and STOI of the revealed speech (a refused
+conversion leave of a picture). Rows per model, set and sigma: PESQ-WB and STOI of the revealed speech (a refused
 copy scores 1.0 / 0.0: nothing came back), the fraction revealed and the fraction whose reveal warned that the
-pixels changed since hiding (thinimg.warn_if_degraded); per model, the clean container's PSNR.
+pixels changed since hiding (thinimg.warn_if_degraded); per model and set, the clean container's PSNR.
 Models: `single` (thinimg-mel-10s, the paper's training) and `robust` (thinimg-mel-10s-robust, the same network
 fine-tuned with `crossteg train thinimg --noise`), where shipped.
 """
@@ -22,6 +22,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from benchmarks.thinimg_tables import KEY, faces, recorded_set, speech_scores, speech_sets
 from crossteg import media, metrics
@@ -88,8 +89,8 @@ def main(argv: list[str] | None = None) -> Results:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     args = parser.parse_args(argv)
-    import torch
-
+    if any(m not in MODELS for m in args.models.split(",")):
+        parser.error(f"--models takes {', '.join(MODELS)}")
     torch.set_num_threads(args.threads)
     sigmas = [float(s) for s in args.sigmas.split(",") if s]
     options = [m for m in args.models.split(",") if (WEIGHTS_DIR / f"{MODELS[m]}.safetensors").exists()]
