@@ -320,6 +320,14 @@ def weights_name(args: argparse.Namespace) -> str:
     return plain_name(args) + ("-robust" if args.noise else "")
 
 
+def start_name(args: argparse.Namespace) -> str:
+    """The shipped weights a resumed run without a checkpoint starts from: its own, except that a --noise run with
+    no robust weights under --out yet fine-tunes the plain model."""
+    if args.noise and not (args.out / f"{weights_name(args)}.safetensors").exists():
+        return plain_name(args)
+    return weights_name(args)
+
+
 def single_name(args: argparse.Namespace) -> str:
     """The single-layer mel weights a nested model of this length starts its first layer from."""
     return f"thinimg-mel-{args.seconds}s"
@@ -405,10 +413,8 @@ def restore(layers: list[CouplingNet], args: argparse.Namespace, checkpoint: Pat
     """(training state, optimiser state) from the checkpoint, the shipped weights (train.resume.restore; a --noise
     run with no robust weights yet fine-tunes the plain ones), or for a fresh nested model the single-layer weights
     as its first layer."""
-    shipped = args.out / f"{weights_name(args)}.safetensors"
-    if args.noise and not shipped.exists():
-        shipped = args.out / f"{plain_name(args)}.safetensors"
-    state, optimiser_state = resume_restore(stacked(layers), checkpoint, shipped, args.resume)
+    state, optimiser_state = resume_restore(stacked(layers), checkpoint, args.out / f"{start_name(args)}.safetensors",
+                                            args.resume)
     single = args.out / f"{single_name(args)}.safetensors"
     if state["step"] == 0 and args.nested and single.exists():
         from safetensors.torch import load_file
@@ -422,9 +428,7 @@ def restore(layers: list[CouplingNet], args: argparse.Namespace, checkpoint: Pat
 def resumed_clamp(args: argparse.Namespace) -> float:
     """The ES clamp the starting weights were trained with: the card's when resuming, the single-layer card's for
     a fresh nested model (its first layer starts from those weights), else --clamp."""
-    own = args.out / f"{weights_name(args)}.json"
-    if args.noise and not own.exists():
-        own = args.out / f"{plain_name(args)}.json"  # what a first --noise run fine-tunes (restore)
+    own = args.out / f"{start_name(args)}.json"
     if args.resume and own.exists():
         card = own
     elif args.nested:
