@@ -22,6 +22,9 @@ those files. Cases are cached under --cache (by name and by the method's code) s
   package here ships), and CGAL's cow (thin legs): `apt-get install libcgal-demo` (its meshes are read from the
   package, never copied here; without it those cases are left out with a message); the bunny again with the
   paper's IGR (planes 0: first-layer biases zero, our plane offsets off);
+* video in a 1920x1280 photograph (mate-backgrounds' Storm.jpg, read where Debian installed it: `apt-get install
+  mate-backgrounds`), kept at its size (ours: the weights at 512^2 keyed pixels, the rest untouched; container
+  metrics over the whole photo, and over the weights' pixels alone) and resized to 512 (the paper's container);
 * the container re-written by Pillow reveals the identical secret; a wrong key is reported; seconds per hide.
 """
 
@@ -52,7 +55,8 @@ from crossteg.methods.inrweights import (
     FAST_STEPS,
     SHAPE_GRID,
     INRWeights,
-    prepare_cover,
+    gathered,
+    kept_order,
     revealed_model,
 )
 from crossteg.results import Results, Row, merged_command, previous_rows, source_fingerprint
@@ -115,6 +119,8 @@ def secrets(cfg: Config) -> dict[str, Any]:
 
 # Debian's libcgal-demo: CGAL's demo data (LGPL/GPL package), read at run time, never copied into the repository
 CGAL_DATA = Path("/usr/share/doc/libcgal-dev/data.tar.gz")
+# Debian's mate-backgrounds (GPL-2+): a 1920x1280 photograph, read at run time, never copied into the repository
+PHOTO = Path("/usr/share/backgrounds/mate/nature/Storm.jpg")
 CGAL_MESHES = {"bunny": "bunny00.off", "dragon": "ChineseDragon-10kv.off",  # the paper's Fig. 5 secrets
                "cow": "cow.off"}  # thin legs: the hardest of the three
 
@@ -137,7 +143,7 @@ def run_case(name: str, cover_name: str, secret: Any, cfg: Config, steps: int, o
              pictures: Path | None = None) -> dict[str, float]:
     """Hide, save, reload, reveal, re-write with Pillow, reveal again, try a wrong key; return the scores."""
     method = INRWeights(steps=steps, width=cfg.width, **options)
-    cover = media.load(assets_dir() / cover_name)
+    cover = media.load(assets_dir() / cover_name)  # an absolute path (an installed photo) stays itself
     assert isinstance(cover, Image)
     start = time.perf_counter()
     stego = method.hide(cover, secret, KEY, progress=_log_every(50))
@@ -145,10 +151,13 @@ def run_case(name: str, cover_name: str, secret: Any, cfg: Config, steps: int, o
     path = media.save(stego, work / f"{name}.png", force=True)
     container = media.load(path)
     assert isinstance(container, Image)
-    resized = prepare_cover(cover, cfg.width)
+    resized = method.container_reference(cover).pixels  # the cover, resized as the paper's containers are
     scores |= {"container_apd": metrics.apd(resized, container.pixels),
                "container_psnr": metrics.psnr(resized, container.pixels),
                "container_ssim": metrics.ssim(resized, container.pixels)}
+    if resized.shape != (cfg.width, cfg.width, 3):  # kept at its size: the pixels that hold the weights alone
+        places = kept_order(cover.height, cover.width, keys.derive(KEY, "inrweights"))[: cfg.width ** 2]
+        scores["weight_pixels_psnr"] = metrics.psnr(gathered(resized, places), gathered(container.pixels, places))
     start = time.perf_counter()
     revealed = method.reveal(container, KEY)
     scores["reveal_seconds"] = time.perf_counter() - start
@@ -249,6 +258,10 @@ CASES = {  # name: (setting, cover, secret, steps field, method options, paper n
                   {"planes": 0.0}, {}),
     "dragon": ("shape in image, Chinese dragon", "face.png", "dragon", "shape_steps", {}, {}),
     "cow": ("shape in image, CGAL's cow", "face.png", "cow", "shape_steps", {}, {}),
+    "videophoto": ("video in a 1920x1280 photo, kept at its size (ours)", str(PHOTO), "video", "video_steps", {},
+                   {}),
+    "videophotoresized": ("video in a 1920x1280 photo, resized (the paper's container)", str(PHOTO), "video",
+                          "video_steps", {"resize": True}, {}),
     "videolong": ("table1 video in image, the paper's 5000 steps", "face.png", "video", "long_steps", {}, TABLE1),
     "audiolong": ("table2 audio in image, the paper's 20000 steps", "photo.png", "audio", "audio_long_steps", {},
                   TABLE2),
@@ -257,7 +270,9 @@ CASES = {  # name: (setting, cover, secret, steps field, method options, paper n
 
 def rows_for(name: str, scores: dict[str, float], cfg: Config) -> list[Row]:
     setting, cover, secret, steps_field, _, paper = CASES[name]
-    note = f"{getattr(cfg, steps_field)} steps; cover {cover} resized to {cfg.width}; from the saved PNG"
+    size = (f"kept at its size, the weights at {cfg.width}^2 keyed pixels (weight_pixels_psnr: those alone)"
+            if "weight_pixels_psnr" in scores else f"resized to {cfg.width}")
+    note = f"{getattr(cfg, steps_field)} steps; cover {Path(cover).name} {size}; from the saved PNG"
     rows = []
     for metric, value in scores.items():
         extra = "; x100 scale (metrics.ae)" if metric == "secret_ae" else ""
@@ -297,8 +312,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.cases.split(","):
         _, cover, secret, steps_field, options, _ = CASES[name]
         done = cache / f"{name}-{code}.json"  # a change of the method's code (or what it imports) runs it again
-        if not done.exists() and data.get(secret) is None:
-            continue  # a CGAL mesh without libcgal-demo
+        if not done.exists() and (data.get(secret) is None or not (assets_dir() / cover).exists()):
+            continue  # a CGAL mesh without libcgal-demo, a photo without mate-backgrounds
         if not done.exists():
             show = name in ("video", "audio", "bunny", "dragon", "cow") and not cfg.quick  # pictures (strips, views)
             pictures = args.out / f"inrweights-{name}-pictures.png" if show else None

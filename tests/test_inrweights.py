@@ -167,6 +167,30 @@ def test_eval_compares_the_container_with_the_resized_cover(tmp_path):
     assert [r.ours for r in rows if r.metric == "reveal_ok"] == [1.0, 1.0]
 
 
+@pytest.mark.parametrize("size", [(72, 90), (96, 96)])  # a photo-shaped cover, and a square one wider than 64
+def test_a_larger_cover_keeps_its_size_with_the_weights_at_keyed_pixels(tmp_path, size):
+    """Ours: a cover of more than width^2 pixels is not resized: the container is the cover at its own size, only
+    width^2 keyed pixels changed, and reveal finds them (after trying a square image as a whole container)."""
+    method, cover = get_method("inrweights", **TINY), cover_image(*size)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing is resized, so nothing to warn about
+        stego = method.hide(cover, small_video(), "pw")
+    loaded = media.load(media.save(stego, tmp_path / "c.png"))
+    assert loaded.pixels.shape == cover.pixels.shape == method.container_reference(cover).pixels.shape
+    changed = (loaded.to_uint8() != cover.to_uint8()).any(-1)
+    order = W.kept_order(*size, keys.derive("pw", "inrweights"))
+    assert changed.sum() > 0.5 * 64 * 64 and not changed.reshape(-1)[order[64 * 64:]].any()
+    assert metrics.psnr(cover.pixels, loaded.pixels) > 25
+    secret = small_video()
+    revealed = method.reveal(loaded, "pw")
+    flat = metrics.psnr(secret.frames, np.full_like(secret.frames, secret.frames.mean()))
+    assert metrics.psnr(secret.frames, revealed.frames) > flat + 6
+    with pytest.raises(KeyError_):
+        method.reveal(loaded, "wrong")
+    with pytest.warns(UserWarning, match="the container is 64x64"):  # the paper's container, on request
+        assert get_method("inrweights", **TINY, resize=True).hide(cover, secret, "pw").pixels.shape == (64, 64, 3)
+
+
 def test_wrong_key_predefined_weights_give_a_bad_secret(video_stego):
     secret, stego = video_stego
     header = W.unseal(stego.to_uint8(), keys.derive("pw", "inrweights"))

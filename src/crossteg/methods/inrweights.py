@@ -47,8 +47,13 @@ benchmarks/results/inrweights-tables.md):
   fit (hence MIN_WIDTH). The width (architecture size) is the container's side. The header's distance from
   its lattice also measures how much the pixels (the weights) changed since hiding: reveal warns above
   ALTERED_LEVELS (`read_header`, `warn_if_altered`).
-* Covers are resized (not cropped) to N x N, as the paper resizes its ImageNet covers to 512 x 512; the
-  option width=0 uses a square cover's own side instead (a 384 x 384 cover gives a 384-wide network).
+* A cover of N x N pixels is the container as it is. A larger one keeps its size (ours, `kept_order`): the
+  variable weights are the R, G, B values of N x N pixels at keyed places in it, every other pixel stays the
+  cover's, and the PNG looks like the photo it came from, not a square thumbnail of it. Smaller covers (and
+  all with the option resize=True) are resized (not cropped) to N x N, as the paper resizes its ImageNet
+  covers to 512 x 512; the option width=0 uses a square cover's own side instead (a 384 x 384 cover gives a
+  384-wide network). Reveal tries the image as a square container, then kept places of each width KEPT_WIDTHS
+  allows: the header authenticates the one that holds it.
 * Secrets are fitted at their own size up to the paper's (16 x 128 x 128 video, 100 000 samples at 22 050 Hz;
   larger ones are refused with CapacityError); audio is resampled to 22 050 Hz, its time axis spans
   +-100 per second (AUDIO_SPAN_PER_SECOND) and its samples are fitted scaled to RMS AUDIO_RMS (the gain is in
@@ -163,6 +168,9 @@ PLANE_OFFSET = 0.3
 MAX_PLANE_OFFSET = 0.6
 SHAPE_GRID = 64  # ours: marching-cubes grid of a revealed shape (a 512-wide IGR costs ~4 MFLOP per point)
 MIN_WIDTH = 32  # the sealed header (~260 bytes, one bit per pixel value) needs 3 x 27 x 27 values
+# ours: the network widths a container that keeps its cover's size may have (reveal tries each: the width is not
+# written down anywhere but in the header that the width's own places hold)
+KEPT_WIDTHS = range(MIN_WIDTH, WIDTH + 1, 32)
 # ours: the header's bits dither-modulated with this lattice step (8-bit levels), each in copies spread over the
 # pixels, one copy per HEADER_VALUES_PER_COPY values up to HEADER_COPIES (width 512: 7 copies, 2 % of the values;
 # 256: 4; 128: 1; 64 and less: the LSBs). Measured on random pixels (frame.embed/extract, 20 keys, a 280-byte
@@ -354,6 +362,51 @@ def _planes(pixels: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)))
 
 
+def kept_order(height: int, width: int, material: keys.KeyMaterial) -> np.ndarray:
+    """A keyed order of the flat pixel indices of a height x width image: a container that keeps its cover's size
+    holds a side-wide network's variable weights in the R, G, B values of the first side^2 of them."""
+    return material.permutation(f"inrweights/kept/{height}x{width}", height * width)
+
+
+def gathered(image: np.ndarray, places: np.ndarray) -> np.ndarray:
+    """The side x side x 3 square container held at `places` (side^2 flat pixel indices) of an H x W x 3 image."""
+    side = math.isqrt(len(places))
+    return image.reshape(-1, 3)[places].reshape(side, side, 3)
+
+
+def scattered(image: np.ndarray, places: np.ndarray, square: np.ndarray) -> np.ndarray:
+    """A copy of the H x W x 3 `image` with the square container's pixels written back to `places`."""
+    out = image.copy()
+    out.reshape(-1, 3)[places] = square.reshape(-1, 3)
+    return out
+
+
+def located(image: np.ndarray, material: keys.KeyMaterial) -> tuple[np.ndarray, dict[str, Any], float | None]:
+    """The square container (uint8) that `image` is or holds for this key, its header and its pixel change
+    (`read_header`): the image itself where it is square, else (or where that holds no header for the key) the kept
+    places of each width in KEPT_WIDTHS, the default width first. KeyError_ when none holds a header."""
+    h, w = image.shape[:2]
+    error: KeyError_ | None = None
+    if h == w >= MIN_WIDTH:
+        try:
+            return image, *read_header(image, material)
+        except KeyError_ as exc:
+            error = exc
+    sides = sorted((s for s in KEPT_WIDTHS if s * s <= h * w and (h, w) != (s, s)), key=lambda s: s != WIDTH)
+    if not sides and error is None:
+        raise MediaError(f"a {w}x{h} image is no inrweights container: it is square (the network's width, at least "
+                         f"{MIN_WIDTH}) or holds at least {MIN_WIDTH}x{MIN_WIDTH} pixels")
+    order = kept_order(h, w, material) if sides else np.zeros(0, np.int64)
+    for side in sides:
+        square = gathered(image, order[: side * side])
+        try:
+            return square, *read_header(square, material)
+        except KeyError_ as exc:
+            error = exc
+    assert error is not None
+    raise error
+
+
 def prepare_cover(cover: Image, width: int) -> np.ndarray:
     """The cover's pixels resized to width x width (paper sec. 3.1 resizes covers to 512 x 512), float32."""
     pixels = cover.pixels
@@ -378,9 +431,11 @@ class INRWeights(Method):
 
     def __init__(self, quality: str = "fast", qat: bool = True, steps: int | None = None, width: int = WIDTH,
                  beta: float | None = None, batch: int | None = None, scatter: bool = True,
-                 planes: float = PLANE_OFFSET) -> None:
-        """`qat=False` is the paper's no-QAT ablation; `steps` caps the fit; `width` is the container's side
-        (paper 512; 0 = a square cover's own side); `beta` weighs the cover loss (default BETA per modality);
+                 planes: float = PLANE_OFFSET, resize: bool = False) -> None:
+        """`qat=False` is the paper's no-QAT ablation; `steps` caps the fit; `width` is the network's width, the
+        container's side (paper 512; 0 = a square cover's own side); a larger cover keeps its size, the weights at
+        keyed pixels in it, unless `resize` (the paper's container: every cover resized to width x width) or the
+        width is not in KEPT_WIDTHS; `beta` weighs the cover loss (default BETA per modality);
         `batch` the coordinates fitted per step; `scatter=False` lays the weights out as the paper does (weight
         (i, j) at pixel (i, j)) instead of in a keyed order; `planes` is the range of the shape network's
         first-layer plane offsets (0: IGR's zero biases, the paper's base network)."""
@@ -395,7 +450,7 @@ class INRWeights(Method):
             raise UsageError(f"planes must be between 0 and {MAX_PLANE_OFFSET} (wider offsets can leave the fit's "
                              f"start without an inside, and the fit without a surface), not {planes}")
         self.qat, self.steps, self.width, self.beta, self.batch = bool(qat), steps, int(width), beta, batch
-        self.scatter, self.planes = bool(scatter), float(planes)
+        self.scatter, self.planes, self.resize = bool(scatter), float(planes), bool(resize)
 
     def capacity(self, cover: Any) -> Capacity:
         """One secret of the paper's size: 16 x 128 x 128 video, 100 000 audio samples at 22 050 Hz, a shape."""
@@ -428,14 +483,23 @@ class INRWeights(Method):
                             f"{AUDIO_SAMPLES} ({AUDIO_SAMPLES / AUDIO_RATE:.2f} s): trim it")
 
     def container_reference(self, cover: Any) -> Image:
-        """The cover resized to the container's side, as hide resizes it."""
-        return Image(prepare_cover(cover, self._width(cover)))
+        """The cover itself where the container keeps its size, else the cover resized to the container's side,
+        as hide resizes it."""
+        width = self._width(cover)
+        return cover if self._keeps_size(cover, width) else Image(prepare_cover(cover, width))
 
     def _width(self, cover: Image) -> int:
         if self.width:
             return self.width
         h, w = cover.pixels.shape[:2]
         return h if h == w and h >= MIN_WIDTH else WIDTH
+
+    def _keeps_size(self, cover: Image, width: int) -> bool:
+        """Whether the container is the cover at its own size with the weights at keyed pixels (ours): for covers
+        with more than width^2 pixels, in the keyed layout, unless resize was asked for."""
+        h, w = cover.height, cover.width
+        return (not self.resize and self.scatter and width in KEPT_WIDTHS and h * w >= width * width
+                and (h, w) != (width, width))
 
     def _schedule(self, modality: str) -> Schedule:
         batch = self.batch or BATCH[modality]
@@ -452,11 +516,17 @@ class INRWeights(Method):
         self.check_cover(cover)
         self.check_fits(cover, secret)  # before prepare_secret's warnings: a refused secret is not resampled
         secret = prepare_secret(secret)
-        width = self._width(cover)
-        if (cover.height, cover.width) != (width, width):  # the paper's design, but not what a user may expect
-            warnings.warn(f"the container is {width}x{width}: the {cover.width}x{cover.height} cover is resized to "
-                          "it, as the paper's covers are (-O width=0 keeps a square cover's own size)", stacklevel=2)
-        pixels = prepare_cover(cover, width)
+        width, material = self._width(cover), keys.derive(key, self.id)
+        places = kept_order(cover.height, cover.width, material)[: width * width] if self._keeps_size(
+            cover, width) else None
+        if places is not None:
+            pixels = np.clip(gathered(cover.pixels, places), 0, 1).astype(np.float32)
+        else:
+            if (cover.height, cover.width) != (width, width):  # the paper's design, but not what a user may expect
+                warnings.warn(f"the container is {width}x{width}: the {cover.width}x{cover.height} cover is resized "
+                              f"to it, as the paper's covers are (a cover of more than {width}x{width} pixels keeps "
+                              "its size; -O width=0 keeps a square cover's own size)", stacklevel=2)
+            pixels = prepare_cover(cover, width)
         span = AUDIO_SPAN_PER_SECOND * secret.duration if isinstance(secret, Audio) else None
         signal = to_signal(secret, audio_span=span)
         if signal.modality == "shape":
@@ -464,7 +534,6 @@ class INRWeights(Method):
         if signal.modality == "audio":
             gain = audio_gain(signal.targets)
             signal.targets, signal.layout["gain"] = signal.targets * gain, gain
-        material = keys.derive(key, self.id)
         header = {"v": FORMAT, "modality": signal.modality, "ranges": weight_ranges(pixels, signal.modality, width),
                   "layout": signal.layout, "scatter": self.scatter}
         if signal.modality == "shape":
@@ -474,17 +543,15 @@ class INRWeights(Method):
         fitted = train(net, signal, _planes(pixels), self._schedule(signal.modality), progress=progress,
                        start=_planes(start), frozen=None if held is None else _planes(held))
         container = np.round(fitted.numpy().transpose(1, 2, 0) * 255).astype(np.uint8)
-        return Image.from_uint8(container if held is not None else seal(container, material, header)[0])
+        if held is None:
+            container = seal(container, material, header)[0]
+        return Image.from_uint8(container if places is None else scattered(cover.to_uint8(), places, container))
 
     def reveal(self, stego: Any, key: keys.Key = None, *, level: int = 1, progress: Progress = no_progress) -> Any:
         """Read the header with the key, rebuild the base network from the pixels, render the secret."""
         if not isinstance(stego, Image):
             raise MediaError("an inrweights container is a PNG image")
-        container = stego.to_uint8()
-        h, w = container.shape[:2]
-        if h != w or h < MIN_WIDTH:
-            raise MediaError(f"an inrweights container is square (the network's width); this image is {w}x{h}")
-        model, header, change = revealed_model(container, keys.derive(key, self.id))
+        model, header, change = revealed_model(stego.to_uint8(), keys.derive(key, self.id))
         warn_if_altered(change)
         progress("revealing (rendering the INR)", 0, 1)
         out = render(model, header["modality"], header["layout"])
@@ -492,10 +559,11 @@ class INRWeights(Method):
         return out
 
 
-def revealed_model(container: np.ndarray, material: keys.KeyMaterial):
-    """The secret's network rebuilt from a square container's pixels and sealed header, as a one-argument function
-    of the coordinates (what codecs.inr.render calls); with the header and its pixel change (`read_header`)."""
-    header, change = read_header(container, material)
+def revealed_model(image: np.ndarray, material: keys.KeyMaterial):
+    """The secret's network rebuilt from the pixels and sealed header of the container in `image` (`located`), as a
+    one-argument function of the coordinates (what codecs.inr.render calls); with the header and its pixel change
+    (`read_header`)."""
+    container, header, change = located(image, material)
     net = header_net(header, len(container), material)
     pixels = _planes(container).float() / 255
     gain = float(header["layout"].get("gain", 1.0))  # audio was fitted scaled by this (AUDIO_RMS)
