@@ -187,8 +187,11 @@ def test_a_larger_cover_keeps_its_size_with_the_weights_at_keyed_pixels(tmp_path
     assert metrics.psnr(secret.frames, revealed.frames) > flat + 6
     with pytest.raises(KeyError_):
         method.reveal(loaded, "wrong")
-    with pytest.warns(UserWarning, match="the container is 64x64"):  # the paper's container, on request
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the paper's container, on request: no warning about resizing
         assert get_method("inrweights", **TINY, resize=True).hide(cover, secret, "pw").pixels.shape == (64, 64, 3)
+    with pytest.warns(UserWarning, match=r"resized to it.*keeps its size with widths 32, 64, \.\.\., 512"):
+        get_method("inrweights", width=48, steps=2).hide(cover, secret, "pw")  # no kept size at this width
 
 
 def test_wrong_key_predefined_weights_give_a_bad_secret(video_stego):

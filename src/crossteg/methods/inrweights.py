@@ -6,6 +6,7 @@
     secret ──coords -> values──> Adam on P: L_s(f(Q(P), W_p)) + beta * L_c(Q(P), cover)   (eq. 4)
                                  Q = 8-bit rounding, straight-through gradient (QAT, eq. 3, 5)
     round(255 P) ──> container.png (an ordinary 8-bit RGB PNG; N < 128: the header then goes in keyed LSBs)
+                     a cover of more than N x N pixels keeps its size: P are N^2 of its pixels, at keyed places
     reveal: container.png + key ─> header ─> W_v = w_min + pixel/255 (w_max - w_min) ─> f ─> secret
 
 Base networks (paper sec. 3.1, width N = 512, the container's side): video and audio use a SIREN with four
@@ -522,10 +523,13 @@ class INRWeights(Method):
         if places is not None:
             pixels = np.clip(gathered(cover.pixels, places), 0, 1).astype(np.float32)
         else:
-            if (cover.height, cover.width) != (width, width):  # the paper's design, but not what a user may expect
+            if (cover.height, cover.width) != (width, width) and not self.resize:  # the paper's, not what users expect
+                keeps = (f"a cover of at least {width}x{width} pixels keeps its size" if width in KEPT_WIDTHS else
+                         f"a larger cover keeps its size with widths {KEPT_WIDTHS[0]}, {KEPT_WIDTHS[1]}, ..., "
+                         f"{KEPT_WIDTHS[-1]}")
                 warnings.warn(f"the container is {width}x{width}: the {cover.width}x{cover.height} cover is resized "
-                              f"to it, as the paper's covers are (a cover of more than {width}x{width} pixels keeps "
-                              "its size; -O width=0 keeps a square cover's own size)", stacklevel=2)
+                              f"to it, as the paper's covers are ({keeps}; -O width=0 keeps a square cover's own "
+                              "size)", stacklevel=2)
             pixels = prepare_cover(cover, width)
         span = AUDIO_SPAN_PER_SECOND * secret.duration if isinstance(secret, Audio) else None
         signal = to_signal(secret, audio_span=span)
