@@ -116,12 +116,17 @@ def test_quantise_rounds_forward_and_passes_gradients_straight_through():
     assert torch.equal(p.grad, torch.tensor([1.0, 2.0, 3.0]))
 
 
-def test_weight_ranges_put_each_channel_mean_at_zero():
-    pixels = np.random.default_rng(0).uniform(0.2, 0.6, (16, 16, 3)).astype(np.float32)
-    ranges = W.weight_ranges(pixels, "video", 16)
-    for (lo, hi), m in zip(ranges, pixels.reshape(-1, 3).mean(0), strict=True):
-        assert math.isclose(hi - lo, 2 * W.RANGE_FACTOR["video"] * W.init_bound("siren", 16), rel_tol=1e-6)
-        assert abs(lo + m * (hi - lo)) < 1e-7
+def test_weight_ranges_put_each_channel_mean_at_zero_and_give_every_contrast_one_spread():
+    rng = np.random.default_rng(0)
+    span = 2 * W.RANGE_FACTOR["video"] * W.init_bound("siren", 16)
+    for low, high in ((0.2, 0.6), (0.0, 1.0), (0.45, 0.55)):  # a hazy cover, an even one, a nearly flat one
+        pixels = rng.uniform(low, high, (16, 16, 3)).astype(np.float32)
+        ranges = W.weight_ranges(pixels, "video", 16)
+        for (lo, hi), m, std in zip(ranges, pixels.reshape(-1, 3).mean(0), pixels.reshape(-1, 3).std(0), strict=True):
+            assert abs(lo + m * (hi - lo)) < 1e-7
+            weights_std = (hi - lo) * std  # the spread of the weights these pixels make
+            expected = span * W.UNIFORM_STD if high - low > 0.2 else span * std * W.SPREAD_GAIN[1]
+            assert math.isclose(weights_std, expected, rel_tol=1e-5), (low, high)
 
 
 @pytest.fixture(scope="module")
