@@ -125,8 +125,10 @@ def test_weight_ranges_put_each_channel_mean_at_zero_and_give_every_contrast_one
         for (lo, hi), m, std in zip(ranges, pixels.reshape(-1, 3).mean(0), pixels.reshape(-1, 3).std(0), strict=True):
             assert abs(lo + m * (hi - lo)) < 1e-7
             weights_std = (hi - lo) * std  # the spread of the weights these pixels make
-            expected = span * W.UNIFORM_STD if high - low > 0.2 else span * std * W.SPREAD_GAIN[1]
+            expected = span * W.UNIFORM_STD if high - low > 0.2 else span * std * W.SPREAD_GAIN["video"][1]
             assert math.isclose(weights_std, expected, rel_tol=1e-5), (low, high)
+        lo, hi = W.weight_ranges(pixels, "audio", 16)[0]  # audio keeps its plain range: a wider one is noisier
+        assert math.isclose(hi - lo, 2 * W.RANGE_FACTOR["audio"] * W.init_bound("siren", 16), rel_tol=1e-6)
 
 
 @pytest.fixture(scope="module")

@@ -32,7 +32,7 @@ benchmarks/results/inrweights-tables.md):
   benchmarks/results/inrweights-tables.md: video secret 20.9 -> 24.3 dB, container 27.6 -> 32.6 dB; audio at
   beta 0.01 21.6 -> 29.5 dB SNR, container 25.3 -> 29.9 dB); without the key the weights' order is unknown.
 * [w_min_c, w_max_c] (not given in the paper) spans 2 RANGE_FACTOR[modality] times the weights' init bound,
-  scaled by the cover channel's contrast (UNIFORM_STD) so that every cover's pixels make weights of one spread,
+  for video scaled by the cover channel's contrast (UNIFORM_STD) so that every cover makes weights of one spread,
   and puts the cover channel's mean at weight 0, so the cover's average brightness does not act as a large
   constant weight; the six numbers travel in the header. The variable weights are optimised in pixel
   units (P in [0, 1]), so the paper's learning rates (1e-3, 1e-4 for shapes) apply to pixels: 1e-3 moves
@@ -127,15 +127,21 @@ BETA = {"video": 0.01, "audio": 0.03, "shape": 0.01}
 # 0.91, 1 -> 27.9 / 0.93; the paper's layout (0.3, beta 0.1) -> 25.3 / 0.25 (0.67: a cover pixel's spread, std
 # ~0.25, then gives IGR's init std)
 RANGE_FACTOR = {"video": 1.0, "audio": 2.0, "shape": 0.67}
-# ours: each channel's range is also scaled by UNIFORM_STD / the std of its cover pixels (within SPREAD_GAIN), so the
+# ours: a video's channel ranges are also scaled by UNIFORM_STD / the std of its cover pixels (SPREAD_GAIN), so the
 # weights a cover makes spread alike whatever its contrast: at RANGE_FACTOR 1 a SIREN's weights start with its init's
 # std (face.png, std 0.28-0.29 per channel, is nearly unchanged). A dark or hazy photo's pixels otherwise make weights
 # of too small a spread (one-off script, clip.mp4 16x128x128 in 1920x1280 mate backgrounds resized to 512, 400
 # steps, cover / secret PSNR dB): Storm.jpg (std 0.17-0.23) 32.53 / 22.30 -> 31.82 / 24.94, Dune.jpg (0.12-0.34)
 # 32.12 / 22.05 -> 31.97 / 25.17. A wider range for every cover is a cliff, not a slope (face.png, same script):
-# 1.5x 31.65 / 26.16 dB, 2x 27.82 / 21.11 dB (1x: 32.57 / 24.27 dB), so RANGE_FACTOR stays
+# 1.5x 31.65 / 26.16 dB, 2x 27.82 / 21.11 dB (1x: 32.57 / 24.27 dB), so RANGE_FACTOR stays. Video only: a wider
+# range is a noisier one (benchmark's Storm.jpg container, kept size: its video 36.2 / 30.3 dB from the clean
+# reveal after pixel noise of std 1 / 2; face.png unscaled 39.8 / 34.0), and audio pays (the 256-wide audio test
+# of tests/test_inrweights.py, a synthetic cover of std 0.1-0.3: SNR of the reveal after pixel noise of std 2
+# against the clean reveal 17.3 dB unscaled, 6.6 dB with gains up to 2, 3.2 dB up to 3); shapes' RANGE_FACTOR
+# already assumes a cover's spread (std ~0.25)
 UNIFORM_STD = 1 / math.sqrt(12)  # the std of pixels spread evenly over [0, 1]
-SPREAD_GAIN = (1 / 3, 3.0)  # a flat cover's pixels (std -> 0) would ask for any range: kept within what was measured
+# the gain's bounds per modality (a flat cover's pixels, std -> 0, would ask for any range: kept to what was measured)
+SPREAD_GAIN = {"video": (1 / 3, 3.0), "audio": (1.0, 1.0), "shape": (1.0, 1.0)}
 # ours: the fixed last SIREN map is drawn from U(+-sqrt(6/n)) (unit output variance), not SIREN's U(+-sqrt(6/n)/w0):
 # fixed at that scale it can output at most ~0.9 at 512 wide (0.46 at 32), too little for [-1, 1] targets. Measured
 # (one-off script, video in face.png, width 512, 400 steps): gain 4 / 10 / 30 -> secret 23.2 / 23.9 / 24.4 dB. The
@@ -284,13 +290,13 @@ def init_bound(arch: str, width: int) -> float:
 
 
 def weight_ranges(cover: np.ndarray, modality: str, width: int) -> list[tuple[float, float]]:
-    """(w_min, w_max) per channel: width 2 RANGE_FACTOR x init bound x UNIFORM_STD / the channel's pixel std (within
-    SPREAD_GAIN), the channel's mean pixel at weight 0."""
+    """(w_min, w_max) per channel: width 2 RANGE_FACTOR x init bound (for video x UNIFORM_STD / the channel's pixel
+    std, within SPREAD_GAIN), the channel's mean pixel at weight 0."""
     span = 2 * RANGE_FACTOR[modality] * init_bound(ARCH[modality], width)
     pixels = cover.reshape(-1, 3)
     ranges = []
     for mean, std in zip(pixels.mean(0), pixels.std(0), strict=True):
-        channel_span = span * float(np.clip(UNIFORM_STD / max(float(std), 1e-6), *SPREAD_GAIN))
+        channel_span = span * float(np.clip(UNIFORM_STD / max(float(std), 1e-6), *SPREAD_GAIN[modality]))
         ranges.append((-channel_span * float(mean), channel_span * (1 - float(mean))))
     return ranges
 
