@@ -29,8 +29,9 @@ benchmarks/results/inrweights-tables.md):
   matrix with i.i.d.-like entries, full rank like a random init. It is what lets shapes through (IGR, 512
   wide, face.png, 150 steps, the squared-error SDF loss of then: IoU 0.26 -> 0.85, container 24.8 -> 31.4 dB;
   0.92 / 34.0 dB at the default 300 steps) and helps the SIRENs too (default steps,
-  benchmarks/results/inrweights-tables.md: video secret 20.9 -> 24.3 dB, container 27.6 -> 32.6 dB; audio at
-  beta 0.01 21.6 -> 29.5 dB SNR, container 25.3 -> 29.9 dB); without the key the weights' order is unknown.
+  benchmarks/results/inrweights-tables.md at the video range of then, 1x: video secret 20.9 -> 24.3 dB, container
+  27.6 -> 32.6 dB; audio at beta 0.01 21.6 -> 29.5 dB SNR, container 25.3 -> 29.9 dB); without the key the
+  weights' order is unknown.
 * [w_min_c, w_max_c] (not given in the paper) spans 2 RANGE_FACTOR[modality] times the weights' init bound,
   for video scaled by the cover channel's contrast (UNIFORM_STD) so that every cover makes weights of one spread,
   and puts the cover channel's mean at weight 0, so the cover's average brightness does not act as a large
