@@ -524,7 +524,7 @@ class INRWeights(Method):
 
     def _keeps_size(self, cover: Image, width: int) -> bool:
         """Whether the container is the cover at its own size with the weights at keyed pixels (ours): for covers
-        with more than width^2 pixels, in the keyed layout, unless resize was asked for."""
+        of at least width^2 pixels (other than width x width ones) in the keyed layout, unless resize was asked."""
         h, w = cover.height, cover.width
         return (not self.resize and self.scatter and width in KEPT_WIDTHS and h * w >= width * width
                 and (h, w) != (width, width))
