@@ -151,13 +151,13 @@ def run_case(name: str, cover_name: str, secret: Any, cfg: Config, steps: int, o
     path = media.save(stego, work / f"{name}.png", force=True)
     container = media.load(path)
     assert isinstance(container, Image)
-    resized = method.container_reference(cover).pixels  # the cover, resized as the paper's containers are
-    scores |= {"container_apd": metrics.apd(resized, container.pixels),
-               "container_psnr": metrics.psnr(resized, container.pixels),
-               "container_ssim": metrics.ssim(resized, container.pixels)}
-    if resized.shape != (cfg.width, cfg.width, 3):  # kept at its size: the pixels that hold the weights alone
+    reference = method.container_reference(cover).pixels  # the cover as hide used it: resized, or at its size
+    scores |= {"container_apd": metrics.apd(reference, container.pixels),
+               "container_psnr": metrics.psnr(reference, container.pixels),
+               "container_ssim": metrics.ssim(reference, container.pixels)}
+    if reference.shape != (cfg.width, cfg.width, 3):  # kept at its size: the pixels that hold the weights alone
         places = kept_order(cover.height, cover.width, keys.derive(KEY, "inrweights"))[: cfg.width ** 2]
-        scores["weight_pixels_psnr"] = metrics.psnr(gathered(resized, places), gathered(container.pixels, places))
+        scores["weight_pixels_psnr"] = metrics.psnr(gathered(reference, places), gathered(container.pixels, places))
     start = time.perf_counter()
     revealed = method.reveal(container, KEY)
     scores["reveal_seconds"] = time.perf_counter() - start
@@ -175,7 +175,7 @@ def run_case(name: str, cover_name: str, secret: Any, cfg: Config, steps: int, o
     if pictures is not None and isinstance(secret, Shape):
         save_views([secret, revealed], pictures)
     elif pictures is not None:
-        save_strip(resized, container.pixels, pictures)
+        save_strip(reference, container.pixels, pictures)
     return scores
 
 

@@ -176,7 +176,7 @@ def test_eval_compares_the_container_with_the_resized_cover(tmp_path):
 
 @pytest.mark.parametrize("size", [(72, 90), (96, 96)])  # a photo-shaped cover, and a square one wider than 64
 def test_a_larger_cover_keeps_its_size_with_the_weights_at_keyed_pixels(tmp_path, size):
-    """Ours: a cover of more than width^2 pixels is not resized: the container is the cover at its own size, only
+    """Ours: a cover of at least width^2 pixels is not resized: the container is the cover at its own size, only
     width^2 keyed pixels changed, and reveal finds them (after trying a square image as a whole container)."""
     method, cover = get_method("inrweights", **TINY), cover_image(*size)
     with warnings.catch_warnings():
