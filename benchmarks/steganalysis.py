@@ -16,6 +16,8 @@ seen as the media their INRs render, the same stegos are also scored against the
 `--sources installed` makes the pairs instead from files outside every training set, where Debian installed them
 (desktop wallpapers; the recorded prompts of asterisk's fr_CA speaker), into steganalysis-installed.json: do the
 detectors hold on real photos and recorded speech?
+`--detectors DIR` takes the learned detectors (and so the pair settings) from a folder `crossteg train detector
+--out DIR` wrote, e.g. one trained on stegos of other method options; `--name` names its results file.
 """
 
 from __future__ import annotations
@@ -73,9 +75,9 @@ def pair_settings(method_id: str, modality: str, weights_dir: Path = WEIGHTS_DIR
                         dict(pairs.get("options", {})))
 
 
-def detectors_for(method_id: str, modality: str) -> list[Detector]:
-    """The classical detectors, then the method's own learned detector when its weights are shipped."""
-    learned = learned_detector(method_id)
+def detectors_for(method_id: str, modality: str, weights_dir: Path = WEIGHTS_DIR) -> list[Detector]:
+    """The classical detectors, then the method's own learned detector when its weights are in `weights_dir`."""
+    learned = learned_detector(method_id, weights_dir)
     return [*CLASSICAL, *([learned] if learned.available(modality) else [])]
 
 
@@ -90,10 +92,9 @@ def score(pairs: list[Pair], detectors: list[Detector]) -> dict[str, tuple[np.nd
     return {name: tuple(np.array(column) for column in zip(*rows, strict=True)) for name, rows in found.items()}
 
 
-def rows_for(method_id: str, modality: str, pairs: list[Pair], note: str) -> list[Row]:
+def rows_for(method_id: str, modality: str, pairs: list[Pair], note: str, detectors: list[Detector]) -> list[Row]:
     """Accuracy and AUC per payload and detector (and RS/SPA rate error for byte payloads)."""
     rows = []
-    detectors = detectors_for(method_id, modality)
     for payload in dict.fromkeys(p.payload for p in pairs):
         chosen = [p for p in pairs if p.payload == payload]
         true_rate = float(payload.rstrip("%")) / 100 if payload.endswith("%") else None
@@ -133,10 +134,10 @@ def _pictures(folder: Path) -> list[Path]:
     return sorted(f for f in folder.rglob("*") if f.suffix.lower() in (".jpg", ".png") and f.is_file())
 
 
-def held_out_pairs(method_id: str, modality: str, count: int, seed: int, budget: float,
+def held_out_pairs(method_id: str, modality: str, settings: PairSettings, count: int, seed: int, budget: float,
                    sources: list[Source] | None = None) -> list[Pair]:
-    """Up to `count` pairs from the held-out sources (or `sources`), stopping early after `budget` seconds."""
-    settings = pair_settings(method_id, modality)
+    """Up to `count` pairs made as `settings` say from the held-out sources (or `sources`), stopping early after
+    `budget` seconds."""
     method = get_method(method_id, **settings.options)
     length = fitting_length(method, settings.length) if modality == "audio" else settings.length
     rng = np.random.default_rng([seed, len(modality)])
@@ -151,10 +152,11 @@ def held_out_pairs(method_id: str, modality: str, count: int, seed: int, budget:
     return pairs
 
 
-def describe(method_id: str, modality: str, pairs: list[Pair], origin: str = "held-out sources") -> str:
+def describe(method_id: str, modality: str, settings: PairSettings, pairs: list[Pair],
+             origin: str = "held-out sources") -> str:
     """The note of a method's rows: sources, what each file is, the method options used."""
     sources = f"{len({p.source for p in pairs})} {origin}"
-    options = pair_settings(method_id, modality).options
+    options = settings.options
     extra = f", {method_id} options {', '.join(f'{k}={v}' for k, v in options.items())}" if options else ""
     if modality == "image":
         side = pairs[0].stego.pixels.shape[0]
@@ -164,7 +166,7 @@ def describe(method_id: str, modality: str, pairs: list[Pair], origin: str = "he
     kind = "float32" if float_file else "16-bit"
     shape = f"{round(stego.frames / stego.sample_rate, 2):g} s {stego.sample_rate / 1000:g} kHz {kind} WAV clips"
     view = " (the stego channel vs the cover at its rate)" if stego.sample_rate != SAMPLE_RATE else ""
-    trained = pair_settings(method_id, modality).length
+    trained = settings.length
     if modality == "audio" and stego.sample_rate == SAMPLE_RATE and stego.frames != trained:
         view += f" (detector trained on {trained / SAMPLE_RATE:g} s clips; the bundled secret needs longer now)"
     return f"{sources}, {shape}{view}{extra}, from the saved files" + (FLOAT_NOTE * float_file)
@@ -175,12 +177,12 @@ def not_measured(method_id: str, modality: str, note: str) -> Row:
                method=method_id)
 
 
-def skip_reason(method: Any, modality: str) -> str | None:
+def skip_reason(method: Any, modality: str, weights_dir: Path = WEIGHTS_DIR) -> str | None:
     """Why `method`'s stegos in `modality` covers are not measured, or None when they are."""
     if modality not in stego_modalities(method):
         ext = method.stego_ext[method.cover.index(modality)]
         return f"the stego is a {ext} file, not an {modality} file the detectors examine"
-    if renders_stego(method) and not learned_detector(method.id).available(modality):
+    if renders_stego(method) and not learned_detector(method.id, weights_dir).available(modality):
         return (f"no learned detector trained on the {modality} its stego INRs render (each pair is a fit: "
                 f"`crossteg train detector --method {method.id} --modality {modality}` trains one)")
     return None
@@ -192,26 +194,31 @@ def measure(method_id: str, args: argparse.Namespace) -> list[Row]:
     rows = []
     for modality in (m for m in method.cover if m in ("image", "audio")):
         sources = installed_sources(modality) if args.sources == "installed" else None
-        reason = skip_reason(method, modality) or (
+        reason = skip_reason(method, modality, args.detectors) or (
             f"no {INSTALLED_NOTE[modality]} on this machine" if sources == [] else None)
         if reason:
             rows.append(not_measured(method_id, modality, reason))
             print(f"{method_id} {modality}: skipped ({reason})", flush=True)
             continue
         print(f"{method_id} {modality}: {args.pairs} {args.sources} pairs", flush=True)
-        pairs = held_out_pairs(method_id, modality, args.pairs, args.seed, args.budget, sources)
-        note = describe(method_id, modality, pairs, INSTALLED_NOTE[modality] if sources else "held-out sources")
-        for row in rows_for(method_id, modality, pairs, note) + plain_inr_rows(method_id, modality, pairs, note):
+        settings = pair_settings(method_id, modality, args.detectors)
+        detectors = detectors_for(method_id, modality, args.detectors)
+        pairs = held_out_pairs(method_id, modality, settings, args.pairs, args.seed, args.budget, sources)
+        note = describe(method_id, modality, settings, pairs,
+                        INSTALLED_NOTE[modality] if sources else "held-out sources")
+        plain = plain_inr_rows(method_id, modality, settings, pairs, note, detectors)
+        for row in rows_for(method_id, modality, pairs, note, detectors) + plain:
             row.method = method_id
             rows.append(row)
     return rows
 
 
-def plain_inr_rows(method_id: str, modality: str, pairs: list[Pair], note: str) -> list[Row]:
+def plain_inr_rows(method_id: str, modality: str, settings: PairSettings, pairs: list[Pair], note: str,
+                   detectors: list[Detector]) -> list[Row]:
     """For a method whose stegos are INR renderings: the same stegos against the covers' own INR renderings (an
     INR of the same size fitted to each cover with no secret, written as the same file type): does a detector
     see the secret, or only that the file was rendered by an INR?"""
-    method = get_method(method_id, **pair_settings(method_id, modality).options)
+    method = get_method(method_id, **settings.options)
     if not hasattr(method, "plain_rendering"):
         return []
     with tempfile.TemporaryDirectory(prefix="crossteg-plain-inr-") as tmp:
@@ -221,7 +228,7 @@ def plain_inr_rows(method_id: str, modality: str, pairs: list[Pair], note: str) 
             plain.append(Pair(media.load(media.save(rendering, Path(tmp) / f"{i}{MEDIA_SUFFIX[modality]}")),
                               pair.stego, pair.source, pair.payload))
     note = f"{note}; covers replaced by their own INR renderings (no secret, same network size and fit schedule)"
-    rows = rows_for(method_id, modality, plain, note)
+    rows = rows_for(method_id, modality, plain, note, detectors)
     for row in rows:
         row.setting += " vs plain-INR covers"
     return rows
@@ -237,13 +244,21 @@ def main(argv: list[str] | None = None) -> Results:
     parser.add_argument("--merge", action="store_true", help="keep the other methods' rows of the existing file")
     parser.add_argument("--sources", choices=("held-out", "installed"), default="held-out",
                         help="the held-out sources, or installed wallpapers / recorded speech (another file)")
+    parser.add_argument("--detectors", type=Path, default=WEIGHTS_DIR,
+                        help="folder of the learned detectors' weights and cards (default: the shipped ones), e.g. "
+                             "one `crossteg train detector --out DIR` wrote with other method options")
+    parser.add_argument("--name", help="results file name (default steganalysis[-installed])")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     args = parser.parse_args(argv)
     ids = method_ids() if args.methods == "all" else args.methods.split(",")
     command = COMMAND + (f" --pairs {args.pairs}" if args.pairs != 120 else "") + (
         f" --budget {args.budget:g}" if args.budget != 900.0 else "") + (
         " --sources installed" if args.sources == "installed" else "")
-    name = "steganalysis" + ("-installed" if args.sources == "installed" else "")
+    if args.detectors != WEIGHTS_DIR:
+        command += f" --detectors {args.detectors}"
+    name = args.name or "steganalysis" + ("-installed" if args.sources == "installed" else "")
+    if args.name:
+        command += f" --name {args.name}"
     results = Results(name, "all", command)
     if args.merge:  # re-measure the named methods, keep the others' rows and say how each part was made
         rows, previous = previous_rows(args.out / f"{name}.json", lambda row: row.method not in ids)

@@ -151,6 +151,28 @@ def test_benchmark_merge_keeps_the_other_methods_rows(tmp_path: Path) -> None:
     assert (tmp_path / "steganalysis.md").is_file()
 
 
+@pytest.mark.slow
+def test_benchmark_takes_detectors_trained_elsewhere(one_torch_thread, tmp_path: Path) -> None:
+    """--detectors DIR: the learned detector and its card's pair settings (here 32 px crops) come from DIR, the
+    rows go to --name's file, and the command says both."""
+    from crossteg.train.detector import main
+
+    detectors = tmp_path / "detectors"
+    main(["--method", "lsb", "--modality", "image", "--steps", "2", "--pairs", "4", "--held-out", "2", "--batch",
+          "2", "--size", "32", "--crop", "16", "--log-every", "1", "--out", str(detectors)])
+    result = subprocess.run([sys.executable, "-m", "benchmarks.steganalysis", "--methods", "lsb", "--pairs", "2",
+                             "--detectors", str(detectors), "--name", "elsewhere", "--out", str(tmp_path)],
+                            cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    data = json.loads((tmp_path / "elsewhere.json").read_text())
+    image = [r for r in data["rows"] if r["setting"].startswith("lsb image")]
+    assert {r["setting"] for r in image} >= {"lsb image 40% payload cnn-lsb", "lsb image 40% payload rs"}
+    assert all("32x32 PNG crops" in r["note"] for r in image if r["metric"] == "detection_accuracy")
+    assert not [r for r in data["rows"] if r["setting"].endswith("cnn-lsb") and "audio" in r["setting"]]
+    assert f"--detectors {detectors} --name elsewhere" in data["command"]
+    assert not (tmp_path / "steganalysis.json").exists()
+
+
 def test_a_cover_the_method_refuses_gives_no_pair_and_a_warning(tmp_path: Path, monkeypatch) -> None:
     """thinimg refuses a container it cannot read back (CapacityError): that cover is passed over, not a crash."""
     method = get_method("lsb")
