@@ -1,6 +1,7 @@
 """Steganalysis: detection accuracy and AUC of the detectors on held-out cover/stego pairs of every method.
 
-    python -m benchmarks.steganalysis [--pairs 120] [--seed 2026] [--methods lsb,...] [--merge]
+    python -m benchmarks.steganalysis [--pairs 120] [--seed 2026] [--methods lsb,...] [--merge] [--sources installed]
+                                      [--detectors DIR] [--name NAME]
                                       [--out benchmarks/results]
 
 Pairs are made by each method from held-out sources only (never seen by the shipped learned detectors), written
