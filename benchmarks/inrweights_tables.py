@@ -23,7 +23,7 @@ those files. Cases are cached under --cache (by name and by the method's code) s
   package, never copied here; without it those cases are left out with a message); the bunny again with the
   paper's IGR (planes 0: first-layer biases zero, our plane offsets off);
 * video in a 1920x1280 photograph (mate-backgrounds' Storm.jpg, read where Debian installed it: `apt-get install
-  mate-backgrounds`), kept at its size (ours: the weights at 512^2 keyed pixels, the rest untouched; container
+  mate-backgrounds`), kept at its size (ours: the weights at 512^2 textured pixels, the rest untouched; container
   metrics over the whole photo, and over the weights' pixels alone) and resized to 512 (the paper's container);
 * the container re-written by Pillow reveals the identical secret; a wrong key is reported; seconds per hide.
 """
@@ -56,7 +56,8 @@ from crossteg.methods.inrweights import (
     SHAPE_GRID,
     INRWeights,
     gathered,
-    kept_order,
+    kept_places,
+    kept_ranking,
     revealed_model,
 )
 from crossteg.results import Results, Row, merged_command, previous_rows, source_fingerprint
@@ -156,7 +157,8 @@ def run_case(name: str, cover_name: str, secret: Any, cfg: Config, steps: int, o
                "container_psnr": metrics.psnr(reference, container.pixels),
                "container_ssim": metrics.ssim(reference, container.pixels)}
     if reference.shape != (cfg.width, cfg.width, 3):  # kept at its size: the pixels that hold the weights alone
-        places = kept_order(cover.height, cover.width, keys.derive(KEY, "inrweights"))[: cfg.width ** 2]
+        material = keys.derive(KEY, "inrweights")
+        places = kept_places(kept_ranking(cover.to_uint8(), material), cfg.width, material)
         scores["weight_pixels_psnr"] = metrics.psnr(gathered(reference, places), gathered(container.pixels, places))
     start = time.perf_counter()
     revealed = method.reveal(container, KEY)
@@ -270,7 +272,7 @@ CASES = {  # name: (setting, cover, secret, steps field, method options, paper n
 
 def rows_for(name: str, scores: dict[str, float], cfg: Config) -> list[Row]:
     setting, cover, secret, steps_field, _, paper = CASES[name]
-    size = (f"kept at its size, the weights at {cfg.width}^2 keyed pixels (weight_pixels_psnr: those alone)"
+    size = (f"kept at its size, the weights at {cfg.width}^2 textured pixels (weight_pixels_psnr: those alone)"
             if "weight_pixels_psnr" in scores else f"resized to {cfg.width}")
     note = f"{getattr(cfg, steps_field)} steps; cover {Path(cover).name} {size}; from the saved PNG"
     rows = []

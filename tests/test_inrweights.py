@@ -176,7 +176,7 @@ def test_eval_compares_the_container_with_the_resized_cover(tmp_path):
 
 @pytest.mark.parametrize("size", [(72, 90), (96, 96)])  # a photo-shaped cover, and a square one wider than 64
 def test_a_larger_cover_keeps_its_size_with_the_weights_at_keyed_pixels(tmp_path, size):
-    """Ours: a cover of at least width^2 pixels is not resized: the container is the cover at its own size, only
+    """Ours: a cover of over 9/8 width^2 pixels is not resized: the container is the cover at its own size, only
     width^2 keyed pixels changed, and reveal finds them (after trying a square image as a whole container)."""
     method, cover = get_method("inrweights", **TINY), cover_image(*size)
     with warnings.catch_warnings():
@@ -185,8 +185,11 @@ def test_a_larger_cover_keeps_its_size_with_the_weights_at_keyed_pixels(tmp_path
     loaded = media.load(media.save(stego, tmp_path / "c.png"))
     assert loaded.pixels.shape == cover.pixels.shape == method.container_reference(cover).pixels.shape
     changed = (loaded.to_uint8() != cover.to_uint8()).any(-1)
-    order = W.kept_order(*size, keys.derive("pw", "inrweights"))
-    assert changed.sum() > 0.5 * 64 * 64 and not changed.reshape(-1)[order[64 * 64:]].any()
+    material = keys.derive("pw", "inrweights")
+    places = W.kept_places(W.kept_ranking(cover.to_uint8(), material), 64, material)
+    held = np.zeros(changed.size, bool)
+    held[places] = True
+    assert changed.sum() > 0.5 * 64 * 64 and not changed.reshape(-1)[~held].any()
     assert metrics.psnr(cover.pixels, loaded.pixels) > 25
     secret = small_video()
     revealed = method.reveal(loaded, "pw")
@@ -199,6 +202,28 @@ def test_a_larger_cover_keeps_its_size_with_the_weights_at_keyed_pixels(tmp_path
         assert get_method("inrweights", **TINY, resize=True).hide(cover, secret, "pw").pixels.shape == (64, 64, 3)
     with pytest.warns(UserWarning, match=r"resized to it.*keeps its size with widths 32, 64, \.\.\., 512"):
         get_method("inrweights", width=48, steps=2).hide(cover, secret, "pw")  # no kept size at this width
+
+
+def test_kept_pixels_are_the_textured_ones_and_hiding_does_not_move_them():
+    """Ours: the pixels that hold the weights are the most textured of all but the anchors (one per 3 x 3 block),
+    ranked from the anchors alone: rewriting every other pixel (as hiding does) leaves the ranking as it was; ties
+    follow the key; the square container's order is keyed, not by texture."""
+    rng = np.random.default_rng(0)
+    image = np.full((40, 60, 3), 120, np.uint8)
+    image[:, 30:] = rng.integers(0, 256, (40, 30, 3))  # the right half textured
+    material = keys.derive("pw", "inrweights")
+    ranking = W.kept_ranking(image, material)
+    y, x = np.divmod(ranking, 60)
+    anchor = (y % W.ANCHOR_STEP == 0) & (x % W.ANCHOR_STEP == 0)
+    assert len(ranking) == len(set(ranking)) == W.kept_capacity(40, 60) == 2400 - 14 * 20 and not anchor.any()
+    assert (x[:800] >= 30 - 3 * W.ANCHOR_STEP).all()  # flat pixels come last
+    rewritten = image.copy()
+    rewritten.reshape(-1, 3)[ranking] = rng.integers(0, 256, (len(ranking), 3))
+    assert np.array_equal(W.kept_ranking(rewritten, material), ranking)
+    flat = np.full_like(image, 90)
+    assert not np.array_equal(W.kept_ranking(flat, material), W.kept_ranking(flat, keys.derive("other", "inrweights")))
+    places = W.kept_places(ranking, 32, material)
+    assert sorted(places) == sorted(ranking[:1024]) and not np.array_equal(places, ranking[:1024])
 
 
 def test_wrong_key_predefined_weights_give_a_bad_secret(video_stego):

@@ -6,7 +6,7 @@
     secret ──coords -> values──> Adam on P: L_s(f(Q(P), W_p)) + beta * L_c(Q(P), cover)   (eq. 4)
                                  Q = 8-bit rounding, straight-through gradient (QAT, eq. 3, 5)
     round(255 P) ──> container.png (an ordinary 8-bit RGB PNG; N < 128: the header then goes in keyed LSBs)
-                     a cover of more than N x N pixels keeps its size: P are N^2 of its pixels, at keyed places
+                     a cover of over 9/8 N^2 pixels keeps its size: P are its N^2 most textured pixels
     reveal: container.png + key ─> header ─> W_v = w_min + pixel/255 (w_max - w_min) ─> f ─> secret
 
 Base networks (paper sec. 3.1, width N = 512, the container's side): video and audio use a SIREN with four
@@ -50,12 +50,14 @@ benchmarks/results/inrweights-tables.md):
   fit (hence MIN_WIDTH). The width (architecture size) is the container's side. The header's distance from
   its lattice also measures how much the pixels (the weights) changed since hiding: reveal warns above
   ALTERED_LEVELS (`read_header`, `warn_if_altered`).
-* A cover of N x N pixels is the container as it is. A larger one keeps its size (ours, `kept_order`): the
-  variable weights are the R, G, B values of N x N pixels at keyed places in it, every other pixel stays the
-  cover's, and the PNG looks like the photo it came from, not a square thumbnail of it. Smaller covers (and
-  all with the option resize=True) are resized (not cropped) to N x N, as the paper resizes its ImageNet
-  covers to 512 x 512; the option width=0 uses a square cover's own side instead (a 384 x 384 cover gives a
-  384-wide network). Reveal tries the image as a square container, then kept places of each width KEPT_WIDTHS
+* A cover of N x N pixels is the container as it is. A larger one keeps its size (ours, `kept_ranking`): the
+  variable weights are the R, G, B values of N x N of its pixels, every other pixel stays the cover's, and the
+  PNG looks like the photo it came from, not a square thumbnail of it. The pixels are the most textured of those
+  that are not anchors (one per 3 x 3 block; texture read from the anchors, which never change, so reveal finds
+  the same ones), in a keyed order: changes hide in detail rather than in flat sky. Covers of under about
+  9/8 N^2 pixels (and all with the option resize=True) are resized (not cropped) to N x N, as the paper resizes
+  its ImageNet covers to 512 x 512; the option width=0 uses a square cover's own side instead (a 384 x 384 cover
+  gives a 384-wide network). Reveal tries the image as a square container, then kept places of each width KEPT_WIDTHS
   allows: the header authenticates the one that holds it.
 * Secrets are fitted at their own size up to the paper's (16 x 128 x 128 video, 100 000 samples at 22 050 Hz;
   larger ones are refused with CapacityError); audio is resampled to 22 050 Hz, its time axis spans
@@ -193,6 +195,9 @@ MIN_WIDTH = 32  # the sealed header (~260 bytes, one bit per pixel value) needs 
 # ours: the network widths a container that keeps its cover's size may have (reveal tries each: the width is not
 # written down anywhere but in the header that the width's own places hold)
 KEPT_WIDTHS = range(MIN_WIDTH, WIDTH + 1, 32)
+# ours: a container that keeps its cover's size ranks the pixels that may hold weights by a texture read from
+# anchors (one pixel per ANCHOR_STEP^2 block, never changed), summed over KEPT_WINDOW^2 blocks (kept_ranking)
+ANCHOR_STEP, KEPT_WINDOW = 3, 3
 # ours: the header's bits dither-modulated with this lattice step (8-bit levels), each in copies spread over the
 # pixels, one copy per HEADER_VALUES_PER_COPY values up to HEADER_COPIES (width 512: 7 copies, 2 % of the values;
 # 256: 4; 128: 1; 64 and less: the LSBs). Measured on random pixels (frame.embed/extract, 20 keys, a 280-byte
@@ -390,10 +395,36 @@ def _planes(pixels: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)))
 
 
-def kept_order(height: int, width: int, material: keys.KeyMaterial) -> np.ndarray:
-    """A keyed order of the flat pixel indices of a height x width image: a container that keeps its cover's size
-    holds a side-wide network's variable weights in the R, G, B values of the first side^2 of them."""
-    return material.permutation(f"inrweights/kept/{height}x{width}", height * width)
+def kept_ranking(image: np.ndarray, material: keys.KeyMaterial) -> np.ndarray:
+    """The flat indices of the pixels of an H x W x 3 uint8 image that may hold weights, most textured first (ties
+    in a keyed order): every pixel but the anchors, one at the corner of each ANCHOR_STEP^2 block. A block's texture
+    is the spread (max - min) of R + G + B over the 3 x 3 anchors around its own, summed over the KEPT_WINDOW^2
+    blocks around it: read from anchors alone, which hiding never changes, so reveal ranks a container as hide
+    ranked its cover (integer arithmetic: exactly)."""
+    h, w = image.shape[:2]
+    anchors = np.pad(image[::ANCHOR_STEP, ::ANCHOR_STEP].astype(np.int64).sum(-1), 1, mode="edge")
+    rows, cols = anchors.shape[0] - 2, anchors.shape[1] - 2
+    around = np.stack([anchors[dy:dy + rows, dx:dx + cols] for dy in range(3) for dx in range(3)])
+    r = KEPT_WINDOW // 2
+    table = np.pad(np.pad(around.max(0) - around.min(0), r).cumsum(0).cumsum(1), ((1, 0), (1, 0)))  # summed areas
+    blocks = table[KEPT_WINDOW:, KEPT_WINDOW:] - table[:-KEPT_WINDOW, KEPT_WINDOW:] \
+        - table[KEPT_WINDOW:, :-KEPT_WINDOW] + table[:-KEPT_WINDOW, :-KEPT_WINDOW]
+    texture = blocks.repeat(ANCHOR_STEP, 0).repeat(ANCHOR_STEP, 1)[:h, :w].reshape(-1)
+    y, x = np.divmod(np.arange(h * w), w)
+    places = np.flatnonzero((y % ANCHOR_STEP != 0) | (x % ANCHOR_STEP != 0))
+    places = places[material.permutation(f"inrweights/kept/{h}x{w}", len(places))]
+    return places[np.argsort(-texture[places], kind="stable")]
+
+
+def kept_places(ranking: np.ndarray, side: int, material: keys.KeyMaterial) -> np.ndarray:
+    """The side^2 pixels of `kept_ranking` that hold a side-wide network's weights, in the keyed order of the square
+    container's pixels (not by texture: a textured weight matrix would be a structured one)."""
+    return ranking[: side * side][material.permutation(f"inrweights/kept/{side}", side * side)]
+
+
+def kept_capacity(height: int, width: int) -> int:
+    """How many pixels of a height x width image may hold weights: all but the anchors (`kept_ranking`)."""
+    return height * width - -(-height // ANCHOR_STEP) * -(-width // ANCHOR_STEP)
 
 
 def gathered(image: np.ndarray, places: np.ndarray) -> np.ndarray:
@@ -420,13 +451,14 @@ def located(image: np.ndarray, material: keys.KeyMaterial) -> tuple[np.ndarray, 
             return image, *read_header(image, material)
         except KeyError_ as exc:
             error = exc
-    sides = sorted((s for s in KEPT_WIDTHS if s * s <= h * w and (h, w) != (s, s)), key=lambda s: s != WIDTH)
+    sides = sorted((s for s in KEPT_WIDTHS if s * s <= kept_capacity(h, w) and (h, w) != (s, s)),
+                   key=lambda s: s != WIDTH)
     if not sides and error is None:
         raise MediaError(f"a {w}x{h} image is no inrweights container: it is square (the network's width, at least "
-                         f"{MIN_WIDTH}) or holds at least {MIN_WIDTH}x{MIN_WIDTH} pixels")
-    order = kept_order(h, w, material) if sides else np.zeros(0, np.int64)
+                         f"{MIN_WIDTH}) or holds over 9/8 x {MIN_WIDTH}x{MIN_WIDTH} pixels")
+    ranking = kept_ranking(image, material) if sides else np.zeros(0, np.int64)
     for side in sides:
-        square = gathered(image, order[: side * side])
+        square = gathered(image, kept_places(ranking, side, material))
         try:
             return square, *read_header(square, material)
         except KeyError_ as exc:
@@ -462,8 +494,8 @@ class INRWeights(Method):
                  planes: float = PLANE_OFFSET, resize: bool = False) -> None:
         """`qat=False` is the paper's no-QAT ablation; `steps` caps the fit; `width` is the network's width, the
         container's side (paper 512; 0 = a square cover's own side); a larger cover keeps its size, the weights at
-        keyed pixels in it, unless `resize` (the paper's container: every cover resized to width x width) or the
-        width is not in KEPT_WIDTHS; `beta` weighs the cover loss (default BETA per modality);
+        its most textured pixels (`kept_ranking`), unless `resize` (the paper's container: every cover resized to
+        width x width) or the width is not in KEPT_WIDTHS; `beta` weighs the cover loss (default BETA per modality);
         `batch` the coordinates fitted per step; `scatter=False` lays the weights out as the paper does (weight
         (i, j) at pixel (i, j)) instead of in a keyed order; `planes` is the range of the shape network's
         first-layer plane offsets (0: IGR's zero biases, the paper's base network)."""
@@ -523,10 +555,10 @@ class INRWeights(Method):
         return h if h == w and h >= MIN_WIDTH else WIDTH
 
     def _keeps_size(self, cover: Image, width: int) -> bool:
-        """Whether the container is the cover at its own size with the weights at keyed pixels (ours): for covers
-        of at least width^2 pixels (other than width x width ones) in the keyed layout, unless resize was asked."""
+        """Whether the container is the cover at its own size with the weights at its textured pixels (ours): for covers
+        of about 9/8 width^2 pixels or more (`kept_capacity`) in the keyed layout, unless resize was asked."""
         h, w = cover.height, cover.width
-        return (not self.resize and self.scatter and width in KEPT_WIDTHS and h * w >= width * width
+        return (not self.resize and self.scatter and width in KEPT_WIDTHS and kept_capacity(h, w) >= width * width
                 and (h, w) != (width, width))
 
     def _schedule(self, modality: str) -> Schedule:
@@ -545,13 +577,13 @@ class INRWeights(Method):
         self.check_fits(cover, secret)  # before prepare_secret's warnings: a refused secret is not resampled
         secret = prepare_secret(secret)
         width, material = self._width(cover), keys.derive(key, self.id)
-        places = kept_order(cover.height, cover.width, material)[: width * width] if self._keeps_size(
+        places = kept_places(kept_ranking(cover.to_uint8(), material), width, material) if self._keeps_size(
             cover, width) else None
         if places is not None:
             pixels = np.clip(gathered(cover.pixels, places), 0, 1).astype(np.float32)
         else:
             if (cover.height, cover.width) != (width, width) and not self.resize:  # the paper's, not what users expect
-                keeps = (f"a cover of at least {width}x{width} pixels keeps its size" if width in KEPT_WIDTHS else
+                keeps = (f"a cover of over 9/8 x {width}x{width} pixels keeps its size" if width in KEPT_WIDTHS else
                          f"a larger cover keeps its size with widths {KEPT_WIDTHS[0]}, {KEPT_WIDTHS[1]}, ..., "
                          f"{KEPT_WIDTHS[-1]}")
                 warnings.warn(f"the container is {width}x{width}: the {cover.width}x{cover.height} cover is resized "
