@@ -196,7 +196,13 @@ MIN_WIDTH = 32  # the sealed header (~260 bytes, one bit per pixel value) needs 
 # written down anywhere but in the header that the width's own places hold)
 KEPT_WIDTHS = range(MIN_WIDTH, WIDTH + 1, 32)
 # ours: a container that keeps its cover's size ranks the pixels that may hold weights by a texture read from
-# anchors (one pixel per ANCHOR_STEP^2 block, never changed), summed over KEPT_WINDOW^2 blocks (kept_ranking)
+# anchors (one pixel per ANCHOR_STEP^2 block, never changed), summed over KEPT_WINDOW^2 blocks (kept_ranking).
+# Measured by a Xu-Net trained on each layout's kept containers (crossteg train detector --method inrweights
+# -O steps=100 -O width=32 -O batch=1024, its card's other settings; benchmarks.steganalysis --pairs 60, held-out
+# accuracy / AUC; one-off script patching these two): keyed random places (no ranking) 0.92 / 0.98; step 3,
+# window 1 0.90 / 0.93; 3 0.83 / 0.83; 5 0.81 / 0.86; 9 0.80 / 0.85; step 2, window 3 0.82 / 0.88 (+-0.05 from
+# run to run: within noise from window 3 up). Step 3 leaves 8/9 of the pixels free, so a 640x480 photo keeps
+# its size at the default width.
 ANCHOR_STEP, KEPT_WINDOW = 3, 3
 # ours: the header's bits dither-modulated with this lattice step (8-bit levels), each in copies spread over the
 # pixels, one copy per HEADER_VALUES_PER_COPY values up to HEADER_COPIES (width 512: 7 copies, 2 % of the values;
