@@ -89,6 +89,9 @@ MODELS = ("auto", "single", "nested", *NAMED)
 # 5e-5 x 60 39.1 / 2.68 / 0.938; 2e-4 x 30 38.3 / 2.64 / 0.933; 1e-3 or more: the first steps move every pixel
 # across a rounding boundary and the loss rises 7x. Container PSNR unchanged (38.9 dB). ~0.3 s a step per tile.
 # A smaller budget (0.8 x the one pass's mean square: container +0.5 dB) left the tensor at 36.1 dB, PESQ 2.47.
+# Again with the current weights (one-off, the 5 bundled clips in face160.png, the one pass's change shrunk by
+# sqrt(s) before refining): one pass 40.75 dB / PESQ-WB 2.81, s = 1 40.76 / 3.01, 0.63 42.73 / 2.52, 0.5
+# 43.70 / 2.01, 0.4 44.63 / 1.60: the paper's container PSNR (41.5) costs more speech than refinement wins.
 # Nested model (2 held-out pairs, levels 1 / 2 PESQ-WB): one pass 1.58 / 1.63, 30 steps 1.63 / 1.91, 60 steps
 # 1.62 / 1.85 (at 2x the time): the same default.
 # reveal keeps the model whose read scores best (HeaderRead.score: the header's confidence, mel.read_header, less the
