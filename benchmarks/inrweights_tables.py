@@ -25,6 +25,7 @@ those files. Cases are cached under --cache (by name and by the method's code) s
 * video in a 1920x1280 photograph (mate-backgrounds' Storm.jpg, read where Debian installed it: `apt-get install
   mate-backgrounds`), kept at its size (ours: the weights at 512^2 textured pixels, the rest untouched; container
   metrics over the whole photo, and over the weights' pixels alone) and resized to 512 (the paper's container);
+  speech and the Stanford Bunny in the same photograph, kept at its size and resized;
 * the container re-written by Pillow reveals the identical secret; a wrong key is reported; seconds per hide.
 """
 
@@ -264,6 +265,14 @@ CASES = {  # name: (setting, cover, secret, steps field, method options, paper n
                    {}),
     "videophotoresized": ("video in a 1920x1280 photo, resized (the paper's container)", str(PHOTO), "video",
                           "video_steps", {"resize": True}, {}),
+    "audiophoto": ("audio in a 1920x1280 photo, kept at its size (ours)", str(PHOTO), "audio", "audio_steps", {},
+                   {}),
+    "audiophotoresized": ("audio in a 1920x1280 photo, resized (the paper's container)", str(PHOTO), "audio",
+                          "audio_steps", {"resize": True}, {}),
+    "bunnyphoto": ("shape in a 1920x1280 photo, kept at its size (ours), Stanford Bunny", str(PHOTO), "bunny",
+                   "shape_steps", {}, {}),
+    "bunnyphotoresized": ("shape in a 1920x1280 photo, resized (the paper's container), Stanford Bunny", str(PHOTO),
+                          "bunny", "shape_steps", {"resize": True}, {}),
     "videolong": ("table1 video in image, the paper's 5000 steps", "face.png", "video", "long_steps", {}, TABLE1),
     "audiolong": ("table2 audio in image, the paper's 20000 steps", "photo.png", "audio", "audio_long_steps", {},
                   TABLE2),

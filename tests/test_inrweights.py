@@ -131,6 +131,24 @@ def test_weight_ranges_put_each_channel_mean_at_zero_and_give_every_contrast_one
         assert math.isclose(hi - lo, 2 * W.RANGE_FACTOR["audio"] * W.init_bound("siren", 16), rel_tol=1e-6)
 
 
+def test_picked_pixels_flatter_than_their_photo_get_the_photos_spread_for_speech_and_shapes():
+    """A kept container's textured pixels can be flatter than the photo they were picked from: speech and shapes
+    (not contrast-scaled) get ranges widened by the photo's std / theirs, so the weights spread as the photo's
+    pixels would; video (contrast-scaled already) and picked pixels as wide as the photo's are left as they are."""
+    rng = np.random.default_rng(1)
+    photo = rng.uniform(0.0, 1.0, (32, 32, 3)).astype(np.float32)
+    flat = (0.4 + 0.5 * (photo[:16] - 0.5)).astype(np.float32)  # half the photo's std
+    for modality in ("audio", "shape"):
+        plain = W.weight_ranges(flat, modality, 16)
+        widened = W.weight_ranges(flat, modality, 16, photo)
+        for (lo, hi), (wlo, whi), std in zip(plain, widened, photo.reshape(-1, 3).std(0) /
+                                             flat.reshape(-1, 3).std(0), strict=True):
+            assert math.isclose((whi - wlo) / (hi - lo), std, rel_tol=1e-5) and 1.8 < std < 2.2
+        assert np.allclose(W.weight_ranges(photo[:16], modality, 16, photo[16:]),
+                           W.weight_ranges(photo[:16], modality, 16), rtol=0.1)
+    assert W.weight_ranges(flat, "video", 16, photo) == W.weight_ranges(flat, "video", 16)
+
+
 @pytest.fixture(scope="module")
 def video_stego(one_torch_thread):
     """One tiny video hidden with the key "pw" (shared: hiding is the slow part)."""
