@@ -425,8 +425,9 @@ def kept_ranking(image: np.ndarray, material: keys.KeyMaterial) -> np.ndarray:
     blocks = table[KEPT_WINDOW:, KEPT_WINDOW:] - table[:-KEPT_WINDOW, KEPT_WINDOW:] \
         - table[KEPT_WINDOW:, :-KEPT_WINDOW] + table[:-KEPT_WINDOW, :-KEPT_WINDOW]
     texture = blocks.repeat(ANCHOR_STEP, 0).repeat(ANCHOR_STEP, 1)[:h, :w].reshape(-1)
-    y, x = np.divmod(np.arange(h * w), w)
-    places = np.flatnonzero((y % ANCHOR_STEP != 0) | (x % ANCHOR_STEP != 0))
+    free = np.ones((h, w), bool)
+    free[::ANCHOR_STEP, ::ANCHOR_STEP] = False
+    places = np.flatnonzero(free)
     places = places[material.permutation(f"inrweights/kept/{h}x{w}", len(places))]
     return places[np.argsort(-texture[places], kind="stable")]
 
