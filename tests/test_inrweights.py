@@ -220,6 +220,8 @@ def test_a_larger_cover_keeps_its_size_with_the_weights_at_keyed_pixels(tmp_path
         assert get_method("inrweights", **TINY, resize=True).hide(cover, secret, "pw").pixels.shape == (64, 64, 3)
     with pytest.warns(UserWarning, match=r"resized to it.*keeps its size with widths 32, 64, \.\.\., 512"):
         get_method("inrweights", width=48, steps=2).hide(cover, secret, "pw")  # no kept size at this width
+    with pytest.warns(UserWarning, match=r"resized to it.*-O width=64 keeps this one's"):  # too few pixels for 96
+        get_method("inrweights", width=96, steps=2).hide(cover_image(72, 90), secret, "pw")
 
 
 def test_kept_pixels_are_the_textured_ones_and_hiding_does_not_move_them():

@@ -602,6 +602,9 @@ class INRWeights(Method):
                 keeps = (f"a cover of over 9/8 x {width}x{width} pixels keeps its size" if width in KEPT_WIDTHS else
                          f"a larger cover keeps its size with widths {KEPT_WIDTHS[0]}, {KEPT_WIDTHS[1]}, ..., "
                          f"{KEPT_WIDTHS[-1]}")
+                fitting = [s for s in KEPT_WIDTHS if s * s <= kept_capacity(cover.height, cover.width)]
+                if fitting and self.scatter:
+                    keeps += f"; -O width={fitting[-1]} keeps this one's"
                 warnings.warn(f"the container is {width}x{width}: the {cover.width}x{cover.height} cover is resized "
                               f"to it, as the paper's covers are ({keeps}; -O width=0 keeps a square cover's own "
                               "size)", stacklevel=2)
