@@ -317,10 +317,11 @@ def weight_ranges(cover: np.ndarray, modality: str, width: int, photo: np.ndarra
     the picked pixels' (within KEPT_GAIN), so that picking does not narrow their weights' spread."""
     span = 2 * RANGE_FACTOR[modality] * init_bound(ARCH[modality], width)
     pixels = cover.reshape(-1, 3)
+    stds = pixels.std(0)
     picked = np.ones(3) if photo is None or modality == "video" else photo.reshape(-1, 3).std(0) / np.maximum(
-        pixels.std(0), 1e-6)
+        stds, 1e-6)
     ranges = []
-    for mean, std, ratio in zip(pixels.mean(0), pixels.std(0), picked, strict=True):
+    for mean, std, ratio in zip(pixels.mean(0), stds, picked, strict=True):
         gain = np.clip(UNIFORM_STD / max(float(std), 1e-6), *SPREAD_GAIN[modality]) * np.clip(ratio, *KEPT_GAIN)
         ranges.append((-span * float(gain * mean), span * float(gain * (1 - mean))))
     return ranges
@@ -443,6 +444,12 @@ def kept_capacity(height: int, width: int) -> int:
     return height * width - -(-height // ANCHOR_STEP) * -(-width // ANCHOR_STEP)
 
 
+def kept_widths(height: int, width: int) -> list[int]:
+    """The widths in KEPT_WIDTHS whose side^2 weights a height x width image can hold at its size (never its own
+    side: a square cover of the network's width is the container itself)."""
+    return [side for side in KEPT_WIDTHS if side * side <= kept_capacity(height, width)]
+
+
 def gathered(image: np.ndarray, places: np.ndarray) -> np.ndarray:
     """The side x side x 3 square container held at `places` (side^2 flat pixel indices) of an H x W x 3 image."""
     side = math.isqrt(len(places))
@@ -467,8 +474,7 @@ def located(image: np.ndarray, material: keys.KeyMaterial) -> tuple[np.ndarray, 
             return image, *read_header(image, material)
         except KeyError_ as exc:
             error = exc
-    sides = sorted((s for s in KEPT_WIDTHS if s * s <= kept_capacity(h, w) and (h, w) != (s, s)),
-                   key=lambda s: s != WIDTH)
+    sides = sorted(kept_widths(h, w), key=lambda s: s != WIDTH)
     if not sides and error is None:
         raise MediaError(f"a {w}x{h} image is no inrweights container: it is square (the network's width, at least "
                          f"{MIN_WIDTH}) or holds over 9/8 x {MIN_WIDTH}x{MIN_WIDTH} pixels")
@@ -573,9 +579,7 @@ class INRWeights(Method):
     def _keeps_size(self, cover: Image, width: int) -> bool:
         """Whether the container is the cover at its own size with the weights at its textured pixels (ours): for covers
         of about 9/8 width^2 pixels or more (`kept_capacity`) in the keyed layout, unless resize was asked."""
-        h, w = cover.height, cover.width
-        return (not self.resize and self.scatter and width in KEPT_WIDTHS and kept_capacity(h, w) >= width * width
-                and (h, w) != (width, width))
+        return not self.resize and self.scatter and width in kept_widths(cover.height, cover.width)
 
     def _schedule(self, modality: str) -> Schedule:
         batch = self.batch or BATCH[modality]
@@ -593,7 +597,8 @@ class INRWeights(Method):
         self.check_fits(cover, secret)  # before prepare_secret's warnings: a refused secret is not resampled
         secret = prepare_secret(secret)
         width, material = self._width(cover), keys.derive(key, self.id)
-        places = kept_places(kept_ranking(cover.to_uint8(), material), width, material) if self._keeps_size(
+        cover8 = cover.to_uint8()
+        places = kept_places(kept_ranking(cover8, material), width, material) if self._keeps_size(
             cover, width) else None
         if places is not None:
             pixels = np.clip(gathered(cover.pixels, places), 0, 1).astype(np.float32)
@@ -602,7 +607,7 @@ class INRWeights(Method):
                 keeps = (f"a cover of over 9/8 x {width}x{width} pixels keeps its size" if width in KEPT_WIDTHS else
                          f"a larger cover keeps its size with widths {KEPT_WIDTHS[0]}, {KEPT_WIDTHS[1]}, ..., "
                          f"{KEPT_WIDTHS[-1]}")
-                fitting = [s for s in KEPT_WIDTHS if s * s <= kept_capacity(cover.height, cover.width)]
+                fitting = kept_widths(cover.height, cover.width)
                 if fitting and self.scatter:
                     keeps += f"; -O width={fitting[-1]} keeps this one's"
                 warnings.warn(f"the container is {width}x{width}: the {cover.width}x{cover.height} cover is resized "
@@ -628,7 +633,7 @@ class INRWeights(Method):
         container = np.round(fitted.numpy().transpose(1, 2, 0) * 255).astype(np.uint8)
         if held is None:
             container = seal(container, material, header)[0]
-        return Image.from_uint8(container if places is None else scattered(cover.to_uint8(), places, container))
+        return Image.from_uint8(container if places is None else scattered(cover8, places, container))
 
     def reveal(self, stego: Any, key: keys.Key = None, *, level: int = 1, progress: Progress = no_progress) -> Any:
         """Read the header with the key, rebuild the base network from the pixels, render the secret."""
