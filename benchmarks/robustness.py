@@ -89,9 +89,14 @@ def main(argv: list[str] | None = None) -> Results:
                         help="a method option for this sweep, e.g. inrsteg:steps=300 (repeatable; noted in each row)")
     parser.add_argument("--covers", default="all",
                         help="comma-separated cover modalities to sweep (image: skips long audio-cover fits), or all")
+    parser.add_argument("--name", help="the rows' method column for this sweep of one method (default its id), "
+                        "so that a sweep with other --option values keeps its own rows, e.g. inrweights-random")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     args = parser.parse_args(argv)
     ids = method_ids() if args.methods == "all" else args.methods.split(",")
+    if args.name and len(ids) != 1:
+        parser.error("--name names the rows of one method: give --methods ID")
+    names = {method_id: args.name or method_id for method_id in ids}
     options = method_options(args.option)
     attacks = select(args.attacks)
     covers = None if args.covers == "all" else set(args.covers.split(","))
@@ -99,10 +104,11 @@ def main(argv: list[str] | None = None) -> Results:
         parser.error(f"--covers takes {', '.join(MODALITIES)} or all, not {args.covers}")
     results = Results("robustness", "all" if args.methods == "all" or args.merge else args.methods, COMMAND)
     if args.merge and (args.out / "robustness.json").exists():  # re-measure some methods, keep the others
-        kept, previous = previous_rows(args.out / "robustness.json", lambda row: row.method not in ids)
+        kept, previous = previous_rows(args.out / "robustness.json", lambda row: row.method not in names.values())
         results.rows += kept
         # the earlier commands stay: each merge says which rows it re-measured
-        extra = "".join(f" --option {o}" for o in args.option) + (f" --covers {args.covers}" if covers else "")
+        extra = "".join(f" --option {o}" for o in args.option) + (f" --covers {args.covers}" if covers else "") + (
+            f" --name {args.name}" if args.name else "")
         results.command = merged_command(previous, f"{COMMAND} --methods {','.join(ids)}{extra} --merge")
     details: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="crossteg-robustness-") as tmp:
@@ -119,9 +125,9 @@ def main(argv: list[str] | None = None) -> Results:
             sweep_notes = ([f"options {options[method_id]}"] if options.get(method_id) else []) + (
                 [f"cover modalities {args.covers} only"] if covers else [])
             for row in rows:
-                row.method = method.id
+                row.method = names[method_id]
                 row.note = "; ".join(filter(None, [row.note, *sweep_notes]))
-            results.rows += summary(method.id, rows)
+            results.rows += summary(names[method_id], rows)
             details += rows
     results.rows += details
     results.write(args.out / "robustness.json")

@@ -315,3 +315,19 @@ def test_benchmark_method_options():
 
     parsed = method_options(["inrsteg:steps=300", "inrsteg:precision=fp16", "inrweights:width=256"])
     assert parsed == {"inrsteg": {"steps": 300, "precision": "fp16"}, "inrweights": {"width": 256}}
+
+
+def test_benchmark_keeps_a_named_sweep_beside_the_method_rows(tmp_path):
+    """`--name` files one method's sweep (e.g. with other --option values) under its own name: a later sweep of the
+    method itself, merged, keeps those rows, and each merge says how its rows were made."""
+    from benchmarks.robustness import main
+
+    sweep = ["--methods", "lsb", "--attacks", "png-resave", "--covers", "image", "--out", str(tmp_path)]
+    main(sweep)
+    named = main([*sweep, "--name", "lsb-again", "--merge"])
+    again = main([*sweep, "--merge"])
+    assert {r.method for r in named.rows} == {r.method for r in again.rows} == {"lsb", "lsb-again"}
+    assert sorted(r.setting for r in again.rows if r.method == "lsb-again") == sorted(
+        r.setting for r in again.rows if r.method == "lsb") and "--name lsb-again --merge" in again.command
+    with pytest.raises(SystemExit):
+        main(["--methods", "lsb,thinimg", "--name", "both", "--out", str(tmp_path)])

@@ -54,11 +54,12 @@ benchmarks/results/inrweights-tables.md):
   variable weights are the R, G, B values of N x N of its pixels, every other pixel stays the cover's, and the
   PNG looks like the photo it came from, not a square thumbnail of it. The pixels are the most textured of those
   that are not anchors (one per 3 x 3 block; texture read from the anchors, which never change, so reveal finds
-  the same ones), in a keyed order: changes hide in detail rather than in flat sky. Covers of under about
+  the same ones), in a keyed order: changes hide in detail rather than in flat sky; with places="random" they are
+  keyed random ones instead, which reveal finds again after pixel noise too (PLACES). Covers of under about
   9/8 N^2 pixels (and all with the option resize=True) are resized (not cropped) to N x N, as the paper resizes
   its ImageNet covers to 512 x 512; the option width=0 uses a square cover's own side instead (a 384 x 384 cover
   gives a 384-wide network). Reveal tries the image as a square container, then kept places of each width KEPT_WIDTHS
-  allows: the header authenticates the one that holds it.
+  allows in each layout: the header authenticates the one that holds it.
 * Secrets are fitted at their own size up to the paper's (16 x 128 x 128 video, 100 000 samples at 22 050 Hz;
   larger ones are refused with CapacityError); audio is resampled to 22 050 Hz, its time axis spans
   +-100 per second (AUDIO_SPAN_PER_SECOND) and its samples are fitted scaled to RMS AUDIO_RMS (the gain is in
@@ -208,6 +209,12 @@ KEPT_WIDTHS = range(MIN_WIDTH, WIDTH + 1, 32)
 # run to run: within noise from window 3 up). Step 3 leaves 8/9 of the pixels free, so a 640x480 photo keeps
 # its size at the default width.
 ANCHOR_STEP, KEPT_WINDOW = 3, 3
+# ours: where a kept container's weights go (-O places=): its most textured free pixels (kept_ranking; the default:
+# stealthier and closer to the photo) or keyed random ones among the same free pixels. Textured places are found
+# again only while the anchors are untouched: pixel noise of std 1 level reorders the ranking, the square is
+# gathered from the wrong pixels and the header is lost (refused); random places do not depend on pixel values, so
+# that container degrades under noise as a whole one does. MEASURED_BELOW
+PLACES = ("textured", "random")
 # ours: the header's bits dither-modulated with this lattice step (8-bit levels), each in copies spread over the
 # pixels, one copy per HEADER_VALUES_PER_COPY values up to HEADER_COPIES (width 512: 7 copies, 2 % of the values;
 # 256: 4; 128: 1; 64 and less: the LSBs). Measured on random pixels (frame.embed/extract, 20 keys, a 280-byte
@@ -411,13 +418,20 @@ def _planes(pixels: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)))
 
 
-def kept_ranking(image: np.ndarray, material: keys.KeyMaterial) -> np.ndarray:
-    """The flat indices of the pixels of an H x W x 3 uint8 image that may hold weights, most textured first (ties
-    in a keyed order): every pixel but the anchors, one at the corner of each ANCHOR_STEP^2 block. A block's texture
-    is the spread (max - min) of R + G + B over the 3 x 3 anchors around its own, summed over the KEPT_WINDOW^2
-    blocks around it: read from anchors alone, which hiding never changes, so reveal ranks a container as hide
-    ranked its cover (integer arithmetic: exactly)."""
+def kept_ranking(image: np.ndarray, material: keys.KeyMaterial, places: str = "textured") -> np.ndarray:
+    """The flat indices of the pixels of an H x W x 3 uint8 image that may hold weights, every pixel but the anchors
+    (one at the corner of each ANCHOR_STEP^2 block) in a keyed order; with `places` "textured", most textured first
+    (ties in that order). A block's texture is the spread (max - min) of R + G + B over the 3 x 3 anchors around
+    its own, summed over the KEPT_WINDOW^2 blocks around it: read from anchors alone, which hiding never changes, so
+    reveal ranks a container as hide ranked its cover (integer arithmetic: exactly, but only while no anchor
+    changes: see PLACES)."""
     h, w = image.shape[:2]
+    free = np.ones((h, w), bool)
+    free[::ANCHOR_STEP, ::ANCHOR_STEP] = False
+    keyed = np.flatnonzero(free)
+    keyed = keyed[material.permutation(f"inrweights/kept/{h}x{w}", len(keyed))]
+    if places == "random":
+        return keyed
     anchors = np.pad(image[::ANCHOR_STEP, ::ANCHOR_STEP].astype(np.int64).sum(-1), 1, mode="edge")
     rows, cols = anchors.shape[0] - 2, anchors.shape[1] - 2
     around = np.stack([anchors[dy:dy + rows, dx:dx + cols] for dy in range(3) for dx in range(3)])
@@ -426,11 +440,7 @@ def kept_ranking(image: np.ndarray, material: keys.KeyMaterial) -> np.ndarray:
     blocks = table[KEPT_WINDOW:, KEPT_WINDOW:] - table[:-KEPT_WINDOW, KEPT_WINDOW:] \
         - table[KEPT_WINDOW:, :-KEPT_WINDOW] + table[:-KEPT_WINDOW, :-KEPT_WINDOW]
     texture = blocks.repeat(ANCHOR_STEP, 0).repeat(ANCHOR_STEP, 1)[:h, :w].reshape(-1)
-    free = np.ones((h, w), bool)
-    free[::ANCHOR_STEP, ::ANCHOR_STEP] = False
-    places = np.flatnonzero(free)
-    places = places[material.permutation(f"inrweights/kept/{h}x{w}", len(places))]
-    return places[np.argsort(-texture[places], kind="stable")]
+    return keyed[np.argsort(-texture[keyed], kind="stable")]
 
 
 def kept_places(ranking: np.ndarray, side: int, material: keys.KeyMaterial) -> np.ndarray:
@@ -466,7 +476,8 @@ def scattered(image: np.ndarray, places: np.ndarray, square: np.ndarray) -> np.n
 def located(image: np.ndarray, material: keys.KeyMaterial) -> tuple[np.ndarray, dict[str, Any], float | None]:
     """The square container (uint8) that `image` is or holds for this key, its header and its pixel change
     (`read_header`): the image itself where it is square, else (or where that holds no header for the key) the kept
-    places of each width in KEPT_WIDTHS, the default width first. KeyError_ when none holds a header."""
+    places of each width in KEPT_WIDTHS, the default width first, in each layout of PLACES. KeyError_ when none
+    holds a header."""
     h, w = image.shape[:2]
     error: KeyError_ | None = None
     if h == w >= MIN_WIDTH:
@@ -478,13 +489,14 @@ def located(image: np.ndarray, material: keys.KeyMaterial) -> tuple[np.ndarray, 
     if not sides and error is None:
         raise MediaError(f"a {w}x{h} image is no inrweights container: it is square (the network's width, at least "
                          f"{MIN_WIDTH}) or holds over 9/8 x {MIN_WIDTH}x{MIN_WIDTH} pixels")
-    ranking = kept_ranking(image, material) if sides else np.zeros(0, np.int64)
+    rankings = {places: kept_ranking(image, material, places) for places in PLACES} if sides else {}
     for side in sides:
-        square = gathered(image, kept_places(ranking, side, material))
-        try:
-            return square, *read_header(square, material)
-        except KeyError_ as exc:
-            error = exc
+        for ranking in rankings.values():
+            square = gathered(image, kept_places(ranking, side, material))
+            try:
+                return square, *read_header(square, material)
+            except KeyError_ as exc:
+                error = exc
     assert error is not None
     raise error
 
@@ -513,14 +525,15 @@ class INRWeights(Method):
 
     def __init__(self, quality: str = "fast", qat: bool = True, steps: int | None = None, width: int = WIDTH,
                  beta: float | None = None, batch: int | None = None, scatter: bool = True,
-                 planes: float = PLANE_OFFSET, resize: bool = False) -> None:
+                 planes: float = PLANE_OFFSET, resize: bool = False, places: str = PLACES[0]) -> None:
         """`qat=False` is the paper's no-QAT ablation; `steps` caps the fit; `width` is the network's width, the
         container's side (paper 512; 0 = a square cover's own side); a larger cover keeps its size, the weights at
-        its most textured pixels (`kept_ranking`), unless `resize` (the paper's container: every cover resized to
-        width x width) or the width is not in KEPT_WIDTHS; `beta` weighs the cover loss (default BETA per modality);
-        `batch` the coordinates fitted per step; `scatter=False` lays the weights out as the paper does (weight
-        (i, j) at pixel (i, j)) instead of in a keyed order; `planes` is the range of the shape network's
-        first-layer plane offsets (0: IGR's zero biases, the paper's base network)."""
+        its most textured pixels (`kept_ranking`; `places="random"`: keyed ones, which outlive pixel noise), unless
+        `resize` (the paper's container: every cover resized to width x width) or the width is not in KEPT_WIDTHS;
+        `beta` weighs the cover loss (default BETA per modality); `batch` the coordinates fitted per step;
+        `scatter=False` lays the weights out as the paper does (weight (i, j) at pixel (i, j)) instead of in a keyed
+        order; `planes` is the range of the shape network's first-layer plane offsets (0: IGR's zero biases, the
+        paper's base network)."""
         super().__init__(quality)
         if quality not in ("fast", "paper"):
             raise UsageError(f"quality must be fast or paper, not {quality}")
@@ -531,8 +544,10 @@ class INRWeights(Method):
         if not 0 <= planes <= MAX_PLANE_OFFSET:
             raise UsageError(f"planes must be between 0 and {MAX_PLANE_OFFSET} (wider offsets can leave the fit's "
                              f"start without an inside, and the fit without a surface), not {planes}")
+        if places not in PLACES:
+            raise UsageError(f"places must be {' or '.join(PLACES)}, not {places}")
         self.qat, self.steps, self.width, self.beta, self.batch = bool(qat), steps, int(width), beta, batch
-        self.scatter, self.planes, self.resize = bool(scatter), float(planes), bool(resize)
+        self.scatter, self.planes, self.resize, self.places = bool(scatter), float(planes), bool(resize), places
 
     def capacity(self, cover: Any) -> Capacity:
         """One secret of the paper's size: 16 x 128 x 128 video, 100 000 audio samples at 22 050 Hz, a shape."""
@@ -598,7 +613,7 @@ class INRWeights(Method):
         secret = prepare_secret(secret)
         width, material = self._width(cover), keys.derive(key, self.id)
         cover8 = cover.to_uint8()
-        places = kept_places(kept_ranking(cover8, material), width, material) if self._keeps_size(
+        places = kept_places(kept_ranking(cover8, material, self.places), width, material) if self._keeps_size(
             cover, width) else None
         if places is not None:
             pixels = np.clip(gathered(cover.pixels, places), 0, 1).astype(np.float32)
