@@ -24,8 +24,10 @@ those files. Cases are cached under --cache (by name and by the method's code) s
   paper's IGR (planes 0: first-layer biases zero, our plane offsets off);
 * video in a 1920x1280 photograph (mate-backgrounds' Storm.jpg, read where Debian installed it: `apt-get install
   mate-backgrounds`), kept at its size (ours: the weights at 512^2 textured pixels, the rest untouched; container
-  metrics over the whole photo, and over the weights' pixels alone) and resized to 512 (the paper's container);
-  speech and the Stanford Bunny in the same photograph, kept at its size and resized;
+  metrics over the whole photo, and over the weights' pixels alone), kept at keyed random places (places=random)
+  and resized to 512 (the paper's container); speech and the Stanford Bunny in the same photograph, kept at its
+  size and resized; for each, whether reveal reads the PNG after Gaussian pixel noise of std 1 and 2 levels, and
+  the secret it then reveals against the clean reveal;
 * the container re-written by Pillow reveals the identical secret; a wrong key is reported; seconds per hide.
 """
 
@@ -36,6 +38,7 @@ import json
 import tarfile
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,6 +65,7 @@ from crossteg.methods.inrweights import (
     revealed_model,
 )
 from crossteg.results import Results, Row, merged_command, previous_rows, source_fingerprint
+from crossteg.robustness import ATTACKS
 
 COMMAND = "python -m benchmarks.inrweights_tables"
 KEY = "inrweights-tables"
@@ -159,7 +163,7 @@ def run_case(name: str, cover_name: str, secret: Any, cfg: Config, steps: int, o
                "container_ssim": metrics.ssim(reference, container.pixels)}
     if reference.shape != (cfg.width, cfg.width, 3):  # kept at its size: the pixels that hold the weights alone
         material = keys.derive(KEY, "inrweights")
-        places = kept_places(kept_ranking(cover.to_uint8(), material), cfg.width, material)
+        places = kept_places(kept_ranking(cover.to_uint8(), material, method.places), cfg.width, material)
         scores["weight_pixels_psnr"] = metrics.psnr(gathered(reference, places), gathered(container.pixels, places))
     start = time.perf_counter()
     revealed = method.reveal(container, KEY)
@@ -170,6 +174,8 @@ def run_case(name: str, cover_name: str, secret: Any, cfg: Config, steps: int, o
     PILImage.open(path).save(work / f"{name}-pillow.png", optimize=True)
     again = method.reveal(media.load(work / f"{name}-pillow.png"), KEY)
     scores["pillow_rewrite_identical"] = float(_same(revealed, again))
+    if Path(cover_name).is_absolute():  # a photograph: does the container outlive pixel noise (kept vs resized)?
+        scores |= noise_scores(method, path, revealed, work)
     try:
         method.reveal(container, KEY + "-wrong")
         scores["wrong_key_rejected"] = 0.0
@@ -179,6 +185,26 @@ def run_case(name: str, cover_name: str, secret: Any, cfg: Config, steps: int, o
         save_views([secret, revealed], pictures)
     elif pictures is not None:
         save_strip(reference, container.pixels, pictures)
+    return scores
+
+
+def noise_scores(method: INRWeights, path: Path, revealed: Any, work: Path) -> dict[str, float]:
+    """Per Gaussian pixel noise of std 1 and 2 levels (the robustness suite's attacks on the saved PNG): 1 if reveal
+    still reads the container, and the revealed secret's main metric against the clean reveal (not the secret)."""
+    scores = {}
+    for sigma in (1, 2):
+        noisy = work / f"{path.stem}-noise{sigma}.png"
+        ATTACKS[f"gaussian-noise-{sigma}"].apply(path, noisy)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # reveal warns that the pixels changed: the point of the attack
+                again = secret_scores(revealed, method.reveal(media.load(noisy), KEY))
+        except KeyError_:
+            scores[f"noise{sigma}_revealed"] = 0.0
+            continue
+        scores[f"noise{sigma}_revealed"] = 1.0
+        main = next(m for m in ("secret_psnr", "secret_snr", "secret_chamfer") if m in again)
+        scores[f"noise{sigma}_vs_clean_{main}"] = again[main]
     return scores
 
 
@@ -263,6 +289,8 @@ CASES = {  # name: (setting, cover, secret, steps field, method options, paper n
     "cow": ("shape in image, CGAL's cow", "face.png", "cow", "shape_steps", {}, {}),
     "videophoto": ("video in a 1920x1280 photo, kept at its size (ours)", str(PHOTO), "video", "video_steps", {},
                    {}),
+    "videophotorandom": ("video in a 1920x1280 photo, kept at its size at keyed random places (ours, places=random)",
+                         str(PHOTO), "video", "video_steps", {"places": "random"}, {}),
     "videophotoresized": ("video in a 1920x1280 photo, resized (the paper's container)", str(PHOTO), "video",
                           "video_steps", {"resize": True}, {}),
     "audiophoto": ("audio in a 1920x1280 photo, kept at its size (ours)", str(PHOTO), "audio", "audio_steps", {},
@@ -281,7 +309,8 @@ CASES = {  # name: (setting, cover, secret, steps field, method options, paper n
 
 def rows_for(name: str, scores: dict[str, float], cfg: Config) -> list[Row]:
     setting, cover, secret, steps_field, _, paper = CASES[name]
-    size = (f"kept at its size, the weights at {cfg.width}^2 textured pixels (weight_pixels_psnr: those alone)"
+    places = CASES[name][4].get("places", "textured")
+    size = (f"kept at its size, the weights at {cfg.width}^2 {places} pixels (weight_pixels_psnr: those alone)"
             if "weight_pixels_psnr" in scores else f"resized to {cfg.width}")
     note = f"{getattr(cfg, steps_field)} steps; cover {Path(cover).name} {size}; from the saved PNG"
     rows = []
@@ -291,6 +320,9 @@ def rows_for(name: str, scores: dict[str, float], cfg: Config) -> list[Row]:
             extra = "; 1 = the PNG re-written by Pillow reveals the identical secret"
         if metric == "wrong_key_rejected":
             extra = "; 1 = a wrong key is reported (exit 4)"
+        if metric.startswith("noise"):
+            extra = ("; 1 = reveal read the PNG after Gaussian noise of that std (8-bit levels)" if
+                     metric.endswith("revealed") else "; after that noise, against the clean reveal (not the secret)")
         rows.append(Row(setting, metric, value, paper.get(metric), note=note + extra))
     return rows
 

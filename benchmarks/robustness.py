@@ -1,6 +1,7 @@
 """Robustness sweep: does each method's secret come back after the stego file is re-encoded, resized, noised?
 
-    python -m benchmarks.robustness [--methods lsb,...] [--attacks all] [--merge] [--out benchmarks/results]
+    python -m benchmarks.robustness [--methods lsb,...] [--attacks all] [--option METHOD:KEY=VALUE] [--name NAME]
+                                    [--merge] [--out benchmarks/results]
 
 For every registered method and every cover x secret modality it hides, one case on the bundled assets:
 the largest bundled cover of that modality (the most capacity) and the largest bundled secret of that
@@ -11,7 +12,8 @@ face64.png, clip_short.mp4; derived from the others by scripts/make_assets.py). 
 failed cleanly, the note says why) and the secret fidelity after each attack, and a summary row per method and
 attack: the fraction of cases revealed. No paper reports these numbers for LSB; paper methods add their rows as
 they land. Methods that can reveal from damaged files (an `allow_missing` option, e.g. ditas) are run with it
-on, as a user holding a damaged file would (`--allow-missing`).
+on, as a user holding a damaged file would (`--allow-missing`). `--name` files a sweep of one method with other
+options under a name of its own (e.g. inrweights-kept-random: `--option inrweights:places=random`).
 """
 
 from __future__ import annotations
