@@ -266,8 +266,8 @@ def test_random_kept_places_outlive_pixel_noise_that_loses_textured_ones(tmp_pat
             with pytest.warns(UserWarning, match="pixels have changed since hiding"):
                 noisy = get_method("inrweights").reveal(media.load(tmp_path / f"{places}-noisy.png"), "pw")
             assert metrics.psnr(revealed[places].frames, noisy.frames) > 20
-        else:
-            with pytest.raises(KeyError_):
+        else:  # refused, saying why and what would have outlived it
+            with pytest.raises(KeyError_, match="lost to any pixel change.*places=random outlives"):
                 get_method("inrweights").reveal(media.load(tmp_path / f"{places}-noisy.png"), "pw")
     flat = metrics.psnr(secret.frames, np.full_like(secret.frames, secret.frames.mean()))
     assert all(metrics.psnr(secret.frames, r.frames) > flat + 3 for r in revealed.values())

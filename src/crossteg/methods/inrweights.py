@@ -501,8 +501,8 @@ def located(image: np.ndarray, material: keys.KeyMaterial) -> tuple[np.ndarray, 
                 return square, *read_header(square, material)
             except KeyError_ as exc:
                 error = exc
-    assert error is not None
-    raise error
+    raise KeyError_(f"{error}; a photo-sized container at textured places (the default) is also lost to any pixel "
+                    "change, noise or a light edit (-O places=random outlives those)") from None
 
 
 def prepare_cover(cover: Image, width: int) -> np.ndarray:
