@@ -153,3 +153,16 @@ def test_eval_measures_a_fitted_secret_and_says_so(assets, tmp_path):
     psnr = next(r for r in rows if r.metric == "secret_psnr")
     assert psnr.ours is not None and psnr.ours > 15
     assert all(r.note.startswith("secret downscaled from 384x384 to ") for r in rows)
+
+
+def test_a_method_report_takes_its_named_sweeps_but_not_another_method(tmp_path):
+    """Rows filed under inrweights-kept (a robustness sweep with other options) are inrweights'; deepsteg-video,
+    a method of its own, is not deepsteg's."""
+    rows = [{"setting": f"all cases after {a}", "metric": "reveal_ok", "ours": 1.0, "paper": None, "n": 1, "note": "",
+             "method": m} for a, m in [("png", "inrweights"), ("noise", "inrweights-kept"), ("mp3", "deepsteg"),
+                                       ("opus", "deepsteg-video")]]
+    (tmp_path / "robustness.json").write_text(json.dumps({"benchmark": "robustness", "method": "all", "rows": rows}))
+    assert [r["method"] for _, r in report.benchmark_rows("inrweights", tmp_path)] == ["inrweights", "inrweights-kept"]
+    assert [r["method"] for _, r in report.benchmark_rows("deepsteg", tmp_path)] == ["deepsteg"]
+    tables = [b for b in report.benchmark_blocks("inrweights", tmp_path) if b[0] == "table"]
+    assert [row[0] for row in tables[0][2]] == ["after png", "inrweights-kept: after noise"]

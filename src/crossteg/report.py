@@ -233,26 +233,32 @@ def _number(row: Row) -> str:
     return f"{row.ours:.4g}"
 
 
+def belongs(name: str, method_id: str) -> bool:
+    """Whether rows filed under `name` are `method_id`'s: its own, or a named sweep of it with other options
+    (`benchmarks.robustness --name inrweights-kept`), but not another registered method (deepsteg-video)."""
+    return name == method_id or (name.startswith(f"{method_id}-") and name not in method_ids())
+
+
 def benchmark_rows(method_id: str, folder: Path = BENCHMARK_RESULTS) -> list[tuple[str, dict[str, Any]]]:
-    """(benchmark name, row) of every committed results row that belongs to `method_id`."""
+    """(benchmark name, row) of every committed results row that belongs to `method_id` (`belongs`)."""
     found = []
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         data = json.loads(path.read_text())
-        found += [(data["benchmark"], r) for r in data["rows"] if r.get("method", data["method"]) == method_id]
+        found += [(data["benchmark"], r) for r in data["rows"] if belongs(r.get("method", data["method"]), method_id)]
     return found
 
 
-def benchmark_blocks(method_id: str) -> list[Block]:
+def benchmark_blocks(method_id: str, folder: Path = BENCHMARK_RESULTS) -> list[Block]:
     """The committed rows with a paper number (ours beside the paper's), and the detection rows."""
-    rows = benchmark_rows(method_id)
+    rows = benchmark_rows(method_id, folder)
     if not rows:
         return [("p", "No committed benchmark results for this method (benchmarks/results/ is in a clone).")]
     paper = [[b, r["setting"], r["metric"], _plain(r["ours"]), _plain(r["paper"])] for b, r in rows
              if r["paper"] is not None]
     detect = [[r["setting"], r["metric"], _plain(r["ours"]), str(r["n"]), r["note"]] for b, r in rows
               if r["metric"].startswith("detection_")]
-    robust = [[r["setting"].removeprefix("all cases "), r["metric"], _plain(r["ours"]), str(r["n"]), r["note"]]
-              for b, r in rows if b == "robustness" and r["setting"].startswith("all cases")]
+    robust = [[_sweep(r, method_id) + r["setting"].removeprefix("all cases "), r["metric"], _plain(r["ours"]),
+               str(r["n"]), r["note"]] for b, r in rows if b == "robustness" and r["setting"].startswith("all cases")]
     blocks: list[Block] = []
     if robust:
         blocks += [("p", "Robustness benchmark over all its cases (committed results):"),
@@ -267,6 +273,11 @@ def benchmark_blocks(method_id: str) -> list[Block]:
     if others:
         blocks.append(("p", f"{others} further benchmark rows without a paper number: see benchmarks/results/."))
     return blocks
+
+
+def _sweep(row: dict[str, Any], method_id: str) -> str:
+    """"NAME: " for a row of a named sweep (`belongs`), else nothing."""
+    return "" if row.get("method", method_id) == method_id else f"{row['method']}: "
 
 
 def _plain(value: float | None) -> str:
