@@ -60,8 +60,7 @@ from crossteg.methods.inrweights import (
     SHAPE_GRID,
     INRWeights,
     gathered,
-    kept_places,
-    kept_ranking,
+    kept_layout,
     revealed_model,
 )
 from crossteg.results import Results, Row, merged_command, previous_rows, source_fingerprint
@@ -163,7 +162,7 @@ def run_case(name: str, cover_name: str, secret: Any, cfg: Config, steps: int, o
                "container_ssim": metrics.ssim(reference, container.pixels)}
     if reference.shape != (cfg.width, cfg.width, 3):  # kept at its size: the pixels that hold the weights alone
         material = keys.derive(KEY, "inrweights")
-        places = kept_places(kept_ranking(cover.to_uint8(), material, method.places), cfg.width, material)
+        places = kept_layout(cover.to_uint8(), cfg.width, material, method.places)[1]
         scores["weight_pixels_psnr"] = metrics.psnr(gathered(reference, places), gathered(container.pixels, places))
     start = time.perf_counter()
     revealed = method.reveal(container, KEY)

@@ -204,9 +204,9 @@ def test_a_larger_cover_keeps_its_size_with_the_weights_at_keyed_pixels(tmp_path
     assert loaded.pixels.shape == cover.pixels.shape == method.container_reference(cover).pixels.shape
     changed = (loaded.to_uint8() != cover.to_uint8()).any(-1)
     material = keys.derive("pw", "inrweights")
-    places = W.kept_places(W.kept_ranking(cover.to_uint8(), material), 64, material)
     held = np.zeros(changed.size, bool)
-    held[places] = True
+    held[W.read_tiles(loaded.to_uint8(), material)[2]] = True  # the tile map's pixels
+    held[W.kept_layout(cover.to_uint8(), 64, material, "textured")[1]] = True
     assert changed.sum() > 0.5 * 64 * 64 and not changed.reshape(-1)[~held].any()
     assert metrics.psnr(cover.pixels, loaded.pixels) > 25
     secret = small_video()
@@ -224,33 +224,36 @@ def test_a_larger_cover_keeps_its_size_with_the_weights_at_keyed_pixels(tmp_path
         get_method("inrweights", width=96, steps=2).hide(cover_image(72, 90), secret, "pw")
 
 
-def test_kept_pixels_are_the_textured_ones_and_hiding_does_not_move_them():
-    """Ours: the pixels that hold the weights are the most textured of all but the anchors (one per 3 x 3 block),
-    ranked from the anchors alone: rewriting every other pixel (as hiding does) leaves the ranking as it was; ties
-    follow the key; the square container's order is keyed, not by texture."""
+def test_kept_places_are_in_the_textured_tiles_whose_sealed_map_reveal_reads():
+    """Ours: the weights go to keyed pixels of the most textured tiles, never where the tile map is sealed; reveal
+    reads the map (and the width) back from the image, whatever hiding wrote to every other pixel, only with the
+    key; the square container's order is keyed, not by texture."""
     rng = np.random.default_rng(0)
-    image = np.full((40, 60, 3), 120, np.uint8)
-    image[:, 30:] = rng.integers(0, 256, (40, 30, 3))  # the right half textured
+    image = np.full((96, 240, 3), 120, np.uint8)
+    image[:, 120:] = rng.integers(0, 256, (96, 120, 3))  # the right half textured: 20 of its 40 tiles
     material = keys.derive("pw", "inrweights")
-    ranking = W.kept_ranking(image, material)
-    y, x = np.divmod(ranking, 60)
-    anchor = (y % W.ANCHOR_STEP == 0) & (x % W.ANCHOR_STEP == 0)
-    assert len(ranking) == len(set(ranking)) == W.kept_capacity(40, 60) == 2400 - 14 * 20 and not anchor.any()
-    assert (x[:800] >= 30 - 3 * W.ANCHOR_STEP).all()  # flat pixels come last
-    rewritten = image.copy()
-    rewritten.reshape(-1, 3)[ranking] = rng.integers(0, 256, (len(ranking), 3))
-    assert np.array_equal(W.kept_ranking(rewritten, material), ranking)
-    flat = np.full_like(image, 90)
-    assert not np.array_equal(W.kept_ranking(flat, material), W.kept_ranking(flat, keys.derive("other", "inrweights")))
-    places = W.kept_places(ranking, 32, material)
-    assert sorted(places) == sorted(ranking[:1024]) and not np.array_equal(places, ranking[:1024])
+    sealed, places = W.kept_layout(image, 64, material, "textured")
+    side, tiles, held = W.read_tiles(sealed, material)
+    assert side == 64 and np.array_equal(tiles[:40], W.kept_tiles(image, 64))
+    assert set(np.flatnonzero((sealed != image).any(-1))) <= set(held)  # the map changed only its own pixels
+    x = places % 240
+    assert len(places) == len(set(places)) == 64 * 64 and (x >= 120).all() and not set(places) & set(held)
+    assert sorted(places) != list(places)  # keyed order
+    rewritten = sealed.copy()
+    rewritten.reshape(-1, 3)[places] = rng.integers(0, 256, (len(places), 3))
+    again = W.read_tiles(rewritten, material)
+    assert again[0] == side and np.array_equal(again[1], tiles) and np.array_equal(again[2], held)
+    assert np.array_equal(W.tiled_places(96, 240, tiles[:40], held, side, material), places)
+    with pytest.raises(KeyError_):
+        W.read_tiles(sealed, keys.derive("other", "inrweights"))
+    random_places = W.kept_layout(image, 64, material, "random")[1]
+    assert (random_places % 240 < 120).mean() > 0.3  # the random layout ignores texture
 
 
-def test_random_kept_places_outlive_pixel_noise_that_loses_textured_ones(tmp_path):
-    """Ours: with places="random" a kept container's weights sit at keyed pixels that do not depend on pixel values,
-    so reveal finds them after pixel noise (the header's 4 dither copies at width 256 hold) and the secret degrades
-    as in a whole container; textured places are ranked from anchors that the noise changed, so that container is
-    refused cleanly. Reveal reads either layout without being told which."""
+def test_kept_places_of_either_layout_outlive_pixel_noise(tmp_path):
+    """Ours: a kept container's weights are found after pixel noise in both layouts (the tile map's and the header's
+    4 dither copies at width 256 hold; random places do not depend on pixel values), and the secret degrades as in a
+    whole container. Reveal reads either layout without being told which."""
     cover, secret, material = cover_image(288, 288), small_video(), keys.derive("pw", "inrweights")
     revealed = {}
     for places in W.PLACES:
@@ -258,17 +261,15 @@ def test_random_kept_places_outlive_pixel_noise_that_loses_textured_ones(tmp_pat
         clean = media.save(method.hide(cover, secret, "pw"), tmp_path / f"{places}.png")
         changed = (media.load(clean).to_uint8() != cover.to_uint8()).any(-1).reshape(-1)
         held = np.zeros(changed.size, bool)
-        held[W.kept_places(W.kept_ranking(cover.to_uint8(), material, places), 256, material)] = True
+        held[W.kept_layout(cover.to_uint8(), 256, material, places)[1]] = True
+        if places == "textured":
+            held[W.read_tiles(media.load(clean).to_uint8(), material)[2]] = True  # the tile map's pixels
         assert changed.sum() > 0.5 * 256 * 256 and not changed[~held].any()
         ATTACKS["gaussian-noise-1"].apply(clean, tmp_path / f"{places}-noisy.png")
         revealed[places] = get_method("inrweights").reveal(media.load(clean), "pw")
-        if places == "random":
-            with pytest.warns(UserWarning, match="pixels have changed since hiding"):
-                noisy = get_method("inrweights").reveal(media.load(tmp_path / f"{places}-noisy.png"), "pw")
-            assert metrics.psnr(revealed[places].frames, noisy.frames) > 20
-        else:  # refused, saying why and what would have outlived it
-            with pytest.raises(KeyError_, match="lost to any pixel change.*places=random outlives"):
-                get_method("inrweights").reveal(media.load(tmp_path / f"{places}-noisy.png"), "pw")
+        with pytest.warns(UserWarning, match="pixels have changed since hiding"):
+            noisy = get_method("inrweights").reveal(media.load(tmp_path / f"{places}-noisy.png"), "pw")
+        assert metrics.psnr(revealed[places].frames, noisy.frames) > 20
     flat = metrics.psnr(secret.frames, np.full_like(secret.frames, secret.frames.mean()))
     assert all(metrics.psnr(secret.frames, r.frames) > flat + 3 for r in revealed.values())
     with pytest.raises(UsageError, match="places must be textured or random"):

@@ -50,12 +50,12 @@ benchmarks/results/inrweights-tables.md):
   fit (hence MIN_WIDTH). The width (architecture size) is the container's side. The header's distance from
   its lattice also measures how much the pixels (the weights) changed since hiding: reveal warns above
   ALTERED_LEVELS (`read_header`, `warn_if_altered`).
-* A cover of N x N pixels is the container as it is. A larger one keeps its size (ours, `kept_ranking`): the
+* A cover of N x N pixels is the container as it is. A larger one keeps its size (ours, `kept_layout`): the
   variable weights are the R, G, B values of N x N of its pixels, every other pixel stays the cover's, and the
-  PNG looks like the photo it came from, not a square thumbnail of it. The pixels are the most textured of those
-  that are not anchors (one per 3 x 3 block; texture read from the anchors, which never change, so reveal finds
-  the same ones), in a keyed order: changes hide in detail rather than in flat sky; with places="random" they are
-  keyed random ones instead, which reveal finds again after pixel noise too (PLACES). Covers of under about
+  PNG looks like the photo it came from, not a square thumbnail of it. The pixels are keyed ones of the photo's
+  most textured tiles (24 px), whose map is sealed into the photo like the header, so that reveal reads where
+  they are: changes hide in detail rather than in flat sky; with places="random" they are keyed pixels of the
+  whole photo instead (PLACES). Covers of under about
   9/8 N^2 pixels (and all with the option resize=True) are resized (not cropped) to N x N, as the paper resizes
   its ImageNet covers to 512 x 512; the option width=0 uses a square cover's own side instead (a 384 x 384 cover
   gives a 384-wide network). Reveal tries the image as a square container, then kept places of each width KEPT_WIDTHS
@@ -81,6 +81,7 @@ from __future__ import annotations
 import json
 import math
 import warnings
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -200,27 +201,21 @@ MIN_WIDTH = 32  # the sealed header (~260 bytes, one bit per pixel value) needs 
 # ours: the network widths a container that keeps its cover's size may have (reveal tries each: the width is not
 # written down anywhere but in the header that the width's own places hold)
 KEPT_WIDTHS = range(MIN_WIDTH, WIDTH + 1, 32)
-# ours: a container that keeps its cover's size ranks the pixels that may hold weights by a texture read from
-# anchors (one pixel per ANCHOR_STEP^2 block, never changed), summed over KEPT_WINDOW^2 blocks (kept_ranking).
-# Measured by a Xu-Net trained on each layout's kept containers (crossteg train detector --method inrweights
-# -O steps=100 -O width=32 -O batch=1024, its card's other settings; benchmarks.steganalysis --pairs 60, held-out
-# accuracy / AUC; one-off script patching these two): keyed random places (no ranking) 0.92 / 0.98; step 3,
-# window 1 0.90 / 0.93; 3 0.83 / 0.83; 5 0.81 / 0.86; 9 0.80 / 0.85; step 2, window 3 0.82 / 0.88 (+-0.05 from
-# run to run: within noise from window 3 up). Step 3 leaves 8/9 of the pixels free, so a 640x480 photo keeps
-# its size at the default width.
-ANCHOR_STEP, KEPT_WINDOW = 3, 3
-# ours: where a kept container's weights go (-O places=): its most textured free pixels (kept_ranking; the default:
-# stealthier and closer to the photo) or keyed random ones among the same free pixels. Textured places are found
-# again only while the anchors are untouched: pixel noise of std 1 level reorders the ranking, the square is
-# gathered from the wrong pixels and the header is lost (refused); random places do not depend on pixel values, so
-# that container degrades under noise as a whole one does. Video in a 1920x1280 photo (benchmarks.inrweights_tables
-# --cases videophoto,videophotorandom,videophotoresized): textured 42.4 dB / SSIM 0.979, secret 26.7 dB, refused after
-# noise of std 1 or 2; random 42.6 dB / 0.953, 26.4 dB, and after that noise 31.2 / 25.5 dB from its clean reveal
-# (the resized, whole container: 31.3 / 25.5). A Xu-Net trained on each layout's kept containers (README): held-out
-# accuracy / AUC 0.83 / 0.83 textured, 0.93 / 0.99 random. Not built: textured places that outlive noise would need
-# the selection itself carried in the header (re-derived from noisy anchors, one flipped pixel shifts the keyed
-# order of all after it); chosen per tile rather than per block, as a header could carry them, the same protocol
-# measured 0.85 / 0.88 (12 px tiles) and 0.87 / 0.89 (24 px; one-off script patching kept_ranking).
+# ours: where a container that keeps its cover's size puts its weights (-O places=). "textured" (the default): in
+# the photo's most textured tiles of KEPT_TILE x KEPT_TILE blocks of ANCHOR_STEP^2 pixels (24 px; a block's texture is
+# the spread of R + G + B over the 3 x 3 anchor pixels around it, one at each block's corner), at keyed pixels of
+# them; the map of those tiles is sealed into the photo at keyed values as the header is (encrypted, authenticated,
+# dither-modulated in copies: `seal_tiles`), and no weight goes where it is, so reveal reads the places instead of
+# re-deriving them and finds them after whatever the header outlives. "random": keyed pixels of the whole photo but
+# the anchors. Measured by a Xu-Net trained on each layout's kept containers (crossteg train detector --method
+# inrweights -O steps=100 -O width=32 -O batch=1024 [-O places=random], its card's other settings;
+# benchmarks.steganalysis --pairs 60 --detectors DIR, held-out accuracy / AUC; +-0.05 from run to run): random
+# 0.93 / 0.99; tiles of 4 / 8 blocks 0.85 / 0.88, 0.87 / 0.89 (one-off, the map not yet sealed). Before the tile
+# map (2026-12-07) textured places were ranked per block from the anchors at reveal (0.83 / 0.83), and lost to
+# pixel noise of std 1: the ranking reorders, and one flip moves every later weight (reading 0.1 % / 1 % of a
+# container's weight pixels from wrong places cost its video 2.1 / 7.7 dB; one-off).
+ANCHOR_STEP, KEPT_TILE = 3, 8
+TILES_AAD = b"crossteg-inrweights-tiles-v1"
 PLACES = ("textured", "random")
 # ours: the header's bits dither-modulated with this lattice step (8-bit levels), each in copies spread over the
 # pixels, one copy per HEADER_VALUES_PER_COPY values up to HEADER_COPIES (width 512: 7 copies, 2 % of the values;
@@ -425,39 +420,124 @@ def _planes(pixels: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)))
 
 
-def kept_ranking(image: np.ndarray, material: keys.KeyMaterial, places: str = "textured") -> np.ndarray:
-    """The flat indices of the pixels of an H x W x 3 uint8 image that may hold weights, every pixel but the anchors
-    (one at the corner of each ANCHOR_STEP^2 block) in a keyed order; with `places` "textured", most textured first
-    (ties in that order). A block's texture is the spread (max - min) of R + G + B over the 3 x 3 anchors around
-    its own, summed over the KEPT_WINDOW^2 blocks around it: read from anchors alone, which hiding never changes, so
-    reveal ranks a container as hide ranked its cover (integer arithmetic: exactly, but only while no anchor
-    changes: see PLACES)."""
-    h, w = image.shape[:2]
-    free = np.ones((h, w), bool)
-    free[::ANCHOR_STEP, ::ANCHOR_STEP] = False
-    keyed = np.flatnonzero(free)
-    keyed = keyed[material.permutation(f"inrweights/kept/{h}x{w}", len(keyed))]
-    if places == "random":
-        return keyed
+def anchor_spread(image: np.ndarray) -> np.ndarray:
+    """Per ANCHOR_STEP^2 block of an H x W x 3 uint8 image, the spread (max - min) of R + G + B over the 3 x 3 anchors
+    around its own (one anchor at each block's corner): the blocks' texture, int64."""
     anchors = np.pad(image[::ANCHOR_STEP, ::ANCHOR_STEP].astype(np.int64).sum(-1), 1, mode="edge")
     rows, cols = anchors.shape[0] - 2, anchors.shape[1] - 2
     around = np.stack([anchors[dy:dy + rows, dx:dx + cols] for dy in range(3) for dx in range(3)])
-    r = KEPT_WINDOW // 2
-    table = np.pad(np.pad(around.max(0) - around.min(0), r).cumsum(0).cumsum(1), ((1, 0), (1, 0)))  # summed areas
-    blocks = table[KEPT_WINDOW:, KEPT_WINDOW:] - table[:-KEPT_WINDOW, KEPT_WINDOW:] \
-        - table[KEPT_WINDOW:, :-KEPT_WINDOW] + table[:-KEPT_WINDOW, :-KEPT_WINDOW]
-    texture = blocks.repeat(ANCHOR_STEP, 0).repeat(ANCHOR_STEP, 1)[:h, :w].reshape(-1)
-    return keyed[np.argsort(-texture[keyed], kind="stable")]
+    return around.max(0) - around.min(0)
 
 
-def kept_places(ranking: np.ndarray, side: int, material: keys.KeyMaterial) -> np.ndarray:
-    """The side^2 pixels of `kept_ranking` that hold a side-wide network's weights, in the keyed order of the square
+def kept_order(height: int, width: int, material: keys.KeyMaterial) -> np.ndarray:
+    """The flat indices of every pixel of a height x width image but the anchors (one at the corner of each
+    ANCHOR_STEP^2 block), in a keyed order: the random layout's places, first first."""
+    free = np.ones((height, width), bool)
+    free[::ANCHOR_STEP, ::ANCHOR_STEP] = False
+    order = np.flatnonzero(free)
+    return order[material.permutation(f"inrweights/kept/{height}x{width}", len(order))]
+
+
+def kept_places(order: np.ndarray, side: int, material: keys.KeyMaterial) -> np.ndarray:
+    """The first side^2 pixels of `order` that hold a side-wide network's weights, in the keyed order of the square
     container's pixels (not by texture: a textured weight matrix would be a structured one)."""
-    return ranking[: side * side][material.permutation(f"inrweights/kept/{side}", side * side)]
+    return order[: side * side][material.permutation(f"inrweights/kept/{side}", side * side)]
+
+
+def tile_of(height: int, width: int) -> np.ndarray:
+    """The tile (KEPT_TILE^2 blocks, raster order) of each pixel of a height x width image."""
+    size = ANCHOR_STEP * KEPT_TILE
+    y, x = np.divmod(np.arange(height * width), width)
+    return (y // size) * -(-width // size) + x // size
+
+
+def kept_tiles(image: np.ndarray, side: int) -> np.ndarray:
+    """Which tiles of an H x W x 3 uint8 image hold a side-wide network's weights (bool per tile, raster order): the
+    most textured (`anchor_spread` summed per tile; ties in raster order) until they hold side^2 pixels beside the
+    most that the sealed tile map can take (`tile_map_room`)."""
+    spread = anchor_spread(image)
+    rows, cols = -(-spread.shape[0] // KEPT_TILE), -(-spread.shape[1] // KEPT_TILE)
+    padded = np.zeros((rows * KEPT_TILE, cols * KEPT_TILE), np.int64)
+    padded[: spread.shape[0], : spread.shape[1]] = spread
+    texture = padded.reshape(rows, KEPT_TILE, cols, KEPT_TILE).sum((1, 3)).reshape(-1)
+    order = np.argsort(-texture, kind="stable")
+    pixels = np.cumsum(np.bincount(tile_of(*image.shape[:2]), minlength=rows * cols)[order])
+    chosen = np.zeros(rows * cols, bool)
+    chosen[order[: int(np.searchsorted(pixels, side * side + tile_map_room(image.size))) + 1]] = True
+    return chosen
+
+
+def tile_map_room(values: int) -> int:
+    """The most pixel values (so pixels) the sealed tile map of an image of `values` values may take: one bit per
+    tile, the width, zlib's worst case and the frame's overhead, in each of the header's copies."""
+    tiles = values // 3 // (ANCHOR_STEP * KEPT_TILE) ** 2 + 1
+    return 8 * (2 + tiles // 8 + 64 + frame.OVERHEAD) * max(header_copies(values), 1)
+
+
+def _tiles_key(material: keys.KeyMaterial) -> keys.KeyMaterial:
+    return keys.KeyMaterial(material.derive("inrweights/tiles"))
+
+
+def seal_tiles(image: np.ndarray, tiles: np.ndarray, side: int,
+               material: keys.KeyMaterial) -> tuple[np.ndarray, np.ndarray]:
+    """The H x W x 3 uint8 image with the tile map and the network's width sealed at keyed values (dither copies as
+    the header's, or its LSBs), and the flat indices of the pixels that hold them (no weight goes there)."""
+    key, copies = _tiles_key(material), header_copies(image.size)
+    sealed = frame.seal(key, side.to_bytes(2, "big") + zlib.compress(np.packbits(tiles).tobytes(), 9), TILES_AAD)
+    values = frame.embed(image.reshape(-1), key, sealed, HEADER_STEP if copies else 0, max(copies, 1))
+    return values.reshape(image.shape), np.unique(frame.positions(key, image.size, len(sealed), max(copies, 1)) // 3)
+
+
+def read_tiles(image: np.ndarray, material: keys.KeyMaterial) -> tuple[int, np.ndarray, np.ndarray]:
+    """The width, tile map and tile-map pixels `seal_tiles` sealed into `image`; KeyError_ where it sealed none for
+    this key."""
+    key, copies = _tiles_key(material), header_copies(image.size)
+    plain = frame.extract(image.reshape(-1), key, TILES_AAD, "inrweights tile map", HEADER_STEP if copies else 0,
+                          max(copies, 1))
+    tiles = np.unpackbits(np.frombuffer(zlib.decompress(plain[2:]), np.uint8)).astype(bool)
+    held = frame.positions(key, image.size, len(plain) + frame.OVERHEAD, max(copies, 1)) // 3
+    return int.from_bytes(plain[:2], "big"), tiles, np.unique(held)
+
+
+def tiled_places(height: int, width: int, tiles: np.ndarray, held: np.ndarray, side: int,
+                 material: keys.KeyMaterial) -> np.ndarray:
+    """The textured layout's side^2 places (`kept_places` order): keyed pixels of the chosen tiles, not those that
+    hold the tile map."""
+    order = material.permutation(f"inrweights/tiles/{height}x{width}", height * width)
+    usable = tiles[tile_of(height, width)]
+    usable[held] = False
+    return kept_places(order[usable[order]], side, material)
+
+
+def kept_layout(image: np.ndarray, side: int, material: keys.KeyMaterial,
+                places: str) -> tuple[np.ndarray, np.ndarray]:
+    """For a container kept at the H x W x 3 uint8 cover's size: the image it is written into (textured places: the
+    cover with the tile map sealed in) and the side^2 places of its weights."""
+    h, w = image.shape[:2]
+    if places == "random":
+        return image, kept_places(kept_order(h, w, material), side, material)
+    tiles = kept_tiles(image, side)
+    sealed, held = seal_tiles(image, tiles, side, material)
+    return sealed, tiled_places(h, w, tiles, held, side, material)
+
+
+def _kept_candidates(image: np.ndarray, material: keys.KeyMaterial, sides: list[int]):
+    """Where a kept container's weights may be: the textured layout's places, from its tile map, then the random
+    layout's for each width."""
+    h, w = image.shape[:2]
+    try:
+        side, tiles, held = read_tiles(image, material)
+        yield tiled_places(h, w, tiles, held, side, material)
+    except KeyError_:
+        pass
+    order = kept_order(h, w, material)
+    for side in sides:
+        yield kept_places(order, side, material)
 
 
 def kept_capacity(height: int, width: int) -> int:
-    """How many pixels of a height x width image may hold weights: all but the anchors (`kept_ranking`)."""
+    """How many pixels of a height x width image may hold weights: all but the anchors (`kept_order`; the textured
+    layout needs fewer: `tile_map_room`)."""
     return height * width - -(-height // ANCHOR_STEP) * -(-width // ANCHOR_STEP)
 
 
@@ -496,16 +576,14 @@ def located(image: np.ndarray, material: keys.KeyMaterial) -> tuple[np.ndarray, 
     if not sides:
         raise error or MediaError(f"a {w}x{h} image is no inrweights container: it is square (the network's width, "
                                   f"at least {MIN_WIDTH}) or holds over 9/8 x {MIN_WIDTH}x{MIN_WIDTH} pixels")
-    for places in PLACES:
-        ranking = kept_ranking(image, material, places)
-        for side in sides:
-            square = gathered(image, kept_places(ranking, side, material))
-            try:
-                return square, *read_header(square, material)
-            except KeyError_ as exc:
-                error = exc
-    raise KeyError_(f"{error}; a photo-sized container at textured places (the default) is also lost to any pixel "
-                    "change, noise or a light edit (-O places=random outlives those)") from None
+    for places in _kept_candidates(image, material, sides):
+        square = gathered(image, places)
+        try:
+            return square, *read_header(square, material)
+        except KeyError_ as exc:
+            error = exc
+    assert error is not None  # a kept width exists, so at least the random layout was tried
+    raise error
 
 
 def prepare_cover(cover: Image, width: int) -> np.ndarray:
@@ -535,7 +613,7 @@ class INRWeights(Method):
                  planes: float = PLANE_OFFSET, resize: bool = False, places: str = PLACES[0]) -> None:
         """`qat=False` is the paper's no-QAT ablation; `steps` caps the fit; `width` is the network's width, the
         container's side (paper 512; 0 = a square cover's own side); a larger cover keeps its size, the weights at
-        its most textured pixels (`kept_ranking`; `places="random"`: keyed ones, which outlive pixel noise), unless
+        keyed pixels of its most textured tiles (`kept_layout`; `places="random"`: of the whole photo), unless
         `resize` (the paper's container: every cover resized to width x width) or the width is not in KEPT_WIDTHS;
         `beta` weighs the cover loss (default BETA per modality); `batch` the coordinates fitted per step;
         `scatter=False` lays the weights out as the paper does (weight (i, j) at pixel (i, j)) instead of in a keyed
@@ -620,9 +698,9 @@ class INRWeights(Method):
         secret = prepare_secret(secret)
         width, material = self._width(cover), keys.derive(key, self.id)
         cover8 = cover.to_uint8()
-        places = kept_places(kept_ranking(cover8, material, self.places), width, material) if self._keeps_size(
-            cover, width) else None
-        if places is not None:
+        places = None
+        if self._keeps_size(cover, width):
+            cover8, places = kept_layout(cover8, width, material, self.places)
             pixels = np.clip(gathered(cover.pixels, places), 0, 1).astype(np.float32)
         else:
             if (cover.height, cover.width) != (width, width) and not self.resize:  # the paper's, not what users expect
