@@ -23,11 +23,11 @@ those files. Cases are cached under --cache (by name and by the method's code) s
   package, never copied here; without it those cases are left out with a message); the bunny again with the
   paper's IGR (planes 0: first-layer biases zero, our plane offsets off);
 * video in a 1920x1280 photograph (mate-backgrounds' Storm.jpg, read where Debian installed it: `apt-get install
-  mate-backgrounds`), kept at its size (ours: the weights at 512^2 textured pixels, the rest untouched; container
-  metrics over the whole photo, and over the weights' pixels alone), kept at keyed random places (places=random)
-  and resized to 512 (the paper's container); speech and the Stanford Bunny in the same photograph, kept at its
-  size and resized; for each, whether reveal reads the PNG after Gaussian pixel noise of std 1 and 2 levels, and
-  the secret it then reveals against the clean reveal;
+  mate-backgrounds`), kept at its size (ours: the weights at 512^2 pixels of its textured tiles, the rest
+  untouched; container metrics over the whole photo, and over the weights' pixels alone) and resized to 512 (the
+  paper's container); speech and the Stanford Bunny in the same photograph, kept at its size and resized; for each,
+  whether reveal reads the PNG after Gaussian pixel noise of std 1 and 2 levels, and the secret it then reveals
+  against the clean reveal;
 * the container re-written by Pillow reveals the identical secret; a wrong key is reported; seconds per hide.
 """
 
@@ -162,7 +162,7 @@ def run_case(name: str, cover_name: str, secret: Any, cfg: Config, steps: int, o
                "container_ssim": metrics.ssim(reference, container.pixels)}
     if reference.shape != (cfg.width, cfg.width, 3):  # kept at its size: the pixels that hold the weights alone
         material = keys.derive(KEY, "inrweights")
-        places = kept_layout(cover.to_uint8(), cfg.width, material, method.places)[1]
+        places = kept_layout(cover.to_uint8(), cfg.width, material)[1]
         scores["weight_pixels_psnr"] = metrics.psnr(gathered(reference, places), gathered(container.pixels, places))
     start = time.perf_counter()
     revealed = method.reveal(container, KEY)
@@ -288,8 +288,6 @@ CASES = {  # name: (setting, cover, secret, steps field, method options, paper n
     "cow": ("shape in image, CGAL's cow", "face.png", "cow", "shape_steps", {}, {}),
     "videophoto": ("video in a 1920x1280 photo, kept at its size (ours)", str(PHOTO), "video", "video_steps", {},
                    {}),
-    "videophotorandom": ("video in a 1920x1280 photo, kept at its size at keyed random places (ours, places=random)",
-                         str(PHOTO), "video", "video_steps", {"places": "random"}, {}),
     "videophotoresized": ("video in a 1920x1280 photo, resized (the paper's container)", str(PHOTO), "video",
                           "video_steps", {"resize": True}, {}),
     "audiophoto": ("audio in a 1920x1280 photo, kept at its size (ours)", str(PHOTO), "audio", "audio_steps", {},
@@ -308,8 +306,8 @@ CASES = {  # name: (setting, cover, secret, steps field, method options, paper n
 
 def rows_for(name: str, scores: dict[str, float], cfg: Config) -> list[Row]:
     setting, cover, secret, steps_field, _, paper = CASES[name]
-    places = CASES[name][4].get("places", "textured")
-    size = (f"kept at its size, the weights at {cfg.width}^2 {places} pixels (weight_pixels_psnr: those alone)"
+    size = (f"kept at its size, the weights at {cfg.width}^2 pixels of its textured tiles (weight_pixels_psnr: "
+            "those alone)"
             if "weight_pixels_psnr" in scores else f"resized to {cfg.width}")
     note = f"{getattr(cfg, steps_field)} steps; cover {Path(cover).name} {size}; from the saved PNG"
     rows = []

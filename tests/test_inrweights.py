@@ -206,7 +206,7 @@ def test_a_larger_cover_keeps_its_size_with_the_weights_at_keyed_pixels(tmp_path
     material = keys.derive("pw", "inrweights")
     held = np.zeros(changed.size, bool)
     held[W.read_tiles(loaded.to_uint8(), material)[2]] = True  # the tile map's pixels
-    held[W.kept_layout(cover.to_uint8(), 64, material, "textured")[1]] = True
+    held[W.kept_layout(cover.to_uint8(), 64, material)[1]] = True
     assert changed.sum() > 0.5 * 64 * 64 and not changed.reshape(-1)[~held].any()
     assert metrics.psnr(cover.pixels, loaded.pixels) > 25
     secret = small_video()
@@ -232,7 +232,7 @@ def test_kept_places_are_in_the_textured_tiles_whose_sealed_map_reveal_reads():
     image = np.full((96, 240, 3), 120, np.uint8)
     image[:, 120:] = rng.integers(0, 256, (96, 120, 3))  # the right half textured: 20 of its 40 tiles
     material = keys.derive("pw", "inrweights")
-    sealed, places = W.kept_layout(image, 64, material, "textured")
+    sealed, places = W.kept_layout(image, 64, material)
     side, tiles, held = W.read_tiles(sealed, material)
     assert side == 64 and np.array_equal(tiles[:40], W.kept_tiles(image, 64))
     assert set(np.flatnonzero((sealed != image).any(-1))) <= set(held)  # the map changed only its own pixels
@@ -246,34 +246,27 @@ def test_kept_places_are_in_the_textured_tiles_whose_sealed_map_reveal_reads():
     assert np.array_equal(W.tiled_places(96, 240, tiles[:40], held, side, material), places)
     with pytest.raises(KeyError_):
         W.read_tiles(sealed, keys.derive("other", "inrweights"))
-    random_places = W.kept_layout(image, 64, material, "random")[1]
-    assert (random_places % 240 < 120).mean() > 0.3  # the random layout ignores texture
 
 
-def test_kept_places_of_either_layout_outlive_pixel_noise(tmp_path):
-    """Ours: a kept container's weights are found after pixel noise in both layouts (the tile map's and the header's
-    4 dither copies at width 256 hold; random places do not depend on pixel values), and the secret degrades as in a
-    whole container. Reveal reads either layout without being told which."""
+def test_a_kept_container_outlives_pixel_noise(tmp_path):
+    """Ours: a kept container's places are read from its sealed tile map, so reveal finds them after pixel noise
+    (the map's and the header's 4 dither copies at width 256 hold), and the secret degrades as in a whole container;
+    only the weights' and the map's pixels changed."""
     cover, secret, material = cover_image(288, 288), small_video(), keys.derive("pw", "inrweights")
-    revealed = {}
-    for places in W.PLACES:
-        method = get_method("inrweights", width=256, steps=30, places=places)
-        clean = media.save(method.hide(cover, secret, "pw"), tmp_path / f"{places}.png")
-        changed = (media.load(clean).to_uint8() != cover.to_uint8()).any(-1).reshape(-1)
-        held = np.zeros(changed.size, bool)
-        held[W.kept_layout(cover.to_uint8(), 256, material, places)[1]] = True
-        if places == "textured":
-            held[W.read_tiles(media.load(clean).to_uint8(), material)[2]] = True  # the tile map's pixels
-        assert changed.sum() > 0.5 * 256 * 256 and not changed[~held].any()
-        ATTACKS["gaussian-noise-1"].apply(clean, tmp_path / f"{places}-noisy.png")
-        revealed[places] = get_method("inrweights").reveal(media.load(clean), "pw")
-        with pytest.warns(UserWarning, match="pixels have changed since hiding"):
-            noisy = get_method("inrweights").reveal(media.load(tmp_path / f"{places}-noisy.png"), "pw")
-        assert metrics.psnr(revealed[places].frames, noisy.frames) > 20
+    method = get_method("inrweights", width=256, steps=30)
+    clean = media.save(method.hide(cover, secret, "pw"), tmp_path / "clean.png")
+    changed = (media.load(clean).to_uint8() != cover.to_uint8()).any(-1).reshape(-1)
+    held = np.zeros(changed.size, bool)
+    held[W.kept_layout(cover.to_uint8(), 256, material)[1]] = True
+    held[W.read_tiles(media.load(clean).to_uint8(), material)[2]] = True  # the tile map's pixels
+    assert changed.sum() > 0.5 * 256 * 256 and not changed[~held].any()
+    ATTACKS["gaussian-noise-1"].apply(clean, tmp_path / "noisy.png")
+    revealed = get_method("inrweights").reveal(media.load(clean), "pw")
+    with pytest.warns(UserWarning, match="pixels have changed since hiding"):
+        noisy = get_method("inrweights").reveal(media.load(tmp_path / "noisy.png"), "pw")
+    assert metrics.psnr(revealed.frames, noisy.frames) > 20
     flat = metrics.psnr(secret.frames, np.full_like(secret.frames, secret.frames.mean()))
-    assert all(metrics.psnr(secret.frames, r.frames) > flat + 3 for r in revealed.values())
-    with pytest.raises(UsageError, match="places must be textured or random"):
-        get_method("inrweights", places="edges")
+    assert metrics.psnr(secret.frames, revealed.frames) > flat + 3
 
 
 def test_wrong_key_predefined_weights_give_a_bad_secret(video_stego):

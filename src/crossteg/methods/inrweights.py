@@ -54,12 +54,11 @@ benchmarks/results/inrweights-tables.md):
   variable weights are the R, G, B values of N x N of its pixels, every other pixel stays the cover's, and the
   PNG looks like the photo it came from, not a square thumbnail of it. The pixels are keyed ones of the photo's
   most textured tiles (24 px), whose map is sealed into the photo like the header, so that reveal reads where
-  they are: changes hide in detail rather than in flat sky; with places="random" they are keyed pixels of the
-  whole photo instead (PLACES). Covers of under about
+  they are: changes hide in detail rather than in flat sky. Covers of under about
   9/8 N^2 pixels (and all with the option resize=True) are resized (not cropped) to N x N, as the paper resizes
   its ImageNet covers to 512 x 512; the option width=0 uses a square cover's own side instead (a 384 x 384 cover
-  gives a 384-wide network). Reveal tries the image as a square container, then kept places of each width KEPT_WIDTHS
-  allows in each layout: the header authenticates the one that holds it.
+  gives a 384-wide network). Reveal tries the image as a square container, then the places its tile map names: the
+  header authenticates the one that holds it.
 * Secrets are fitted at their own size up to the paper's (16 x 128 x 128 video, 100 000 samples at 22 050 Hz;
   larger ones are refused with CapacityError); audio is resampled to 22 050 Hz, its time axis spans
   +-100 per second (AUDIO_SPAN_PER_SECOND) and its samples are fitted scaled to RMS AUDIO_RMS (the gain is in
@@ -198,25 +197,25 @@ PLANE_OFFSET = 0.3
 MAX_PLANE_OFFSET = 0.6
 SHAPE_GRID = 64  # ours: marching-cubes grid of a revealed shape (a 512-wide IGR costs ~4 MFLOP per point)
 MIN_WIDTH = 32  # the sealed header (~260 bytes, one bit per pixel value) needs 3 x 27 x 27 values
-# ours: the network widths a container that keeps its cover's size may have (reveal tries each: the width is not
-# written down anywhere but in the header that the width's own places hold)
+# ours: the network widths a container that keeps its cover's size may have (its tile map names the one it has)
 KEPT_WIDTHS = range(MIN_WIDTH, WIDTH + 1, 32)
-# ours: where a container that keeps its cover's size puts its weights (-O places=). "textured" (the default): in
-# the photo's most textured tiles of KEPT_TILE x KEPT_TILE blocks of ANCHOR_STEP^2 pixels (24 px; a block's texture is
-# the spread of R + G + B over the 3 x 3 anchor pixels around it, one at each block's corner), at keyed pixels of
-# them; the map of those tiles is sealed into the photo at keyed values as the header is (encrypted, authenticated,
-# dither-modulated in copies: `seal_tiles`), and no weight goes where it is, so reveal reads the places instead of
-# re-deriving them and finds them after whatever the header outlives. "random": keyed pixels of the whole photo but
-# the anchors. Measured by a Xu-Net trained on each layout's kept containers (crossteg train detector --method
-# inrweights -O steps=100 -O width=32 -O batch=1024 [-O places=random], its card's other settings;
-# benchmarks.steganalysis --pairs 60 --detectors DIR, held-out accuracy / AUC; +-0.05 from run to run): random
-# 0.93 / 0.99; tiles of 4 / 8 blocks 0.85 / 0.88, 0.87 / 0.89 (one-off, the map not yet sealed). Before the tile
-# map (2026-12-07) textured places were ranked per block from the anchors at reveal (0.83 / 0.83), and lost to
-# pixel noise of std 1: the ranking reorders, and one flip moves every later weight (reading 0.1 % / 1 % of a
-# container's weight pixels from wrong places cost its video 2.1 / 7.7 dB; one-off).
+# ours: where a container that keeps its cover's size puts its weights (`kept_layout`): at keyed pixels of the
+# photo's most textured tiles of KEPT_TILE x KEPT_TILE blocks of ANCHOR_STEP^2 pixels (24 px; a block's texture is
+# the spread of R + G + B over the 3 x 3 grid pixels around its corner); the map of those tiles is sealed into the
+# photo at keyed values as the header is (encrypted, authenticated, dither-modulated in copies: `seal_tiles`) and
+# no weight goes where it is, so reveal reads the places instead of re-deriving them, and finds them after whatever
+# the header outlives. Measured by a Xu-Net trained on each layout's kept containers (crossteg train detector
+# --method inrweights -O steps=100 -O width=32 -O batch=1024, its card's other settings; benchmarks.steganalysis
+# --pairs 60 [--detectors DIR], held-out accuracy / AUC; +-0.05 from run to run): these tiles 0.87 / 0.90; tiles of
+# 4 blocks 0.85 / 0.88 (one-off, the map not sealed); keyed random pixels of the whole photo (2026-12-07's
+# places=random, session 49's layout) 0.93 / 0.99, with specks in flat sky; textured places ranked per block from
+# grid pixels that hiding left alone, re-ranked at reveal (2026-12-07, window 3 blocks) 0.83 / 0.83, but lost to
+# pixel noise of std 1: the ranking reorders and one flip moves every later weight (reading 0.1 % / 1 % of a
+# container's weight pixels from wrong places cost its video 2.1 / 7.7 dB; one-off). Video in a 1920x1280 photo
+# (benchmarks.inrweights_tables, videophoto): after noise of std 1 / 2 these tiles read 29.4 / 23.8 dB from the
+# clean reveal, random places 31.2 / 25.5, the resized whole container 31.3 / 25.5, ranked places refused.
 ANCHOR_STEP, KEPT_TILE = 3, 8
 TILES_AAD = b"crossteg-inrweights-tiles-v1"
-PLACES = ("textured", "random")
 # ours: the header's bits dither-modulated with this lattice step (8-bit levels), each in copies spread over the
 # pixels, one copy per HEADER_VALUES_PER_COPY values up to HEADER_COPIES (width 512: 7 copies, 2 % of the values;
 # 256: 4; 128: 1; 64 and less: the LSBs). Measured on random pixels (frame.embed/extract, 20 keys, a 280-byte
@@ -429,15 +428,6 @@ def anchor_spread(image: np.ndarray) -> np.ndarray:
     return around.max(0) - around.min(0)
 
 
-def kept_order(height: int, width: int, material: keys.KeyMaterial) -> np.ndarray:
-    """The flat indices of every pixel of a height x width image but the anchors (one at the corner of each
-    ANCHOR_STEP^2 block), in a keyed order: the random layout's places, first first."""
-    free = np.ones((height, width), bool)
-    free[::ANCHOR_STEP, ::ANCHOR_STEP] = False
-    order = np.flatnonzero(free)
-    return order[material.permutation(f"inrweights/kept/{height}x{width}", len(order))]
-
-
 def kept_places(order: np.ndarray, side: int, material: keys.KeyMaterial) -> np.ndarray:
     """The first side^2 pixels of `order` that hold a side-wide network's weights, in the keyed order of the square
     container's pixels (not by texture: a textured weight matrix would be a structured one)."""
@@ -509,35 +499,17 @@ def tiled_places(height: int, width: int, tiles: np.ndarray, held: np.ndarray, s
     return kept_places(order[usable[order]], side, material)
 
 
-def kept_layout(image: np.ndarray, side: int, material: keys.KeyMaterial,
-                places: str) -> tuple[np.ndarray, np.ndarray]:
-    """For a container kept at the H x W x 3 uint8 cover's size: the image it is written into (textured places: the
-    cover with the tile map sealed in) and the side^2 places of its weights."""
-    h, w = image.shape[:2]
-    if places == "random":
-        return image, kept_places(kept_order(h, w, material), side, material)
-    tiles = kept_tiles(image, side)
+def kept_layout(image: np.ndarray, side: int, material: keys.KeyMaterial) -> tuple[np.ndarray, np.ndarray]:
+    """For a container kept at the H x W x 3 uint8 cover's size: the cover with the tile map sealed in, which the
+    container is written into, and the side^2 places of its weights."""
+    (h, w), tiles = image.shape[:2], kept_tiles(image, side)
     sealed, held = seal_tiles(image, tiles, side, material)
     return sealed, tiled_places(h, w, tiles, held, side, material)
 
 
-def _kept_candidates(image: np.ndarray, material: keys.KeyMaterial, sides: list[int]):
-    """Where a kept container's weights may be: the textured layout's places, from its tile map, then the random
-    layout's for each width."""
-    h, w = image.shape[:2]
-    try:
-        side, tiles, held = read_tiles(image, material)
-        yield tiled_places(h, w, tiles, held, side, material)
-    except KeyError_:
-        pass
-    order = kept_order(h, w, material)
-    for side in sides:
-        yield kept_places(order, side, material)
-
-
 def kept_capacity(height: int, width: int) -> int:
-    """How many pixels of a height x width image may hold weights: all but the anchors (`kept_order`; the textured
-    layout needs fewer: `tile_map_room`)."""
+    """How many pixels of a height x width image may hold weights: 8/9 of them (all but one per ANCHOR_STEP^2
+    block), so that a photo keeps its size only where much of it stays the photo's (and the tile map has room)."""
     return height * width - -(-height // ANCHOR_STEP) * -(-width // ANCHOR_STEP)
 
 
@@ -562,9 +534,9 @@ def scattered(image: np.ndarray, places: np.ndarray, square: np.ndarray) -> np.n
 
 def located(image: np.ndarray, material: keys.KeyMaterial) -> tuple[np.ndarray, dict[str, Any], float | None]:
     """The square container (uint8) that `image` is or holds for this key, its header and its pixel change
-    (`read_header`): the image itself where it is square, else (or where that holds no header for the key) the kept
-    places of each width in KEPT_WIDTHS (the default width first) in each layout of PLACES. KeyError_ when none
-    holds a header."""
+    (`read_header`): the image itself where it is square, else (or where that holds no header for the key) the places
+    its sealed tile map names (`read_tiles`), when it keeps its cover's size. KeyError_ when neither holds a
+    header."""
     h, w = image.shape[:2]
     error: KeyError_ | None = None
     if h == w >= MIN_WIDTH:
@@ -572,18 +544,12 @@ def located(image: np.ndarray, material: keys.KeyMaterial) -> tuple[np.ndarray, 
             return image, *read_header(image, material)
         except KeyError_ as exc:
             error = exc
-    sides = sorted(kept_widths(h, w), key=lambda s: s != WIDTH)
-    if not sides:
+    if not kept_widths(h, w):
         raise error or MediaError(f"a {w}x{h} image is no inrweights container: it is square (the network's width, "
                                   f"at least {MIN_WIDTH}) or holds over 9/8 x {MIN_WIDTH}x{MIN_WIDTH} pixels")
-    for places in _kept_candidates(image, material, sides):
-        square = gathered(image, places)
-        try:
-            return square, *read_header(square, material)
-        except KeyError_ as exc:
-            error = exc
-    assert error is not None  # a kept width exists, so at least the random layout was tried
-    raise error
+    side, tiles, held = read_tiles(image, material)
+    square = gathered(image, tiled_places(h, w, tiles, held, side, material))
+    return square, *read_header(square, material)
 
 
 def prepare_cover(cover: Image, width: int) -> np.ndarray:
@@ -610,10 +576,10 @@ class INRWeights(Method):
 
     def __init__(self, quality: str = "fast", qat: bool = True, steps: int | None = None, width: int = WIDTH,
                  beta: float | None = None, batch: int | None = None, scatter: bool = True,
-                 planes: float = PLANE_OFFSET, resize: bool = False, places: str = PLACES[0]) -> None:
+                 planes: float = PLANE_OFFSET, resize: bool = False) -> None:
         """`qat=False` is the paper's no-QAT ablation; `steps` caps the fit; `width` is the network's width, the
         container's side (paper 512; 0 = a square cover's own side); a larger cover keeps its size, the weights at
-        keyed pixels of its most textured tiles (`kept_layout`; `places="random"`: of the whole photo), unless
+        keyed pixels of its most textured tiles (`kept_layout`), unless
         `resize` (the paper's container: every cover resized to width x width) or the width is not in KEPT_WIDTHS;
         `beta` weighs the cover loss (default BETA per modality); `batch` the coordinates fitted per step;
         `scatter=False` lays the weights out as the paper does (weight (i, j) at pixel (i, j)) instead of in a keyed
@@ -629,10 +595,8 @@ class INRWeights(Method):
         if not 0 <= planes <= MAX_PLANE_OFFSET:
             raise UsageError(f"planes must be between 0 and {MAX_PLANE_OFFSET} (wider offsets can leave the fit's "
                              f"start without an inside, and the fit without a surface), not {planes}")
-        if places not in PLACES:
-            raise UsageError(f"places must be {' or '.join(PLACES)}, not {places}")
         self.qat, self.steps, self.width, self.beta, self.batch = bool(qat), steps, int(width), beta, batch
-        self.scatter, self.planes, self.resize, self.places = bool(scatter), float(planes), bool(resize), places
+        self.scatter, self.planes, self.resize = bool(scatter), float(planes), bool(resize)
 
     def capacity(self, cover: Any) -> Capacity:
         """One secret of the paper's size: 16 x 128 x 128 video, 100 000 audio samples at 22 050 Hz, a shape."""
@@ -700,7 +664,7 @@ class INRWeights(Method):
         cover8 = cover.to_uint8()
         places = None
         if self._keeps_size(cover, width):
-            cover8, places = kept_layout(cover8, width, material, self.places)
+            cover8, places = kept_layout(cover8, width, material)
             pixels = np.clip(gathered(cover.pixels, places), 0, 1).astype(np.float32)
         else:
             if (cover.height, cover.width) != (width, width) and not self.resize:  # the paper's, not what users expect
