@@ -451,17 +451,19 @@ def kept_tiles(image: np.ndarray, side: int) -> np.ndarray:
     padded[: spread.shape[0], : spread.shape[1]] = spread
     texture = padded.reshape(rows, KEPT_TILE, cols, KEPT_TILE).sum((1, 3)).reshape(-1)
     order = np.argsort(-texture, kind="stable")
-    pixels = np.cumsum(np.bincount(tile_of(*image.shape[:2]), minlength=rows * cols)[order])
-    chosen = np.zeros(rows * cols, bool)
-    chosen[order[: int(np.searchsorted(pixels, side * side + tile_map_room(image.size))) + 1]] = True
+    (h, w), chosen = image.shape[:2], np.zeros(rows * cols, bool)
+    pixels = np.cumsum(np.bincount(tile_of(h, w), minlength=rows * cols)[order])
+    chosen[order[: int(np.searchsorted(pixels, side * side + tile_map_room(h, w))) + 1]] = True
     return chosen
 
 
-def tile_map_room(values: int) -> int:
-    """The most pixel values (so pixels) the sealed tile map of an image of `values` values may take: one bit per
-    tile, the width, zlib's worst case and the frame's overhead, in each of the header's copies."""
-    tiles = values // 3 // (ANCHOR_STEP * KEPT_TILE) ** 2 + 1
-    return 8 * (2 + tiles // 8 + 64 + frame.OVERHEAD) * max(header_copies(values), 1)
+def tile_map_room(height: int, width: int) -> int:
+    """The most pixel values (so pixels) the sealed tile map of a height x width image may take: one bit per tile,
+    the width, zlib's worst case and the frame's overhead, in each of the header's copies."""
+    size = ANCHOR_STEP * KEPT_TILE
+    packed = -(-(-(-height // size) * -(-width // size)) // 8)
+    stored = 2 + packed + 5 * -(-packed // 16384) + 6  # zlib's worst case: stored blocks
+    return 8 * (stored + frame.OVERHEAD) * max(header_copies(height * width * 3), 1)
 
 
 def _tiles_key(material: keys.KeyMaterial) -> keys.KeyMaterial:
