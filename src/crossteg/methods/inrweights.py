@@ -206,13 +206,13 @@ KEPT_WIDTHS = range(MIN_WIDTH, WIDTH + 1, 32)
 # no weight goes where it is, so reveal reads the places instead of re-deriving them, and finds them after whatever
 # the header outlives. Measured by a Xu-Net trained on each layout's kept containers (crossteg train detector
 # --method inrweights -O steps=100 -O width=32 -O batch=1024, its card's other settings; benchmarks.steganalysis
-# --pairs 60 [--detectors DIR], held-out accuracy / AUC; +-0.05 from run to run): these tiles 0.87 / 0.90; tiles of
-# 4 blocks 0.85 / 0.88 (one-off, the map not sealed); keyed random pixels of the whole photo (2026-12-07's
-# places=random, session 49's layout) 0.93 / 0.99, with specks in flat sky; textured places ranked per block from
-# grid pixels that hiding left alone, re-ranked at reveal (2026-12-07, window 3 blocks) 0.83 / 0.83, but lost to
-# pixel noise of std 1: the ranking reorders and one flip moves every later weight (reading 0.1 % / 1 % of a
-# container's weight pixels from wrong places cost its video 2.1 / 7.7 dB; one-off). Video in a 1920x1280 photo
-# (benchmarks.inrweights_tables, videophoto): after noise of std 1 / 2 these tiles read 29.4 / 23.8 dB from the
+# --pairs 60 [--detectors DIR], held-out accuracy / AUC; +-0.05 from run to run): these tiles 0.84-0.87 / 0.88-0.90
+# (two runs); tiles of 4 blocks 0.85 / 0.88 (one-off, the map not sealed); keyed random pixels of the whole photo
+# (2026-12-07's places=random, session 49's layout) 0.93 / 0.99, with specks in flat sky; textured places ranked
+# per block from grid pixels that hiding left alone, re-ranked at reveal (2026-12-07, window 3 blocks) 0.83 / 0.83,
+# but lost to pixel noise of std 1: the ranking reorders and one flip moves every later weight (reading 0.1 % / 1 %
+# of a container's weight pixels from wrong places cost its video 2.1 / 7.7 dB; one-off). Video in a 1920x1280 photo
+# (benchmarks.inrweights_tables, videophoto): after noise of std 1 / 2 these tiles read 29.4 / 23.7 dB from the
 # clean reveal, random places 31.2 / 25.5, the resized whole container 31.3 / 25.5, ranked places refused.
 ANCHOR_STEP, KEPT_TILE = 3, 8
 TILES_AAD = b"crossteg-inrweights-tiles-v1"
