@@ -13,7 +13,8 @@ failed cleanly, the note says why) and the secret fidelity after each attack, an
 attack: the fraction of cases revealed. No paper reports these numbers for LSB; paper methods add their rows as
 they land. Methods that can reveal from damaged files (an `allow_missing` option, e.g. ditas) are run with it
 on, as a user holding a damaged file would (`--allow-missing`). `--name` files a sweep of one method with other
-options under a name of its own (e.g. inrweights-kept-random: `--option inrweights:places=random`).
+options under a name of its own (e.g. inrweights-kept: `--option inrweights:width=256`, so that the container keeps
+face.png's size).
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ def main(argv: list[str] | None = None) -> Results:
     parser.add_argument("--covers", default="all",
                         help="comma-separated cover modalities to sweep (image: skips long audio-cover fits), or all")
     parser.add_argument("--name", help="the rows' method column for this sweep of one method (default its id), "
-                        "so that a sweep with other --option values keeps its own rows, e.g. inrweights-random")
+                        "so that a sweep with other --option values keeps its own rows, e.g. inrweights-kept")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     args = parser.parse_args(argv)
     ids = method_ids() if args.methods == "all" else args.methods.split(",")
