@@ -215,6 +215,7 @@ KEPT_WIDTHS = range(MIN_WIDTH, WIDTH + 1, 32)
 # (benchmarks.inrweights_tables, videophoto): after noise of std 1 / 2 these tiles read 29.4 / 23.7 dB from the
 # clean reveal, random places 31.2 / 25.5, the resized whole container 31.3 / 25.5, ranked places refused.
 ANCHOR_STEP, KEPT_TILE = 3, 8
+TILE_SIDE = ANCHOR_STEP * KEPT_TILE  # pixels
 TILES_AAD = b"crossteg-inrweights-tiles-v1"
 # ours: the header's bits dither-modulated with this lattice step (8-bit levels), each in copies spread over the
 # pixels, one copy per HEADER_VALUES_PER_COPY values up to HEADER_COPIES (width 512: 7 copies, 2 % of the values;
@@ -436,9 +437,8 @@ def kept_places(order: np.ndarray, side: int, material: keys.KeyMaterial) -> np.
 
 def tile_of(height: int, width: int) -> np.ndarray:
     """The tile (KEPT_TILE^2 blocks, raster order) of each pixel of a height x width image."""
-    size = ANCHOR_STEP * KEPT_TILE
     y, x = np.divmod(np.arange(height * width), width)
-    return (y // size) * -(-width // size) + x // size
+    return (y // TILE_SIDE) * -(-width // TILE_SIDE) + x // TILE_SIDE
 
 
 def kept_tiles(image: np.ndarray, side: int) -> np.ndarray:
@@ -460,10 +460,9 @@ def kept_tiles(image: np.ndarray, side: int) -> np.ndarray:
 def tile_map_room(height: int, width: int) -> int:
     """The most pixel values (so pixels) the sealed tile map of a height x width image may take: one bit per tile,
     the width, zlib's worst case and the frame's overhead, in each of the header's copies."""
-    size = ANCHOR_STEP * KEPT_TILE
-    packed = -(-(-(-height // size) * -(-width // size)) // 8)
+    packed = -(-(-(-height // TILE_SIDE) * -(-width // TILE_SIDE)) // 8)
     stored = 2 + packed + 5 * -(-packed // 16384) + 6  # zlib's worst case: stored blocks
-    return 8 * (stored + frame.OVERHEAD) * max(header_copies(height * width * 3), 1)
+    return 8 * (stored + frame.OVERHEAD) * lattice(height * width * 3)[1]
 
 
 def _tiles_key(material: keys.KeyMaterial) -> keys.KeyMaterial:
@@ -474,20 +473,18 @@ def seal_tiles(image: np.ndarray, tiles: np.ndarray, side: int,
                material: keys.KeyMaterial) -> tuple[np.ndarray, np.ndarray]:
     """The H x W x 3 uint8 image with the tile map and the network's width sealed at keyed values (dither copies as
     the header's, or its LSBs), and the flat indices of the pixels that hold them (no weight goes there)."""
-    key, copies = _tiles_key(material), header_copies(image.size)
-    sealed = frame.seal(key, side.to_bytes(2, "big") + zlib.compress(np.packbits(tiles).tobytes(), 9), TILES_AAD)
-    values = frame.embed(image.reshape(-1), key, sealed, HEADER_STEP if copies else 0, max(copies, 1))
-    return values.reshape(image.shape), np.unique(frame.positions(key, image.size, len(sealed), max(copies, 1)) // 3)
+    plaintext = side.to_bytes(2, "big") + zlib.compress(np.packbits(tiles).tobytes(), 9)
+    sealed, held = sealed_in(image, _tiles_key(material), plaintext, TILES_AAD)
+    return sealed, np.flatnonzero(held.any(-1))
 
 
 def read_tiles(image: np.ndarray, material: keys.KeyMaterial) -> tuple[int, np.ndarray, np.ndarray]:
     """The width, tile map and tile-map pixels `seal_tiles` sealed into `image`; KeyError_ where it sealed none for
     this key."""
-    key, copies = _tiles_key(material), header_copies(image.size)
-    plain = frame.extract(image.reshape(-1), key, TILES_AAD, "inrweights tile map", HEADER_STEP if copies else 0,
-                          max(copies, 1))
+    key, (step, copies) = _tiles_key(material), lattice(image.size)
+    plain = frame.extract(image.reshape(-1), key, TILES_AAD, "inrweights tile map", step, copies)
     tiles = np.unpackbits(np.frombuffer(zlib.decompress(plain[2:]), np.uint8)).astype(bool)
-    held = frame.positions(key, image.size, len(plain) + frame.OVERHEAD, max(copies, 1)) // 3
+    held = frame.positions(key, image.size, len(plain) + frame.OVERHEAD, copies) // 3
     return int.from_bytes(plain[:2], "big"), tiles, np.unique(held)
 
 
@@ -729,16 +726,28 @@ def header_copies(values: int) -> int:
     return min(HEADER_COPIES, values // HEADER_VALUES_PER_COPY)
 
 
+def lattice(values: int) -> tuple[int, int]:
+    """The frame.embed step and copies of a header or tile map in a carrier of `values` pixel values: dither copies
+    (`header_copies`) where it is large enough, else one bit in each LSB (step 0)."""
+    copies = header_copies(values)
+    return (HEADER_STEP, copies) if copies else (0, 1)
+
+
+def sealed_in(carrier: np.ndarray, material: keys.KeyMaterial, plaintext: bytes,
+              associated: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """The uint8 carrier with `plaintext` sealed (encrypted, authenticated) at keyed values (codecs/frame.py, as
+    `lattice` says), and a boolean mask (the carrier's shape) of the values that hold it."""
+    sealed, (step, copies) = frame.seal(material, plaintext, associated), lattice(carrier.size)
+    values = frame.embed(carrier.reshape(-1), material, sealed, step, copies)
+    held = np.zeros(carrier.size, bool)
+    held[frame.positions(material, carrier.size, len(sealed), copies)] = True
+    return values.reshape(carrier.shape), held.reshape(carrier.shape)
+
+
 def seal(container: np.ndarray, material: keys.KeyMaterial, header: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    """The uint8 container with the header sealed (encrypted, authenticated) at keyed pixel values
-    (codecs/frame.py): dither-modulated copies of each bit where the container is large enough, else the LSBs;
-    and a boolean mask (the container's shape) of the values that hold it."""
-    plaintext = json.dumps(header, separators=(",", ":")).encode()
-    sealed, copies = frame.seal(material, plaintext, HEADER_AAD), header_copies(container.size)
-    values = frame.embed(container.reshape(-1), material, sealed, HEADER_STEP if copies else 0, max(copies, 1))
-    held = np.zeros(container.size, bool)
-    held[frame.positions(material, container.size, len(sealed), max(copies, 1))] = True
-    return values.reshape(container.shape), held.reshape(container.shape)
+    """The uint8 container with the header sealed at keyed pixel values (`sealed_in`), and the mask of the values
+    that hold it."""
+    return sealed_in(container, material, json.dumps(header, separators=(",", ":")).encode(), HEADER_AAD)
 
 
 def _robust_start(pixels: np.ndarray, material: keys.KeyMaterial,
