@@ -1,5 +1,6 @@
 """inrweights: base networks, QAT rounding, keyed weights, the sealed header, and real round trips through PNGs."""
 
+import dataclasses
 import json
 import math
 import warnings
@@ -309,7 +310,19 @@ def test_paper_layout_round_trip_and_the_header_names_the_layout(tmp_path):
     assert metrics.psnr(secret.frames, revealed.frames) > flat + 6
 
 
-def test_qat_fits_the_rounded_pixels():
+def test_the_fit_reads_the_same_network_from_pixels_in_the_weights_order():
+    pixels = torch.rand(3, 64, 64, generator=torch.Generator().manual_seed(1))
+    ranges = W.weight_ranges(pixels.numpy().transpose(1, 2, 0), "video", 64)
+    net = W.base_net("video", 64, keys.derive("k", "inrweights"), ranges)
+    ordered = net.to_weight_order(pixels)
+    assert not torch.equal(ordered, pixels) and torch.equal(net.to_pixel_order(ordered), pixels)
+    x = torch.rand(50, 3) * 2 - 1
+    plain = dataclasses.replace(net, scatter=None)  # what train fits: no deal at every step
+    assert torch.equal(plain.forward(x, ordered), net.forward(x, pixels))
+
+
+@pytest.mark.parametrize("fast", [False, True])  # float32 or bfloat16 products while fitting; read in float32
+def test_qat_fits_the_rounded_pixels(fast):
     signal = to_signal(small_video())
     cover = torch.from_numpy(cover_image(64, 64).pixels.transpose(2, 0, 1).copy())
     ranges = W.weight_ranges(cover.numpy().transpose(1, 2, 0), "video", 64)
@@ -320,7 +333,7 @@ def test_qat_fits_the_rounded_pixels():
             out = net.forward(signal.coords, torch.round(pixels * 255) / 255)
         return float(torch.mean((out - signal.targets) ** 2))
 
-    fitted = W.train(net, signal, cover, W.Schedule(100, 5e-3, 0.05, 512))
+    fitted = W.train(net, signal, cover, W.Schedule(100, 5e-3, 0.05, 512, fast=fast))
     assert float((fitted - cover).abs().max()) > 1 / 255  # the pixels moved
     assert error(fitted) < error(cover) / 4  # and the 8-bit pixels carry the secret
 

@@ -25,6 +25,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812
 
+from crossteg.nn import precision
+
 SOFTPLUS_BETA = 100.0  # IGR code: nn.Softplus(beta=100)
 RADIUS_INIT = 1.0  # IGR code: radius_init = 1 (the initial zero level set is the unit sphere)
 SKIP = 4  # IGR code: skip_in = [4]
@@ -73,14 +75,16 @@ def init_arrays(config: IGRConfig, rng: np.random.Generator,
     return weights, biases
 
 
-def apply(x: torch.Tensor, weights: list[torch.Tensor], biases: list[torch.Tensor], config: IGRConfig) -> torch.Tensor:
-    """The IGR function: points x in_features -> points x 1 (a signed distance, negative inside)."""
+def apply(x: torch.Tensor, weights: list[torch.Tensor], biases: list[torch.Tensor], config: IGRConfig,
+          fast: bool = False) -> torch.Tensor:
+    """The IGR function: points x in_features -> points x 1 (a signed distance, negative inside). `fast`: the
+    hidden maps multiply in bfloat16 (nn/precision.py), the first and the last in float32."""
     h = x
     last = len(weights) - 1
     for j, (weight, bias) in enumerate(zip(weights, biases, strict=True)):
         if j == config.skip:
             h = torch.cat([h, x], dim=1) / math.sqrt(2)  # IGR code: skip connection scaled by 1/sqrt(2)
-        h = torch.addmm(bias, h, weight.t())
+        h = precision.addmm(bias, h, weight.t(), fast and 0 < j < last)
         if j < last:
             h = F.softplus(h, beta=SOFTPLUS_BETA)
     return h

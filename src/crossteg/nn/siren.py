@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from crossteg.nn import precision
+
 W0 = 30.0  # SIREN paper sec. 3.2: omega_0 = 30 for the first and hidden layers
 
 
@@ -272,13 +274,15 @@ def init_arrays(config: SirenConfig, rng: np.random.Generator,
     return weights, biases
 
 
-def apply(x: torch.Tensor, weights: list[torch.Tensor], biases: list[torch.Tensor], w0: float = W0) -> torch.Tensor:
+def apply(x: torch.Tensor, weights: list[torch.Tensor], biases: list[torch.Tensor], w0: float = W0,
+          fast: bool = False) -> torch.Tensor:
     """The SIREN function with weights given from outside (points x in -> points x out), same maths as `Siren`.
 
     Lets a method build some weight matrices from other tensors (inrweights: from the container's pixels) and
-    keep gradients flowing to those tensors."""
-    for weight, bias in zip(weights[:-1], biases[:-1], strict=True):
+    keep gradients flowing to those tensors. `fast`: the hidden (width x width) maps multiply in bfloat16
+    (nn/precision.py); the first map, whose coordinates w0 scales up, and the last stay float32."""
+    for j, (weight, bias) in enumerate(zip(weights[:-1], biases[:-1], strict=True)):
         # sin(w0 (W x + b)) as sin((w0 W) x + w0 b): the same function and gradients, but w0 scales the small
         # weights instead of the points x width activations (forward and backward): a fit step 20-25% faster
-        x = torch.sin(torch.addmm(bias * w0, x, (weight * w0).t()))
+        x = torch.sin(precision.addmm(bias * w0, x, (weight * w0).t(), fast and j > 0))
     return torch.addmm(biases[-1], x, weights[-1].t())
