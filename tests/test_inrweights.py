@@ -459,7 +459,7 @@ def test_header_of_a_large_container_survives_pixel_noise_and_old_lsb_headers_st
 
 
 def test_secret_reveals_after_pixel_noise_from_a_256_wide_container(tmp_path):
-    method = get_method("inrweights", width=256, steps=60)
+    method = get_method("inrweights", width=256, steps=120)  # audio's rate is the paper's 1e-3: 60 steps reach 24 dB
     secret = tone(400, 8000)
     with pytest.warns(UserWarning, match="resampled from 8000 Hz to 22050 Hz"):
         stego = media.save(method.hide(cover_image(), secret, "k"), tmp_path / "c.png")
@@ -470,6 +470,7 @@ def test_secret_reveals_after_pixel_noise_from_a_256_wide_container(tmp_path):
         clean = method.reveal(media.load(stego), "k").samples[0]
     with pytest.warns(UserWarning, match=r"pixels have changed since hiding .* 2\.\d\d levels RMS"):
         noisy = method.reveal(media.load(tmp_path / "n.png"), "k").samples[0]  # the change read from the header
-    # the header's values were held during the fit (29 dB here; sealed after the fit they cost it 9 dB)
+    # the header's values were held during the fit (29.7 dB here; sealed after the fit they cost it 9 dB at the
+    # rate of then)
     assert metrics.snr(secret.resample(W.AUDIO_RATE).samples[0], clean) > 25
     assert metrics.snr(clean, noisy) > 10  # the weights are the noisy pixels: the secret moves a little
