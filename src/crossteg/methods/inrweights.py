@@ -113,8 +113,9 @@ PAPER_LR = {"video": 1e-3, "audio": 1e-3, "shape": 1e-4}  # paper sec. 3.1 (Adam
 # order, face.png): 150 steps -> IoU 0.85 / cover 31.4 dB (1.2 min), 300 -> 0.93 / 33.9 dB (2.3 min). Raised when
 # bfloat16 products made a step 1.5-1.7x faster (see `train`), for about the float32 hide's time on this machine
 # (one-off script, benchmark cases, 2 threads, from the PNG, secret / cover): video 400 steps float32 25.92 / 32.40
-# dB in 39 s, 400 bfloat16 25.92 / 32.40 dB in 24 s, 800 bfloat16 26.48 / 33.11 dB in 46 s; audio 1000 float32
-# 25.47 dB SNR / 33.29 dB in 101 s, 1000 bfloat16 25.37 / 33.26 in 60 s, 1700 bfloat16 25.52 / 34.66 in 99 s;
+# dB in 39 s, 400 bfloat16 25.92 / 32.40 dB in 24 s, 800 bfloat16 26.48 / 33.11 dB in 46 s; audio (at its former
+# rate 5e-3, see FAST_LR) 1000 float32 25.47 dB SNR / 33.29 dB in 101 s, 1000 bfloat16 25.37 / 33.26 in 60 s, 1700
+# bfloat16 25.52 / 34.66 in 99 s;
 # Stanford Bunny 300 float32 IoU 0.921 / 35.76 dB in 60 s, 300 bfloat16 0.918 / 35.70 in 39 s, 450 bfloat16
 # 0.936 / 35.50 in 55 s. Where bfloat16 is not native (the fit then runs in float32), a default hide takes 1.5-2x
 # longer than before
