@@ -484,23 +484,27 @@ def kept_places(order: np.ndarray, side: int, material: keys.KeyMaterial) -> np.
     return order[: side * side][material.permutation(f"inrweights/kept/{side}", side * side)]
 
 
+def tile_grid(height: int, width: int) -> tuple[int, int]:
+    """Rows and columns of the TILE_SIDE tiles (KEPT_TILE^2 blocks) over a height x width image, edge tiles partial."""
+    return -(-height // TILE_SIDE), -(-width // TILE_SIDE)
+
+
 def tile_of(height: int, width: int) -> np.ndarray:
-    """The tile (KEPT_TILE^2 blocks, raster order) of each pixel of a height x width image."""
+    """The tile (raster order of `tile_grid`) of each pixel of a height x width image."""
     y, x = np.divmod(np.arange(height * width), width)
-    return (y // TILE_SIDE) * -(-width // TILE_SIDE) + x // TILE_SIDE
+    return (y // TILE_SIDE) * tile_grid(height, width)[1] + x // TILE_SIDE
 
 
 def kept_tiles(image: np.ndarray, side: int) -> np.ndarray:
     """Which tiles of an H x W x 3 uint8 image hold a side-wide network's weights (bool per tile, raster order): the
     most textured (`anchor_spread` summed per tile; ties in raster order) until they hold side^2 pixels beside the
     most that the sealed tile map can take (`tile_map_room`)."""
-    spread = anchor_spread(image)
-    rows, cols = -(-spread.shape[0] // KEPT_TILE), -(-spread.shape[1] // KEPT_TILE)
+    spread, (h, w) = anchor_spread(image), image.shape[:2]
+    rows, cols = tile_grid(h, w)
     padded = np.zeros((rows * KEPT_TILE, cols * KEPT_TILE), np.int64)
     padded[: spread.shape[0], : spread.shape[1]] = spread
     texture = padded.reshape(rows, KEPT_TILE, cols, KEPT_TILE).sum((1, 3)).reshape(-1)
-    order = np.argsort(-texture, kind="stable")
-    (h, w), chosen = image.shape[:2], np.zeros(rows * cols, bool)
+    order, chosen = np.argsort(-texture, kind="stable"), np.zeros(rows * cols, bool)
     pixels = np.cumsum(np.bincount(tile_of(h, w), minlength=rows * cols)[order])
     chosen[order[: int(np.searchsorted(pixels, side * side + tile_map_room(h, w))) + 1]] = True
     return chosen
@@ -509,7 +513,7 @@ def kept_tiles(image: np.ndarray, side: int) -> np.ndarray:
 def tile_map_room(height: int, width: int) -> int:
     """The most pixel values (so pixels) the sealed tile map of a height x width image may take: one bit per tile,
     the width, zlib's worst case and the frame's overhead, in each of the header's copies."""
-    packed = -(-(-(-height // TILE_SIDE) * -(-width // TILE_SIDE)) // 8)
+    packed = -(-math.prod(tile_grid(height, width)) // 8)
     stored = 2 + packed + 5 * -(-packed // 16384) + 6  # zlib's worst case: stored blocks
     return 8 * (stored + frame.OVERHEAD) * lattice(height * width * 3)[1]
 
